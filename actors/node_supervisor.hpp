@@ -1,0 +1,45 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "runtime/supervision.hpp"
+
+namespace valmesh {
+
+/// How a supervisor starts and restarts one child (OTP's child_spec).
+struct child_spec {
+  std::string id;  ///< stable name in the tree, e.g. "registry"
+  /// Spawns the child and returns its handle; called again on restart.
+  std::function<caf::actor(caf::actor_system&)> start;
+  restart_type restart = restart_type::permanent;
+};
+
+/// Options of a supervisor.
+///
+/// | name      | default      | meaning                                  |
+/// |-----------|--------------|------------------------------------------|
+/// | strategy  | one_for_one  | which children a failure restarts        |
+/// | intensity | 5            | restarts allowed within `period`         |
+/// | period    | 10s          | the window of `intensity`                |
+struct supervisor_options {
+  restart_strategy strategy = restart_strategy::one_for_one;
+  uint32_t intensity = 5;
+  std::chrono::milliseconds period{std::chrono::seconds{10}};
+  std::shared_ptr<const clock> time;
+};
+
+/// Spawns a supervisor that starts `children` in order, watches them, and
+/// restarts a child that exits as its `restart_type` says (one_for_one).
+/// Exceeding the intensity makes the supervisor exit with the child's reason
+/// (escalation). Exiting it (e.g. `user_shutdown`) stops every child.
+caf::actor spawn_supervisor(caf::actor_system& sys, std::string name,
+                            supervisor_options options,
+                            std::vector<child_spec> children);
+
+}  // namespace valmesh

@@ -1,0 +1,83 @@
+#pragma once
+
+// The messages of valmesh's actors: atoms, message structs with their
+// `inspect` overloads, and one function that registers them all on an
+// `actor_system_config`. `main` and every test call `add_message_types`.
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "runtime/error.hpp"
+#include "runtime/load_balancer.hpp"
+#include "runtime/service_instance.hpp"
+
+namespace valmesh {
+
+// -- atoms (at most 10 characters each) ---------------------------------------
+
+using register_atom = caf::atom_constant<caf::atom("register")>;
+using deregister_atom = caf::atom_constant<caf::atom("deregister")>;
+using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
+using list_atom = caf::atom_constant<caf::atom("list")>;
+using get_atom = caf::atom_constant<caf::atom("get")>;
+using resolve_atom = caf::atom_constant<caf::atom("resolve")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using hello_atom = caf::atom_constant<caf::atom("hello")>;
+
+/// The error category of `errc` inside a `caf::error`.
+inline constexpr caf::atom_value errc_category = caf::atom("valmesh");
+
+/// Wraps a project error into a `caf::error` (category "valmesh"); the
+/// message travels as the error's context.
+caf::error make_error(errc code, std::string message);
+
+/// Wraps a `failure` from runtime/ into a `caf::error`.
+caf::error make_error(failure f);
+
+/// The inverse of `make_error`, for the HTTP layer. Errors of other
+/// categories (timeouts, dead actors) become `unavailable` or `timeout`.
+failure to_failure(const caf::error& err);
+
+// -- message structs ----------------------------------------------------------
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, resolve_options& x) {
+  return f(caf::meta::type_name("resolve_options"), x.strategy, x.healthy_only);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, service_instance& x) {
+  return f(caf::meta::type_name("service_instance"), x.id, x.name, x.version,
+           x.host, x.port, x.protocol, x.health_endpoint, x.weight, x.tags,
+           x.metadata, x.ttl_ms, x.status, x.registered_at_ms,
+           x.last_heartbeat_ms, x.node, x.active_requests, x.create_index,
+           x.modify_index);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, service_summary& x) {
+  return f(caf::meta::type_name("service_summary"), x.name, x.instance_count,
+           x.passing_count, x.versions);
+}
+
+/// What a node tells another on first contact through the cluster port.
+struct node_info {
+  std::string name;
+  std::string http_addr;
+  std::string version;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_info& x) {
+  return f(caf::meta::type_name("node_info"), x.name, x.http_addr, x.version);
+}
+
+/// Registers every message type above with `cfg`, and the "valmesh" error
+/// category so errors render with their names.
+void add_message_types(caf::actor_system_config& cfg);
+
+}  // namespace valmesh

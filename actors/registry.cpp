@@ -1,0 +1,146 @@
+#include "actors/registry.hpp"
+
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+
+#include "runtime/random.hpp"
+
+namespace valmesh {
+
+namespace {
+
+struct registry_state {
+  static inline const char* name = "registry";
+
+  registry_options options;
+  std::unique_ptr<catalog> data;
+  /// One balancer per service, so each keeps its own rotation.
+  std::unordered_map<std::string, load_balancer> balancers;
+  uint64_t seed = 0;
+  bool tick_pending = false;
+
+  load_balancer& balancer_for(const std::string& service) {
+    auto i = balancers.find(service);
+    if (i == balancers.end())
+      i = balancers.emplace(service, load_balancer{splitmix64(seed)}).first;
+    return i->second;
+  }
+
+  void log_changes(const std::vector<catalog_change>& changes) {
+    for (auto& c : changes) {
+      auto& x = c.instance;
+      if (c.what == catalog_change::kind::deregistered) {
+        balancers.erase(x.name);
+        spdlog::info("registry: removed {}/{} after {} critical", x.name, x.id,
+                     options.catalog.deregister_critical_after.count() / 1000.0);
+      } else if (c.what == catalog_change::kind::status_changed) {
+        spdlog::info("registry: {}/{} is {} (was {})", x.name, x.id,
+                     to_string(x.status), to_string(c.previous));
+      }
+    }
+  }
+};
+
+using registry_pointer = registry_actor::stateful_pointer<registry_state>;
+
+/// Keeps the expiry timer armed while any lease or removal is pending, and
+/// idle otherwise (an idle node never wakes up for nothing).
+void arm_timer(registry_pointer self) {
+  auto& st = self->state;
+  if (st.tick_pending || !st.data->has_deadlines()) return;
+  st.tick_pending = true;
+  self->delayed_send(self, st.options.tick_interval, tick_atom::value);
+}
+
+template <class T>
+caf::result<T> answer(expected<T>&& x) {
+  if (!x) return make_error(std::move(x).error());
+  return std::move(*x);
+}
+
+registry_actor::behavior_type registry_impl(registry_pointer self,
+                                            registry_options options) {
+  auto& st = self->state;
+  st.seed = options.seed != 0 ? options.seed : random_seed();
+  st.data = std::make_unique<catalog>(*options.time, options.catalog);
+  st.options = std::move(options);
+  return {
+    [self](register_atom, service_instance& x) -> caf::result<service_instance> {
+      auto valid = validate_instance(std::move(x));
+      if (!valid) return make_error(std::move(valid).error());
+      auto stored = self->state.data->upsert(std::move(*valid));
+      if (stored)
+        spdlog::debug("registry: registered {}/{} at {}:{}", stored->name,
+                      stored->id, stored->host, stored->port);
+      arm_timer(self);
+      return answer(std::move(stored));
+    },
+    [self](deregister_atom, const std::string& name,
+           const std::string& id) -> caf::result<service_instance> {
+      auto removed = self->state.data->remove(name, id);
+      if (removed && self->state.data->instances(name) == nullptr)
+        self->state.balancers.erase(name);
+      return answer(std::move(removed));
+    },
+    [self](heartbeat_atom, const std::string& name,
+           const std::string& id) -> caf::result<service_instance> {
+      return answer(self->state.data->heartbeat(name, id));
+    },
+    [self](status_atom, const std::string& name, const std::string& id,
+           health_status status) -> caf::result<service_instance> {
+      auto r = self->state.data->set_status(name, id, status);
+      arm_timer(self);
+      return answer(std::move(r));
+    },
+    [self](list_atom) -> std::vector<service_summary> {
+      return self->state.data->summaries();
+    },
+    [self](get_atom,
+           const std::string& name) -> caf::result<std::vector<service_instance>> {
+      auto* xs = self->state.data->instances(name);
+      if (xs == nullptr)
+        return make_error(errc::not_found, "no service named '" + name + "'");
+      std::vector<service_instance> result;
+      result.reserve(xs->size());
+      for (auto& [_, x] : *xs) result.push_back(x);
+      return result;
+    },
+    [self](resolve_atom, const std::string& name,
+           resolve_options opts) -> caf::result<service_instance> {
+      auto* xs = self->state.data->instances(name);
+      if (xs == nullptr)
+        return make_error(errc::not_found, "no service named '" + name + "'");
+      std::vector<lb_candidate> candidates;
+      std::vector<const service_instance*> chosen_from;
+      candidates.reserve(xs->size());
+      chosen_from.reserve(xs->size());
+      for (auto& [id, x] : *xs) {
+        if (opts.healthy_only && !is_healthy(x.status)) continue;
+        candidates.push_back({id, x.weight, x.active_requests});
+        chosen_from.push_back(&x);
+      }
+      auto pick = self->state.balancer_for(name).pick(opts.strategy, candidates);
+      if (!pick)
+        return make_error(errc::no_healthy_instance,
+                          "service '" + name + "' has no " +
+                            (opts.healthy_only ? "healthy " : "") +
+                            "instance to route to");
+      return *chosen_from[*pick];
+    },
+    [self](tick_atom) {
+      auto& st = self->state;
+      st.tick_pending = false;
+      st.log_changes(st.data->expire());
+      arm_timer(self);
+    },
+  };
+}
+
+}  // namespace
+
+registry_actor spawn_registry(caf::actor_system& sys, registry_options options) {
+  return sys.spawn(registry_impl, std::move(options));
+}
+
+}  // namespace valmesh

@@ -1,0 +1,52 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "actors/protocol.hpp"
+#include "runtime/catalog.hpp"
+#include "runtime/clock.hpp"
+
+namespace valmesh {
+
+/// The catalog of services and instances of one node.
+using registry_actor = caf::typed_actor<
+  /// Registers or updates an instance; answers it as stored (with its id).
+  caf::replies_to<register_atom, service_instance>::with<service_instance>,
+  /// Removes instance (name, id); answers it as it was. `not_found` if absent.
+  caf::replies_to<deregister_atom, std::string, std::string>::with<
+    service_instance>,
+  /// Renews the TTL lease of (name, id). `conflict` if it has no lease.
+  caf::replies_to<heartbeat_atom, std::string, std::string>::with<
+    service_instance>,
+  /// Sets the health status of (name, id) (the health checkers' entry point).
+  caf::replies_to<status_atom, std::string, std::string,
+                  health_status>::with<service_instance>,
+  /// Lists all services, one summary each, ordered by name.
+  caf::replies_to<list_atom>::with<std::vector<service_summary>>,
+  /// Answers the instances of one service, ordered by id. `not_found` if none.
+  caf::replies_to<get_atom, std::string>::with<std::vector<service_instance>>,
+  /// Picks one instance of a service. `not_found` for an unknown service,
+  /// `no_healthy_instance` when none qualifies.
+  caf::replies_to<resolve_atom, std::string, resolve_options>::with<
+    service_instance>,
+  /// Internal: applies lease expiry (sent to itself on a timer).
+  caf::reacts_to<tick_atom>>;
+
+/// How a registry is spawned.
+struct registry_options {
+  std::shared_ptr<const clock> time;  ///< source of time for leases
+  catalog_options catalog;
+  /// How often leases and removals are applied.
+  std::chrono::milliseconds tick_interval{std::chrono::milliseconds{250}};
+  uint64_t seed = 0;  ///< 0: seed the balancers from the OS
+};
+
+/// Spawns a registry with an empty catalog.
+registry_actor spawn_registry(caf::actor_system& sys, registry_options options);
+
+}  // namespace valmesh

@@ -1,0 +1,226 @@
+#include "http/api.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "actors/bridge.hpp"
+#include "runtime/version.hpp"
+
+namespace valmesh::web {
+
+namespace {
+
+using json = nlohmann::json;
+using verb = beast_http::verb;
+using ctx_ptr = std::shared_ptr<const api_context>;
+
+void reply_error(const responder& done, const failure& f) {
+  done(make_error_response(f, done.version()));
+}
+
+/// Serialises without throwing: invalid UTF-8 is replaced, never fatal.
+std::string to_body(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void reply_json(const responder& done, unsigned status, const json& j) {
+  done(make_json_response(status, to_body(j), done.version()));
+}
+
+/// Sends `args...` to the registry from the bridge; calls `on_ok` with the
+/// typed answer, or answers the mapped error. Never blocks the caller.
+template <class R, class OnOk, class... Ts>
+void ask_registry(const ctx_ptr& ctx, responder done, OnOk on_ok, Ts... args) {
+  auto reg = ctx->actors->registry();
+  auto bridge = ctx->actors->bridge();
+  if (!reg || !bridge) {
+    reply_error(done, {errc::unavailable, "the registry is restarting; retry"});
+    return;
+  }
+  auto timeout = ctx->actor_timeout;
+  caf::anon_send(
+    bridge,
+    bridge_job{[reg, timeout, done, on_ok,
+                args...](caf::event_based_actor* self) mutable {
+      self->request(reg, timeout, std::move(args)...)
+        .then([done, on_ok](R& result) { on_ok(result, done); },
+              [done](caf::error& err) { reply_error(done, to_failure(err)); });
+    }});
+}
+
+bool is_mutation(verb v) noexcept {
+  return v != verb::get && v != verb::head && v != verb::options;
+}
+
+/// Wraps a handler with the token rule for mutating methods.
+route_handler guarded(const ctx_ptr& ctx, route_handler h) {
+  if (ctx->token.empty()) return h;
+  return [ctx, h = std::move(h)](request_context&& rc, responder done) {
+    if (is_mutation(rc.req.method())) {
+      if (auto f = check_token(rc.req, ctx->token)) {
+        reply_error(done, *f);
+        return;
+      }
+    }
+    h(std::move(rc), std::move(done));
+  };
+}
+
+expected<json> parse_body(const request& req) {
+  if (req.body().empty())
+    return failure{errc::invalid_argument, "the request needs a JSON body"};
+  auto j = json::parse(req.body(), nullptr, false);
+  if (j.is_discarded())
+    return failure{errc::invalid_argument, "the body is not valid JSON"};
+  return j;
+}
+
+json instances_json(const std::vector<service_instance>& xs) {
+  auto arr = json::array();
+  for (auto& x : xs) arr.push_back(to_json(x));
+  return arr;
+}
+
+// -- handlers -----------------------------------------------------------------
+
+void list_services(const ctx_ptr& ctx, request_context&&, responder done) {
+  ask_registry<std::vector<service_summary>>(
+    ctx, std::move(done),
+    [](std::vector<service_summary>& xs, const responder& done) {
+      auto arr = json::array();
+      for (auto& x : xs) arr.push_back(to_json(x));
+      reply_json(done, 200, {{"services", std::move(arr)}});
+    },
+    list_atom::value);
+}
+
+void register_service(const ctx_ptr& ctx, request_context&& rc,
+                      responder done) {
+  auto body = parse_body(rc.req);
+  if (!body) return reply_error(done, body.error());
+  auto x = parse_instance(*body);
+  if (!x) return reply_error(done, x.error());
+  ask_registry<service_instance>(
+    ctx, std::move(done),
+    [](service_instance& stored, const responder& done) {
+      auto res = make_json_response(201, to_body(to_json(stored)), done.version());
+      res.set(beast_http::field::location,
+              "/api/services/" + stored.name + "/" + stored.id);
+      done(std::move(res));
+    },
+    register_atom::value, std::move(*x));
+}
+
+void get_service(const ctx_ptr& ctx, request_context&& rc, responder done) {
+  std::string name{rc.param("name")};
+  ask_registry<std::vector<service_instance>>(
+    ctx, std::move(done),
+    [name](std::vector<service_instance>& xs, const responder& done) {
+      reply_json(done, 200, {{"name", name}, {"instances", instances_json(xs)}});
+    },
+    get_atom::value, name);
+}
+
+void deregister_service(const ctx_ptr& ctx, request_context&& rc,
+                        responder done) {
+  ask_registry<service_instance>(
+    ctx, std::move(done),
+    [](service_instance&, const responder& done) {
+      done(make_json_response(204, {}, done.version()));
+    },
+    deregister_atom::value, std::string{rc.param("name")},
+    std::string{rc.param("id")});
+}
+
+void heartbeat(const ctx_ptr& ctx, request_context&& rc, responder done) {
+  ask_registry<service_instance>(
+    ctx, std::move(done),
+    [](service_instance& x, const responder& done) {
+      reply_json(done, 200, to_json(x));
+    },
+    heartbeat_atom::value, std::string{rc.param("name")},
+    std::string{rc.param("id")});
+}
+
+void resolve(const ctx_ptr& ctx, request_context&& rc, responder done) {
+  resolve_options opts;
+  if (auto s = rc.query("strategy")) {
+    auto strategy = parse_strategy(*s);
+    if (!strategy)
+      return reply_error(done,
+                         {errc::invalid_argument,
+                          "unknown strategy '" + *s +
+                            "'; use round-robin, random, least-connections "
+                            "or weighted"});
+    opts.strategy = *strategy;
+  }
+  if (auto h = rc.query("healthyOnly")) {
+    if (*h == "true" || h->empty()) opts.healthy_only = true;
+    else if (*h == "false") opts.healthy_only = false;
+    else
+      return reply_error(done, {errc::invalid_argument,
+                                "'healthyOnly' must be true or false"});
+  }
+  ask_registry<service_instance>(
+    ctx, std::move(done),
+    [](service_instance& x, const responder& done) {
+      reply_json(done, 200, to_json(x));
+    },
+    resolve_atom::value, std::string{rc.param("name")}, opts);
+}
+
+void node_health(const ctx_ptr& ctx, request_context&&, responder done) {
+  // Liveness and readiness of this node: ready when the registry answers.
+  ask_registry<std::vector<service_summary>>(
+    ctx, std::move(done),
+    [ctx](std::vector<service_summary>& xs, const responder& done) {
+      reply_json(done, 200,
+                 {{"status", "passing"},
+                  {"node", ctx->node_name},
+                  {"version", version},
+                  {"http", ctx->http_addr},
+                  {"cluster", ctx->cluster_addr},
+                  {"services", xs.size()}});
+    },
+    list_atom::value);
+}
+
+}  // namespace
+
+std::optional<failure> check_token(const request& req,
+                                   const std::string& token) {
+  auto h = req.find(beast_http::field::authorization);
+  if (h == req.end())
+    return failure{errc::unauthorized,
+                   "this request needs 'Authorization: Bearer <token>'"};
+  std::string_view value{h->value().data(), h->value().size()};
+  constexpr std::string_view scheme = "Bearer ";
+  if (value.size() < scheme.size() || value.substr(0, scheme.size()) != scheme)
+    return failure{errc::unauthorized,
+                   "the Authorization header must use the Bearer scheme"};
+  auto given = value.substr(scheme.size());
+  // Constant time in the length of the token: no early exit on a mismatch.
+  unsigned char diff = given.size() == token.size() ? 0 : 1;
+  for (size_t i = 0; i < token.size(); ++i) {
+    auto g = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
+    diff |= static_cast<unsigned char>(g ^ static_cast<unsigned char>(token[i]));
+  }
+  if (diff != 0) return failure{errc::forbidden, "the token is not valid"};
+  return std::nullopt;
+}
+
+void install_api(router& r, std::shared_ptr<const api_context> ctx) {
+  auto bind = [&](auto fn) {
+    return guarded(ctx, [ctx, fn](request_context&& rc, responder done) {
+      fn(ctx, std::move(rc), std::move(done));
+    });
+  };
+  r.add(verb::get, "/health", bind(node_health));
+  r.add(verb::get, "/api/services", bind(list_services));
+  r.add(verb::post, "/api/services", bind(register_service));
+  r.add(verb::get, "/api/services/:name", bind(get_service));
+  r.add(verb::get, "/api/services/:name/resolve", bind(resolve));
+  r.add(verb::delete_, "/api/services/:name/:id", bind(deregister_service));
+  r.add(verb::put, "/api/services/:name/:id/heartbeat", bind(heartbeat));
+}
+
+}  // namespace valmesh::web

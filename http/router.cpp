@@ -1,0 +1,171 @@
+#include "http/router.hpp"
+
+namespace valmesh::web {
+
+namespace {
+
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> result;
+  size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    auto j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    result.push_back(path.substr(i, j - i));
+    i = j;
+  }
+  return result;
+}
+
+}  // namespace
+
+std::optional<std::string> percent_decode(std::string_view in,
+                                          bool plus_is_space) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return std::nullopt;
+      int hi = hex_value(in[i + 1]);
+      int lo = hex_value(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string_view request_context::param(std::string_view name) const {
+  for (auto& [k, v] : params)
+    if (k == name) return v;
+  return {};
+}
+
+std::optional<std::string> request_context::query(std::string_view key) const {
+  std::string_view qs = query_string;
+  while (!qs.empty()) {
+    auto amp = qs.find('&');
+    auto pair = qs.substr(0, amp);
+    qs = amp == std::string_view::npos ? std::string_view{} : qs.substr(amp + 1);
+    auto eq = pair.find('=');
+    auto k = percent_decode(pair.substr(0, eq), true);
+    if (!k || *k != key) continue;
+    if (eq == std::string_view::npos) return std::string{};
+    return percent_decode(pair.substr(eq + 1), true);
+  }
+  return std::nullopt;
+}
+
+void router::add(beast_http::verb method, std::string_view pattern,
+                 route_handler h) {
+  route r;
+  r.method = method;
+  for (auto seg : split_path(pattern)) {
+    if (seg == "*") {
+      r.wildcard = true;
+      break;
+    }
+    r.segments.emplace_back(seg);
+  }
+  r.handler = std::move(h);
+  routes_.push_back(std::move(r));
+}
+
+void router::any(std::string_view pattern, route_handler h) {
+  add(beast_http::verb::unknown, pattern, std::move(h));
+  routes_.back().method.reset();
+}
+
+void router::dispatch(request&& req, responder done) const {
+  auto target = std::string_view{req.target().data(), req.target().size()};
+  auto qpos = target.find('?');
+  auto path = target.substr(0, qpos);
+  if (path.empty() || path[0] != '/') {
+    done(make_error_response(
+      {errc::invalid_argument, "the request target must be a path"},
+      req.version()));
+    return;
+  }
+  auto segments = split_path(path);
+  auto method = req.method();
+  auto effective = method == beast_http::verb::head ? beast_http::verb::get
+                                                    : method;
+  std::string allow;
+  for (auto& r : routes_) {
+    if (r.wildcard ? segments.size() < r.segments.size()
+                   : segments.size() != r.segments.size())
+      continue;
+    std::vector<std::pair<std::string, std::string>> params;
+    bool match = true;
+    for (size_t i = 0; i < r.segments.size() && match; ++i) {
+      auto& want = r.segments[i];
+      if (!want.empty() && want[0] == ':') {
+        auto value = percent_decode(segments[i]);
+        if (!value) {
+          done(make_error_response(
+            {errc::invalid_argument, "malformed percent-encoding in the path"},
+            req.version()));
+          return;
+        }
+        params.emplace_back(want.substr(1), std::move(*value));
+      } else {
+        match = want == segments[i];
+      }
+    }
+    if (!match) continue;
+    if (r.method && *r.method != effective) {
+      if (!allow.empty()) allow += ", ";
+      allow += std::string{beast_http::to_string(*r.method)};
+      if (*r.method == beast_http::verb::get) allow += ", HEAD";
+      continue;
+    }
+    request_context ctx;
+    ctx.path = std::string{path};
+    if (qpos != std::string_view::npos)
+      ctx.query_string = std::string{target.substr(qpos + 1)};
+    ctx.params = std::move(params);
+    if (r.wildcard) {
+      // The raw remainder after the matched prefix, leading '/' kept.
+      size_t pos = 0;
+      if (!r.segments.empty()) {
+        auto& last = segments[r.segments.size() - 1];
+        pos = static_cast<size_t>(last.data() - path.data()) + last.size();
+      }
+      ctx.rest = std::string{path.substr(pos)};
+      if (ctx.rest.empty()) ctx.rest = "/";
+    }
+    ctx.req = std::move(req);
+    r.handler(std::move(ctx), std::move(done));
+    return;
+  }
+  if (!allow.empty()) {
+    auto res = make_error_response(
+      {errc::method_not_allowed,
+       std::string{beast_http::to_string(method)} + " is not allowed on " +
+         std::string{path} + "; use " + allow},
+      req.version());
+    res.set(beast_http::field::allow, allow);
+    done(std::move(res));
+    return;
+  }
+  done(make_error_response(
+    {errc::not_found, "no endpoint at " + std::string{path}}, req.version()));
+}
+
+}  // namespace valmesh::web

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "http/server.hpp"
+
+namespace valmesh::web {
+
+/// A request with what its route extracted.
+struct request_context {
+  request req;
+  std::string path;          ///< the target without the query
+  std::string query_string;  ///< after '?', raw
+  std::vector<std::pair<std::string, std::string>> params;  ///< decoded
+  std::string rest;  ///< what a trailing `*` matched, raw (with leading '/')
+
+  /// Returns the decoded path parameter `name` (empty if absent).
+  std::string_view param(std::string_view name) const;
+
+  /// Returns the decoded query parameter `key`, if present.
+  std::optional<std::string> query(std::string_view key) const;
+};
+
+using route_handler = std::function<void(request_context&&, responder)>;
+
+/// Maps method and path to handlers. Patterns are literal segments,
+/// `:name` segments and an optional trailing `*`:
+/// `/api/services/:name/:id/heartbeat`, `/proxy/:name/*`.
+class router {
+ public:
+  /// Adds a route for one method (GET routes also answer HEAD).
+  void add(beast_http::verb method, std::string_view pattern, route_handler h);
+
+  /// Adds a route for every method.
+  void any(std::string_view pattern, route_handler h);
+
+  /// Runs the handler of the first matching route; answers 404 for an
+  /// unknown path and 405 (with `Allow`) for a known path and another method.
+  void dispatch(request&& req, responder done) const;
+
+ private:
+  struct route {
+    std::optional<beast_http::verb> method;  ///< nullopt: any
+    std::vector<std::string> segments;
+    bool wildcard = false;
+    route_handler handler;
+  };
+
+  std::vector<route> routes_;
+};
+
+/// Decodes %XX escapes (and '+' as space when `plus_is_space`); nothing on
+/// a malformed escape.
+std::optional<std::string> percent_decode(std::string_view in,
+                                          bool plus_is_space = false);
+
+}  // namespace valmesh::web

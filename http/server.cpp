@@ -1,0 +1,300 @@
+#include "http/server.hpp"
+
+#include <array>
+#include <optional>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "runtime/version.hpp"
+
+namespace valmesh::web {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+using tcp = net::ip::tcp;
+
+// -- responses ----------------------------------------------------------------
+
+unsigned status_of(errc code) noexcept {
+  switch (code) {
+    case errc::invalid_argument: return 400;
+    case errc::unauthorized: return 401;
+    case errc::forbidden: return 403;
+    case errc::not_found: return 404;
+    case errc::method_not_allowed: return 405;
+    case errc::conflict: return 409;
+    case errc::payload_too_large: return 413;
+    case errc::header_too_large: return 431;
+    case errc::no_healthy_instance: return 503;
+    case errc::unavailable: return 503;
+    case errc::timeout: return 504;
+    case errc::bad_gateway: return 502;
+    case errc::internal: return 500;
+  }
+  return 500;
+}
+
+response make_json_response(unsigned status, std::string body,
+                            unsigned version) {
+  response res{static_cast<beast_http::status>(status), version};
+  res.set(beast_http::field::server, server_header);
+  res.set(beast_http::field::content_type, "application/json");
+  res.body() = std::move(body);
+  return res;
+}
+
+response make_error_response(const failure& f, unsigned version) {
+  nlohmann::json j = {
+    {"error", {{"code", to_string(f.code)}, {"message", f.message}}}};
+  auto res = make_json_response(
+    status_of(f.code),
+    j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), version);
+  if (f.code == errc::unavailable || f.code == errc::no_healthy_instance)
+    res.set(beast_http::field::retry_after, "1");
+  if (f.code == errc::unauthorized)
+    res.set(beast_http::field::www_authenticate, "Bearer");
+  return res;
+}
+
+// -- responder ----------------------------------------------------------------
+
+struct responder::state {
+  callback send;
+  unsigned version;
+  bool keep_alive;
+  std::atomic<bool> done{false};
+
+  ~state() {
+    if (!done.load() && send)
+      send(make_error_response(
+        {errc::internal, "the request was dropped without an answer"},
+        version));
+  }
+};
+
+responder::responder(callback f, unsigned version, bool keep_alive)
+  : state_(std::make_shared<state>()) {
+  state_->send = std::move(f);
+  state_->version = version;
+  state_->keep_alive = keep_alive;
+}
+
+void responder::operator()(response&& res) const {
+  if (!state_ || state_->done.exchange(true)) return;
+  state_->send(std::move(res));
+}
+
+unsigned responder::version() const noexcept {
+  return state_ ? state_->version : 11;
+}
+
+// -- session ------------------------------------------------------------------
+
+namespace {
+
+struct shared_config {
+  server_options options;
+  request_handler handler;
+  std::atomic<size_t> connections{0};
+};
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(tcp::socket&& socket, std::shared_ptr<shared_config> cfg)
+    : stream_(std::move(socket)), cfg_(std::move(cfg)) {
+    ++cfg_->connections;
+  }
+
+  ~session() { --cfg_->connections; }
+
+  void run() {
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&session::do_read,
+                                            shared_from_this()));
+  }
+
+ private:
+  void do_read() {
+    parser_.emplace();
+    parser_->body_limit(cfg_->options.body_limit);
+    parser_->header_limit(cfg_->options.header_limit);
+    // One deadline covers the wait for a request and its whole transfer:
+    // a client that sends half a request is cut off when it passes.
+    stream_.expires_after(cfg_->options.read_timeout);
+    beast_http::async_read(
+      stream_, buffer_, *parser_,
+      beast::bind_front_handler(&session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, size_t) {
+    if (ec == beast_http::error::end_of_stream) return do_close();
+    if (ec == beast::error::timeout) return;  // the stream closed the socket
+    if (ec == beast_http::error::body_limit)
+      return reject({errc::payload_too_large,
+                     "the request body is larger than " +
+                       std::to_string(cfg_->options.body_limit) + " bytes"});
+    if (ec == beast_http::error::header_limit)
+      return reject({errc::header_too_large, "the request headers are too large"});
+    if (ec) {
+      // Beast's parser errors share one category; anything else is the
+      // transport (reset, aborted) with nobody left to answer.
+      if (ec.category() ==
+          beast_http::make_error_code(beast_http::error::bad_target).category())
+        return reject({errc::invalid_argument,
+                       "malformed HTTP request: " + ec.message()});
+      return;
+    }
+    stream_.expires_never();  // the handler's own deadlines apply now
+    auto req = parser_->release();
+    keep_alive_ = req.keep_alive();
+    head_ = req.method() == beast_http::verb::head;
+    auto version = req.version();
+    auto self = shared_from_this();
+    responder done{[self](response&& res) {
+                     net::post(self->stream_.get_executor(),
+                               [self, res = std::move(res)]() mutable {
+                                 self->do_write(std::move(res));
+                               });
+                   },
+                   version, keep_alive_};
+    cfg_->handler(std::move(req), std::move(done));
+  }
+
+  /// Answers a request that could not be read, then closes. The client may
+  /// still be sending (a body over the limit), so the close lingers.
+  void reject(const failure& f) {
+    keep_alive_ = false;
+    linger_ = true;
+    do_write(make_error_response(f, 11));
+  }
+
+  void do_write(response&& res) {
+    res_ = std::move(res);
+    res_.keep_alive(keep_alive_);
+    res_.prepare_payload();
+    if (head_) res_.body().clear();  // Content-Length stays: RFC 9110 §9.3.2
+    stream_.expires_after(cfg_->options.write_timeout);
+    beast_http::async_write(
+      stream_, res_,
+      beast::bind_front_handler(&session::on_write, shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, size_t) {
+    if (ec) return;
+    if (!keep_alive_) return do_close();
+    do_read();
+  }
+
+  void do_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (linger_) do_linger();
+  }
+
+  /// Lingering close (as nginx does): after an error answer, read and drop
+  /// what the client still sends, for a bounded time and amount, so that it
+  /// can finish its write and read the answer instead of seeing a reset.
+  void do_linger() {
+    stream_.expires_after(linger_timeout);
+    stream_.async_read_some(
+      net::buffer(scratch_),
+      [self = shared_from_this()](beast::error_code ec, size_t n) {
+        self->lingered_ += n;
+        if (!ec && self->lingered_ < linger_limit) self->do_linger();
+      });
+  }
+
+  static constexpr auto linger_timeout = std::chrono::seconds{2};
+  static constexpr size_t linger_limit = 64 * 1024 * 1024;
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::shared_ptr<shared_config> cfg_;
+  std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
+  response res_;
+  bool keep_alive_ = true;
+  bool head_ = false;
+  bool linger_ = false;
+  size_t lingered_ = 0;
+  std::array<char, 16 * 1024> scratch_;
+};
+
+}  // namespace
+
+// -- server -------------------------------------------------------------------
+
+struct server::impl : std::enable_shared_from_this<server::impl> {
+  impl(net::io_context& ioc, std::shared_ptr<shared_config> cfg)
+    : ioc(ioc), acceptor(net::make_strand(ioc)), cfg(std::move(cfg)) {}
+
+  void do_accept() {
+    acceptor.async_accept(
+      net::make_strand(ioc),
+      beast::bind_front_handler(&impl::on_accept, shared_from_this()));
+  }
+
+  void on_accept(beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+    if (!ec) {
+      socket.set_option(tcp::no_delay{true}, ec);
+      std::make_shared<session>(std::move(socket), cfg)->run();
+    } else {
+      spdlog::warn("http: accept failed: {}", ec.message());
+    }
+    do_accept();
+  }
+
+  net::io_context& ioc;
+  tcp::acceptor acceptor;
+  std::shared_ptr<shared_config> cfg;
+};
+
+server::server(net::io_context& ioc, server_options options,
+               request_handler handler) {
+  auto cfg = std::make_shared<shared_config>();
+  cfg->options = options;
+  cfg->handler = std::move(handler);
+  impl_ = std::make_shared<impl>(ioc, std::move(cfg));
+}
+
+server::~server() { stop_accepting(); }
+
+expected<uint16_t> server::listen(const endpoint& ep) {
+  beast::error_code ec;
+  auto address = net::ip::make_address(ep.host, ec);
+  if (ec)
+    return failure{errc::invalid_argument,
+                   "'" + ep.host + "' is not an IP address to listen on"};
+  tcp::endpoint where{address, ep.port};
+  auto& a = impl_->acceptor;
+  a.open(where.protocol(), ec);
+  if (!ec) a.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(where, ec);
+  if (!ec) a.listen(net::socket_base::max_listen_connections, ec);
+  if (ec)
+    return failure{errc::unavailable,
+                   "cannot listen on " + ep.to_string() + ": " + ec.message()};
+  auto port = a.local_endpoint().port();
+  impl_->do_accept();
+  return port;
+}
+
+void server::stop_accepting() {
+  auto self = impl_;
+  net::dispatch(self->acceptor.get_executor(), [self] {
+    beast::error_code ec;
+    self->acceptor.close(ec);
+  });
+}
+
+size_t server::open_connections() const noexcept {
+  return impl_->cfg->connections.load();
+}
+
+}  // namespace valmesh::web

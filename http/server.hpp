@@ -1,0 +1,95 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/http.hpp>
+
+#include "runtime/config.hpp"
+#include "runtime/error.hpp"
+
+namespace valmesh::web {
+
+namespace beast_http = boost::beast::http;
+
+using request = beast_http::request<beast_http::string_body>;
+using response = beast_http::response<beast_http::string_body>;
+
+/// Completes one request. Call it once, from any thread; the session posts
+/// the response onto its own strand. If every copy is dropped without a
+/// call, the client still gets a 500 instead of a connection that hangs.
+class responder {
+ public:
+  using callback = std::function<void(response&&)>;
+
+  responder() = default;
+  responder(callback f, unsigned version, bool keep_alive);
+
+  /// Sends `res`. Only the first call counts.
+  void operator()(response&& res) const;
+
+  /// The request's HTTP version (10 or 11), to build the response with.
+  unsigned version() const noexcept;
+
+ private:
+  struct state;
+  std::shared_ptr<state> state_;
+};
+
+/// Handles one parsed request. Must not block: answer through `done`.
+using request_handler = std::function<void(request&&, responder done)>;
+
+/// Limits of the HTTP front-end (STYLE: named limits).
+///
+/// | name          | default | meaning                                           |
+/// |---------------|---------|---------------------------------------------------|
+/// | body_limit    | 1 MiB   | larger bodies get 413                             |
+/// | header_limit  | 16 KiB  | larger headers get 431                            |
+/// | read_timeout  | 30s     | a request must arrive whole within this, and an idle keep-alive connection is closed after it |
+/// | write_timeout | 30s     | a response must be taken by the client within this |
+struct server_options {
+  uint64_t body_limit = 1024 * 1024;
+  uint32_t header_limit = 16 * 1024;
+  std::chrono::milliseconds read_timeout{std::chrono::seconds{30}};
+  std::chrono::milliseconds write_timeout{std::chrono::seconds{30}};
+};
+
+/// The asynchronous HTTP/1.1 server: a listener and one session per
+/// connection with keep-alive and pipelining (requests answered in order,
+/// one at a time, as nginx does), read timeouts against slow clients, and a
+/// body limit. Parsing errors are answered as SPEC's JSON errors.
+class server {
+ public:
+  server(boost::asio::io_context& ioc, server_options options,
+         request_handler handler);
+  ~server();
+
+  /// Binds and starts accepting; returns the bound port (useful with 0).
+  expected<uint16_t> listen(const endpoint& ep);
+
+  /// Stops accepting new connections (existing ones carry on).
+  void stop_accepting();
+
+  /// Connections currently open.
+  size_t open_connections() const noexcept;
+
+ private:
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+/// Builds a JSON response.
+response make_json_response(unsigned status, std::string body,
+                            unsigned version);
+
+/// Builds SPEC §2's error response for `f`: `{"error":{"code","message"}}`
+/// with the status that `status_of` gives.
+response make_error_response(const failure& f, unsigned version);
+
+/// The one mapping from project error codes to HTTP status.
+unsigned status_of(errc code) noexcept;
+
+}  // namespace valmesh::web

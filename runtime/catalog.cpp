@@ -1,0 +1,229 @@
+#include "runtime/catalog.hpp"
+
+#include <algorithm>
+
+#include "runtime/random.hpp"
+
+namespace valmesh {
+
+catalog::catalog(const clock& clk, catalog_options options)
+  : clock_(clk), options_(std::move(options)), id_state_(random_seed()) {
+  // nop
+}
+
+std::string catalog::make_id(const std::string& name) {
+  static constexpr char hex[] = "0123456789abcdef";
+  for (;;) {
+    auto r = splitmix64(id_state_);
+    std::string id = name;
+    id += '-';
+    for (int i = 0; i < 8; ++i) id += hex[(r >> (i * 4)) & 0xf];
+    auto svc = services_.find(name);
+    if (svc == services_.end() || svc->second.instances.count(id) == 0)
+      return id;
+  }
+}
+
+expected<service_instance> catalog::upsert(service_instance x) {
+  auto& svc = services_[x.name];
+  if (x.id.empty()) x.id = make_id(x.name);
+  auto now = clock_.now();
+  ++index_;
+  auto i = svc.instances.find(x.id);
+  auto& lease = svc.leases[x.id];
+  if (i == svc.instances.end()) {
+    x.status = health_status::unknown;
+    x.registered_at_ms = clock_.unix_ms();
+    x.last_heartbeat_ms = 0;
+    x.node = options_.node_name;
+    x.active_requests = 0;
+    x.create_index = index_;
+    x.modify_index = index_;
+    if (x.ttl_ms > 0) lease.lease_deadline = now + std::chrono::milliseconds{x.ttl_ms};
+    ++instance_count_;
+    auto [pos, _] = svc.instances.emplace(x.id, std::move(x));
+    update_timed(pos->second, lease);
+    return pos->second;
+  }
+  auto& old = i->second;
+  x.status = old.status;
+  x.registered_at_ms = old.registered_at_ms;
+  x.last_heartbeat_ms = old.last_heartbeat_ms;
+  x.node = old.node;
+  x.active_requests = old.active_requests;
+  x.create_index = old.create_index;
+  x.modify_index = index_;
+  if (x.ttl_ms != old.ttl_ms) {
+    lease.lease_deadline.reset();
+    if (x.ttl_ms > 0)
+      lease.lease_deadline = now + std::chrono::milliseconds{x.ttl_ms};
+  }
+  old = std::move(x);
+  update_timed(old, lease);
+  return old;
+}
+
+service_instance catalog::erase(
+  std::map<std::string, service_entry>::iterator svc, const std::string& id) {
+  auto i = svc->second.instances.find(id);
+  auto removed = std::move(i->second);
+  svc->second.instances.erase(i);
+  svc->second.leases.erase(id);
+  timed_.erase({removed.name, removed.id});
+  if (svc->second.instances.empty()) services_.erase(svc);
+  --instance_count_;
+  ++index_;
+  tombstones_.push_back(tombstone{removed.name, removed.id, removed.node, index_});
+  while (tombstones_.size() > options_.max_tombstones) tombstones_.pop_front();
+  return removed;
+}
+
+expected<service_instance> catalog::remove(const std::string& name,
+                                           const std::string& id) {
+  auto svc = services_.find(name);
+  if (svc == services_.end())
+    return failure{errc::not_found, "no service named '" + name + "'"};
+  if (svc->second.instances.count(id) == 0)
+    return failure{errc::not_found,
+                   "service '" + name + "' has no instance '" + id + "'"};
+  return erase(svc, id);
+}
+
+void catalog::change_status(service_instance& x, lease_state& l,
+                            health_status s) {
+  if (x.status == s) return;
+  x.status = s;
+  x.modify_index = ++index_;
+  if (s == health_status::critical)
+    l.critical_since = clock_.now();
+  else
+    l.critical_since.reset();
+  update_timed(x, l);
+}
+
+void catalog::update_timed(const service_instance& x, const lease_state& l) {
+  if (l.lease_deadline || l.critical_since)
+    timed_.emplace(x.name, x.id);
+  else
+    timed_.erase({x.name, x.id});
+}
+
+expected<service_instance> catalog::heartbeat(const std::string& name,
+                                              const std::string& id) {
+  auto svc = services_.find(name);
+  if (svc == services_.end())
+    return failure{errc::not_found, "no service named '" + name + "'"};
+  auto i = svc->second.instances.find(id);
+  if (i == svc->second.instances.end())
+    return failure{errc::not_found,
+                   "service '" + name + "' has no instance '" + id + "'"};
+  auto& x = i->second;
+  if (x.ttl_ms <= 0)
+    return failure{errc::conflict, "instance '" + id +
+                                     "' has no ttl lease to renew; register "
+                                     "it with \"ttl\" to use heartbeats"};
+  auto& lease = svc->second.leases[id];
+  lease.lease_deadline = clock_.now() + std::chrono::milliseconds{x.ttl_ms};
+  x.last_heartbeat_ms = clock_.unix_ms();
+  change_status(x, lease, health_status::passing);
+  return x;
+}
+
+expected<service_instance> catalog::set_status(const std::string& name,
+                                               const std::string& id,
+                                               health_status status) {
+  auto svc = services_.find(name);
+  if (svc == services_.end())
+    return failure{errc::not_found, "no service named '" + name + "'"};
+  auto i = svc->second.instances.find(id);
+  if (i == svc->second.instances.end())
+    return failure{errc::not_found,
+                   "service '" + name + "' has no instance '" + id + "'"};
+  change_status(i->second, svc->second.leases[id], status);
+  return i->second;
+}
+
+std::vector<catalog_change> catalog::expire() {
+  std::vector<catalog_change> changes;
+  auto now = clock_.now();
+  auto grace = options_.deregister_critical_after;
+  std::vector<std::pair<std::string, std::string>> doomed;
+  for (auto& key : timed_) {
+    auto& svc = services_.at(key.first);
+    auto& x = svc.instances.at(key.second);
+    auto& lease = svc.leases.at(key.second);
+    if (lease.lease_deadline && now >= *lease.lease_deadline &&
+        x.status != health_status::critical) {
+      auto before = x.status;
+      x.status = health_status::critical;
+      x.modify_index = ++index_;
+      lease.critical_since = now;  // already in timed_: no set change here
+      changes.push_back({catalog_change::kind::status_changed, x, before});
+    }
+    if (grace.count() > 0 && lease.critical_since &&
+        now - *lease.critical_since >= grace)
+      doomed.push_back(key);
+  }
+  for (auto& [name, id] : doomed) {
+    auto removed = erase(services_.find(name), id);
+    auto status = removed.status;
+    changes.push_back(
+      {catalog_change::kind::deregistered, std::move(removed), status});
+  }
+  return changes;
+}
+
+std::optional<clock::time_point> catalog::next_deadline() const {
+  std::optional<clock::time_point> result;
+  auto consider = [&](clock::time_point t) {
+    if (!result || t < *result) result = t;
+  };
+  for (auto& [name, id] : timed_) {
+    auto& lease = services_.at(name).leases.at(id);
+    if (lease.critical_since && options_.deregister_critical_after.count() > 0)
+      consider(*lease.critical_since + options_.deregister_critical_after);
+    else if (lease.lease_deadline && !lease.critical_since)
+      consider(*lease.lease_deadline);
+  }
+  return result;
+}
+
+const std::map<std::string, service_instance>* catalog::instances(
+  const std::string& name) const {
+  auto i = services_.find(name);
+  return i == services_.end() ? nullptr : &i->second.instances;
+}
+
+const service_instance* catalog::find(const std::string& name,
+                                      const std::string& id) const {
+  auto svc = services_.find(name);
+  if (svc == services_.end()) return nullptr;
+  auto i = svc->second.instances.find(id);
+  return i == svc->second.instances.end() ? nullptr : &i->second;
+}
+
+std::vector<service_summary> catalog::summaries() const {
+  std::vector<service_summary> result;
+  result.reserve(services_.size());
+  for (auto& [name, svc] : services_) {
+    service_summary s;
+    s.name = name;
+    std::set<std::string> versions;
+    for (auto& [_, x] : svc.instances) {
+      ++s.instance_count;
+      if (x.status == health_status::passing) ++s.passing_count;
+      if (!x.version.empty()) versions.insert(x.version);
+    }
+    s.versions.assign(versions.begin(), versions.end());
+    result.push_back(std::move(s));
+  }
+  return result;
+}
+
+void catalog::for_each(
+  const std::function<void(const service_instance&)>& f) const {
+  for (auto& [_, svc] : services_)
+    for (auto& [__, x] : svc.instances) f(x);
+}
+
+}  // namespace valmesh

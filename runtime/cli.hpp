@@ -1,0 +1,16 @@
+#pragma once
+
+namespace valmesh {
+
+/// Exit codes of every `valmesh` command (SPEC §1).
+namespace exit_code {
+inline constexpr int ok = 0;
+inline constexpr int agent_error = 1;  ///< the agent answered with an error
+inline constexpr int usage = 2;        ///< bad flags, config or input
+inline constexpr int unreachable = 3;  ///< no agent at --addr
+}  // namespace exit_code
+
+/// Runs the `valmesh` command line; returns the process exit code.
+int run_cli(int argc, char** argv);
+
+}  // namespace valmesh

@@ -1,0 +1,64 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace valmesh {
+
+/// The source of time for everything that schedules, expires or timestamps.
+/// Production code uses `system_clock_source`; tests inject `manual_clock` and
+/// advance it by hand, so no test waits on real time for a lease to run out.
+class clock {
+ public:
+  using duration = std::chrono::milliseconds;
+  /// A point on the monotonic time line (never jumps; for deadlines).
+  using time_point = std::chrono::time_point<std::chrono::steady_clock,
+                                             std::chrono::nanoseconds>;
+
+  virtual ~clock() = default;
+
+  /// Returns the monotonic now, for deadlines and durations.
+  virtual time_point now() const noexcept = 0;
+
+  /// Returns wall-clock milliseconds since the Unix epoch, for timestamps
+  /// that users read (`registeredAt`, `lastHeartbeat`).
+  virtual int64_t unix_ms() const noexcept = 0;
+};
+
+/// The real clocks of the machine.
+class system_clock_source final : public clock {
+ public:
+  time_point now() const noexcept override {
+    return std::chrono::steady_clock::now();
+  }
+  int64_t unix_ms() const noexcept override {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+      .count();
+  }
+};
+
+/// A clock that only moves when told to; safe to read from several threads.
+class manual_clock final : public clock {
+ public:
+  /// Starts at an arbitrary, fixed instant so test output is reproducible.
+  explicit manual_clock(int64_t unix_ms = 1'700'000'000'000) : unix_(unix_ms) {}
+
+  time_point now() const noexcept override {
+    return time_point{std::chrono::nanoseconds{mono_.load()}};
+  }
+  int64_t unix_ms() const noexcept override { return unix_.load(); }
+
+  /// Moves both time lines forward by `d`.
+  void advance(std::chrono::nanoseconds d) noexcept {
+    mono_ += d.count();
+    unix_ += std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  }
+
+ private:
+  std::atomic<int64_t> mono_{1'000'000'000};
+  std::atomic<int64_t> unix_;
+};
+
+}  // namespace valmesh

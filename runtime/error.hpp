@@ -1,0 +1,67 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+namespace valmesh {
+
+/// The project's error codes. Actors answer them inside a `caf::error`
+/// (category "valmesh"); `http/` maps each to one HTTP status in one place
+/// (`http/errors.cpp`). Their names are the `error.code` strings of SPEC §2.
+enum class errc : uint8_t {
+  invalid_argument = 1,  ///< 400: malformed or invalid input
+  unauthorized,          ///< 401: no credentials where they are required
+  forbidden,             ///< 403: wrong credentials
+  not_found,             ///< 404: no such service, instance or path
+  method_not_allowed,    ///< 405
+  conflict,              ///< 409: the request contradicts current state
+  payload_too_large,     ///< 413
+  header_too_large,      ///< 431
+  no_healthy_instance,   ///< 503: nothing to route to
+  unavailable,           ///< 503: the node cannot serve this now (retryable)
+  timeout,               ///< 504: a deadline passed
+  bad_gateway,           ///< 502: the upstream failed
+  internal,              ///< 500: a bug; never a stack trace
+};
+
+/// Returns the snake_case name of `x`, as it appears in JSON errors.
+std::string_view to_string(errc x) noexcept;
+
+/// An error code with a message for humans.
+struct failure {
+  errc code = errc::internal;
+  std::string message;
+};
+
+/// Either a value or a `failure`. The plain classes in runtime/ return this
+/// instead of throwing (no CAF in runtime/, so no `caf::expected` either).
+template <class T>
+class expected {
+ public:
+  expected(T value) : v_(std::move(value)) {}
+  expected(failure f) : v_(std::move(f)) {}
+  expected(errc code, std::string message)
+    : v_(failure{code, std::move(message)}) {}
+
+  explicit operator bool() const noexcept { return v_.index() == 0; }
+  bool has_value() const noexcept { return v_.index() == 0; }
+
+  T& value() & { return std::get<0>(v_); }
+  const T& value() const& { return std::get<0>(v_); }
+  T&& value() && { return std::get<0>(std::move(v_)); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+
+  const failure& error() const& { return std::get<1>(v_); }
+  failure&& error() && { return std::get<1>(std::move(v_)); }
+
+ private:
+  std::variant<T, failure> v_;
+};
+
+}  // namespace valmesh

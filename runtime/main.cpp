@@ -1,0 +1,3 @@
+#include "runtime/cli.hpp"
+
+int main(int argc, char** argv) { return valmesh::run_cli(argc, argv); }

@@ -1,0 +1,205 @@
+#include "runtime/node.hpp"
+
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/bridge.hpp"
+#include "actors/cluster.hpp"
+#include "actors/directory.hpp"
+#include "actors/node_supervisor.hpp"
+#include "actors/protocol.hpp"
+#include "actors/registry.hpp"
+#include "http/api.hpp"
+#include "http/router.hpp"
+#include "http/server.hpp"
+#include "runtime/clock.hpp"
+#include "runtime/version.hpp"
+
+namespace valmesh {
+
+namespace {
+
+/// The actor system's settings for a node on a small machine: few workers
+/// (the asio threads need cores too), no automatic connections.
+struct node_actor_config : caf::actor_system_config {
+  explicit node_actor_config(const node_config& cfg) {
+    load<caf::io::middleman>();
+    valmesh::add_message_types(*this);
+    set("scheduler.max-threads", static_cast<size_t>(cfg.actor_threads));
+    set("middleman.enable-automatic-connections", false);
+  }
+};
+
+}  // namespace
+
+struct node::impl {
+  explicit impl(node_config c)
+    : cfg(std::move(c)), actor_cfg(cfg), sys(actor_cfg) {}
+
+  node_config cfg;
+  node_actor_config actor_cfg;
+  caf::actor_system sys;
+  std::shared_ptr<const clock> time = std::make_shared<system_clock_source>();
+  directory actors;
+  caf::actor supervisor;
+  cluster_actor cluster;
+  boost::asio::io_context ioc;
+  std::optional<boost::asio::executor_work_guard<
+    boost::asio::io_context::executor_type>>
+    work;
+  std::vector<std::thread> threads;
+  std::unique_ptr<web::server> http;
+  uint16_t http_port = 0;
+  uint16_t cluster_port = 0;
+  bool started = false;
+  bool stopped = false;
+
+  /// Sends one request from a scoped actor and waits for the answer.
+  template <class R, class... Ts>
+  expected<R> ask(Ts&&... xs) {
+    auto reg = actors.registry();
+    if (!reg) return failure{errc::unavailable, "the registry is not running"};
+    caf::scoped_actor self{sys};
+    std::optional<expected<R>> result;
+    self->request(reg, std::chrono::seconds{5}, std::forward<Ts>(xs)...)
+      .receive([&](R& x) { result.emplace(std::move(x)); },
+               [&](caf::error& err) { result.emplace(to_failure(err)); });
+    return std::move(*result);
+  }
+};
+
+node::node(node_config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
+
+node::~node() { stop(); }
+
+const node_config& node::config() const noexcept { return impl_->cfg; }
+
+uint16_t node::http_port() const noexcept { return impl_->http_port; }
+
+uint16_t node::cluster_port() const noexcept { return impl_->cluster_port; }
+
+std::optional<failure> node::start() {
+  auto& d = *impl_;
+  if (d.started) return failure{errc::conflict, "the node is already started"};
+  d.started = true;
+  // The supervision tree. Each start function publishes the new handle in
+  // the directory, so HTTP handlers always reach the current incarnation.
+  registry_options ropts;
+  ropts.time = d.time;
+  ropts.catalog.node_name = d.cfg.node_name;
+  ropts.catalog.deregister_critical_after = d.cfg.health.deregister_critical_after;
+  auto* dir = &d.actors;
+  std::vector<child_spec> children;
+  children.push_back({"registry",
+                      [dir, ropts](caf::actor_system& sys) {
+                        auto h = spawn_registry(sys, ropts);
+                        dir->set_registry(h);
+                        return caf::actor_cast<caf::actor>(h);
+                      },
+                      restart_type::permanent});
+  children.push_back({"bridge",
+                      [dir](caf::actor_system& sys) {
+                        auto h = spawn_bridge(sys);
+                        dir->set_bridge(h);
+                        return h;
+                      },
+                      restart_type::permanent});
+  supervisor_options sopts;
+  sopts.time = d.time;
+  d.supervisor = spawn_supervisor(d.sys, "node_supervisor", sopts,
+                                  std::move(children));
+  // The cluster port: CAF's middleman, publishing this node's cluster actor.
+  d.cluster = spawn_cluster(d.sys, node_info{d.cfg.node_name, {}, version});
+  auto published = d.sys.middleman().publish(
+    d.cluster, d.cfg.cluster.port, d.cfg.cluster.host.c_str(), true);
+  if (!published)
+    return failure{errc::unavailable,
+                   "cannot listen on cluster address " +
+                     d.cfg.cluster.to_string() + ": " +
+                     d.sys.render(published.error())};
+  d.cluster_port = *published;
+  // The HTTP front-end.
+  auto api = std::make_shared<web::api_context>();
+  api->actors = &d.actors;
+  api->token = d.cfg.token;
+  api->node_name = d.cfg.node_name;
+  auto rt = std::make_shared<web::router>();
+  web::server_options hopts;
+  hopts.body_limit = d.cfg.http_body_limit;
+  hopts.read_timeout = d.cfg.http_read_timeout;
+  d.http = std::make_unique<web::server>(
+    d.ioc, hopts, [rt](web::request&& req, web::responder done) {
+      rt->dispatch(std::move(req), std::move(done));
+    });
+  auto port = d.http->listen(d.cfg.http);
+  if (!port) return port.error();
+  d.http_port = *port;
+  api->http_addr = endpoint{d.cfg.http.host, d.http_port}.to_string();
+  api->cluster_addr = endpoint{d.cfg.cluster.host, d.cluster_port}.to_string();
+  web::install_api(*rt, api);
+  d.work.emplace(d.ioc.get_executor());
+  for (uint32_t i = 0; i < d.cfg.http_threads; ++i)
+    d.threads.emplace_back([&d] { d.ioc.run(); });
+  // Automatic registration of the services in the config.
+  for (auto& x : d.cfg.services) {
+    auto stored = register_service(x);
+    if (!stored)
+      return failure{stored.error().code, "cannot register service '" + x.name +
+                                            "': " + stored.error().message};
+    spdlog::info("registered {}/{} at {}:{}", stored->name, stored->id,
+                 stored->host, stored->port);
+  }
+  return std::nullopt;
+}
+
+void node::stop() {
+  auto& d = *impl_;
+  if (!d.started || d.stopped) return;
+  d.stopped = true;
+  if (d.http) d.http->stop_accepting();
+  d.work.reset();
+  d.ioc.stop();
+  for (auto& t : d.threads) t.join();
+  d.threads.clear();
+  d.http.reset();
+  // Every actor is exited explicitly: the system's destructor waits for all
+  // of them, and a handle left in a global would hang it (DESIGN §5).
+  if (d.cluster) {
+    d.sys.middleman().unpublish(d.cluster, d.cluster_port);
+    caf::anon_send_exit(d.cluster, caf::exit_reason::user_shutdown);
+    d.cluster = nullptr;
+  }
+  if (d.supervisor) {
+    caf::anon_send_exit(d.supervisor, caf::exit_reason::user_shutdown);
+    d.supervisor = nullptr;
+  }
+  d.actors.clear();
+}
+
+expected<service_instance> node::register_service(service_instance x) {
+  auto valid = validate_instance(std::move(x));
+  if (!valid) return valid;
+  return impl_->ask<service_instance>(register_atom::value, std::move(*valid));
+}
+
+expected<service_instance> node::get_service(const std::string& name,
+                                             resolve_options options) {
+  return impl_->ask<service_instance>(resolve_atom::value, name, options);
+}
+
+expected<std::vector<service_instance>> node::instances(
+  const std::string& name) {
+  return impl_->ask<std::vector<service_instance>>(get_atom::value, name);
+}
+
+expected<service_instance> node::deregister(const std::string& name,
+                                            const std::string& id) {
+  return impl_->ask<service_instance>(deregister_atom::value, name, id);
+}
+
+}  // namespace valmesh
