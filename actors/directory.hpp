@@ -4,46 +4,60 @@
 
 #include <caf/all.hpp>
 
+#include "actors/events.hpp"
+#include "actors/health.hpp"
 #include "actors/registry.hpp"
 
 namespace valmesh {
 
-/// Where code outside the actor system finds the current handle of a
-/// supervised actor. A supervisor's start function writes the new handle on
-/// each (re)start; HTTP handlers read it per request (an uncontended lock).
+/// Where code outside an actor (HTTP handlers, the registry's change hook,
+/// other actors' options) finds the current handle of a supervised actor. A
+/// supervisor's start function writes the new handle on each (re)start;
+/// readers take it per use (an uncontended lock), so a restart is invisible
+/// to them.
 class directory {
  public:
-  registry_actor registry() const {
-    std::lock_guard<std::mutex> guard{mtx_};
-    return registry_;
-  }
+  registry_actor registry() const { return get(registry_); }
+  caf::actor bridge() const { return get(bridge_); }
+  events_actor events() const { return get(events_); }
+  health_supervisor_actor health_supervisor() const { return get(health_); }
+  health_aggregator_actor health_aggregator() const { return get(aggregator_); }
 
-  void set_registry(registry_actor x) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    registry_ = std::move(x);
-  }
-
-  caf::actor bridge() const {
-    std::lock_guard<std::mutex> guard{mtx_};
-    return bridge_;
-  }
-
-  void set_bridge(caf::actor x) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    bridge_ = std::move(x);
-  }
+  void set(registry_actor x) { put(registry_, std::move(x)); }
+  void set(caf::actor x) { put(bridge_, std::move(x)); }
+  void set(events_actor x) { put(events_, std::move(x)); }
+  void set(health_supervisor_actor x) { put(health_, std::move(x)); }
+  void set(health_aggregator_actor x) { put(aggregator_, std::move(x)); }
 
   /// Drops every handle, so nothing outside keeps an actor alive.
   void clear() {
     std::lock_guard<std::mutex> guard{mtx_};
     registry_ = nullptr;
     bridge_ = nullptr;
+    events_ = nullptr;
+    health_ = nullptr;
+    aggregator_ = nullptr;
   }
 
  private:
+  template <class T>
+  T get(const T& x) const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return x;
+  }
+
+  template <class T>
+  void put(T& slot, T x) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    slot = std::move(x);
+  }
+
   mutable std::mutex mtx_;
   registry_actor registry_;
   caf::actor bridge_;
+  events_actor events_;
+  health_supervisor_actor health_;
+  health_aggregator_actor aggregator_;
 };
 
 }  // namespace valmesh

@@ -10,7 +10,10 @@
 
 #include <caf/all.hpp>
 
+#include "runtime/catalog.hpp"
+#include "runtime/check_schedule.hpp"
 #include "runtime/error.hpp"
+#include "runtime/health_rules.hpp"
 #include "runtime/load_balancer.hpp"
 #include "runtime/service_instance.hpp"
 
@@ -27,6 +30,17 @@ using resolve_atom = caf::atom_constant<caf::atom("resolve")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
+using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
+using check_atom = caf::atom_constant<caf::atom("check")>;
+using checked_atom = caf::atom_constant<caf::atom("checked")>;
+using watch_atom = caf::atom_constant<caf::atom("watch")>;
+using unwatch_atom = caf::atom_constant<caf::atom("unwatch")>;
+using changed_atom = caf::atom_constant<caf::atom("changed")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using publish_atom = caf::atom_constant<caf::atom("publish")>;
+using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
+using unsub_atom = caf::atom_constant<caf::atom("unsub")>;
+using resync_atom = caf::atom_constant<caf::atom("resync")>;
 
 /// The error category of `errc` inside a `caf::error`.
 inline constexpr caf::atom_value errc_category = caf::atom("valmesh");
@@ -55,7 +69,8 @@ typename Inspector::result_type inspect(Inspector& f, service_instance& x) {
            x.host, x.port, x.protocol, x.health_endpoint, x.weight, x.tags,
            x.metadata, x.ttl_ms, x.status, x.registered_at_ms,
            x.last_heartbeat_ms, x.node, x.active_requests, x.create_index,
-           x.modify_index);
+           x.modify_index, x.last_check_ms, x.last_check_duration_us,
+           x.last_check_output);
 }
 
 template <class Inspector>
@@ -76,8 +91,41 @@ typename Inspector::result_type inspect(Inspector& f, node_info& x) {
   return f(caf::meta::type_name("node_info"), x.name, x.http_addr, x.version);
 }
 
+/// One instance's health-check figures, for `GET /api/health/services`.
+/// Node-local (never crosses the network).
+struct instance_check_view {
+  std::string service;
+  std::string id;
+  std::string address;  ///< host:port
+  health_status status = health_status::unknown;
+  check_stats stats;
+  int64_t p99_duration_us = 0;
+};
+
+/// The roll-up, for `GET /api/health/aggregated`. Node-local.
+struct health_view {
+  service_health overall = service_health::healthy;
+  struct service_line {
+    std::string name;
+    service_health health = service_health::healthy;
+    bool critical = false;
+    std::map<health_status, uint32_t> counts;
+  };
+  std::vector<service_line> services;
+  int64_t checked_at_ms = 0;
+};
+
 /// Registers every message type above with `cfg`, and the "valmesh" error
 /// category so errors render with their names.
 void add_message_types(caf::actor_system_config& cfg);
 
 }  // namespace valmesh
+
+// Node-local message types: they never cross the network, so they need no
+// serialisation (a remote send of one would be a bug caught in review).
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::catalog_change)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::check_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::instance_check_view)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<valmesh::instance_check_view>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::health_view)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::event_record)

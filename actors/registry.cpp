@@ -27,8 +27,13 @@ struct registry_state {
     return i->second;
   }
 
+  void publish(const catalog_change& c) {
+    if (options.on_change) options.on_change(c);
+  }
+
   void log_changes(const std::vector<catalog_change>& changes) {
     for (auto& c : changes) {
+      publish(c);
       auto& x = c.instance;
       if (c.what == catalog_change::kind::deregistered) {
         balancers.erase(x.name);
@@ -70,28 +75,63 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
       auto valid = validate_instance(std::move(x));
       if (!valid) return make_error(std::move(valid).error());
       auto stored = self->state.data->upsert(std::move(*valid));
-      if (stored)
+      if (stored) {
         spdlog::debug("registry: registered {}/{} at {}:{}", stored->name,
                       stored->id, stored->host, stored->port);
+        auto fresh = stored->create_index == stored->modify_index;
+        self->state.publish({fresh ? catalog_change::kind::registered
+                                   : catalog_change::kind::updated,
+                             *stored, stored->status, {}});
+      }
       arm_timer(self);
       return answer(std::move(stored));
     },
     [self](deregister_atom, const std::string& name,
            const std::string& id) -> caf::result<service_instance> {
       auto removed = self->state.data->remove(name, id);
-      if (removed && self->state.data->instances(name) == nullptr)
-        self->state.balancers.erase(name);
+      if (removed) {
+        if (self->state.data->instances(name) == nullptr)
+          self->state.balancers.erase(name);
+        self->state.publish({catalog_change::kind::deregistered, *removed,
+                             removed->status, "deregistered"});
+      }
       return answer(std::move(removed));
     },
     [self](heartbeat_atom, const std::string& name,
            const std::string& id) -> caf::result<service_instance> {
-      return answer(self->state.data->heartbeat(name, id));
+      auto before = self->state.data->find(name, id);
+      auto previous = before ? before->status : health_status::unknown;
+      auto r = self->state.data->heartbeat(name, id);
+      if (r && r->status != previous)
+        self->state.publish(
+          {catalog_change::kind::status_changed, *r, previous, {}});
+      return answer(std::move(r));
     },
     [self](status_atom, const std::string& name, const std::string& id,
            health_status status) -> caf::result<service_instance> {
+      auto before = self->state.data->find(name, id);
+      auto previous = before ? before->status : health_status::unknown;
       auto r = self->state.data->set_status(name, id, status);
+      if (r && r->status != previous)
+        self->state.publish(
+          {catalog_change::kind::status_changed, *r, previous, {}});
       arm_timer(self);
       return answer(std::move(r));
+    },
+    [self](check_atom, const std::string& name, const std::string& id,
+           health_status status, int64_t duration_us, std::string& output) {
+      auto r = self->state.data->record_check(name, id, status, duration_us,
+                                              std::move(output));
+      if (r && *r) {
+        auto& c = **r;
+        spdlog::info("registry: {}/{} is {} (was {}): {}", name, id,
+                     to_string(c.instance.status), to_string(c.previous),
+                     c.instance.last_check_output);
+        self->state.publish(c);
+        arm_timer(self);
+      }
+    },
+    [self](snapshot_atom) { return self->state.data->all(); 
     },
     [self](list_atom) -> std::vector<service_summary> {
       return self->state.data->summaries();

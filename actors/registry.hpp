@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,12 @@ using registry_actor = caf::typed_actor<
   /// `no_healthy_instance` when none qualifies.
   caf::replies_to<resolve_atom, std::string, resolve_options>::with<
     service_instance>,
+  /// Records a health check of (name, id): status and lastCheck
+  /// (status, duration in µs, output). One-way: checkers do not wait.
+  caf::reacts_to<check_atom, std::string, std::string, health_status,
+                 int64_t, std::string>,
+  /// Answers every instance (for subscribers that rebuild after a restart).
+  caf::replies_to<snapshot_atom>::with<std::vector<service_instance>>,
   /// Internal: applies lease expiry (sent to itself on a timer).
   caf::reacts_to<tick_atom>>;
 
@@ -44,6 +51,9 @@ struct registry_options {
   /// How often leases and removals are applied.
   std::chrono::milliseconds tick_interval{std::chrono::milliseconds{250}};
   uint64_t seed = 0;  ///< 0: seed the balancers from the OS
+  /// Called inside the registry after every change (registration, update,
+  /// removal, status change), for publishing. Must not block.
+  std::function<void(const catalog_change&)> on_change;
 };
 
 /// Spawns a registry with an empty catalog.

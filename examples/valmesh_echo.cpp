@@ -213,8 +213,7 @@ bool read_int(const json& value, std::int64_t lo, std::int64_t hi,
 
 /// Validates a POST /control body. Returns an error message, or an empty
 /// string when `out` holds a complete, valid update.
-std::string parse_control_update(const std::string& body,
-                                 control_update* out) {
+std::string parse_control_update(const std::string& body, control_update* out) {
   const json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) {
     return "body must be a JSON object";
@@ -281,9 +280,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
   void run() {
     // Start on the strand: the accepting thread is not on it.
-    net::dispatch(stream_.get_executor(),
-                  beast::bind_front_handler(&http_session::do_read,
-                                            shared_from_this()));
+    net::dispatch(
+        stream_.get_executor(),
+        beast::bind_front_handler(&http_session::do_read, shared_from_this()));
   }
 
  private:
@@ -307,8 +306,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     // Only interject 100 Continue when no earlier response is in flight, so
     // it cannot overtake a pipelined final response.
     if (!parser_->is_done() && req.version() >= 11 &&
-        beast::iequals(expect, "100-continue") && queue_.empty() &&
-        !writing_) {
+        beast::iequals(expect, "100-continue") && queue_.empty() && !writing_) {
       continue_ = http::response<http::empty_body>{http::status::continue_,
                                                    req.version()};
       writing_ = true;
@@ -329,9 +327,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
   void do_read_body() {
     stream_.expires_after(kIoTimeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&http_session::on_read,
-                                               shared_from_this()));
+    http::async_read(
+        stream_, buffer_, *parser_,
+        beast::bind_front_handler(&http_session::on_read, shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t /*bytes*/) {
@@ -356,7 +354,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void on_read_error(beast::error_code ec) {
     reading_ = false;
     read_closed_ = true;
-    if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
+    if (ec == http::error::end_of_stream ||
+        ec == http::error::partial_message) {
       // The peer finished sending; flush what is queued, then close.
       return maybe_close();
     }
@@ -372,8 +371,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
       status = 431;
       code = "header_too_large";
     }
-    queue_response(
-        make_response(status, 11, false, false, error_body(code, ec.message())));
+    queue_response(make_response(status, 11, false, false,
+                                 error_body(code, ec.message())));
   }
 
   void handle_request(request&& req) {
@@ -451,8 +450,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
     delayed_.emplace(std::move(res));
     delaying_ = true;
     delay_timer_.expires_after(std::chrono::milliseconds(state.delay_ms));
-    delay_timer_.async_wait(beast::bind_front_handler(
-        &http_session::on_delay, shared_from_this()));
+    delay_timer_.async_wait(
+        beast::bind_front_handler(&http_session::on_delay, shared_from_this()));
   }
 
   void on_delay(beast::error_code ec) {
@@ -474,9 +473,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
     writing_ = true;
     // Only affects the write timer when a read is already pending.
     stream_.expires_after(kIoTimeout);
-    http::async_write(stream_, queue_.front(),
-                      beast::bind_front_handler(&http_session::on_write,
-                                                shared_from_this()));
+    http::async_write(
+        stream_, queue_.front(),
+        beast::bind_front_handler(&http_session::on_write, shared_from_this()));
   }
 
   void on_write(beast::error_code ec, std::size_t /*bytes*/) {
@@ -575,10 +574,9 @@ class listener : public std::enable_shared_from_this<listener> {
 bool open_acceptor(tcp::acceptor& acceptor, const std::string& host, int port,
                    beast::error_code& ec) {
   tcp::resolver resolver(acceptor.get_executor());
-  const auto results =
-      resolver.resolve(host, std::to_string(port),
-                       tcp::resolver::passive | tcp::resolver::numeric_service,
-                       ec);
+  const auto results = resolver.resolve(
+      host, std::to_string(port),
+      tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec) return false;
   if (results.empty()) {
     ec = net::error::host_not_found;
@@ -612,8 +610,9 @@ void run_loop(net::io_context& ioc) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"valmesh-echo: HTTP echo service for demos, tests and "
-               "benchmarks"};
+  CLI::App app{
+      "valmesh-echo: HTTP echo service for demos, tests and "
+      "benchmarks"};
   int port = -1;
   std::string host = "127.0.0.1";
   std::string name;
@@ -636,8 +635,8 @@ int main(int argc, char** argv) {
   tcp::acceptor acceptor(ioc);
   beast::error_code ec;
   if (!open_acceptor(acceptor, host, port, ec)) {
-    log_error("cannot listen", host + ":" + std::to_string(port) + ": " +
-                                   ec.message());
+    log_error("cannot listen",
+              host + ":" + std::to_string(port) + ": " + ec.message());
     return 1;
   }
   const tcp::endpoint bound = acceptor.local_endpoint(ec);
@@ -657,8 +656,8 @@ int main(int argc, char** argv) {
   std::make_shared<listener>(ioc, std::move(acceptor), svc)->run();
 
   const net::ip::address address = bound.address();
-  const std::string shown = address.is_v6() ? "[" + address.to_string() + "]"
-                                            : address.to_string();
+  const std::string shown =
+      address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
   std::cout << "valmesh-echo listening on " << shown << ":" << svc->port
             << " name=" << svc->name << std::endl;
 

@@ -1,8 +1,16 @@
 #include "http/api.hpp"
 
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <mutex>
+#include <tuple>
+
 #include <nlohmann/json.hpp>
 
 #include "actors/bridge.hpp"
+#include "actors/events.hpp"
+#include "actors/health.hpp"
 #include "runtime/version.hpp"
 
 namespace valmesh::web {
@@ -26,25 +34,32 @@ void reply_json(const responder& done, unsigned status, const json& j) {
   done(make_json_response(status, to_body(j), done.version()));
 }
 
-/// Sends `args...` to the registry from the bridge; calls `on_ok` with the
-/// typed answer, or answers the mapped error. Never blocks the caller.
-template <class R, class OnOk, class... Ts>
-void ask_registry(const ctx_ptr& ctx, responder done, OnOk on_ok, Ts... args) {
-  auto reg = ctx->actors->registry();
+/// Sends `args...` to `target` from the bridge; calls `on_ok` with the typed
+/// answer, or answers the mapped error. Never blocks the caller.
+template <class R, class Handle, class OnOk, class... Ts>
+void ask(const ctx_ptr& ctx, Handle target, const char* what, responder done,
+         OnOk on_ok, Ts... args) {
   auto bridge = ctx->actors->bridge();
-  if (!reg || !bridge) {
-    reply_error(done, {errc::unavailable, "the registry is restarting; retry"});
+  if (!target || !bridge) {
+    reply_error(done, {errc::unavailable,
+                       std::string{"the "} + what + " is restarting; retry"});
     return;
   }
   auto timeout = ctx->actor_timeout;
   caf::anon_send(
     bridge,
-    bridge_job{[reg, timeout, done, on_ok,
+    bridge_job{[target, timeout, done, on_ok,
                 args...](caf::event_based_actor* self) mutable {
-      self->request(reg, timeout, std::move(args)...)
+      self->request(target, timeout, std::move(args)...)
         .then([done, on_ok](R& result) { on_ok(result, done); },
               [done](caf::error& err) { reply_error(done, to_failure(err)); });
     }});
+}
+
+template <class R, class OnOk, class... Ts>
+void ask_registry(const ctx_ptr& ctx, responder done, OnOk on_ok, Ts... args) {
+  ask<R>(ctx, ctx->actors->registry(), "registry", std::move(done),
+         std::move(on_ok), std::move(args)...);
 }
 
 bool is_mutation(verb v) noexcept {
@@ -184,6 +199,132 @@ void node_health(const ctx_ptr& ctx, request_context&&, responder done) {
     list_atom::value);
 }
 
+json counts_json(const std::map<health_status, uint32_t>& counts) {
+  json j = {{"passing", 0}, {"warning", 0}, {"critical", 0}, {"unknown", 0}};
+  for (auto& [s, n] : counts) j[std::string{to_string(s)}] = n;
+  return j;
+}
+
+void health_aggregated(const ctx_ptr& ctx, request_context&&, responder done) {
+  ask<health_view>(
+    ctx, ctx->actors->health_aggregator(), "health aggregator", std::move(done),
+    [](health_view& v, const responder& done) {
+      json services = json::object();
+      for (auto& s : v.services) {
+        auto c = counts_json(s.counts);
+        services[s.name] = {{"status", to_string(s.health)},
+                            {"critical", s.critical},
+                            {"instances", c}};
+      }
+      reply_json(done, 200,
+                 {{"overall", to_string(v.overall)},
+                  {"services", std::move(services)},
+                  {"checkedAt", format_unix_ms(v.checked_at_ms)}});
+    },
+    get_atom::value);
+}
+
+void health_services(const ctx_ptr& ctx, request_context&&, responder done) {
+  ask<std::vector<instance_check_view>>(
+    ctx, ctx->actors->health_supervisor(), "health supervisor", std::move(done),
+    [](std::vector<instance_check_view>& xs, const responder& done) {
+      std::sort(xs.begin(), xs.end(), [](auto& a, auto& b) {
+        return std::tie(a.service, a.id) < std::tie(b.service, b.id);
+      });
+      json services = json::object();
+      for (auto& x : xs) {
+        auto& st = x.stats;
+        auto ms = [](auto us) { return static_cast<double>(us) / 1000.0; };
+        services[x.service]["instances"].push_back({
+          {"id", x.id},
+          {"address", x.address},
+          {"status", to_string(x.status)},
+          {"checks", st.checks},
+          {"failures", st.failures},
+          {"consecutiveFailures", st.consecutive_failures},
+          {"successRate", st.success_rate()},
+          {"lastDurationMs", ms(st.last_duration.count())},
+          {"meanDurationMs", ms(st.mean_duration().count())},
+          {"p99DurationMs", ms(x.p99_duration_us)},
+          {"lastOutput", st.last_output},
+          {"lastError", st.last_error.empty() ? json(nullptr) : json(st.last_error)},
+          {"lastCheck", st.last_check_ms == 0 ? json(nullptr)
+                                              : json(format_unix_ms(st.last_check_ms))},
+          {"lastStatusChange", st.last_status_change_ms == 0
+                                 ? json(nullptr)
+                                 : json(format_unix_ms(st.last_status_change_ms))},
+        });
+      }
+      reply_json(done, 200, {{"services", std::move(services)}});
+    },
+    stats_atom::value);
+}
+
+/// Formats one event as an SSE message.
+std::string sse_message(const event_record& e) {
+  std::string out;
+  if (e.id > 0) out += "id: " + std::to_string(e.id) + "\n";
+  out += "event: " + e.type + "\n";
+  out += "data: " + e.data + "\n\n";
+  return out;
+}
+
+void events_stream(const ctx_ptr& ctx, request_context&& rc, responder done) {
+  uint64_t last_id = 0;
+  std::string resume;
+  if (auto h = rc.req.find("Last-Event-ID"); h != rc.req.end())
+    resume = std::string{h->value()};
+  else if (auto q = rc.query("lastEventId"))
+    resume = *q;
+  if (!resume.empty()) {
+    char* end = nullptr;
+    errno = 0;
+    last_id = std::strtoull(resume.c_str(), &end, 10);
+    if (errno != 0 || end == resume.c_str() || *end != '\0')
+      return reply_error(done, {errc::invalid_argument,
+                                "Last-Event-ID must be an event id (a number)"});
+  }
+  auto events = ctx->actors->events();
+  if (!events)
+    return reply_error(done, {errc::unavailable, "the events hub is restarting"});
+  // The subscription id arrives after the stream opened; the client may be
+  // gone by then, so both sides meet in one small shared record.
+  struct subscription {
+    std::mutex mtx;
+    uint64_t id = 0;
+    bool closed = false;
+  };
+  auto sub = std::make_shared<subscription>();
+  auto head = make_json_response(200, {}, done.version());
+  head.set(beast_http::field::content_type, "text/event-stream");
+  head.set(beast_http::field::cache_control, "no-cache");
+  // Subscribe through the bridge, which receives the subscription id.
+  auto bridge = ctx->actors->bridge();
+  auto subscribe = [events, last_id, sub, bridge](std::shared_ptr<stream_sink> sink) {
+    event_sink deliver = [sink](const event_record& e) {
+      sink->push(sse_message(e));
+    };
+    caf::anon_send(
+      bridge, bridge_job{[events, last_id, sub, deliver](
+                           caf::event_based_actor* self) {
+        self->request(events, caf::infinite, subscribe_atom::value, deliver,
+                      last_id)
+          .then([self, events, sub](uint64_t id) {
+            std::lock_guard<std::mutex> guard{sub->mtx};
+            if (sub->closed)
+              self->send(events, unsub_atom::value, id);
+            else
+              sub->id = id;
+          });
+      }});
+  };
+  done.stream(std::move(head), std::move(subscribe), [events, sub] {
+    std::lock_guard<std::mutex> guard{sub->mtx};
+    sub->closed = true;
+    if (sub->id != 0) caf::anon_send(events, unsub_atom::value, sub->id);
+  });
+}
+
 }  // namespace
 
 std::optional<failure> check_token(const request& req,
@@ -221,6 +362,9 @@ void install_api(router& r, std::shared_ptr<const api_context> ctx) {
   r.add(verb::get, "/api/services/:name/resolve", bind(resolve));
   r.add(verb::delete_, "/api/services/:name/:id", bind(deregister_service));
   r.add(verb::put, "/api/services/:name/:id/heartbeat", bind(heartbeat));
+  r.add(verb::get, "/api/health/aggregated", bind(health_aggregated));
+  r.add(verb::get, "/api/health/services", bind(health_services));
+  r.add(verb::get, "/api/events", bind(events_stream));
 }
 
 }  // namespace valmesh::web

@@ -1,12 +1,15 @@
 #include "http/server.hpp"
 
 #include <array>
+#include <deque>
 #include <optional>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -66,6 +69,7 @@ response make_error_response(const failure& f, unsigned version) {
 
 struct responder::state {
   callback send;
+  stream_callback stream;
   unsigned version;
   bool keep_alive;
   std::atomic<bool> done{false};
@@ -78,9 +82,11 @@ struct responder::state {
   }
 };
 
-responder::responder(callback f, unsigned version, bool keep_alive)
+responder::responder(callback f, unsigned version, bool keep_alive,
+                     stream_callback stream)
   : state_(std::make_shared<state>()) {
   state_->send = std::move(f);
+  state_->stream = std::move(stream);
   state_->version = version;
   state_->keep_alive = keep_alive;
 }
@@ -88,6 +94,17 @@ responder::responder(callback f, unsigned version, bool keep_alive)
 void responder::operator()(response&& res) const {
   if (!state_ || state_->done.exchange(true)) return;
   state_->send(std::move(res));
+}
+
+void responder::stream(response&& head, stream_open_fn on_open,
+                       stream_close_fn on_close) const {
+  if (!state_ || state_->done.exchange(true)) return;
+  if (!state_->stream) {
+    state_->send(make_error_response(
+      {errc::internal, "this connection cannot stream"}, state_->version));
+    return;
+  }
+  state_->stream(std::move(head), std::move(on_open), std::move(on_close));
 }
 
 unsigned responder::version() const noexcept {
@@ -156,13 +173,22 @@ class session : public std::enable_shared_from_this<session> {
     head_ = req.method() == beast_http::verb::head;
     auto version = req.version();
     auto self = shared_from_this();
-    responder done{[self](response&& res) {
-                     net::post(self->stream_.get_executor(),
-                               [self, res = std::move(res)]() mutable {
-                                 self->do_write(std::move(res));
-                               });
-                   },
-                   version, keep_alive_};
+    responder done{
+      [self](response&& res) {
+        net::post(self->stream_.get_executor(),
+                  [self, res = std::move(res)]() mutable {
+                    self->do_write(std::move(res));
+                  });
+      },
+      version, keep_alive_,
+      [self](response&& head, stream_open_fn on_open, stream_close_fn on_close) {
+        net::post(self->stream_.get_executor(),
+                  [self, head = std::move(head), on_open = std::move(on_open),
+                   on_close = std::move(on_close)]() mutable {
+                    self->start_stream(std::move(head), std::move(on_open),
+                                       std::move(on_close));
+                  });
+      }};
     cfg_->handler(std::move(req), std::move(done));
   }
 
@@ -210,6 +236,99 @@ class session : public std::enable_shared_from_this<session> {
       });
   }
 
+  // -- streams (server-sent events) -------------------------------------------
+
+  /// The sink handed to the handler: posts onto this session's strand, and
+  /// becomes a no-op once the session is gone.
+  class sink final : public stream_sink {
+   public:
+    explicit sink(std::weak_ptr<session> s) : session_(std::move(s)) {}
+    void push(std::string chunk) override {
+      auto s = session_.lock();
+      if (!s) return;
+      net::post(s->stream_.get_executor(),
+                [s, chunk = std::move(chunk)]() mutable {
+                  s->enqueue(std::move(chunk));
+                });
+    }
+
+   private:
+    std::weak_ptr<session> session_;
+  };
+
+  void start_stream(response&& head, stream_open_fn on_open,
+                    stream_close_fn on_close) {
+    streaming_ = true;
+    on_close_ = std::move(on_close);
+    stream_.expires_never();
+    // The head by hand: no length, the body runs until the connection closes.
+    std::string h = "HTTP/1.1 " + std::to_string(head.result_int()) + " " +
+                    std::string{head.reason()} + "\r\n";
+    head.set(beast_http::field::connection, "close");
+    for (auto& f : head)
+      h += std::string{f.name_string()} + ": " + std::string{f.value()} + "\r\n";
+    h += "\r\n";
+    queue_.push_back(std::move(h));
+    write_next();
+    // A pending read notices at once when the client goes away.
+    stream_.async_read_some(
+      net::buffer(scratch_),
+      [self = shared_from_this()](beast::error_code, size_t) {
+        self->close_stream();
+      });
+    keepalive_.emplace(stream_.get_executor());
+    arm_keepalive();
+    on_open(std::make_shared<sink>(weak_from_this()));
+  }
+
+  void enqueue(std::string chunk) {
+    if (stream_closed_) return;
+    if (queue_.size() >= cfg_->options.stream_queue_limit) {
+      queue_.pop_front();  // never the one being written: see write_next
+      ++dropped_;
+    }
+    queue_.push_back(std::move(chunk));
+    if (!writing_) write_next();
+  }
+
+  void write_next() {
+    if (writing_ || queue_.empty() || stream_closed_) return;
+    writing_ = true;
+    current_ = std::move(queue_.front());
+    queue_.pop_front();
+    if (dropped_ > 0) {
+      current_ = "event: lagged\ndata: {\"dropped\":" + std::to_string(dropped_) +
+                 "}\n\n" + current_;
+      dropped_ = 0;
+    }
+    net::async_write(stream_.socket(), net::buffer(current_),
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->writing_ = false;
+                       if (ec) return self->close_stream();
+                       self->write_next();
+                     });
+  }
+
+  void arm_keepalive() {
+    keepalive_->expires_after(cfg_->options.stream_keepalive);
+    keepalive_->async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->stream_closed_) return;
+      self->enqueue(": keep-alive\n\n");
+      self->arm_keepalive();
+    });
+  }
+
+  void close_stream() {
+    if (stream_closed_) return;
+    stream_closed_ = true;
+    if (keepalive_) keepalive_->cancel();
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+    queue_.clear();
+    if (auto f = std::move(on_close_)) f();
+  }
+
   static constexpr auto linger_timeout = std::chrono::seconds{2};
   static constexpr size_t linger_limit = 64 * 1024 * 1024;
 
@@ -223,6 +342,15 @@ class session : public std::enable_shared_from_this<session> {
   bool linger_ = false;
   size_t lingered_ = 0;
   std::array<char, 16 * 1024> scratch_;
+  // Stream mode.
+  bool streaming_ = false;
+  bool stream_closed_ = false;
+  bool writing_ = false;
+  size_t dropped_ = 0;
+  std::deque<std::string> queue_;
+  std::string current_;
+  std::optional<net::steady_timer> keepalive_;
+  stream_close_fn on_close_;
 };
 
 }  // namespace

@@ -18,18 +18,43 @@ namespace beast_http = boost::beast::http;
 using request = beast_http::request<beast_http::string_body>;
 using response = beast_http::response<beast_http::string_body>;
 
+/// The write side of a streamed response (server-sent events). Thread-safe;
+/// `push` never blocks: the session keeps a bounded queue and, when it
+/// overflows, drops the oldest chunks and tells the client with a `lagged`
+/// event.
+class stream_sink {
+ public:
+  virtual ~stream_sink() = default;
+  /// Queues one complete SSE message.
+  virtual void push(std::string chunk) = 0;
+};
+
+/// Called with the sink when the stream's head is written.
+using stream_open_fn = std::function<void(std::shared_ptr<stream_sink>)>;
+/// Called once when the client is gone.
+using stream_close_fn = std::function<void()>;
+
 /// Completes one request. Call it once, from any thread; the session posts
 /// the response onto its own strand. If every copy is dropped without a
 /// call, the client still gets a 500 instead of a connection that hangs.
 class responder {
  public:
   using callback = std::function<void(response&&)>;
+  using stream_callback =
+    std::function<void(response&&, stream_open_fn, stream_close_fn)>;
 
   responder() = default;
-  responder(callback f, unsigned version, bool keep_alive);
+  responder(callback f, unsigned version, bool keep_alive,
+            stream_callback stream = {});
 
   /// Sends `res`. Only the first call counts.
   void operator()(response&& res) const;
+
+  /// Answers with a stream instead: writes `head` (status and headers; the
+  /// body then runs until the connection closes), calls `on_open` with the
+  /// sink, and `on_close` when the client leaves. Counts as the answer.
+  void stream(response&& head, stream_open_fn on_open,
+              stream_close_fn on_close) const;
 
   /// The request's HTTP version (10 or 11), to build the response with.
   unsigned version() const noexcept;
@@ -50,11 +75,15 @@ using request_handler = std::function<void(request&&, responder done)>;
 /// | header_limit  | 16 KiB  | larger headers get 431                            |
 /// | read_timeout  | 30s     | a request must arrive whole within this, and an idle keep-alive connection is closed after it |
 /// | write_timeout | 30s     | a response must be taken by the client within this |
+/// | stream_queue_limit | 256 | chunks queued per stream before the oldest drop |
+/// | stream_keepalive | 15s   | a comment line on idle streams                    |
 struct server_options {
   uint64_t body_limit = 1024 * 1024;
   uint32_t header_limit = 16 * 1024;
   std::chrono::milliseconds read_timeout{std::chrono::seconds{30}};
   std::chrono::milliseconds write_timeout{std::chrono::seconds{30}};
+  size_t stream_queue_limit = 256;
+  std::chrono::milliseconds stream_keepalive{std::chrono::seconds{15}};
 };
 
 /// The asynchronous HTTP/1.1 server: a listener and one session per

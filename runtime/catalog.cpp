@@ -143,6 +143,29 @@ expected<service_instance> catalog::set_status(const std::string& name,
   return i->second;
 }
 
+expected<std::optional<catalog_change>> catalog::record_check(
+  const std::string& name, const std::string& id, health_status status,
+  int64_t duration_us, std::string output) {
+  auto svc = services_.find(name);
+  if (svc == services_.end())
+    return failure{errc::not_found, "no service named '" + name + "'"};
+  auto i = svc->second.instances.find(id);
+  if (i == svc->second.instances.end())
+    return failure{errc::not_found,
+                   "service '" + name + "' has no instance '" + id + "'"};
+  auto& x = i->second;
+  x.last_check_ms = clock_.unix_ms();
+  x.last_check_duration_us = duration_us;
+  x.last_check_output = std::move(output);
+  std::optional<catalog_change> change;
+  if (x.status != status) {
+    auto before = x.status;
+    change_status(x, svc->second.leases[id], status);
+    change = catalog_change{catalog_change::kind::status_changed, x, before, {}};
+  }
+  return change;
+}
+
 std::vector<catalog_change> catalog::expire() {
   std::vector<catalog_change> changes;
   auto now = clock_.now();
@@ -158,7 +181,7 @@ std::vector<catalog_change> catalog::expire() {
       x.status = health_status::critical;
       x.modify_index = ++index_;
       lease.critical_since = now;  // already in timed_: no set change here
-      changes.push_back({catalog_change::kind::status_changed, x, before});
+      changes.push_back({catalog_change::kind::status_changed, x, before, {}});
     }
     if (grace.count() > 0 && lease.critical_since &&
         now - *lease.critical_since >= grace)
@@ -167,8 +190,8 @@ std::vector<catalog_change> catalog::expire() {
   for (auto& [name, id] : doomed) {
     auto removed = erase(services_.find(name), id);
     auto status = removed.status;
-    changes.push_back(
-      {catalog_change::kind::deregistered, std::move(removed), status});
+    changes.push_back({catalog_change::kind::deregistered, std::move(removed),
+                       status, "critical"});
   }
   return changes;
 }
@@ -217,6 +240,14 @@ std::vector<service_summary> catalog::summaries() const {
     s.versions.assign(versions.begin(), versions.end());
     result.push_back(std::move(s));
   }
+  return result;
+}
+
+std::vector<service_instance> catalog::all() const {
+  std::vector<service_instance> result;
+  result.reserve(instance_count_);
+  for (auto& [_, svc] : services_)
+    for (auto& [__, x] : svc.instances) result.push_back(x);
   return result;
 }
 

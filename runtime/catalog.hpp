@@ -34,6 +34,7 @@ struct catalog_change {
   kind what;
   service_instance instance;  ///< the instance after the change (before, if removed)
   health_status previous = health_status::unknown;
+  std::string reason;  ///< why it was removed: "deregistered" or "critical"
 };
 
 /// A deletion, kept so a replica that missed it can learn of it.
@@ -72,6 +73,13 @@ class catalog {
                                         const std::string& id,
                                         health_status status);
 
+  /// Records a health check's result on an instance: its status (through
+  /// the same path as `set_status`) and its `lastCheck`. Returns the change
+  /// if the status changed.
+  expected<std::optional<catalog_change>> record_check(
+    const std::string& name, const std::string& id, health_status status,
+    int64_t duration_us, std::string output);
+
   /// Applies the clock: leases that ran out turn critical, and instances
   /// critical longer than `deregister_critical_after` are removed. Returns
   /// what changed.
@@ -105,6 +113,9 @@ class catalog {
   /// `expire` can change anything (O(1), so the registry can decide cheaply
   /// whether to keep its timer armed).
   bool has_deadlines() const noexcept { return !timed_.empty(); }
+
+  /// Returns every instance, ordered by service and id.
+  std::vector<service_instance> all() const;
 
   /// Calls `f` for every instance.
   void for_each(const std::function<void(const service_instance&)>& f) const;

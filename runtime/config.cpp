@@ -65,6 +65,33 @@ std::optional<failure> read_endpoint(const json& v, const std::string& key,
   return std::nullopt;
 }
 
+std::optional<failure> read_service_health(const json& v, health_config& h) {
+  if (!v.is_object()) return bad("health.services", "must be an object");
+  for (auto& [name, o] : v.items()) {
+    auto base = "health.services." + name;
+    if (!valid_service_name(name)) return bad(base, "is not a service name");
+    if (!o.is_object()) return bad(base, "must be an object");
+    service_health_config s;
+    for (auto& [k, x] : o.items()) {
+      auto key = base + "." + k;
+      std::optional<failure> e;
+      std::chrono::milliseconds d{0};
+      if (k == "interval" || k == "timeout") {
+        e = read_duration(x, key, d);
+        if (!e && d.count() <= 0) e = bad(key, "must be longer than 0ms");
+        if (!e) (k == "interval" ? s.interval : s.timeout) = d;
+      } else if (k == "critical") {
+        e = read_bool(x, key, s.critical);
+      } else {
+        e = bad(key, "unknown key");
+      }
+      if (e) return e;
+    }
+    h.services[name] = s;
+  }
+  return std::nullopt;
+}
+
 std::optional<failure> read_health(const json& v, health_config& h) {
   if (!v.is_object()) return bad("health", "must be an object");
   for (auto& [k, x] : v.items()) {
@@ -78,6 +105,7 @@ std::optional<failure> read_health(const json& v, health_config& h) {
       e = read_uint(x, key, 1, 1000, h.success_before_passing);
     else if (k == "deregisterCriticalAfter")
       e = read_duration(x, key, h.deregister_critical_after);
+    else if (k == "services") e = read_service_health(x, h);
     else e = bad(key, "unknown key");
     if (e) return e;
   }
@@ -193,7 +221,11 @@ expected<node_config> parse_config(const json& j, node_config cfg) {
     else if (k == "actor_threads") e = read_uint(v, k, 1, 64, cfg.actor_threads);
     else if (k == "http_read_timeout")
       e = read_duration(v, k, cfg.http_read_timeout);
-    else if (k == "http_body_limit")
+    else if (k == "events_keepalive") {
+      e = read_duration(v, k, cfg.events_keepalive);
+      if (!e && cfg.events_keepalive.count() <= 0)
+        e = bad(k, "must be longer than 0ms");
+    } else if (k == "http_body_limit")
       e = read_uint(v, k, 1024, uint64_t{1} << 32, cfg.http_body_limit);
     else if (k == "services") {
       if (!v.is_array()) {

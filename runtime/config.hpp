@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +29,14 @@ struct endpoint {
 /// Parses `HOST:PORT` or `[V6]:PORT`; port 0 means "any free port".
 expected<endpoint> parse_endpoint(std::string_view text);
 
+/// Per-service overrides of the health defaults (`health.services.NAME`).
+struct service_health_config {
+  std::optional<std::chrono::milliseconds> interval;
+  std::optional<std::chrono::milliseconds> timeout;
+  /// When this service is unhealthy, the whole is (SPEC §3a).
+  bool critical = false;
+};
+
 /// Health-check defaults (config key `health`; SPEC §3a).
 ///
 /// | key                      | default | meaning                                |
@@ -36,12 +46,14 @@ expected<endpoint> parse_endpoint(std::string_view text);
 /// | failuresBeforeCritical   | 2       | consecutive failures to turn critical  |
 /// | successBeforePassing     | 1       | consecutive successes to turn passing  |
 /// | deregisterCriticalAfter  | 60s     | remove an instance critical this long (0s: never) |
+/// | services.NAME            | —       | `interval`, `timeout`, `critical` for one service |
 struct health_config {
   std::chrono::milliseconds interval{std::chrono::seconds{30}};
   std::chrono::milliseconds timeout{std::chrono::seconds{5}};
   uint32_t failures_before_critical = 2;
   uint32_t success_before_passing = 1;
   std::chrono::milliseconds deregister_critical_after{std::chrono::seconds{60}};
+  std::map<std::string, service_health_config> services;
 };
 
 /// Everything `valmesh agent` is configured with. Each default lives here,
@@ -64,7 +76,8 @@ struct health_config {
 /// | http_threads (--http-threads)          | 1                  |
 /// | actor_threads (--actor-threads)        | 2                  |
 /// | http_read_timeout (--http-read-timeout)| 30s                |
-/// | http_body_limit (--http-body-limit)    | 1048576 (1 MiB)    |
+/// | http_body_limit                        | 1048576 (1 MiB)    |
+/// | events_keepalive                       | 15s (SSE comment)  |
 /// | health                                 | see `health_config`|
 /// | services                               | none: instances registered on start |
 struct node_config {
@@ -84,6 +97,7 @@ struct node_config {
   uint32_t actor_threads = 2;
   std::chrono::milliseconds http_read_timeout{std::chrono::seconds{30}};
   uint64_t http_body_limit = 1024 * 1024;
+  std::chrono::milliseconds events_keepalive{std::chrono::seconds{15}};
   std::vector<service_instance> services;
 };
 

@@ -6,15 +6,19 @@
 #include <boost/asio/io_context.hpp>
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/bridge.hpp"
+#include "actors/events.hpp"
+#include "actors/health.hpp"
 #include "actors/cluster.hpp"
 #include "actors/directory.hpp"
 #include "actors/node_supervisor.hpp"
 #include "actors/protocol.hpp"
 #include "actors/registry.hpp"
 #include "http/api.hpp"
+#include "http/prober.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "runtime/clock.hpp"
@@ -35,6 +39,34 @@ struct node_actor_config : caf::actor_system_config {
   }
 };
 
+/// The SSE event of a catalog change: its type and JSON data.
+std::pair<std::string, std::string> describe(const catalog_change& c) {
+  using json = nlohmann::json;
+  auto& x = c.instance;
+  json data = {{"service", x.name}, {"id", x.id}};
+  std::string type;
+  switch (c.what) {
+    case catalog_change::kind::registered:
+    case catalog_change::kind::updated:
+      type = "registered";
+      data["instance"] = to_json(x);
+      data["update"] = c.what == catalog_change::kind::updated;
+      break;
+    case catalog_change::kind::deregistered:
+      type = "deregistered";
+      data["reason"] = c.reason;
+      break;
+    case catalog_change::kind::status_changed:
+      type = "health_changed";
+      data["from"] = to_string(c.previous);
+      data["to"] = to_string(x.status);
+      data["output"] = x.last_check_output;
+      break;
+  }
+  return {std::move(type),
+          data.dump(-1, ' ', false, json::error_handler_t::replace)};
+}
+
 }  // namespace
 
 struct node::impl {
@@ -42,13 +74,15 @@ struct node::impl {
     : cfg(std::move(c)), actor_cfg(cfg), sys(actor_cfg) {}
 
   node_config cfg;
+  // Declared before the actor system, so it outlives every actor: health
+  // checkers hold a prober that runs on it.
+  boost::asio::io_context ioc;
   node_actor_config actor_cfg;
   caf::actor_system sys;
   std::shared_ptr<const clock> time = std::make_shared<system_clock_source>();
   directory actors;
   caf::actor supervisor;
   cluster_actor cluster;
-  boost::asio::io_context ioc;
   std::optional<boost::asio::executor_work_guard<
     boost::asio::io_context::executor_type>>
     work;
@@ -89,24 +123,63 @@ std::optional<failure> node::start() {
   d.started = true;
   // The supervision tree. Each start function publishes the new handle in
   // the directory, so HTTP handlers always reach the current incarnation.
+  auto* dir = &d.actors;
   registry_options ropts;
   ropts.time = d.time;
   ropts.catalog.node_name = d.cfg.node_name;
   ropts.catalog.deregister_critical_after = d.cfg.health.deregister_critical_after;
-  auto* dir = &d.actors;
+  // The registry publishes; the events hub and the health actors react. The
+  // hook looks up their current handles, so their restarts lose nothing.
+  ropts.on_change = [dir](const catalog_change& c) {
+    if (auto ev = dir->events()) {
+      auto [type, data] = describe(c);
+      caf::anon_send(ev, publish_atom::value, std::move(type), std::move(data));
+    }
+    if (auto hs = dir->health_supervisor())
+      caf::anon_send(hs, changed_atom::value, c);
+    if (auto ag = dir->health_aggregator())
+      caf::anon_send(ag, changed_atom::value, c);
+  };
+  health_options hopts_actors;
+  hopts_actors.health = d.cfg.health;
+  hopts_actors.time = d.time;
+  hopts_actors.probe = make_http_prober(d.ioc);
+  hopts_actors.registry = [dir] { return dir->registry(); };
+  hopts_actors.events = [dir] { return dir->events(); };
   std::vector<child_spec> children;
   children.push_back({"registry",
                       [dir, ropts](caf::actor_system& sys) {
                         auto h = spawn_registry(sys, ropts);
-                        dir->set_registry(h);
+                        dir->set(h);
+                        return caf::actor_cast<caf::actor>(h);
+                      },
+                      restart_type::permanent});
+  children.push_back({"events",
+                      [dir](caf::actor_system& sys) {
+                        auto h = spawn_events(sys, 1024);
+                        dir->set(h);
                         return caf::actor_cast<caf::actor>(h);
                       },
                       restart_type::permanent});
   children.push_back({"bridge",
                       [dir](caf::actor_system& sys) {
                         auto h = spawn_bridge(sys);
-                        dir->set_bridge(h);
+                        dir->set(h);
                         return h;
+                      },
+                      restart_type::permanent});
+  children.push_back({"health_supervisor",
+                      [dir, hopts_actors](caf::actor_system& sys) {
+                        auto h = spawn_health_supervisor(sys, hopts_actors);
+                        dir->set(h);
+                        return caf::actor_cast<caf::actor>(h);
+                      },
+                      restart_type::permanent});
+  children.push_back({"health_aggregator",
+                      [dir, hopts_actors](caf::actor_system& sys) {
+                        auto h = spawn_health_aggregator(sys, hopts_actors);
+                        dir->set(h);
+                        return caf::actor_cast<caf::actor>(h);
                       },
                       restart_type::permanent});
   supervisor_options sopts;
@@ -132,6 +205,7 @@ std::optional<failure> node::start() {
   web::server_options hopts;
   hopts.body_limit = d.cfg.http_body_limit;
   hopts.read_timeout = d.cfg.http_read_timeout;
+  hopts.stream_keepalive = d.cfg.events_keepalive;
   d.http = std::make_unique<web::server>(
     d.ioc, hopts, [rt](web::request&& req, web::responder done) {
       rt->dispatch(std::move(req), std::move(done));

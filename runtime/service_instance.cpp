@@ -209,7 +209,12 @@ json to_json(const service_instance& x) {
     {"lastHeartbeat", x.last_heartbeat_ms == 0
                         ? json(nullptr)
                         : json(format_unix_ms(x.last_heartbeat_ms))},
-    {"lastCheck", nullptr},
+    {"lastCheck",
+     x.last_check_ms == 0
+       ? json(nullptr)
+       : json{{"at", format_unix_ms(x.last_check_ms)},
+              {"durationMs", static_cast<double>(x.last_check_duration_us) / 1000.0},
+              {"output", x.last_check_output}}},
     {"node", x.node},
     {"activeRequests", x.active_requests},
   };

@@ -48,6 +48,9 @@ struct service_instance {
   uint32_t active_requests = 0;   ///< calls in flight through this node
   uint64_t create_index = 0;      ///< catalog index that created the entry
   uint64_t modify_index = 0;      ///< catalog index of the last change
+  int64_t last_check_ms = 0;      ///< Unix ms of the last health check; 0 = none
+  int64_t last_check_duration_us = 0;
+  std::string last_check_output;  ///< "HTTP 200", "timeout after 5000ms", ...
 
   friend bool operator==(const service_instance&,
                          const service_instance&) = default;

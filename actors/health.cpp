@@ -1,0 +1,268 @@
+#include "actors/health.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace valmesh {
+
+namespace {
+
+using json = nlohmann::json;
+
+// -- health_supervisor --------------------------------------------------------
+
+struct checker_child {
+  health_checker_actor handle;
+  std::set<std::string> ids;
+  uint32_t restarts = 0;
+};
+
+struct health_supervisor_state {
+  static inline const char* name = "health_supervisor";
+  health_options options;
+  std::map<std::string, checker_child> checkers;
+};
+
+using hsup_pointer =
+  health_supervisor_actor::stateful_pointer<health_supervisor_state>;
+
+checker_options checker_options_for(const health_options& o,
+                                    const std::string& service) {
+  checker_options c;
+  c.service = service;
+  c.interval = o.health.interval;
+  c.timeout = o.health.timeout;
+  c.thresholds = {o.health.failures_before_critical,
+                  o.health.success_before_passing};
+  if (auto i = o.health.services.find(service); i != o.health.services.end()) {
+    if (i->second.interval) c.interval = *i->second.interval;
+    if (i->second.timeout) c.timeout = *i->second.timeout;
+  }
+  c.first_spread = std::min(c.interval, std::chrono::milliseconds{1000});
+  c.time = o.time;
+  c.probe = o.probe;
+  c.registry = o.registry;
+  return c;
+}
+
+checker_child& checker_for(hsup_pointer self, const std::string& service) {
+  auto& st = self->state;
+  auto i = st.checkers.find(service);
+  if (i != st.checkers.end()) return i->second;
+  auto& c = st.checkers[service];
+  c.handle = spawn_health_checker(self->system(),
+                                  checker_options_for(st.options, service));
+  self->monitor(c.handle);
+  return c;
+}
+
+void watch(hsup_pointer self, const service_instance& x) {
+  auto& c = checker_for(self, x.name);
+  c.ids.insert(x.id);
+  self->send(c.handle, watch_atom::value, x);
+}
+
+void unwatch(hsup_pointer self, const service_instance& x) {
+  auto& st = self->state;
+  auto i = st.checkers.find(x.name);
+  if (i == st.checkers.end()) return;
+  i->second.ids.erase(x.id);
+  if (i->second.ids.empty()) {
+    self->demonitor(i->second.handle.address());
+    self->send_exit(i->second.handle, caf::exit_reason::user_shutdown);
+    st.checkers.erase(i);
+  } else {
+    self->send(i->second.handle, unwatch_atom::value, x.id);
+  }
+}
+
+health_supervisor_actor::behavior_type health_supervisor_impl(
+  hsup_pointer self, health_options options) {
+  self->state.options = std::move(options);
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& st = self->state;
+    for (auto& [service, c] : st.checkers) {
+      if (c.handle.address() != msg.source) continue;
+      auto name = service;
+      auto restarts = c.restarts + 1;
+      spdlog::warn("health_supervisor: restarting health_checker/{} after {}",
+                   name, self->system().render(msg.reason));
+      st.checkers.erase(name);
+      // Rebuild from the registry: it knows every instance of the service.
+      if (auto reg = st.options.registry()) {
+        self->request(reg, std::chrono::seconds{5}, get_atom::value, name)
+          .then(
+            [self, name, restarts](std::vector<service_instance>& xs) {
+              for (auto& x : xs) watch(self, x);
+              if (auto i = self->state.checkers.find(name);
+                  i != self->state.checkers.end())
+                i->second.restarts = restarts;
+            },
+            [](caf::error&) {});
+      }
+      return;
+    }
+  });
+  self->send(self, resync_atom::value);
+  // Stopping the supervisor stops its checkers first.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    for (auto& [_, c] : self->state.checkers) {
+      self->demonitor(c.handle.address());
+      self->send_exit(c.handle, msg.reason);
+    }
+    self->state.checkers.clear();
+    self->quit(msg.reason);
+  });
+  return {
+    [self](changed_atom, const catalog_change& c) {
+      switch (c.what) {
+        case catalog_change::kind::registered:
+        case catalog_change::kind::updated:
+          watch(self, c.instance);
+          break;
+        case catalog_change::kind::deregistered:
+          unwatch(self, c.instance);
+          break;
+        case catalog_change::kind::status_changed:
+          break;
+      }
+    },
+    [self](resync_atom) {
+      auto reg = self->state.options.registry();
+      if (!reg) return;
+      self->request(reg, std::chrono::seconds{5}, snapshot_atom::value)
+        .then(
+          [self](std::vector<service_instance>& xs) {
+            for (auto& x : xs) watch(self, x);
+          },
+          [](caf::error&) {});
+    },
+    [self](stats_atom) -> caf::result<std::vector<instance_check_view>> {
+      auto& st = self->state;
+      if (st.checkers.empty()) return std::vector<instance_check_view>{};
+      auto rp = self->make_response_promise<std::vector<instance_check_view>>();
+      auto acc = std::make_shared<std::vector<instance_check_view>>();
+      auto pending = std::make_shared<size_t>(st.checkers.size());
+      auto one_done = [rp, acc, pending]() mutable {
+        if (--*pending == 0) rp.deliver(std::move(*acc));
+      };
+      for (auto& [_, c] : st.checkers)
+        self->request(c.handle, std::chrono::seconds{2}, stats_atom::value)
+          .then(
+            [acc, one_done](std::vector<instance_check_view>& xs) mutable {
+              for (auto& x : xs) acc->push_back(std::move(x));
+              one_done();
+            },
+            [one_done](caf::error&) mutable { one_done(); });
+      return rp;
+    },
+  };
+}
+
+// -- health_aggregator --------------------------------------------------------
+
+struct aggregator_state {
+  static inline const char* name = "health_aggregator";
+  health_options options;
+  std::unique_ptr<health_rollup> rollup;
+  std::map<std::string, service_health> last_services;
+  service_health last_overall = service_health::healthy;
+  int64_t checked_at_ms = 0;
+};
+
+using aggregator_pointer =
+  health_aggregator_actor::stateful_pointer<aggregator_state>;
+
+void publish(aggregator_pointer self, const char* type, const json& data) {
+  if (auto ev = self->state.options.events())
+    self->send(ev, publish_atom::value, std::string{type},
+               data.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+/// Compares the roll-up with what was last published and publishes the
+/// differences. `quiet` only records (the first computation after a start).
+void recompute(aggregator_pointer self, bool quiet) {
+  auto& st = self->state;
+  st.checked_at_ms = st.options.time->unix_ms();
+  auto now = st.rollup->services();
+  if (!quiet) {
+    for (auto& [name, h] : now) {
+      auto i = st.last_services.find(name);
+      bool known = i != st.last_services.end();
+      if (known && i->second == h) continue;
+      publish(self, "service_health_changed",
+              {{"service", name},
+               {"from", known ? json(to_string(i->second)) : json(nullptr)},
+               {"to", to_string(h)}});
+    }
+  }
+  st.last_services = std::move(now);
+  auto overall = st.rollup->overall();
+  if (!quiet && overall != st.last_overall)
+    publish(self, "overall_changed",
+            {{"from", to_string(st.last_overall)}, {"to", to_string(overall)}});
+  st.last_overall = overall;
+}
+
+health_aggregator_actor::behavior_type health_aggregator_impl(
+  aggregator_pointer self, health_options options) {
+  std::set<std::string> critical;
+  for (auto& [name, o] : options.health.services)
+    if (o.critical) critical.insert(name);
+  self->state.rollup = std::make_unique<health_rollup>(std::move(critical));
+  self->state.options = std::move(options);
+  auto resync = [self](bool quiet) {
+    auto reg = self->state.options.registry();
+    if (!reg) return;
+    self->request(reg, std::chrono::seconds{5}, snapshot_atom::value)
+      .then(
+        [self, quiet](std::vector<service_instance>& xs) {
+          self->state.rollup->clear();
+          for (auto& x : xs) self->state.rollup->set(x.name, x.id, x.status);
+          recompute(self, quiet);
+        },
+        [](caf::error&) {});
+  };
+  resync(true);
+  self->delayed_send(self, self->state.options.health.interval,
+                     resync_atom::value);
+  return {
+    [self](changed_atom, const catalog_change& c) {
+      auto& x = c.instance;
+      if (c.what == catalog_change::kind::deregistered)
+        self->state.rollup->remove(x.name, x.id);
+      else
+        self->state.rollup->set(x.name, x.id, x.status);
+      recompute(self, false);
+    },
+    [self](get_atom) {
+      auto& st = self->state;
+      health_view v;
+      v.overall = st.rollup->overall();
+      for (auto& [name, h] : st.rollup->services())
+        v.services.push_back(
+          {name, h, st.rollup->is_critical(name), st.rollup->counts(name)});
+      v.checked_at_ms = st.checked_at_ms;
+      return v;
+    },
+    [self, resync](resync_atom) {
+      resync(false);
+      self->delayed_send(self, self->state.options.health.interval,
+                         resync_atom::value);
+    },
+  };
+}
+
+}  // namespace
+
+health_supervisor_actor spawn_health_supervisor(caf::actor_system& sys,
+                                                health_options options) {
+  return sys.spawn(health_supervisor_impl, std::move(options));
+}
+
+health_aggregator_actor spawn_health_aggregator(caf::actor_system& sys,
+                                                health_options options) {
+  return sys.spawn(health_aggregator_impl, std::move(options));
+}
+
+}  // namespace valmesh
