@@ -1,5 +1,7 @@
 #include "actors/health_checker.hpp"
 
+#include <algorithm>
+#include <array>
 #include <unordered_map>
 
 #include "runtime/random.hpp"
@@ -22,6 +24,17 @@ struct checker_state {
   std::unordered_map<std::string, watched> instances;
   std::optional<clock::time_point> timer_for;  ///< when the armed timer fires
   uint64_t generations = 0;
+  std::array<int64_t, 1024> lateness_us{};  ///< ring of check start lateness
+  size_t lateness_count = 0;
+
+  int64_t lateness_p99() const {
+    auto n = std::min(lateness_count, lateness_us.size());
+    if (n == 0) return 0;
+    std::vector<int64_t> xs(lateness_us.begin(), lateness_us.begin() + n);
+    auto rank = (n * 99 + 99) / 100 - 1;
+    std::nth_element(xs.begin(), xs.begin() + rank, xs.end());
+    return xs[rank];
+  }
 };
 
 using checker_pointer = health_checker_actor::stateful_pointer<checker_state>;
@@ -76,6 +89,9 @@ health_checker_actor::behavior_type checker_impl(checker_pointer self,
         if (i == st.instances.end() || i->second.in_flight) continue;
         auto& w = i->second;
         w.in_flight = true;
+        st.lateness_us[st.lateness_count++ % st.lateness_us.size()] =
+          std::chrono::duration_cast<std::chrono::microseconds>(now - due.due)
+            .count();
         probe_target target{w.instance.host, w.instance.port,
                             w.instance.health_endpoint};
         st.options.probe->probe(
@@ -102,11 +118,12 @@ health_checker_actor::behavior_type checker_impl(checker_pointer self,
     },
     [self](stats_atom) {
       std::vector<instance_check_view> result;
+      auto lateness = self->state.lateness_p99();
       for (auto& [id, w] : self->state.instances)
         result.push_back({self->state.options.service, id,
                           w.instance.host + ":" + std::to_string(w.instance.port),
                           w.health.status(), w.health.stats(),
-                          w.health.p99_duration().count()});
+                          w.health.p99_duration().count(), lateness});
       return result;
     },
   };

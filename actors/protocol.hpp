@@ -100,6 +100,9 @@ struct instance_check_view {
   health_status status = health_status::unknown;
   check_stats stats;
   int64_t p99_duration_us = 0;
+  /// How late this service's checks started against their schedule (p99 of
+  /// the last 1024, µs): the checker's own scheduling delay.
+  int64_t lateness_p99_us = 0;
 };
 
 /// The roll-up, for `GET /api/health/aggregated`. Node-local.

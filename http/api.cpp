@@ -254,6 +254,7 @@ void health_services(const ctx_ptr& ctx, request_context&&, responder done) {
                                  ? json(nullptr)
                                  : json(format_unix_ms(st.last_status_change_ms))},
         });
+        services[x.service]["checkLatenessP99Ms"] = ms(x.lateness_p99_us);
       }
       reply_json(done, 200, {{"services", std::move(services)}});
     },

@@ -241,6 +241,45 @@ void print_services(const json& j) {
   print_table(rows);
 }
 
+void print_health(const json& j) {
+  std::cout << "overall: " << j.value("overall", "") << "\n";
+  std::vector<std::vector<std::string>> rows{
+    {"SERVICE", "STATUS", "PASSING", "WARNING", "CRITICAL", "UNKNOWN", "CRITICAL?"}};
+  for (auto& [name, s] : j["services"].items()) {
+    auto& c = s["instances"];
+    rows.push_back({name, s.value("status", ""),
+                    std::to_string(c.value("passing", 0)),
+                    std::to_string(c.value("warning", 0)),
+                    std::to_string(c.value("critical", 0)),
+                    std::to_string(c.value("unknown", 0)),
+                    s.value("critical", false) ? "yes" : "no"});
+  }
+  print_table(rows);
+}
+
+void print_health_services(const json& j) {
+  std::vector<std::vector<std::string>> rows{
+    {"SERVICE", "ID", "ADDRESS", "STATUS", "CHECKS", "FAILURES", "SUCCESS",
+     "LAST_MS", "P99_MS", "LAST_OUTPUT"}};
+  char buf[32];
+  for (auto& [name, s] : j["services"].items())
+    for (auto& x : s["instances"]) {
+      std::vector<std::string> row{name, x.value("id", ""), x.value("address", ""),
+                                   x.value("status", ""),
+                                   std::to_string(x.value("checks", 0)),
+                                   std::to_string(x.value("failures", 0))};
+      std::snprintf(buf, sizeof(buf), "%.0f%%", 100.0 * x.value("successRate", 0.0));
+      row.push_back(buf);
+      std::snprintf(buf, sizeof(buf), "%.2f", x.value("lastDurationMs", 0.0));
+      row.push_back(buf);
+      std::snprintf(buf, sizeof(buf), "%.2f", x.value("p99DurationMs", 0.0));
+      row.push_back(buf);
+      row.push_back(x.value("lastOutput", ""));
+      rows.push_back(std::move(row));
+    }
+  print_table(rows);
+}
+
 void add_client_flags(CLI::App* cmd, client_flags& f) {
   cmd->add_option("--addr", f.addr,
                   "agent address (env VALMESH_HTTP_ADDR, default "
@@ -350,6 +389,11 @@ int run_cli(int argc, char** argv) {
   dereg->add_option("ID", dereg_id, "instance id")->required();
   add_client_flags(dereg, cf);
 
+  bool health_services = false;
+  auto* health = app.add_subcommand("health", "aggregated health, or per-instance checks");
+  health->add_flag("--services", health_services, "per-instance check figures");
+  add_client_flags(health, cf);
+
   auto* ver = app.add_subcommand("version", "print version and build info");
 
   try {
@@ -387,6 +431,12 @@ int run_cli(int argc, char** argv) {
                          std::cout << "deregistered " << dereg_name << "/"
                                    << dereg_id << "\n";
                        });
+  if (health->parsed()) {
+    if (health_services)
+      return client_call(cf, "GET", "/api/health/services", {}, 200,
+                         print_health_services);
+    return client_call(cf, "GET", "/api/health/aggregated", {}, 200, print_health);
+  }
   if (ver->parsed()) {
     std::cout << "valmesh " << version << "\n"
               << "caf " << CAF_MAJOR_VERSION << "." << CAF_MINOR_VERSION << "."

@@ -4,30 +4,40 @@
 # memory cost of one registered instance.
 #
 # Runs on demand only, never in the timed suite. Everything listens on
-# 127.0.0.1 and everything this script starts is stopped on exit.
+# 127.0.0.1, every loop is bounded, and everything this script starts is
+# stopped on exit (the whole run stops itself after MAX_SECONDS).
 #
 #   tests/bench/registry_bench.sh
-#   DURATION=5s THREADS=2 CONNS=32 tests/bench/registry_bench.sh
+#   BENCH_LOCK=/tmp/valmesh-bench.lock tests/bench/registry_bench.sh
+#   DURATION=5s T1=0 tests/bench/registry_bench.sh
 #
-# Steps (one run):
-#   1. node A (fresh): wrk POSTs unique instances of `bench` for DURATION
-#      -> registrations/s (then node A is stopped); nginx answers the same
-#      POSTs with a static 201 body as large as valmesh's -> peer figure.
-#   2. node B (fresh): exactly INSTANCES (10,000) instances; wrk GETs
-#      /api/services/bench/resolve?strategy=round-robin for DURATION;
-#      nginx serves a static file as large as one resolve body -> peer figure.
-#   3. node C (fresh): VmRSS; exactly MEM_INSTANCES (100,000) instances; VmRSS
-#      again; (after - before) / instances = bytes per instance.
+# Steps (one run, one valmesh node alive at a time):
+#   1. node A (fresh): wrk -tTHREADS POSTs unique instances of `bench` for
+#      DURATION -> registrations/s. With T1=1, node A1 (fresh) the same
+#      with wrk -t1. nginx answers the same POSTs (same Lua script) with
+#      `return 201` and a body as large as valmesh's -> peer figures.
+#   2. node B (fresh): exactly INSTANCES (10,000) instances, then wrk GETs
+#      /api/services/bench/resolve?strategy=round-robin for DURATION; nginx
+#      serves a static file as large as one resolve body -> peer figures.
+#   3. node C (fresh): VmRSS, exactly MEM_INSTANCES (100,000) instances,
+#      VmRSS again: (after - before) / instances = bytes per instance.
 # Nodes B and C are filled by wrk too (per-thread quota, then SIGINT).
-# With T1=1 (default) the resolve and register runs are repeated with wrk -t1.
+#
+# The instances point at 127.0.0.1:CHECK_PORT where nothing listens, so each
+# one's first health check (due within 1 s of registering) fails at once with
+# a refused connect. NODE_ARGS defaults to `--health-interval 1h` so no
+# second round of checks (30 s later by default) lands inside a measurement;
+# NODE_ARGS= measures with the defaults.
 #
 # Environment (defaults in brackets):
 #   DURATION [10s]  THREADS [2]  CONNS [32]  T1 [1]  INSTANCES [10000]
-#   MEM_INSTANCES [100000]  NGINX_WORKERS [1]  FILL_TIMEOUT [90]
-#   MAX_SECONDS [170]: the whole run is stopped after this many seconds
+#   MEM_INSTANCES [100000]  NGINX_WORKERS [1]  NODE_ARGS [--health-interval 1h]
+#   FILL_TIMEOUT [40] seconds per fill pass  IDLE_TIMEOUT [20] seconds to wait
+#   for a node to go idle after a fill  MAX_SECONDS [170] for the whole run
 #   VALMESH [build/valmesh]  KEEP_TMP [0]
-#   BENCH_LOCK [unset]: when set (e.g. /tmp/valmesh-bench.lock), wait until
-#     no compiler (cc1plus) runs, create that file for the run, delete it on exit.
+#   BENCH_LOCK [unset]: when set (e.g. /tmp/valmesh-bench.lock), wait (up to
+#     10 min) until no build or test process runs, create that file for the
+#     run, delete it on exit.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -39,12 +49,17 @@ T1="${T1:-1}"
 INSTANCES="${INSTANCES:-10000}"
 MEM_INSTANCES="${MEM_INSTANCES:-100000}"
 NGINX_WORKERS="${NGINX_WORKERS:-1}"
-FILL_TIMEOUT="${FILL_TIMEOUT:-90}"
+NODE_ARGS="${NODE_ARGS---health-interval 1h}"
+FILL_TIMEOUT="${FILL_TIMEOUT:-40}"
+IDLE_TIMEOUT="${IDLE_TIMEOUT:-20}"
 MAX_SECONDS="${MAX_SECONDS:-170}"
 KEEP_TMP="${KEEP_TMP:-0}"
 BENCH_LOCK="${BENCH_LOCK:-}"
+# Processes whose presence makes a measurement worthless.
+BUSY_RE='cc1plus|cc1|collect2|ld|ld.gold|ninja|make|cmake|ctest'
 
-log() { echo "[bench] $*" >&2; }
+started_at=$SECONDS
+log() { echo "[bench +$((SECONDS - started_at))s] $*" >&2; }
 die() { echo "[bench] error: $*" >&2; exit 1; }
 
 # -- tools ------------------------------------------------------------------
@@ -55,29 +70,39 @@ command -v jq >/dev/null || need+=(jq)
 command -v curl >/dev/null || need+=(curl)
 if ((${#need[@]})); then
   log "installing ${need[*]}"
-  # policy-rc.d on this image keeps apt from starting the system nginx.
+  # This image's policy-rc.d keeps apt from starting the system nginx; the
+  # script never uses or touches it either way.
   apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null ||
-    { [[ " ${need[*]} " == *" nginx-light "* ]] &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      "${need[@]/nginx-light/nginx}" >/dev/null
 fi
-for t in wrk nginx jq curl; do command -v "$t" >/dev/null || die "$t missing"; done
+for t in wrk nginx jq curl ss; do command -v "$t" >/dev/null || die "$t missing"; done
 [[ -x "$VALMESH" ]] || die "$VALMESH not built"
 
 # -- cleanup ----------------------------------------------------------------
 tmp="$(mktemp -d /tmp/valmesh-bench.XXXXXX)"
-node_pids=() nginx_pid="" wrk_pid="" watchdog_pid="" lock_taken=0
+node_pids=() nginx_pid="" wrk_pid="" watchdog_pid="" lock_taken=0 finished=0
+kill_wait() { # PID SIGNAL SECONDS: signal, wait, then SIGKILL
+  kill -"$2" "$1" 2>/dev/null || return 0
+  for ((k = 0; k < $3 * 10; k++)); do
+    kill -0 "$1" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$1" 2>/dev/null; then
+    kill -KILL "$1" 2>/dev/null || true
+    KILLED=1
+  fi
+  wait "$1" 2>/dev/null || true
+}
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  ((finished)) || summary "INCOMPLETE (stopped early, rc=$rc)" || true
   [[ -n "$watchdog_pid" ]] && kill "$watchdog_pid" 2>/dev/null || true
-  [[ -n "$wrk_pid" ]] && kill -INT "$wrk_pid" 2>/dev/null || true
-  [[ -n "$nginx_pid" ]] && kill -QUIT "$nginx_pid" 2>/dev/null || true
-  for p in "${node_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${node_pids[@]}" $nginx_pid $wrk_pid; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$p" 2>/dev/null; then kill -KILL "$p" 2>/dev/null || true; fi
-  done
+  [[ -n "$wrk_pid" ]] && kill_wait "$wrk_pid" INT 3
+  [[ -n "$nginx_pid" ]] && kill_wait "$nginx_pid" QUIT 3
+  for p in "${node_pids[@]}"; do kill_wait "$p" TERM 3; done
   wait 2>/dev/null || true
   ((lock_taken)) && rm -f "$BENCH_LOCK"
   if [[ "$KEEP_TMP" == 1 ]]; then log "kept $tmp"; else rm -rf "$tmp"; fi
@@ -88,13 +113,16 @@ trap 'log "interrupted"; exit 130' INT TERM
 
 # -- lock (optional) ----------------------------------------------------------
 if [[ -n "$BENCH_LOCK" ]]; then
-  for ((i = 0; i < 300; i++)); do
-    pgrep -x cc1plus >/dev/null || break
-    sleep 2
+  quiet=0
+  for ((i = 0; i < 300 && quiet < 3; i++)); do
+    if pgrep -x "$BUSY_RE" >/dev/null; then quiet=0; else quiet=$((quiet + 1)); fi
+    ((quiet < 3)) && sleep 2
   done
-  pgrep -x cc1plus >/dev/null && die "a compiler is still running after 10 min"
+  ((quiet >= 3)) || die "build/test processes still running after 10 min"
   : >"$BENCH_LOCK"
   lock_taken=1
+  started_at=$SECONDS
+  log "took $BENCH_LOCK"
 fi
 # The run stops itself after MAX_SECONDS whatever happens.
 ( trap 'kill "$sp" 2>/dev/null; wait "$sp"; exit 0' TERM
@@ -103,9 +131,12 @@ fi
   echo "[bench] MAX_SECONDS=$MAX_SECONDS reached, stopping" >&2
   kill -TERM $$ ) 2>/dev/null &
 watchdog_pid=$!
-started_at=$SECONDS
-compiler_seen=0
-check_quiet() { pgrep -x cc1plus >/dev/null && compiler_seen=1 || true; }
+busy_seen=""
+check_quiet() {
+  local b
+  b="$(pgrep -x "$BUSY_RE" -l | awk '{print $2}' | sort -u | tr '\n' ' ')" || true
+  [[ -n "$b" ]] && busy_seen+="$1:${b% } " || true
+}
 
 # -- wrk scripts --------------------------------------------------------------
 cat >"$tmp/stats.lua" <<'EOF'
@@ -117,27 +148,28 @@ function done(summary, latency, requests)
     e.timeout, latency:percentile(50), latency:percentile(99)))
 end
 EOF
-# Unique ids per thread: bench-TAG-THREAD-N. Args: TAG [QUOTA per thread].
+# Unique ids per thread: bench-TAG-THREAD-N. Args: TAG PORT [QUOTA per thread].
 # With a quota, ids wrap (re-registration = update) and the thread stops once
 # QUOTA registrations succeeded, so exactly THREADS*QUOTA ids exist.
 register_common='
 local threads = {}
-local counter, ok, quota, tag = 0, 0, 0, "r"
+local counter, ok, quota, tag, port = 0, 0, 0, "r", 6000
 function setup(thread)
   table.insert(threads, thread)
   thread:set("tid", #threads)
 end
 function init(args)
   tag = args[1] or "r"
-  quota = tonumber(args[2] or "0") or 0
+  port = tonumber(args[2] or "6000") or 6000
+  quota = tonumber(args[3] or "0") or 0
 end
 function request()
   local n = counter
   counter = counter + 1
   if quota > 0 then n = n % quota end
   local body = string.format(
-    "{\"name\":\"bench\",\"id\":\"bench-%s-%d-%d\",\"host\":\"127.0.0.1\",\"port\":6000}",
-    tag, tid, n)
+    "{\"name\":\"bench\",\"id\":\"bench-%s-%d-%d\",\"host\":\"127.0.0.1\",\"port\":%d}",
+    tag, tid, n, port)
   return wrk.format("POST", "/api/services",
                     {["Content-Type"] = "application/json"}, body)
 end
@@ -151,20 +183,23 @@ end
 EOF
 } >"$tmp/fill.lua"
 
-# Runs wrk; stores its output in $tmp/NAME.out and its stats in W_* globals.
+# Runs wrk; keeps its output in $tmp/NAME.out and its figures in R_NAME_*.
 run_wrk() { # NAME THREADS URL SCRIPT [ARGS...]
-  local name=$1 t=$2 url=$3 script=$4
+  local name=$1 t=$2 url=$3 script=$4 key=${1//-/_}
   shift 4
-  check_quiet
+  check_quiet "$name"
   wrk -t"$t" -c"$CONNS" -d"$DURATION" --timeout 5s --latency -s "$script" \
     "$url" ${1:+--} "$@" >"$tmp/$name.out" 2>&1 &
   wrk_pid=$!
   wait "$wrk_pid" || true
   wrk_pid=""
-  check_quiet
+  check_quiet "$name"
   parse_wrk "$tmp/$name.out" || { cat "$tmp/$name.out" >&2; die "wrk $name failed"; }
-  log "$name: $(printf '%.0f' "$W_RPS") req/s ok, p50 $(ms "$W_P50") p99 $(ms "$W_P99"), errors: $W_ERRS"
-  eval "R_${name//-/_}_rps=\$W_RPS R_${name//-/_}_p50=\$W_P50 R_${name//-/_}_p99=\$W_P99 R_${name//-/_}_errs=\"\$W_ERRS\""
+  log "$name: $(printf '%.0f' "$W_RPS") ok/s, p50 $(ms "$W_P50") p99 $(ms "$W_P99"), $W_ERRS"
+  printf -v "R_${key}_rps" '%s' "$W_RPS"
+  printf -v "R_${key}_p50" '%s' "$W_P50"
+  printf -v "R_${key}_p99" '%s' "$W_P99"
+  printf -v "R_${key}_errs" '%s' "$W_ERRS"
 }
 parse_wrk() {
   local line requests duration_us status connect read write timeout p50_us p99_us
@@ -175,17 +210,18 @@ parse_wrk() {
   W_P50=$p50_us W_P99=$p99_us
   # Successful (2xx/3xx) responses per second.
   W_RPS="$(awk -v r="$requests" -v s="$status" -v d="$duration_us" 'BEGIN{printf "%.1f", (r-s)/(d/1e6)}')"
-  W_OK=$((requests - status))
   W_ERRS="non2xx=$status connect=$connect read=$read write=$write timeout=$timeout"
 }
-ms() { awk -v u="$1" 'BEGIN{printf "%.2fms", u/1000}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "n/a" }'; }
+ms() { [[ -n "$1" ]] && awk -v u="$1" 'BEGIN{printf "%.2fms", u/1000}' || echo "n/a"; }
+num() { [[ -n "$1" ]] && printf '%.0f' "$1" || echo "n/a"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a != "" && b > 0) printf "%.2f", a/b; else print "n/a" }'; }
 
 # -- valmesh nodes ------------------------------------------------------------
 start_node() { # NAME -> NODE_PID NODE_PORT
   local name=$1
+  # shellcheck disable=SC2086 # NODE_ARGS is a list of flags
   "$VALMESH" agent --node-name "bench-$name" --http 127.0.0.1:0 \
-    --cluster 127.0.0.1:0 --dev >"$tmp/node-$name.log" 2>&1 &
+    --cluster 127.0.0.1:0 --dev $NODE_ARGS >"$tmp/node-$name.log" 2>&1 &
   NODE_PID=$!
   node_pids+=("$NODE_PID")
   NODE_PORT=""
@@ -199,24 +235,45 @@ start_node() { # NAME -> NODE_PID NODE_PORT
   [[ -n "$NODE_PORT" ]] || { cat "$tmp/node-$name.log" >&2; die "node $name did not start"; }
   curl -fsS "http://127.0.0.1:$NODE_PORT/health" >/dev/null || die "node $name not ready"
 }
-stop_node() { # PID
-  kill -TERM "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
+stop_node() { # NAME PID: SIGTERM, 5 s, then SIGKILL
+  KILLED=0
+  kill_wait "$2" TERM 5
+  ((KILLED)) && { notes+=("node $1 did not stop within 5 s of SIGTERM (killed)");
+                  log "node $1 killed after 5 s"; } || true
+  local p kept=()
+  for p in "${node_pids[@]}"; do [[ "$p" == "$2" ]] || kept+=("$p"); done
+  node_pids=("${kept[@]}")
 }
 rss_bytes() { awk '/^VmRSS:/{print $2 * 1024}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Waits until PID uses < 5% of one core over 1 s, at most IDLE_TIMEOUT s.
+wait_idle() { # NAME PID
+  local t0=$SECONDS a b
+  a="$(cpu_ticks "$2")"
+  while ((SECONDS - t0 < IDLE_TIMEOUT)); do
+    sleep 1
+    b="$(cpu_ticks "$2")"
+    (((b - a) * 100 < 5 * $(getconf CLK_TCK))) && { IDLE_AFTER=$((SECONDS - t0)); return 0; }
+    a=$b
+  done
+  IDLE_AFTER=""
+  notes+=("node $1 still busy ${IDLE_TIMEOUT}s after its fill (last second: $(((b - a) * 100 / $(getconf CLK_TCK)))% of a core)")
+  log "node $1 still busy after ${IDLE_TIMEOUT}s"
+  return 1
+}
 instance_count() { # PORT
-  curl -fsS "http://127.0.0.1:$1/api/services" |
+  curl -fsS --max-time 10 "http://127.0.0.1:$1/api/services" |
     jq '[.services[] | select(.name == "bench") | .instanceCount] | add // 0'
 }
 # Registers instances until PORT holds at least TARGET of `bench`.
 fill_to() { # NAME PORT TARGET
-  local name=$1 port=$2 target=$3 have pass=0 quota deadline
+  local name=$1 port=$2 target=$3 have pass=0 quota deadline t0=$SECONDS
   have="$(instance_count "$port")"
   while ((have < target)); do
     ((++pass <= 3)) || die "fill $name: only $have of $target instances"
     quota=$(((target - have + THREADS - 1) / THREADS))
     wrk -t"$THREADS" -c"$CONNS" -d"${FILL_TIMEOUT}s" --timeout 5s -s "$tmp/fill.lua" \
-      "http://127.0.0.1:$port/api/services" -- "$name$pass" "$quota" \
+      "http://127.0.0.1:$port/api/services" -- "$name$pass" "$CHECK_PORT" "$quota" \
       >"$tmp/fill-$name-$pass.out" 2>&1 &
     wrk_pid=$!
     deadline=$((SECONDS + FILL_TIMEOUT + 5))
@@ -224,16 +281,17 @@ fill_to() { # NAME PORT TARGET
       sleep 0.5
       (($(instance_count "$port") >= target)) && break
     done
-    kill -INT "$wrk_pid" 2>/dev/null || true
-    wait "$wrk_pid" 2>/dev/null || true
+    kill_wait "$wrk_pid" INT 5
     wrk_pid=""
     if parse_wrk "$tmp/fill-$name-$pass.out"; then
       [[ "$W_ERRS" == "non2xx=0 connect=0 read=0 write=0 timeout=0" ]] ||
-        log "fill $name pass $pass: $W_ERRS"
+        notes+=("fill $name pass $pass: $W_ERRS")
     fi
     have="$(instance_count "$port")"
   done
   FILLED=$have
+  FILL_SECONDS=$((SECONDS - t0))
+  log "node $name holds $have instances (fill took ${FILL_SECONDS}s)"
 }
 
 # -- nginx --------------------------------------------------------------------
@@ -250,6 +308,7 @@ start_nginx() { # RESOLVE_BODY_FILE REGISTER_BODY
   [[ "$body" != *"'"* && "$body" != *'\'* && "$body" != *'$'* ]] ||
     die "register body cannot be quoted for nginx"
   mkdir -p "$tmp/nginx/www" "$tmp/nginx/logs"
+  # The workers (user nobody) read the file.
   chmod 755 "$tmp" "$tmp/nginx" "$tmp/nginx/www"
   cp "$1" "$tmp/nginx/www/resolve.json"
   chmod 644 "$tmp/nginx/www/resolve.json"
@@ -291,92 +350,124 @@ EOF
   die "nginx did not start"
 }
 
+# -- summary --------------------------------------------------------------------
+notes=()
+binary_info="$(stat -c '%y' "$VALMESH" | cut -d. -f1) ($("$VALMESH" version 2>/dev/null | head -1))"
+summary() { # [TITLE SUFFIX]
+  local row='%-26s %-16s %-16s %s\n' k v
+  echo
+  echo "registry benchmark${1:+ $1}"
+  echo "$(nproc) cores, wrk -c$CONNS -d$DURATION, same run, ${SECONDS_USED:-$((SECONDS - started_at))}s"
+  echo "valmesh binary: $binary_info; node flags: --dev ${NODE_ARGS:-(none)}; 1 HTTP + 2 actor threads (defaults)"
+  echo "resolves: node with ${B_COUNT:-?} instances of 'bench'; nginx ($NGINX_WORKERS worker): static ${RESOLVE_BYTES:-?}-byte file"
+  echo "registers: unique ids into a fresh node; nginx: return 201 with a ${REGISTER_BYTES:-?}-byte body"
+  printf "$row" "" "valmesh" "nginx" "ratio"
+  printf "$row" "resolve ok/s (wrk -t$THREADS)" "$(num "${R_res_vm_rps:-}")" "$(num "${R_res_ng_rps:-}")" "$(ratio "${R_res_vm_rps:-}" "${R_res_ng_rps:-}")"
+  printf "$row" "resolve p50/p99 (-t$THREADS)" "$(ms "${R_res_vm_p50:-}")/$(ms "${R_res_vm_p99:-}")" "$(ms "${R_res_ng_p50:-}")/$(ms "${R_res_ng_p99:-}")" ""
+  if ((T1)); then
+    printf "$row" "resolve ok/s (wrk -t1)" "$(num "${R_res_vm_t1_rps:-}")" "$(num "${R_res_ng_t1_rps:-}")" "$(ratio "${R_res_vm_t1_rps:-}" "${R_res_ng_t1_rps:-}")"
+    printf "$row" "resolve p50/p99 (-t1)" "$(ms "${R_res_vm_t1_p50:-}")/$(ms "${R_res_vm_t1_p99:-}")" "$(ms "${R_res_ng_t1_p50:-}")/$(ms "${R_res_ng_t1_p99:-}")" ""
+  fi
+  printf "$row" "register ok/s (wrk -t$THREADS)" "$(num "${R_reg_vm_rps:-}")" "$(num "${R_reg_ng_rps:-}")" "$(ratio "${R_reg_vm_rps:-}" "${R_reg_ng_rps:-}")"
+  printf "$row" "register p50/p99 (-t$THREADS)" "$(ms "${R_reg_vm_p50:-}")/$(ms "${R_reg_vm_p99:-}")" "$(ms "${R_reg_ng_p50:-}")/$(ms "${R_reg_ng_p99:-}")" ""
+  if ((T1)); then
+    printf "$row" "register ok/s (wrk -t1)" "$(num "${R_reg_vm_t1_rps:-}")" "$(num "${R_reg_ng_t1_rps:-}")" "$(ratio "${R_reg_vm_t1_rps:-}" "${R_reg_ng_t1_rps:-}")"
+    printf "$row" "register p50/p99 (-t1)" "$(ms "${R_reg_vm_t1_p50:-}")/$(ms "${R_reg_vm_t1_p99:-}")" "$(ms "${R_reg_ng_t1_p50:-}")/$(ms "${R_reg_ng_t1_p99:-}")" ""
+  fi
+  if [[ -n "${MEM_SETTLED:-}" ]]; then
+    awk -v n="$C_COUNT" -v r0="$C_RSS0" -v r1="$C_RSS1" -v r2="$C_RSS2" \
+        -v settled="$MEM_SETTLED" -v fill="$C_FILL_SECONDS" 'BEGIN{
+      printf "memory: %d instances (filled in %ds): +%.1f MiB RSS (%.1f -> %.1f MiB) = %d bytes/instance, %s\n",
+        n, fill, (r2-r0)/1048576, r0/1048576, r2/1048576, (r2-r0)/n, settled
+      printf "        RSS right after the fill: %.1f MiB = %d bytes/instance\n", r1/1048576, (r1-r0)/n }'
+  else
+    echo "memory: not measured"
+  fi
+  echo "wrk errors (non-2xx, socket):"
+  for k in res_vm res_ng res_vm_t1 res_ng_t1 reg_vm reg_ng reg_vm_t1 reg_ng_t1; do
+    v="R_${k}_errs"
+    [[ -n "${!v:-}" ]] && printf '  %-10s %s\n' "$k" "${!v}"
+  done
+  [[ -n "${A_COUNT:-}" ]] && echo "node A held $A_COUNT instances after its register run (every POST it accepted, in-flight ones included)"
+  for v in "${notes[@]}"; do echo "note: $v"; done
+  [[ -n "$busy_seen" ]] && echo "WARNING: build/test processes ran during measurements ($busy_seen): numbers are suspect"
+  return 0
+}
+
+# The instances' health endpoint: a port where nothing listens.
+CHECK_PORT="$(free_port)"
+
 # -- 1. registrations ---------------------------------------------------------
+register_probe() { # PORT -> $tmp/register.json
+  curl -fsS -o "$tmp/register.json" -X POST -H 'Content-Type: application/json' \
+    -d "{\"name\":\"bench\",\"id\":\"bench-probe-0-0\",\"host\":\"127.0.0.1\",\"port\":$CHECK_PORT}" \
+    "http://127.0.0.1:$1/api/services"
+}
 log "node A: registrations for $DURATION (wrk -t$THREADS -c$CONNS)"
 start_node a
 a_pid=$NODE_PID a_port=$NODE_PORT
-a_url="http://127.0.0.1:$a_port/api/services"
-curl -fsS -o "$tmp/register.json" -X POST -H 'Content-Type: application/json' \
-  -d '{"name":"bench","id":"bench-probe-0-0","host":"127.0.0.1","port":6000}' "$a_url"
-run_wrk reg-vm "$THREADS" "$a_url" "$tmp/register.lua" "rate"
-((T1)) && run_wrk reg-vm-t1 1 "$a_url" "$tmp/register.lua" "rate1"
-a_after_rate="$(instance_count "$a_port")"
-log "node A holds $a_after_rate instances after the register runs"
-stop_node "$a_pid"
+register_probe "$a_port"
+run_wrk reg-vm "$THREADS" "http://127.0.0.1:$a_port/api/services" "$tmp/register.lua" rate "$CHECK_PORT"
+A_COUNT="$(instance_count "$a_port" || echo '?')"
+stop_node a "$a_pid"
+if ((T1)); then
+  log "node A1: registrations for $DURATION (wrk -t1 -c$CONNS)"
+  start_node a1
+  a1_pid=$NODE_PID a1_port=$NODE_PORT
+  run_wrk reg-vm-t1 1 "http://127.0.0.1:$a1_port/api/services" "$tmp/register.lua" rate "$CHECK_PORT"
+  stop_node a1 "$a1_pid"
+fi
 
 # -- 2. resolves ----------------------------------------------------------------
 log "node B: $INSTANCES instances, then resolves"
 start_node b
 b_pid=$NODE_PID b_port=$NODE_PORT
 fill_to b "$b_port" "$INSTANCES"
-b_count=$FILLED
+B_COUNT=$FILLED
+wait_idle b "$b_pid" && log "node B idle after ${IDLE_AFTER}s" || true
 resolve_url="http://127.0.0.1:$b_port/api/services/bench/resolve?strategy=round-robin"
 curl -fsS -o "$tmp/resolve.json" "$resolve_url"
-resolve_bytes="$(stat -c %s "$tmp/resolve.json")"
-register_bytes="$(stat -c %s "$tmp/register.json")"
+RESOLVE_BYTES="$(stat -c %s "$tmp/resolve.json")"
+REGISTER_BYTES="$(stat -c %s "$tmp/register.json")"
+run_wrk res-vm "$THREADS" "$resolve_url" "$tmp/stats.lua"
+((T1)) && run_wrk res-vm-t1 1 "$resolve_url" "$tmp/stats.lua"
+b_final="$(instance_count "$b_port")"
+((b_final == B_COUNT)) || notes+=("node B went from $B_COUNT to $b_final instances during the resolves")
+stop_node b "$b_pid"
+
 start_nginx "$tmp/resolve.json" "$(cat "$tmp/register.json")"
 nginx_base="http://127.0.0.1:$NGINX_PORT"
-[[ "$(curl -fsS "$nginx_base/resolve.json" | wc -c)" == "$resolve_bytes" ]] ||
+[[ "$(curl -fsS "$nginx_base/resolve.json" | wc -c)" == "$RESOLVE_BYTES" ]] ||
   die "nginx static body size differs"
-[[ "$(curl -fsS -X POST -d '{}' "$nginx_base/api/services" | wc -c)" == "$register_bytes" ]] ||
+[[ "$(curl -fsS -X POST -d '{}' "$nginx_base/api/services" | wc -c)" == "$REGISTER_BYTES" ]] ||
   die "nginx register body size differs"
-
-run_wrk res-vm "$THREADS" "$resolve_url" "$tmp/stats.lua"
 run_wrk res-ng "$THREADS" "$nginx_base/resolve.json" "$tmp/stats.lua"
-if ((T1)); then
-  run_wrk res-vm-t1 1 "$resolve_url" "$tmp/stats.lua"
-  run_wrk res-ng-t1 1 "$nginx_base/resolve.json" "$tmp/stats.lua"
-fi
-run_wrk reg-ng "$THREADS" "$nginx_base/api/services" "$tmp/register.lua" "rate"
-((T1)) && run_wrk reg-ng-t1 1 "$nginx_base/api/services" "$tmp/register.lua" "rate1"
-b_final="$(instance_count "$b_port")"
-((b_final == b_count)) || log "warning: node B changed from $b_count to $b_final instances"
-stop_node "$b_pid"
+((T1)) && run_wrk res-ng-t1 1 "$nginx_base/resolve.json" "$tmp/stats.lua"
+run_wrk reg-ng "$THREADS" "$nginx_base/api/services" "$tmp/register.lua" rate "$CHECK_PORT"
+((T1)) && run_wrk reg-ng-t1 1 "$nginx_base/api/services" "$tmp/register.lua" rate "$CHECK_PORT"
+kill_wait "$nginx_pid" QUIT 3
+nginx_pid=""
 
 # -- 3. memory --------------------------------------------------------------------
 log "node C (fresh): $MEM_INSTANCES instances for memory"
 start_node c
 c_pid=$NODE_PID c_port=$NODE_PORT
 sleep 0.5
-c_rss0="$(rss_bytes "$c_pid")"
+C_RSS0="$(rss_bytes "$c_pid")"
+check_quiet fill-c
 fill_to c "$c_port" "$MEM_INSTANCES"
-c_count=$FILLED
-sleep 1
-c_rss1="$(rss_bytes "$c_pid")"
-stop_node "$c_pid"
-mem_delta=$((c_rss1 - c_rss0))
-per_instance=$((mem_delta / c_count))
+check_quiet fill-c
+C_COUNT=$FILLED C_FILL_SECONDS=$FILL_SECONDS
+C_RSS1="$(rss_bytes "$c_pid")"
+if wait_idle c "$c_pid"; then
+  MEM_SETTLED="read once the node was idle (${IDLE_AFTER}s after the fill)"
+else
+  MEM_SETTLED="read while the node was still busy, ${IDLE_TIMEOUT}s after the fill"
+fi
+C_RSS2="$(rss_bytes "$c_pid")"
+stop_node c "$c_pid"
 
-# -- summary ------------------------------------------------------------------------
-elapsed=$((SECONDS - started_at))
-row() { printf '%-24s %-14s %-14s %s\n' "$@"; }
-lat() { echo "$(ms "$1")/$(ms "$2")"; }
-echo
-echo "registry benchmark ($(nproc) cores, wrk -c$CONNS -d$DURATION, same run, ${elapsed}s)"
-echo "resolves: node with $b_count instances of 'bench'; nginx: static ${resolve_bytes}-byte file"
-echo "registers: unique ids into a fresh node; nginx: return 201 with a ${register_bytes}-byte body"
-echo "nginx: $NGINX_WORKERS worker(s); valmesh: default threads (1 HTTP, 2 actor)"
-row "" "valmesh" "nginx" "ratio"
-row "resolve req/s -t$THREADS" "$(printf '%.0f' "$R_res_vm_rps")" "$(printf '%.0f' "$R_res_ng_rps")" "$(ratio "$R_res_vm_rps" "$R_res_ng_rps")"
-row "resolve p50/p99 -t$THREADS" "$(lat "$R_res_vm_p50" "$R_res_vm_p99")" "$(lat "$R_res_ng_p50" "$R_res_ng_p99")"
-if ((T1)); then
-  row "resolve req/s -t1" "$(printf '%.0f' "$R_res_vm_t1_rps")" "$(printf '%.0f' "$R_res_ng_t1_rps")" "$(ratio "$R_res_vm_t1_rps" "$R_res_ng_t1_rps")"
-  row "resolve p50/p99 -t1" "$(lat "$R_res_vm_t1_p50" "$R_res_vm_t1_p99")" "$(lat "$R_res_ng_t1_p50" "$R_res_ng_t1_p99")"
-fi
-row "register req/s -t$THREADS" "$(printf '%.0f' "$R_reg_vm_rps")" "$(printf '%.0f' "$R_reg_ng_rps")" "$(ratio "$R_reg_vm_rps" "$R_reg_ng_rps")"
-row "register p50/p99 -t$THREADS" "$(lat "$R_reg_vm_p50" "$R_reg_vm_p99")" "$(lat "$R_reg_ng_p50" "$R_reg_ng_p99")"
-if ((T1)); then
-  row "register req/s -t1" "$(printf '%.0f' "$R_reg_vm_t1_rps")" "$(printf '%.0f' "$R_reg_ng_t1_rps")" "$(ratio "$R_reg_vm_t1_rps" "$R_reg_ng_t1_rps")"
-  row "register p50/p99 -t1" "$(lat "$R_reg_vm_t1_p50" "$R_reg_vm_t1_p99")" "$(lat "$R_reg_ng_t1_p50" "$R_reg_ng_t1_p99")"
-fi
-awk -v n="$c_count" -v d="$mem_delta" -v p="$per_instance" -v r0="$c_rss0" -v r1="$c_rss1" 'BEGIN{
-  printf "memory: %d instances: +%.1f MiB RSS (%.1f -> %.1f MiB) = %d bytes/instance\n",
-    n, d/1048576, r0/1048576, r1/1048576, p }'
-echo "wrk errors (non-2xx, socket):"
-for k in res_vm res_ng res_vm_t1 res_ng_t1 reg_vm reg_ng reg_vm_t1 reg_ng_t1; do
-  v="R_${k}_errs"
-  [[ -n "${!v:-}" ]] && printf '  %-10s %s\n' "$k" "${!v}"
-done
-echo "node A held $a_after_rate instances after the register runs (every POST it accepted, in-flight ones included)"
-((compiler_seen)) && echo "WARNING: a compiler (cc1plus) ran during the measurements; numbers are suspect"
+SECONDS_USED=$((SECONDS - started_at))
+summary
+finished=1
 exit 0

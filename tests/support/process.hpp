@@ -15,6 +15,7 @@
 #include <regex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "http/client.hpp"
@@ -114,6 +115,9 @@ web::client_response http(const endpoint& ep, const std::string& method,
 class raw_connection {
  public:
   explicit raw_connection(uint16_t port);
+  raw_connection(raw_connection&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), buffer_(std::move(other.buffer_)) {}
+  raw_connection& operator=(raw_connection&&) = delete;
   ~raw_connection();
 
   bool connected() const noexcept { return fd_ >= 0; }
