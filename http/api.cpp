@@ -188,13 +188,28 @@ void node_health(const ctx_ptr& ctx, request_context&&, responder done) {
   ask_registry<std::vector<service_summary>>(
     ctx, std::move(done),
     [ctx](std::vector<service_summary>& xs, const responder& done) {
-      reply_json(done, 200,
-                 {{"status", "passing"},
-                  {"node", ctx->node_name},
-                  {"version", version},
-                  {"http", ctx->http_addr},
-                  {"cluster", ctx->cluster_addr},
-                  {"services", xs.size()}});
+      json j = {{"status", "passing"},
+                {"node", ctx->node_name},
+                {"version", version},
+                {"http", ctx->http_addr},
+                {"cluster", ctx->cluster_addr},
+                {"services", xs.size()}};
+      // Add the events hub's figures when it answers; without them the
+      // node is still alive and ready.
+      auto events = ctx->actors->events();
+      auto bridge = ctx->actors->bridge();
+      if (!events || !bridge) return reply_json(done, 200, j);
+      caf::anon_send(bridge, bridge_job{[events, done, j](
+                                          caf::event_based_actor* self) {
+        self->request(events, std::chrono::seconds{1}, stats_atom::value)
+          .then(
+            [done, j](uint64_t subscribers, uint64_t last_event) mutable {
+              j["eventSubscribers"] = subscribers;
+              j["lastEventId"] = last_event;
+              reply_json(done, 200, j);
+            },
+            [done, j](caf::error&) { reply_json(done, 200, j); });
+      }});
     },
     list_atom::value);
 }

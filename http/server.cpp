@@ -261,6 +261,11 @@ class session : public std::enable_shared_from_this<session> {
     streaming_ = true;
     on_close_ = std::move(on_close);
     stream_.expires_never();
+    // A modest kernel buffer, so that our bounded queue (with its `lagged`
+    // notice) governs a slow reader, not megabytes of socket buffer.
+    beast::error_code ignored;
+    stream_.socket().set_option(net::socket_base::send_buffer_size{64 * 1024},
+                                ignored);
     // The head by hand: no length, the body runs until the connection closes.
     std::string h = "HTTP/1.1 " + std::to_string(head.result_int()) + " " +
                     std::string{head.reason()} + "\r\n";

@@ -225,6 +225,8 @@ expected<node_config> parse_config(const json& j, node_config cfg) {
       e = read_duration(v, k, cfg.events_keepalive);
       if (!e && cfg.events_keepalive.count() <= 0)
         e = bad(k, "must be longer than 0ms");
+    } else if (k == "events_queue_limit") {
+      e = read_uint(v, k, 1, 1'000'000, cfg.events_queue_limit);
     } else if (k == "http_body_limit")
       e = read_uint(v, k, 1024, uint64_t{1} << 32, cfg.http_body_limit);
     else if (k == "services") {

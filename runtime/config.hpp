@@ -78,6 +78,7 @@ struct health_config {
 /// | http_read_timeout (--http-read-timeout)| 30s                |
 /// | http_body_limit                        | 1048576 (1 MiB)    |
 /// | events_keepalive                       | 15s (SSE comment)  |
+/// | events_queue_limit                     | 256 per SSE client |
 /// | health                                 | see `health_config`|
 /// | services                               | none: instances registered on start |
 struct node_config {
@@ -98,6 +99,7 @@ struct node_config {
   std::chrono::milliseconds http_read_timeout{std::chrono::seconds{30}};
   uint64_t http_body_limit = 1024 * 1024;
   std::chrono::milliseconds events_keepalive{std::chrono::seconds{15}};
+  uint32_t events_queue_limit = 256;
   std::vector<service_instance> services;
 };
 

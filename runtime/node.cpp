@@ -206,6 +206,7 @@ std::optional<failure> node::start() {
   hopts.body_limit = d.cfg.http_body_limit;
   hopts.read_timeout = d.cfg.http_read_timeout;
   hopts.stream_keepalive = d.cfg.events_keepalive;
+  hopts.stream_queue_limit = d.cfg.events_queue_limit;
   d.http = std::make_unique<web::server>(
     d.ioc, hopts, [rt](web::request&& req, web::responder done) {
       rt->dispatch(std::move(req), std::move(done));

@@ -5,6 +5,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -304,5 +305,82 @@ TEST(events, a_bad_last_event_id_is_a_json_400) {
   auto res = http(a.http(), "GET", "/api/events", "", {{"Last-Event-ID", "soon"}});
   EXPECT_EQ(res.status, 400u);
   EXPECT_EQ(parse(res)["error"]["code"], "invalid_argument");
+  EXPECT_EQ(a.proc->stop(SIGTERM), 0);
+}
+
+TEST(events, a_stuck_subscriber_lags_without_slowing_others) {
+  auto a = agent::start({"--config", write_health_config("lag", {{"interval", "1h"}},
+                                                         {{"events_queue_limit", 8}})});
+  ASSERT_TRUE(a.proc);
+  auto fast = open_events(a.http_port);
+  // The stuck client reads nothing and has a tiny receive window.
+  raw_connection stuck{a.http_port, 2048};
+  stuck.send("GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto subscribers = [&] {
+    return parse(http(a.http(), "GET", "/health")).value("eventSubscribers", 0);
+  };
+  for (int i = 0; i < 100 && subscribers() < 2; ++i) fast.read_responses(0, 10ms);
+  ASSERT_EQ(subscribers(), 2);
+  constexpr int n = 400;
+  // The reading client reads on its own thread while the registrations go.
+  std::vector<sse_event> events;
+  std::thread reader{[&] {
+    events = read_events_until(
+      fast,
+      [](auto& xs) {
+        return std::count_if(xs.begin(), xs.end(), [](auto& e) {
+                 return e.type == "registered";
+               }) >= n;
+      },
+      20s);
+  }};
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < n; ++i) {
+    json j = {{"name", "orders"}, {"id", "o-" + std::to_string(i)},
+              {"host", "127.0.0.1"}, {"port", 6000},
+              {"metadata", {{"pad", std::string(400, 'x')}}}};
+    EXPECT_EQ(http(a.http(), "POST", "/api/services", j.dump()).status, 201u);
+  }
+  reader.join();
+  // It got every registration, in order, though the other client read
+  // nothing at all.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 20s);
+  std::vector<uint64_t> ids;
+  for (auto& e : events)
+    if (e.type == "registered") ids.push_back(e.id);
+  ASSERT_EQ(ids.size(), static_cast<size_t>(n));
+  for (size_t i = 1; i < ids.size(); ++i) EXPECT_GT(ids[i], ids[i - 1]);
+  // Now the stuck one reads: what it got ends in a gap announced by `lagged`.
+  auto lagged = read_events_until(
+    stuck,
+    [](auto& xs) {
+      return std::any_of(xs.begin(), xs.end(),
+                         [](auto& e) { return e.type == "lagged"; });
+    },
+    5s);
+  auto l = std::find_if(lagged.begin(), lagged.end(),
+                        [](auto& e) { return e.type == "lagged"; });
+  ASSERT_NE(l, lagged.end());
+  EXPECT_GT(l->data["dropped"].get<int>(), 0);
+  EXPECT_EQ(a.proc->stop(SIGTERM), 0);
+}
+
+TEST(events, a_client_that_disconnects_is_unsubscribed_at_once) {
+  auto a = agent::start();
+  ASSERT_TRUE(a.proc);
+  auto subscribers = [&] {
+    return parse(http(a.http(), "GET", "/health")).value("eventSubscribers", -1);
+  };
+  {
+    auto sse = open_events(a.http_port);
+    for (int i = 0; i < 100 && subscribers() < 1; ++i) sse.read_responses(0, 10ms);
+    ASSERT_EQ(subscribers(), 1);
+  }  // closed here
+  auto closed_at = std::chrono::steady_clock::now();
+  int now = subscribers();
+  while (now != 0 && std::chrono::steady_clock::now() - closed_at < 1s)
+    now = subscribers();
+  EXPECT_EQ(now, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - closed_at, 500ms);
   EXPECT_EQ(a.proc->stop(SIGTERM), 0);
 }

@@ -243,8 +243,10 @@ web::client_response http(const endpoint& ep, const std::string& method,
 
 // -- raw connections ----------------------------------------------------------
 
-raw_connection::raw_connection(uint16_t port) {
+raw_connection::raw_connection(uint16_t port, int receive_buffer) {
   fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (receive_buffer > 0)
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);

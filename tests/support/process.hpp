@@ -114,7 +114,9 @@ web::client_response http(const endpoint& ep, const std::string& method,
 /// A plain TCP connection, for raw HTTP bytes.
 class raw_connection {
  public:
-  explicit raw_connection(uint16_t port);
+  /// Connects to 127.0.0.1:port; `receive_buffer` > 0 shrinks the socket's
+  /// receive buffer (to play a client that reads slowly).
+  explicit raw_connection(uint16_t port, int receive_buffer = 0);
   raw_connection(raw_connection&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)), buffer_(std::move(other.buffer_)) {}
   raw_connection& operator=(raw_connection&&) = delete;
