@@ -6,7 +6,7 @@ namespace {
 
 caf::behavior bridge_impl(caf::event_based_actor* self) {
   return {
-    [self](bridge_job& job) { job(self); },
+      [self](bridge_job& job) { job(self); },
   };
 }
 

@@ -16,16 +16,16 @@ using event_sink = std::function<void(const event_record&)>;
 
 /// The pub/sub hub of a node: registrations, health and breaker transitions.
 using events_actor = caf::typed_actor<
-  /// Publishes an event of `type` with JSON `data`; gives it the next id.
-  caf::reacts_to<publish_atom, std::string, std::string>,
-  /// Subscribes `sink`; first replays the backlog after `last_event_id` (0:
-  /// nothing), preceded by a `lagged` event if some of it fell off. Answers
-  /// the subscription id.
-  caf::replies_to<subscribe_atom, event_sink, uint64_t>::with<uint64_t>,
-  /// Ends a subscription.
-  caf::reacts_to<unsub_atom, uint64_t>,
-  /// Answers (subscribers, last event id).
-  caf::replies_to<stats_atom>::with<uint64_t, uint64_t>>;
+    /// Publishes an event of `type` with JSON `data`; gives it the next id.
+    caf::reacts_to<publish_atom, std::string, std::string>,
+    /// Subscribes `sink`; first replays the backlog after `last_event_id` (0:
+    /// nothing), preceded by a `lagged` event if some of it fell off. Answers
+    /// the subscription id.
+    caf::replies_to<subscribe_atom, event_sink, uint64_t>::with<uint64_t>,
+    /// Ends a subscription.
+    caf::reacts_to<unsub_atom, uint64_t>,
+    /// Answers (subscribers, last event id).
+    caf::replies_to<stats_atom>::with<uint64_t, uint64_t>>;
 
 /// Spawns the hub with a backlog of `backlog` events for resuming.
 events_actor spawn_events(caf::actor_system& sys, size_t backlog);

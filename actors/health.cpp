@@ -1,7 +1,7 @@
 #include "actors/health.hpp"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 namespace valmesh {
 
@@ -24,7 +24,7 @@ struct health_supervisor_state {
 };
 
 using hsup_pointer =
-  health_supervisor_actor::stateful_pointer<health_supervisor_state>;
+    health_supervisor_actor::stateful_pointer<health_supervisor_state>;
 
 checker_options checker_options_for(const health_options& o,
                                     const std::string& service) {
@@ -77,7 +77,7 @@ void unwatch(hsup_pointer self, const service_instance& x) {
 }
 
 health_supervisor_actor::behavior_type health_supervisor_impl(
-  hsup_pointer self, health_options options) {
+    hsup_pointer self, health_options options) {
   self->state.options = std::move(options);
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
@@ -91,14 +91,14 @@ health_supervisor_actor::behavior_type health_supervisor_impl(
       // Rebuild from the registry: it knows every instance of the service.
       if (auto reg = st.options.registry()) {
         self->request(reg, std::chrono::seconds{5}, get_atom::value, name)
-          .then(
-            [self, name, restarts](std::vector<service_instance>& xs) {
-              for (auto& x : xs) watch(self, x);
-              if (auto i = self->state.checkers.find(name);
-                  i != self->state.checkers.end())
-                i->second.restarts = restarts;
-            },
-            [](caf::error&) {});
+            .then(
+                [self, name, restarts](std::vector<service_instance>& xs) {
+                  for (auto& x : xs) watch(self, x);
+                  if (auto i = self->state.checkers.find(name);
+                      i != self->state.checkers.end())
+                    i->second.restarts = restarts;
+                },
+                [](caf::error&) {});
       }
       return;
     }
@@ -114,48 +114,50 @@ health_supervisor_actor::behavior_type health_supervisor_impl(
     self->quit(msg.reason);
   });
   return {
-    [self](changed_atom, const catalog_change& c) {
-      switch (c.what) {
-        case catalog_change::kind::registered:
-        case catalog_change::kind::updated:
-          watch(self, c.instance);
-          break;
-        case catalog_change::kind::deregistered:
-          unwatch(self, c.instance);
-          break;
-        case catalog_change::kind::status_changed:
-          break;
-      }
-    },
-    [self](resync_atom) {
-      auto reg = self->state.options.registry();
-      if (!reg) return;
-      self->request(reg, std::chrono::seconds{5}, snapshot_atom::value)
-        .then(
-          [self](std::vector<service_instance>& xs) {
-            for (auto& x : xs) watch(self, x);
-          },
-          [](caf::error&) {});
-    },
-    [self](stats_atom) -> caf::result<std::vector<instance_check_view>> {
-      auto& st = self->state;
-      if (st.checkers.empty()) return std::vector<instance_check_view>{};
-      auto rp = self->make_response_promise<std::vector<instance_check_view>>();
-      auto acc = std::make_shared<std::vector<instance_check_view>>();
-      auto pending = std::make_shared<size_t>(st.checkers.size());
-      auto one_done = [rp, acc, pending]() mutable {
-        if (--*pending == 0) rp.deliver(std::move(*acc));
-      };
-      for (auto& [_, c] : st.checkers)
-        self->request(c.handle, std::chrono::seconds{2}, stats_atom::value)
-          .then(
-            [acc, one_done](std::vector<instance_check_view>& xs) mutable {
-              for (auto& x : xs) acc->push_back(std::move(x));
-              one_done();
-            },
-            [one_done](caf::error&) mutable { one_done(); });
-      return rp;
-    },
+      [self](changed_atom, const catalog_change& c) {
+        switch (c.what) {
+          case catalog_change::kind::registered:
+          case catalog_change::kind::updated:
+            watch(self, c.instance);
+            break;
+          case catalog_change::kind::deregistered:
+            unwatch(self, c.instance);
+            break;
+          case catalog_change::kind::status_changed:
+            break;
+        }
+      },
+      [self](resync_atom) {
+        auto reg = self->state.options.registry();
+        if (!reg) return;
+        self->request(reg, std::chrono::seconds{5}, snapshot_atom::value)
+            .then(
+                [self](std::vector<service_instance>& xs) {
+                  for (auto& x : xs) watch(self, x);
+                },
+                [](caf::error&) {});
+      },
+      [self](stats_atom) -> caf::result<std::vector<instance_check_view>> {
+        auto& st = self->state;
+        if (st.checkers.empty()) return std::vector<instance_check_view>{};
+        auto rp =
+            self->make_response_promise<std::vector<instance_check_view>>();
+        auto acc = std::make_shared<std::vector<instance_check_view>>();
+        auto pending = std::make_shared<size_t>(st.checkers.size());
+        auto one_done = [rp, acc, pending]() mutable {
+          if (--*pending == 0) rp.deliver(std::move(*acc));
+        };
+        for (auto& [_, c] : st.checkers)
+          self->request(c.handle, std::chrono::seconds{2}, stats_atom::value)
+              .then(
+                  [acc,
+                   one_done](std::vector<instance_check_view>& xs) mutable {
+                    for (auto& x : xs) acc->push_back(std::move(x));
+                    one_done();
+                  },
+                  [one_done](caf::error&) mutable { one_done(); });
+        return rp;
+      },
   };
 }
 
@@ -171,7 +173,7 @@ struct aggregator_state {
 };
 
 using aggregator_pointer =
-  health_aggregator_actor::stateful_pointer<aggregator_state>;
+    health_aggregator_actor::stateful_pointer<aggregator_state>;
 
 void publish(aggregator_pointer self, const char* type, const json& data) {
   if (auto ev = self->state.options.events())
@@ -205,7 +207,7 @@ void recompute(aggregator_pointer self, bool quiet) {
 }
 
 health_aggregator_actor::behavior_type health_aggregator_impl(
-  aggregator_pointer self, health_options options) {
+    aggregator_pointer self, health_options options) {
   std::set<std::string> critical;
   for (auto& [name, o] : options.health.services)
     if (o.critical) critical.insert(name);
@@ -215,41 +217,42 @@ health_aggregator_actor::behavior_type health_aggregator_impl(
     auto reg = self->state.options.registry();
     if (!reg) return;
     self->request(reg, std::chrono::seconds{5}, snapshot_atom::value)
-      .then(
-        [self, quiet](std::vector<service_instance>& xs) {
-          self->state.rollup->clear();
-          for (auto& x : xs) self->state.rollup->set(x.name, x.id, x.status);
-          recompute(self, quiet);
-        },
-        [](caf::error&) {});
+        .then(
+            [self, quiet](std::vector<service_instance>& xs) {
+              self->state.rollup->clear();
+              for (auto& x : xs)
+                self->state.rollup->set(x.name, x.id, x.status);
+              recompute(self, quiet);
+            },
+            [](caf::error&) {});
   };
   resync(true);
   self->delayed_send(self, self->state.options.health.interval,
                      resync_atom::value);
   return {
-    [self](changed_atom, const catalog_change& c) {
-      auto& x = c.instance;
-      if (c.what == catalog_change::kind::deregistered)
-        self->state.rollup->remove(x.name, x.id);
-      else
-        self->state.rollup->set(x.name, x.id, x.status);
-      recompute(self, false);
-    },
-    [self](get_atom) {
-      auto& st = self->state;
-      health_view v;
-      v.overall = st.rollup->overall();
-      for (auto& [name, h] : st.rollup->services())
-        v.services.push_back(
-          {name, h, st.rollup->is_critical(name), st.rollup->counts(name)});
-      v.checked_at_ms = st.checked_at_ms;
-      return v;
-    },
-    [self, resync](resync_atom) {
-      resync(false);
-      self->delayed_send(self, self->state.options.health.interval,
-                         resync_atom::value);
-    },
+      [self](changed_atom, const catalog_change& c) {
+        auto& x = c.instance;
+        if (c.what == catalog_change::kind::deregistered)
+          self->state.rollup->remove(x.name, x.id);
+        else
+          self->state.rollup->set(x.name, x.id, x.status);
+        recompute(self, false);
+      },
+      [self](get_atom) {
+        auto& st = self->state;
+        health_view v;
+        v.overall = st.rollup->overall();
+        for (auto& [name, h] : st.rollup->services())
+          v.services.push_back(
+              {name, h, st.rollup->is_critical(name), st.rollup->counts(name)});
+        v.checked_at_ms = st.checked_at_ms;
+        return v;
+      },
+      [self, resync](resync_atom) {
+        resync(false);
+        self->delayed_send(self, self->state.options.health.interval,
+                           resync_atom::value);
+      },
   };
 }
 

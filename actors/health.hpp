@@ -22,22 +22,22 @@ namespace valmesh {
 /// with instances, spawned and stopped as the registry changes, and
 /// restarts a checker that fails (rebuilding it from the registry).
 using health_supervisor_actor = caf::typed_actor<
-  /// A change in the catalog (the registry's `on_change`).
-  caf::reacts_to<changed_atom, catalog_change>,
-  /// Answers every checked instance's figures, from all checkers.
-  caf::replies_to<stats_atom>::with<std::vector<instance_check_view>>,
-  /// Internal: rebuilds every checker from a registry snapshot.
-  caf::reacts_to<resync_atom>>;
+    /// A change in the catalog (the registry's `on_change`).
+    caf::reacts_to<changed_atom, catalog_change>,
+    /// Answers every checked instance's figures, from all checkers.
+    caf::replies_to<stats_atom>::with<std::vector<instance_check_view>>,
+    /// Internal: rebuilds every checker from a registry snapshot.
+    caf::reacts_to<resync_atom>>;
 
 /// `health_aggregator`: rolls instance health up to services and overall,
 /// and publishes `service_health_changed` and `overall_changed`.
-using health_aggregator_actor = caf::typed_actor<
-  caf::reacts_to<changed_atom, catalog_change>,
-  /// Answers the roll-up.
-  caf::replies_to<get_atom>::with<health_view>,
-  /// Internal: a full recompute from a registry snapshot (start, and every
-  /// `interval` as a safety net).
-  caf::reacts_to<resync_atom>>;
+using health_aggregator_actor =
+    caf::typed_actor<caf::reacts_to<changed_atom, catalog_change>,
+                     /// Answers the roll-up.
+                     caf::replies_to<get_atom>::with<health_view>,
+                     /// Internal: a full recompute from a registry snapshot
+                     /// (start, and every `interval` as a safety net).
+                     caf::reacts_to<resync_atom>>;
 
 /// What both need to know.
 struct health_options {

@@ -47,9 +47,10 @@ void arm(checker_pointer self) {
   if (st.timer_for && *st.timer_for <= *next) return;
   st.timer_for = *next;
   auto now = st.options.time->now();
-  auto delay = *next > now ? std::chrono::duration_cast<std::chrono::microseconds>(
-                               *next - now)
-                           : std::chrono::microseconds{0};
+  auto delay =
+      *next > now
+          ? std::chrono::duration_cast<std::chrono::microseconds>(*next - now)
+          : std::chrono::microseconds{0};
   self->delayed_send(self, delay, tick_atom::value);
 }
 
@@ -57,75 +58,79 @@ health_checker_actor::behavior_type checker_impl(checker_pointer self,
                                                  checker_options options) {
   auto& st = self->state;
   st.schedule = std::make_unique<check_schedule>(
-    options.seed != 0 ? options.seed : random_seed());
+      options.seed != 0 ? options.seed : random_seed());
   st.options = std::move(options);
   return {
-    [self](watch_atom, service_instance& x) {
-      auto& st = self->state;
-      auto& w = st.instances[x.id];
-      bool target_changed = w.instance.host != x.host ||
-                            w.instance.port != x.port ||
-                            w.instance.health_endpoint != x.health_endpoint;
-      auto id = x.id;
-      w.instance = std::move(x);
-      if (w.generation != 0 && !target_changed) return;  // same target: keep going
-      w.health = instance_health{st.options.thresholds};
-      w.generation = ++st.generations;
-      w.in_flight = false;
-      st.schedule->add(id, st.options.time->now(), st.options.interval,
-                       st.options.first_spread);
-      arm(self);
-    },
-    [self](unwatch_atom, const std::string& id) {
-      self->state.instances.erase(id);
-      self->state.schedule->remove(id);
-    },
-    [self](tick_atom) {
-      auto& st = self->state;
-      st.timer_for.reset();
-      auto now = st.options.time->now();
-      for (auto& due : st.schedule->take_due(now)) {
-        auto i = st.instances.find(due.id);
-        if (i == st.instances.end() || i->second.in_flight) continue;
+      [self](watch_atom, service_instance& x) {
+        auto& st = self->state;
+        auto& w = st.instances[x.id];
+        bool target_changed = w.instance.host != x.host ||
+                              w.instance.port != x.port ||
+                              w.instance.health_endpoint != x.health_endpoint;
+        auto id = x.id;
+        w.instance = std::move(x);
+        if (w.generation != 0 && !target_changed)
+          return;  // same target: keep going
+        w.health = instance_health{st.options.thresholds};
+        w.generation = ++st.generations;
+        w.in_flight = false;
+        st.schedule->add(id, st.options.time->now(), st.options.interval,
+                         st.options.first_spread);
+        arm(self);
+      },
+      [self](unwatch_atom, const std::string& id) {
+        self->state.instances.erase(id);
+        self->state.schedule->remove(id);
+      },
+      [self](tick_atom) {
+        auto& st = self->state;
+        st.timer_for.reset();
+        auto now = st.options.time->now();
+        for (auto& due : st.schedule->take_due(now)) {
+          auto i = st.instances.find(due.id);
+          if (i == st.instances.end() || i->second.in_flight) continue;
+          auto& w = i->second;
+          w.in_flight = true;
+          st.lateness_us[st.lateness_count++ % st.lateness_us.size()] =
+              std::chrono::duration_cast<std::chrono::microseconds>(now -
+                                                                    due.due)
+                  .count();
+          probe_target target{w.instance.host, w.instance.port,
+                              w.instance.health_endpoint};
+          st.options.probe->probe(
+              target, st.options.timeout,
+              [hdl = caf::actor_cast<health_checker_actor>(self), id = due.id,
+               gen = w.generation](check_result r) {
+                caf::anon_send(hdl, checked_atom::value, id, gen, std::move(r));
+              });
+        }
+        arm(self);
+      },
+      [self](checked_atom, const std::string& id, uint64_t generation,
+             check_result& r) {
+        auto& st = self->state;
+        auto i = st.instances.find(id);
+        if (i == st.instances.end() || i->second.generation != generation)
+          return;
         auto& w = i->second;
-        w.in_flight = true;
-        st.lateness_us[st.lateness_count++ % st.lateness_us.size()] =
-          std::chrono::duration_cast<std::chrono::microseconds>(now - due.due)
-            .count();
-        probe_target target{w.instance.host, w.instance.port,
-                            w.instance.health_endpoint};
-        st.options.probe->probe(
-          target, st.options.timeout,
-          [hdl = caf::actor_cast<health_checker_actor>(self), id = due.id,
-           gen = w.generation](check_result r) {
-            caf::anon_send(hdl, checked_atom::value, id, gen, std::move(r));
-          });
-      }
-      arm(self);
-    },
-    [self](checked_atom, const std::string& id, uint64_t generation,
-           check_result& r) {
-      auto& st = self->state;
-      auto i = st.instances.find(id);
-      if (i == st.instances.end() || i->second.generation != generation) return;
-      auto& w = i->second;
-      w.in_flight = false;
-      w.health.record(r, st.options.time->unix_ms());
-      if (auto reg = st.options.registry())
-        self->send(reg, check_atom::value, st.options.service, id,
-                   w.health.status(), static_cast<int64_t>(r.duration.count()),
-                   std::move(r.output));
-    },
-    [self](stats_atom) {
-      std::vector<instance_check_view> result;
-      auto lateness = self->state.lateness_p99();
-      for (auto& [id, w] : self->state.instances)
-        result.push_back({self->state.options.service, id,
-                          w.instance.host + ":" + std::to_string(w.instance.port),
-                          w.health.status(), w.health.stats(),
-                          w.health.p99_duration().count(), lateness});
-      return result;
-    },
+        w.in_flight = false;
+        w.health.record(r, st.options.time->unix_ms());
+        if (auto reg = st.options.registry())
+          self->send(
+              reg, check_atom::value, st.options.service, id, w.health.status(),
+              static_cast<int64_t>(r.duration.count()), std::move(r.output));
+      },
+      [self](stats_atom) {
+        std::vector<instance_check_view> result;
+        auto lateness = self->state.lateness_p99();
+        for (auto& [id, w] : self->state.instances)
+          result.push_back(
+              {self->state.options.service, id,
+               w.instance.host + ":" + std::to_string(w.instance.port),
+               w.health.status(), w.health.stats(),
+               w.health.p99_duration().count(), lateness});
+        return result;
+      },
   };
 }
 

@@ -16,25 +16,26 @@ namespace valmesh {
 
 /// Checks the instances of one service (`health_checker/<service>`).
 using health_checker_actor = caf::typed_actor<
-  /// Starts (or re-times) checking an instance; the first check comes soon.
-  caf::reacts_to<watch_atom, service_instance>,
-  /// Stops checking instance `id`.
-  caf::reacts_to<unwatch_atom, std::string>,
-  /// Internal: runs the checks that are due (a timer sends it).
-  caf::reacts_to<tick_atom>,
-  /// Internal: the prober's answer for (id, generation).
-  caf::reacts_to<checked_atom, std::string, uint64_t, check_result>,
-  /// Answers the figures of every instance it checks.
-  caf::replies_to<stats_atom>::with<std::vector<instance_check_view>>>;
+    /// Starts (or re-times) checking an instance; the first check comes soon.
+    caf::reacts_to<watch_atom, service_instance>,
+    /// Stops checking instance `id`.
+    caf::reacts_to<unwatch_atom, std::string>,
+    /// Internal: runs the checks that are due (a timer sends it).
+    caf::reacts_to<tick_atom>,
+    /// Internal: the prober's answer for (id, generation).
+    caf::reacts_to<checked_atom, std::string, uint64_t, check_result>,
+    /// Answers the figures of every instance it checks.
+    caf::replies_to<stats_atom>::with<std::vector<instance_check_view>>>;
 
 /// How a checker checks.
 ///
-/// | name                     | default | meaning                              |
+/// | name                     | default | meaning |
 /// |--------------------------|---------|--------------------------------------|
-/// | interval                 | 30s     | between checks of one instance       |
-/// | timeout                  | 5s      | a slower check fails                 |
-/// | first_spread             | 1s      | the first check comes within this    |
-/// | thresholds               | 2 / 1   | failuresBeforeCritical / successBeforePassing |
+/// | interval                 | 30s     | between checks of one instance | |
+/// timeout                  | 5s      | a slower check fails                 |
+/// | first_spread             | 1s      | the first check comes within this |
+/// | thresholds               | 2 / 1   | failuresBeforeCritical /
+/// successBeforePassing |
 struct checker_options {
   std::string service;
   std::chrono::milliseconds interval{std::chrono::seconds{30}};

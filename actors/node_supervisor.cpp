@@ -44,8 +44,8 @@ caf::behavior supervisor_impl(supervisor_pointer self, std::string name,
                               std::vector<child_spec> children) {
   auto& st = self->state;
   st.label = std::move(name);
-  st.window = std::make_unique<restart_intensity>(options.intensity,
-                                                  options.period);
+  st.window =
+      std::make_unique<restart_intensity>(options.intensity, options.period);
   st.options = std::move(options);
   for (auto& spec : children) st.children.push_back({std::move(spec), {}, 0});
   for (auto& c : st.children) start_child(self, c);
@@ -78,13 +78,13 @@ caf::behavior supervisor_impl(supervisor_pointer self, std::string name,
     }
   });
   return {
-    // Answers "id restarts" for each child, in start order.
-    [self](list_atom) {
-      std::vector<std::string> result;
-      for (auto& c : self->state.children)
-        result.push_back(c.spec.id + " " + std::to_string(c.restarts));
-      return result;
-    },
+      // Answers "id restarts" for each child, in start order.
+      [self](list_atom) {
+        std::vector<std::string> result;
+        for (auto& c : self->state.children)
+          result.push_back(c.spec.id + " " + std::to_string(c.restarts));
+        return result;
+      },
   };
 }
 

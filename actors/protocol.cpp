@@ -34,21 +34,21 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<service_instance>("service_instance");
   cfg.add_message_type<service_summary>("service_summary");
   cfg.add_message_type<std::vector<service_instance>>(
-    "std::vector<service_instance>");
+      "std::vector<service_instance>");
   cfg.add_message_type<std::vector<service_summary>>(
-    "std::vector<service_summary>");
+      "std::vector<service_summary>");
   cfg.add_message_type<node_info>("node_info");
-  cfg.add_error_category(
-    errc_category, [](uint8_t code, caf::atom_value, const caf::message& ctx) {
-      std::string result = "valmesh: ";
-      result += to_string(static_cast<errc>(code));
-      if (ctx.match_elements<std::string>()) {
-        result += " (";
-        result += ctx.get_as<std::string>(0);
-        result += ")";
-      }
-      return result;
-    });
+  cfg.add_error_category(errc_category, [](uint8_t code, caf::atom_value,
+                                           const caf::message& ctx) {
+    std::string result = "valmesh: ";
+    result += to_string(static_cast<errc>(code));
+    if (ctx.match_elements<std::string>()) {
+      result += " (";
+      result += ctx.get_as<std::string>(0);
+      result += ")";
+    }
+    return result;
+  });
 }
 
 }  // namespace valmesh

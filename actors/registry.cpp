@@ -37,8 +37,9 @@ struct registry_state {
       auto& x = c.instance;
       if (c.what == catalog_change::kind::deregistered) {
         balancers.erase(x.name);
-        spdlog::info("registry: removed {}/{} after {} critical", x.name, x.id,
-                     options.catalog.deregister_critical_after.count() / 1000.0);
+        spdlog::info(
+            "registry: removed {}/{} after {} critical", x.name, x.id,
+            options.catalog.deregister_critical_after.count() / 1000.0);
       } else if (c.what == catalog_change::kind::status_changed) {
         spdlog::info("registry: {}/{} is {} (was {})", x.name, x.id,
                      to_string(x.status), to_string(c.previous));
@@ -71,115 +72,119 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
   st.data = std::make_unique<catalog>(*options.time, options.catalog);
   st.options = std::move(options);
   return {
-    [self](register_atom, service_instance& x) -> caf::result<service_instance> {
-      auto valid = validate_instance(std::move(x));
-      if (!valid) return make_error(std::move(valid).error());
-      auto stored = self->state.data->upsert(std::move(*valid));
-      if (stored) {
-        spdlog::debug("registry: registered {}/{} at {}:{}", stored->name,
-                      stored->id, stored->host, stored->port);
-        auto fresh = stored->create_index == stored->modify_index;
-        self->state.publish({fresh ? catalog_change::kind::registered
-                                   : catalog_change::kind::updated,
-                             *stored, stored->status, {}});
-      }
-      arm_timer(self);
-      return answer(std::move(stored));
-    },
-    [self](deregister_atom, const std::string& name,
-           const std::string& id) -> caf::result<service_instance> {
-      auto removed = self->state.data->remove(name, id);
-      if (removed) {
-        if (self->state.data->instances(name) == nullptr)
-          self->state.balancers.erase(name);
-        self->state.publish({catalog_change::kind::deregistered, *removed,
-                             removed->status, "deregistered"});
-      }
-      return answer(std::move(removed));
-    },
-    [self](heartbeat_atom, const std::string& name,
-           const std::string& id) -> caf::result<service_instance> {
-      auto before = self->state.data->find(name, id);
-      auto previous = before ? before->status : health_status::unknown;
-      auto r = self->state.data->heartbeat(name, id);
-      if (r && r->status != previous)
-        self->state.publish(
-          {catalog_change::kind::status_changed, *r, previous, {}});
-      return answer(std::move(r));
-    },
-    [self](status_atom, const std::string& name, const std::string& id,
-           health_status status) -> caf::result<service_instance> {
-      auto before = self->state.data->find(name, id);
-      auto previous = before ? before->status : health_status::unknown;
-      auto r = self->state.data->set_status(name, id, status);
-      if (r && r->status != previous)
-        self->state.publish(
-          {catalog_change::kind::status_changed, *r, previous, {}});
-      arm_timer(self);
-      return answer(std::move(r));
-    },
-    [self](check_atom, const std::string& name, const std::string& id,
-           health_status status, int64_t duration_us, std::string& output) {
-      auto r = self->state.data->record_check(name, id, status, duration_us,
-                                              std::move(output));
-      if (r && *r) {
-        auto& c = **r;
-        spdlog::info("registry: {}/{} is {} (was {}): {}", name, id,
-                     to_string(c.instance.status), to_string(c.previous),
-                     c.instance.last_check_output);
-        self->state.publish(c);
+      [self](register_atom,
+             service_instance& x) -> caf::result<service_instance> {
+        auto valid = validate_instance(std::move(x));
+        if (!valid) return make_error(std::move(valid).error());
+        auto stored = self->state.data->upsert(std::move(*valid));
+        if (stored) {
+          spdlog::debug("registry: registered {}/{} at {}:{}", stored->name,
+                        stored->id, stored->host, stored->port);
+          auto fresh = stored->create_index == stored->modify_index;
+          self->state.publish({fresh ? catalog_change::kind::registered
+                                     : catalog_change::kind::updated,
+                               *stored,
+                               stored->status,
+                               {}});
+        }
         arm_timer(self);
-      }
-    },
-    [self](snapshot_atom) { return self->state.data->all(); 
-    },
-    [self](list_atom) -> std::vector<service_summary> {
-      return self->state.data->summaries();
-    },
-    [self](get_atom,
-           const std::string& name) -> caf::result<std::vector<service_instance>> {
-      auto* xs = self->state.data->instances(name);
-      if (xs == nullptr)
-        return make_error(errc::not_found, "no service named '" + name + "'");
-      std::vector<service_instance> result;
-      result.reserve(xs->size());
-      for (auto& [_, x] : *xs) result.push_back(x);
-      return result;
-    },
-    [self](resolve_atom, const std::string& name,
-           resolve_options opts) -> caf::result<service_instance> {
-      auto* xs = self->state.data->instances(name);
-      if (xs == nullptr)
-        return make_error(errc::not_found, "no service named '" + name + "'");
-      std::vector<lb_candidate> candidates;
-      std::vector<const service_instance*> chosen_from;
-      candidates.reserve(xs->size());
-      chosen_from.reserve(xs->size());
-      for (auto& [id, x] : *xs) {
-        if (opts.healthy_only && !is_healthy(x.status)) continue;
-        candidates.push_back({id, x.weight, x.active_requests});
-        chosen_from.push_back(&x);
-      }
-      auto pick = self->state.balancer_for(name).pick(opts.strategy, candidates);
-      if (!pick)
-        return make_error(errc::no_healthy_instance,
-                          "service '" + name + "' has no " +
-                            (opts.healthy_only ? "healthy " : "") +
-                            "instance to route to");
-      return *chosen_from[*pick];
-    },
-    [self](tick_atom) {
-      auto& st = self->state;
-      st.tick_pending = false;
-      st.log_changes(st.data->expire());
-      arm_timer(self);
-    },
+        return answer(std::move(stored));
+      },
+      [self](deregister_atom, const std::string& name,
+             const std::string& id) -> caf::result<service_instance> {
+        auto removed = self->state.data->remove(name, id);
+        if (removed) {
+          if (self->state.data->instances(name) == nullptr)
+            self->state.balancers.erase(name);
+          self->state.publish({catalog_change::kind::deregistered, *removed,
+                               removed->status, "deregistered"});
+        }
+        return answer(std::move(removed));
+      },
+      [self](heartbeat_atom, const std::string& name,
+             const std::string& id) -> caf::result<service_instance> {
+        auto before = self->state.data->find(name, id);
+        auto previous = before ? before->status : health_status::unknown;
+        auto r = self->state.data->heartbeat(name, id);
+        if (r && r->status != previous)
+          self->state.publish(
+              {catalog_change::kind::status_changed, *r, previous, {}});
+        return answer(std::move(r));
+      },
+      [self](status_atom, const std::string& name, const std::string& id,
+             health_status status) -> caf::result<service_instance> {
+        auto before = self->state.data->find(name, id);
+        auto previous = before ? before->status : health_status::unknown;
+        auto r = self->state.data->set_status(name, id, status);
+        if (r && r->status != previous)
+          self->state.publish(
+              {catalog_change::kind::status_changed, *r, previous, {}});
+        arm_timer(self);
+        return answer(std::move(r));
+      },
+      [self](check_atom, const std::string& name, const std::string& id,
+             health_status status, int64_t duration_us, std::string& output) {
+        auto r = self->state.data->record_check(name, id, status, duration_us,
+                                                std::move(output));
+        if (r && *r) {
+          auto& c = **r;
+          spdlog::info("registry: {}/{} is {} (was {}): {}", name, id,
+                       to_string(c.instance.status), to_string(c.previous),
+                       c.instance.last_check_output);
+          self->state.publish(c);
+          arm_timer(self);
+        }
+      },
+      [self](snapshot_atom) { return self->state.data->all(); },
+      [self](list_atom) -> std::vector<service_summary> {
+        return self->state.data->summaries();
+      },
+      [self](get_atom, const std::string& name)
+          -> caf::result<std::vector<service_instance>> {
+        auto* xs = self->state.data->instances(name);
+        if (xs == nullptr)
+          return make_error(errc::not_found, "no service named '" + name + "'");
+        std::vector<service_instance> result;
+        result.reserve(xs->size());
+        for (auto& [_, x] : *xs) result.push_back(x);
+        return result;
+      },
+      [self](resolve_atom, const std::string& name,
+             resolve_options opts) -> caf::result<service_instance> {
+        auto* xs = self->state.data->instances(name);
+        if (xs == nullptr)
+          return make_error(errc::not_found, "no service named '" + name + "'");
+        std::vector<lb_candidate> candidates;
+        std::vector<const service_instance*> chosen_from;
+        candidates.reserve(xs->size());
+        chosen_from.reserve(xs->size());
+        for (auto& [id, x] : *xs) {
+          if (opts.healthy_only && !is_healthy(x.status)) continue;
+          candidates.push_back({id, x.weight, x.active_requests});
+          chosen_from.push_back(&x);
+        }
+        auto pick =
+            self->state.balancer_for(name).pick(opts.strategy, candidates);
+        if (!pick)
+          return make_error(errc::no_healthy_instance,
+                            "service '" + name + "' has no " +
+                                (opts.healthy_only ? "healthy " : "") +
+                                "instance to route to");
+        return *chosen_from[*pick];
+      },
+      [self](tick_atom) {
+        auto& st = self->state;
+        st.tick_pending = false;
+        st.log_changes(st.data->expire());
+        arm_timer(self);
+      },
   };
 }
 
 }  // namespace
 
-registry_actor spawn_registry(caf::actor_system& sys, registry_options options) {
+registry_actor spawn_registry(caf::actor_system& sys,
+                              registry_options options) {
   return sys.spawn(registry_impl, std::move(options));
 }
 

@@ -16,33 +16,35 @@ namespace valmesh {
 
 /// The catalog of services and instances of one node.
 using registry_actor = caf::typed_actor<
-  /// Registers or updates an instance; answers it as stored (with its id).
-  caf::replies_to<register_atom, service_instance>::with<service_instance>,
-  /// Removes instance (name, id); answers it as it was. `not_found` if absent.
-  caf::replies_to<deregister_atom, std::string, std::string>::with<
-    service_instance>,
-  /// Renews the TTL lease of (name, id). `conflict` if it has no lease.
-  caf::replies_to<heartbeat_atom, std::string, std::string>::with<
-    service_instance>,
-  /// Sets the health status of (name, id) (the health checkers' entry point).
-  caf::replies_to<status_atom, std::string, std::string,
-                  health_status>::with<service_instance>,
-  /// Lists all services, one summary each, ordered by name.
-  caf::replies_to<list_atom>::with<std::vector<service_summary>>,
-  /// Answers the instances of one service, ordered by id. `not_found` if none.
-  caf::replies_to<get_atom, std::string>::with<std::vector<service_instance>>,
-  /// Picks one instance of a service. `not_found` for an unknown service,
-  /// `no_healthy_instance` when none qualifies.
-  caf::replies_to<resolve_atom, std::string, resolve_options>::with<
-    service_instance>,
-  /// Records a health check of (name, id): status and lastCheck
-  /// (status, duration in µs, output). One-way: checkers do not wait.
-  caf::reacts_to<check_atom, std::string, std::string, health_status,
-                 int64_t, std::string>,
-  /// Answers every instance (for subscribers that rebuild after a restart).
-  caf::replies_to<snapshot_atom>::with<std::vector<service_instance>>,
-  /// Internal: applies lease expiry (sent to itself on a timer).
-  caf::reacts_to<tick_atom>>;
+    /// Registers or updates an instance; answers it as stored (with its id).
+    caf::replies_to<register_atom, service_instance>::with<service_instance>,
+    /// Removes instance (name, id); answers it as it was. `not_found` if
+    /// absent.
+    caf::replies_to<deregister_atom, std::string,
+                    std::string>::with<service_instance>,
+    /// Renews the TTL lease of (name, id). `conflict` if it has no lease.
+    caf::replies_to<heartbeat_atom, std::string,
+                    std::string>::with<service_instance>,
+    /// Sets the health status of (name, id) (the health checkers' entry point).
+    caf::replies_to<status_atom, std::string, std::string,
+                    health_status>::with<service_instance>,
+    /// Lists all services, one summary each, ordered by name.
+    caf::replies_to<list_atom>::with<std::vector<service_summary>>,
+    /// Answers the instances of one service, ordered by id. `not_found` if
+    /// none.
+    caf::replies_to<get_atom, std::string>::with<std::vector<service_instance>>,
+    /// Picks one instance of a service. `not_found` for an unknown service,
+    /// `no_healthy_instance` when none qualifies.
+    caf::replies_to<resolve_atom, std::string,
+                    resolve_options>::with<service_instance>,
+    /// Records a health check of (name, id): status and lastCheck
+    /// (status, duration in µs, output). One-way: checkers do not wait.
+    caf::reacts_to<check_atom, std::string, std::string, health_status, int64_t,
+                   std::string>,
+    /// Answers every instance (for subscribers that rebuild after a restart).
+    caf::replies_to<snapshot_atom>::with<std::vector<service_instance>>,
+    /// Internal: applies lease expiry (sent to itself on a timer).
+    caf::reacts_to<tick_atom>>;
 
 /// How a registry is spawned.
 struct registry_options {

@@ -67,7 +67,8 @@ int main() {
   // healthyOnly: nothing has passed a check yet, so nothing qualifies.
   auto healthy = client.get_service("orders", {lb_strategy::random, true});
   std::cout << "healthy only: "
-            << (healthy ? healthy->id : std::string{to_string(healthy.error().code)})
+            << (healthy ? healthy->id
+                        : std::string{to_string(healthy.error().code)})
             << "\n";
   n.stop();
   return healthy ? 1 : 0;

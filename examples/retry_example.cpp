@@ -16,24 +16,26 @@ using namespace std::chrono_literals;
 int main() {
   int attempts = 0;
   retry_options options;
-  options.max_retries = 3;                                   // maxRetries
-  options.backoff = {backoff_kind::exponential, 50ms, 1s,    // backoffStrategy,
-                     jitter_kind::full};                     // retryDelay, maxDelay
-  options.timeout = 5s;                                      // over all attempts
-  options.retryable = [](const failure& f) {                 // retryable
-    return f.code == errc::unavailable;                      // ECONNREFUSED-like
+  options.max_retries = 3;                                 // maxRetries
+  options.backoff = {backoff_kind::exponential, 50ms, 1s,  // backoffStrategy,
+                     jitter_kind::full};      // retryDelay, maxDelay
+  options.timeout = 5s;                       // over all attempts
+  options.retryable = [](const failure& f) {  // retryable
+    return f.code == errc::unavailable;       // ECONNREFUSED-like
   };
   options.on_retry = [](uint32_t n, const failure& f, clock::duration wait) {
-    std::cout << "retry " << n << " after '" << f.message << "', waiting "
-              << std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()
-              << "ms\n";
+    std::cout
+        << "retry " << n << " after '" << f.message << "', waiting "
+        << std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()
+        << "ms\n";
   };
   auto result = retry<std::string>(
-    [&]() -> expected<std::string> {
-      if (++attempts < 3) return failure{errc::unavailable, "connection refused"};
-      return std::string{"pong"};
-    },
-    options);
+      [&]() -> expected<std::string> {
+        if (++attempts < 3)
+          return failure{errc::unavailable, "connection refused"};
+        return std::string{"pong"};
+      },
+      options);
   if (!result) {
     std::cerr << "gave up: " << result.error().message << "\n";
     return 1;

@@ -46,14 +46,14 @@ void ask(const ctx_ptr& ctx, Handle target, const char* what, responder done,
     return;
   }
   auto timeout = ctx->actor_timeout;
-  caf::anon_send(
-    bridge,
-    bridge_job{[target, timeout, done, on_ok,
-                args...](caf::event_based_actor* self) mutable {
-      self->request(target, timeout, std::move(args)...)
-        .then([done, on_ok](R& result) { on_ok(result, done); },
-              [done](caf::error& err) { reply_error(done, to_failure(err)); });
-    }});
+  caf::anon_send(bridge, bridge_job{[target, timeout, done, on_ok, args...](
+                                        caf::event_based_actor* self) mutable {
+                   self->request(target, timeout, std::move(args)...)
+                       .then([done, on_ok](R& result) { on_ok(result, done); },
+                             [done](caf::error& err) {
+                               reply_error(done, to_failure(err));
+                             });
+                 }});
 }
 
 template <class R, class OnOk, class... Ts>
@@ -99,13 +99,13 @@ json instances_json(const std::vector<service_instance>& xs) {
 
 void list_services(const ctx_ptr& ctx, request_context&&, responder done) {
   ask_registry<std::vector<service_summary>>(
-    ctx, std::move(done),
-    [](std::vector<service_summary>& xs, const responder& done) {
-      auto arr = json::array();
-      for (auto& x : xs) arr.push_back(to_json(x));
-      reply_json(done, 200, {{"services", std::move(arr)}});
-    },
-    list_atom::value);
+      ctx, std::move(done),
+      [](std::vector<service_summary>& xs, const responder& done) {
+        auto arr = json::array();
+        for (auto& x : xs) arr.push_back(to_json(x));
+        reply_json(done, 200, {{"services", std::move(arr)}});
+      },
+      list_atom::value);
 }
 
 void register_service(const ctx_ptr& ctx, request_context&& rc,
@@ -115,45 +115,47 @@ void register_service(const ctx_ptr& ctx, request_context&& rc,
   auto x = parse_instance(*body);
   if (!x) return reply_error(done, x.error());
   ask_registry<service_instance>(
-    ctx, std::move(done),
-    [](service_instance& stored, const responder& done) {
-      auto res = make_json_response(201, to_body(to_json(stored)), done.version());
-      res.set(beast_http::field::location,
-              "/api/services/" + stored.name + "/" + stored.id);
-      done(std::move(res));
-    },
-    register_atom::value, std::move(*x));
+      ctx, std::move(done),
+      [](service_instance& stored, const responder& done) {
+        auto res =
+            make_json_response(201, to_body(to_json(stored)), done.version());
+        res.set(beast_http::field::location,
+                "/api/services/" + stored.name + "/" + stored.id);
+        done(std::move(res));
+      },
+      register_atom::value, std::move(*x));
 }
 
 void get_service(const ctx_ptr& ctx, request_context&& rc, responder done) {
   std::string name{rc.param("name")};
   ask_registry<std::vector<service_instance>>(
-    ctx, std::move(done),
-    [name](std::vector<service_instance>& xs, const responder& done) {
-      reply_json(done, 200, {{"name", name}, {"instances", instances_json(xs)}});
-    },
-    get_atom::value, name);
+      ctx, std::move(done),
+      [name](std::vector<service_instance>& xs, const responder& done) {
+        reply_json(done, 200,
+                   {{"name", name}, {"instances", instances_json(xs)}});
+      },
+      get_atom::value, name);
 }
 
 void deregister_service(const ctx_ptr& ctx, request_context&& rc,
                         responder done) {
   ask_registry<service_instance>(
-    ctx, std::move(done),
-    [](service_instance&, const responder& done) {
-      done(make_json_response(204, {}, done.version()));
-    },
-    deregister_atom::value, std::string{rc.param("name")},
-    std::string{rc.param("id")});
+      ctx, std::move(done),
+      [](service_instance&, const responder& done) {
+        done(make_json_response(204, {}, done.version()));
+      },
+      deregister_atom::value, std::string{rc.param("name")},
+      std::string{rc.param("id")});
 }
 
 void heartbeat(const ctx_ptr& ctx, request_context&& rc, responder done) {
   ask_registry<service_instance>(
-    ctx, std::move(done),
-    [](service_instance& x, const responder& done) {
-      reply_json(done, 200, to_json(x));
-    },
-    heartbeat_atom::value, std::string{rc.param("name")},
-    std::string{rc.param("id")});
+      ctx, std::move(done),
+      [](service_instance& x, const responder& done) {
+        reply_json(done, 200, to_json(x));
+      },
+      heartbeat_atom::value, std::string{rc.param("name")},
+      std::string{rc.param("id")});
 }
 
 void resolve(const ctx_ptr& ctx, request_context&& rc, responder done) {
@@ -164,54 +166,54 @@ void resolve(const ctx_ptr& ctx, request_context&& rc, responder done) {
       return reply_error(done,
                          {errc::invalid_argument,
                           "unknown strategy '" + *s +
-                            "'; use round-robin, random, least-connections "
-                            "or weighted"});
+                              "'; use round-robin, random, least-connections "
+                              "or weighted"});
     opts.strategy = *strategy;
   }
   if (auto h = rc.query("healthyOnly")) {
-    if (*h == "true" || h->empty()) opts.healthy_only = true;
-    else if (*h == "false") opts.healthy_only = false;
+    if (*h == "true" || h->empty())
+      opts.healthy_only = true;
+    else if (*h == "false")
+      opts.healthy_only = false;
     else
       return reply_error(done, {errc::invalid_argument,
                                 "'healthyOnly' must be true or false"});
   }
   ask_registry<service_instance>(
-    ctx, std::move(done),
-    [](service_instance& x, const responder& done) {
-      reply_json(done, 200, to_json(x));
-    },
-    resolve_atom::value, std::string{rc.param("name")}, opts);
+      ctx, std::move(done),
+      [](service_instance& x, const responder& done) {
+        reply_json(done, 200, to_json(x));
+      },
+      resolve_atom::value, std::string{rc.param("name")}, opts);
 }
 
 void node_health(const ctx_ptr& ctx, request_context&&, responder done) {
   // Liveness and readiness of this node: ready when the registry answers.
   ask_registry<std::vector<service_summary>>(
-    ctx, std::move(done),
-    [ctx](std::vector<service_summary>& xs, const responder& done) {
-      json j = {{"status", "passing"},
-                {"node", ctx->node_name},
-                {"version", version},
-                {"http", ctx->http_addr},
-                {"cluster", ctx->cluster_addr},
-                {"services", xs.size()}};
-      // Add the events hub's figures when it answers; without them the
-      // node is still alive and ready.
-      auto events = ctx->actors->events();
-      auto bridge = ctx->actors->bridge();
-      if (!events || !bridge) return reply_json(done, 200, j);
-      caf::anon_send(bridge, bridge_job{[events, done, j](
-                                          caf::event_based_actor* self) {
-        self->request(events, std::chrono::seconds{1}, stats_atom::value)
-          .then(
-            [done, j](uint64_t subscribers, uint64_t last_event) mutable {
-              j["eventSubscribers"] = subscribers;
-              j["lastEventId"] = last_event;
-              reply_json(done, 200, j);
-            },
-            [done, j](caf::error&) { reply_json(done, 200, j); });
-      }});
-    },
-    list_atom::value);
+      ctx, std::move(done),
+      [ctx](std::vector<service_summary>& xs, const responder& done) {
+        json j = {{"status", "passing"},          {"node", ctx->node_name},
+                  {"version", version},           {"http", ctx->http_addr},
+                  {"cluster", ctx->cluster_addr}, {"services", xs.size()}};
+        // Add the events hub's figures when it answers; without them the
+        // node is still alive and ready.
+        auto events = ctx->actors->events();
+        auto bridge = ctx->actors->bridge();
+        if (!events || !bridge) return reply_json(done, 200, j);
+        caf::anon_send(
+            bridge, bridge_job{[events, done, j](caf::event_based_actor* self) {
+              self->request(events, std::chrono::seconds{1}, stats_atom::value)
+                  .then(
+                      [done, j](uint64_t subscribers,
+                                uint64_t last_event) mutable {
+                        j["eventSubscribers"] = subscribers;
+                        j["lastEventId"] = last_event;
+                        reply_json(done, 200, j);
+                      },
+                      [done, j](caf::error&) { reply_json(done, 200, j); });
+            }});
+      },
+      list_atom::value);
 }
 
 json counts_json(const std::map<health_status, uint32_t>& counts) {
@@ -222,58 +224,63 @@ json counts_json(const std::map<health_status, uint32_t>& counts) {
 
 void health_aggregated(const ctx_ptr& ctx, request_context&&, responder done) {
   ask<health_view>(
-    ctx, ctx->actors->health_aggregator(), "health aggregator", std::move(done),
-    [](health_view& v, const responder& done) {
-      json services = json::object();
-      for (auto& s : v.services) {
-        auto c = counts_json(s.counts);
-        services[s.name] = {{"status", to_string(s.health)},
-                            {"critical", s.critical},
-                            {"instances", c}};
-      }
-      reply_json(done, 200,
-                 {{"overall", to_string(v.overall)},
-                  {"services", std::move(services)},
-                  {"checkedAt", format_unix_ms(v.checked_at_ms)}});
-    },
-    get_atom::value);
+      ctx, ctx->actors->health_aggregator(), "health aggregator",
+      std::move(done),
+      [](health_view& v, const responder& done) {
+        json services = json::object();
+        for (auto& s : v.services) {
+          auto c = counts_json(s.counts);
+          services[s.name] = {{"status", to_string(s.health)},
+                              {"critical", s.critical},
+                              {"instances", c}};
+        }
+        reply_json(done, 200,
+                   {{"overall", to_string(v.overall)},
+                    {"services", std::move(services)},
+                    {"checkedAt", format_unix_ms(v.checked_at_ms)}});
+      },
+      get_atom::value);
 }
 
 void health_services(const ctx_ptr& ctx, request_context&&, responder done) {
   ask<std::vector<instance_check_view>>(
-    ctx, ctx->actors->health_supervisor(), "health supervisor", std::move(done),
-    [](std::vector<instance_check_view>& xs, const responder& done) {
-      std::sort(xs.begin(), xs.end(), [](auto& a, auto& b) {
-        return std::tie(a.service, a.id) < std::tie(b.service, b.id);
-      });
-      json services = json::object();
-      for (auto& x : xs) {
-        auto& st = x.stats;
-        auto ms = [](auto us) { return static_cast<double>(us) / 1000.0; };
-        services[x.service]["instances"].push_back({
-          {"id", x.id},
-          {"address", x.address},
-          {"status", to_string(x.status)},
-          {"checks", st.checks},
-          {"failures", st.failures},
-          {"consecutiveFailures", st.consecutive_failures},
-          {"successRate", st.success_rate()},
-          {"lastDurationMs", ms(st.last_duration.count())},
-          {"meanDurationMs", ms(st.mean_duration().count())},
-          {"p99DurationMs", ms(x.p99_duration_us)},
-          {"lastOutput", st.last_output},
-          {"lastError", st.last_error.empty() ? json(nullptr) : json(st.last_error)},
-          {"lastCheck", st.last_check_ms == 0 ? json(nullptr)
-                                              : json(format_unix_ms(st.last_check_ms))},
-          {"lastStatusChange", st.last_status_change_ms == 0
-                                 ? json(nullptr)
-                                 : json(format_unix_ms(st.last_status_change_ms))},
+      ctx, ctx->actors->health_supervisor(), "health supervisor",
+      std::move(done),
+      [](std::vector<instance_check_view>& xs, const responder& done) {
+        std::sort(xs.begin(), xs.end(), [](auto& a, auto& b) {
+          return std::tie(a.service, a.id) < std::tie(b.service, b.id);
         });
-        services[x.service]["checkLatenessP99Ms"] = ms(x.lateness_p99_us);
-      }
-      reply_json(done, 200, {{"services", std::move(services)}});
-    },
-    stats_atom::value);
+        json services = json::object();
+        for (auto& x : xs) {
+          auto& st = x.stats;
+          auto ms = [](auto us) { return static_cast<double>(us) / 1000.0; };
+          services[x.service]["instances"].push_back({
+              {"id", x.id},
+              {"address", x.address},
+              {"status", to_string(x.status)},
+              {"checks", st.checks},
+              {"failures", st.failures},
+              {"consecutiveFailures", st.consecutive_failures},
+              {"successRate", st.success_rate()},
+              {"lastDurationMs", ms(st.last_duration.count())},
+              {"meanDurationMs", ms(st.mean_duration().count())},
+              {"p99DurationMs", ms(x.p99_duration_us)},
+              {"lastOutput", st.last_output},
+              {"lastError",
+               st.last_error.empty() ? json(nullptr) : json(st.last_error)},
+              {"lastCheck", st.last_check_ms == 0
+                                ? json(nullptr)
+                                : json(format_unix_ms(st.last_check_ms))},
+              {"lastStatusChange",
+               st.last_status_change_ms == 0
+                   ? json(nullptr)
+                   : json(format_unix_ms(st.last_status_change_ms))},
+          });
+          services[x.service]["checkLatenessP99Ms"] = ms(x.lateness_p99_us);
+        }
+        reply_json(done, 200, {{"services", std::move(services)}});
+      },
+      stats_atom::value);
 }
 
 /// Formats one event as an SSE message.
@@ -297,12 +304,14 @@ void events_stream(const ctx_ptr& ctx, request_context&& rc, responder done) {
     errno = 0;
     last_id = std::strtoull(resume.c_str(), &end, 10);
     if (errno != 0 || end == resume.c_str() || *end != '\0')
-      return reply_error(done, {errc::invalid_argument,
-                                "Last-Event-ID must be an event id (a number)"});
+      return reply_error(done,
+                         {errc::invalid_argument,
+                          "Last-Event-ID must be an event id (a number)"});
   }
   auto events = ctx->actors->events();
   if (!events)
-    return reply_error(done, {errc::unavailable, "the events hub is restarting"});
+    return reply_error(done,
+                       {errc::unavailable, "the events hub is restarting"});
   // The subscription id arrives after the stream opened; the client may be
   // gone by then, so both sides meet in one small shared record.
   struct subscription {
@@ -316,23 +325,23 @@ void events_stream(const ctx_ptr& ctx, request_context&& rc, responder done) {
   head.set(beast_http::field::cache_control, "no-cache");
   // Subscribe through the bridge, which receives the subscription id.
   auto bridge = ctx->actors->bridge();
-  auto subscribe = [events, last_id, sub, bridge](std::shared_ptr<stream_sink> sink) {
+  auto subscribe = [events, last_id, sub,
+                    bridge](std::shared_ptr<stream_sink> sink) {
     event_sink deliver = [sink](const event_record& e) {
       sink->push(sse_message(e));
     };
-    caf::anon_send(
-      bridge, bridge_job{[events, last_id, sub, deliver](
-                           caf::event_based_actor* self) {
-        self->request(events, caf::infinite, subscribe_atom::value, deliver,
-                      last_id)
-          .then([self, events, sub](uint64_t id) {
-            std::lock_guard<std::mutex> guard{sub->mtx};
-            if (sub->closed)
-              self->send(events, unsub_atom::value, id);
-            else
-              sub->id = id;
-          });
-      }});
+    caf::anon_send(bridge, bridge_job{[events, last_id, sub,
+                                       deliver](caf::event_based_actor* self) {
+                     self->request(events, caf::infinite, subscribe_atom::value,
+                                   deliver, last_id)
+                         .then([self, events, sub](uint64_t id) {
+                           std::lock_guard<std::mutex> guard{sub->mtx};
+                           if (sub->closed)
+                             self->send(events, unsub_atom::value, id);
+                           else
+                             sub->id = id;
+                         });
+                   }});
   };
   done.stream(std::move(head), std::move(subscribe), [events, sub] {
     std::lock_guard<std::mutex> guard{sub->mtx};
@@ -359,7 +368,8 @@ std::optional<failure> check_token(const request& req,
   unsigned char diff = given.size() == token.size() ? 0 : 1;
   for (size_t i = 0; i < token.size(); ++i) {
     auto g = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
-    diff |= static_cast<unsigned char>(g ^ static_cast<unsigned char>(token[i]));
+    diff |=
+        static_cast<unsigned char>(g ^ static_cast<unsigned char>(token[i]));
   }
   if (diff != 0) return failure{errc::forbidden, "the token is not valid"};
   return std::nullopt;

@@ -27,6 +27,7 @@ void install_api(router& r, std::shared_ptr<const api_context> ctx);
 
 /// Checks `Authorization: Bearer <token>` in constant time. Returns the
 /// failure to answer (401 missing, 403 wrong), or nothing when allowed.
-std::optional<failure> check_token(const request& req, const std::string& token);
+std::optional<failure> check_token(const request& req,
+                                   const std::string& token);
 
 }  // namespace valmesh::web

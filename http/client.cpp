@@ -30,13 +30,14 @@ std::string encode_path_segment(std::string_view s) {
 
 expected<endpoint> parse_http_addr(std::string_view text) {
   constexpr std::string_view scheme = "http://";
-  if (text.substr(0, scheme.size()) == scheme) text.remove_prefix(scheme.size());
+  if (text.substr(0, scheme.size()) == scheme)
+    text.remove_prefix(scheme.size());
   if (!text.empty() && text.back() == '/') text.remove_suffix(1);
   auto ep = parse_endpoint(text);
   if (!ep || ep->port == 0)
     return failure{errc::invalid_argument,
                    "'" + std::string{text} +
-                     "' is not an agent address like http://127.0.0.1:8700"};
+                       "' is not an agent address like http://127.0.0.1:8700"};
   return ep;
 }
 
@@ -59,46 +60,46 @@ expected<client_response> send_request(const endpoint& ep,
   msg.set(bhttp::field::user_agent, "valmesh-client");
   for (auto& [k, v] : req.headers) msg.set(k, v);
   msg.body() = req.body;
-  if (!req.body.empty() &&
-      msg.find(bhttp::field::content_type) == msg.end())
+  if (!req.body.empty() && msg.find(bhttp::field::content_type) == msg.end())
     msg.set(bhttp::field::content_type, "application/json");
   msg.keep_alive(false);
   msg.prepare_payload();
 
   stream.expires_after(req.timeout);
   resolver.async_resolve(
-    ep.host, std::to_string(ep.port),
-    [&](beast::error_code ec, tcp::resolver::results_type results) {
-      if (ec) {
-        result = ec;
-        return;
-      }
-      stream.async_connect(results, [&](beast::error_code ec,
-                                        const tcp::endpoint&) {
+      ep.host, std::to_string(ep.port),
+      [&](beast::error_code ec, tcp::resolver::results_type results) {
         if (ec) {
           result = ec;
           return;
         }
-        stage = "send to";
-        bhttp::async_write(stream, msg, [&](beast::error_code ec, size_t) {
+        stream.async_connect(results, [&](beast::error_code ec,
+                                          const tcp::endpoint&) {
           if (ec) {
             result = ec;
             return;
           }
-          stage = "read from";
-          bhttp::async_read(stream, buffer, parser,
-                            [&](beast::error_code ec, size_t) { result = ec; });
+          stage = "send to";
+          bhttp::async_write(stream, msg, [&](beast::error_code ec, size_t) {
+            if (ec) {
+              result = ec;
+              return;
+            }
+            stage = "read from";
+            bhttp::async_read(
+                stream, buffer, parser,
+                [&](beast::error_code ec, size_t) { result = ec; });
+          });
         });
       });
-    });
   ioc.run();
   if (result == beast::error::timeout)
     return failure{errc::timeout, std::string{"timed out trying to "} + stage +
-                                    " " + ep.to_string()};
+                                      " " + ep.to_string()};
   if (result)
     return failure{errc::unavailable, std::string{"cannot "} + stage + " " +
-                                        ep.to_string() + ": " +
-                                        result.message()};
+                                          ep.to_string() + ": " +
+                                          result.message()};
   client_response out;
   auto res = parser.release();
   out.status = res.result_int();

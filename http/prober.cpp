@@ -20,17 +20,18 @@ class probe_op : public std::enable_shared_from_this<probe_op> {
  public:
   probe_op(net::io_context& ioc, probe_target target,
            std::chrono::milliseconds timeout, prober::callback done)
-    : resolver_(net::make_strand(ioc)),
-      stream_(resolver_.get_executor()),
-      target_(std::move(target)),
-      timeout_(timeout),
-      done_(std::move(done)),
-      start_(std::chrono::steady_clock::now()) {}
+      : resolver_(net::make_strand(ioc)),
+        stream_(resolver_.get_executor()),
+        target_(std::move(target)),
+        timeout_(timeout),
+        done_(std::move(done)),
+        start_(std::chrono::steady_clock::now()) {}
 
   /// Starts the check on the operation's strand (callers are actor threads).
   void run() {
-    net::dispatch(stream_.get_executor(),
-                  beast::bind_front_handler(&probe_op::start, shared_from_this()));
+    net::dispatch(
+        stream_.get_executor(),
+        beast::bind_front_handler(&probe_op::start, shared_from_this()));
   }
 
  private:
@@ -38,7 +39,8 @@ class probe_op : public std::enable_shared_from_this<probe_op> {
     req_.method(bhttp::verb::get);
     req_.target(target_.path);
     req_.version(11);
-    req_.set(bhttp::field::host, target_.host + ":" + std::to_string(target_.port));
+    req_.set(bhttp::field::host,
+             target_.host + ":" + std::to_string(target_.port));
     req_.set(bhttp::field::user_agent, "valmesh-health-check");
     req_.keep_alive(false);
     parser_.body_limit(64 * 1024);
@@ -47,35 +49,37 @@ class probe_op : public std::enable_shared_from_this<probe_op> {
     beast::error_code ec;
     auto addr = net::ip::make_address(target_.host, ec);
     if (!ec) {
-      stream_.async_connect(tcp::endpoint{addr, target_.port},
-                            beast::bind_front_handler(&probe_op::on_connect,
-                                                      shared_from_this()));
+      stream_.async_connect(
+          tcp::endpoint{addr, target_.port},
+          beast::bind_front_handler(&probe_op::on_connect, shared_from_this()));
       return;
     }
     resolver_.async_resolve(
-      target_.host, std::to_string(target_.port),
-      [self = shared_from_this()](beast::error_code ec,
-                                  tcp::resolver::results_type results) {
-        if (ec) return self->finish(check_verdict::critical, "resolve: " + ec.message());
-        self->stream_.async_connect(
-          results, [self](beast::error_code ec, const tcp::endpoint&) {
-            self->on_connect(ec);
-          });
-      });
+        target_.host, std::to_string(target_.port),
+        [self = shared_from_this()](beast::error_code ec,
+                                    tcp::resolver::results_type results) {
+          if (ec)
+            return self->finish(check_verdict::critical,
+                                "resolve: " + ec.message());
+          self->stream_.async_connect(
+              results, [self](beast::error_code ec, const tcp::endpoint&) {
+                self->on_connect(ec);
+              });
+        });
   }
 
   void on_connect(beast::error_code ec) {
     if (ec) return fail("connect", ec);
-    bhttp::async_write(stream_, req_,
-                       beast::bind_front_handler(&probe_op::on_write,
-                                                 shared_from_this()));
+    bhttp::async_write(
+        stream_, req_,
+        beast::bind_front_handler(&probe_op::on_write, shared_from_this()));
   }
 
   void on_write(beast::error_code ec, size_t) {
     if (ec) return fail("write", ec);
-    bhttp::async_read(stream_, buffer_, parser_,
-                      beast::bind_front_handler(&probe_op::on_read,
-                                                shared_from_this()));
+    bhttp::async_read(
+        stream_, buffer_, parser_,
+        beast::bind_front_handler(&probe_op::on_read, shared_from_this()));
   }
 
   void on_read(beast::error_code ec, size_t) {
@@ -97,7 +101,7 @@ class probe_op : public std::enable_shared_from_this<probe_op> {
     check_result r;
     r.verdict = verdict;
     r.duration = std::chrono::duration_cast<std::chrono::microseconds>(
-      std::chrono::steady_clock::now() - start_);
+        std::chrono::steady_clock::now() - start_);
     r.output = std::move(output);
     done_(std::move(r));
   }

@@ -26,7 +26,8 @@ failure failure_from_response(const web::client_response& res) {
     failure f{errc::internal, e.value("message", std::string{})};
     auto code = e.value("code", std::string{});
     for (uint8_t c = 1; c <= static_cast<uint8_t>(errc::internal); ++c)
-      if (to_string(static_cast<errc>(c)) == code) f.code = static_cast<errc>(c);
+      if (to_string(static_cast<errc>(c)) == code)
+        f.code = static_cast<errc>(c);
     return f;
   }
   return failure{errc::internal,
@@ -34,11 +35,11 @@ failure failure_from_response(const web::client_response& res) {
 }
 
 registry_client::registry_client(endpoint node, std::string token)
-  : node_(std::move(node)), token_(std::move(token)) {}
+    : node_(std::move(node)), token_(std::move(token)) {}
 
 expected<web::client_response> registry_client::raw(const std::string& method,
-                                                   const std::string& target,
-                                                   std::string body) {
+                                                    const std::string& target,
+                                                    std::string body) {
   web::client_request req;
   req.method = method;
   req.target = target;
@@ -49,17 +50,18 @@ expected<web::client_response> registry_client::raw(const std::string& method,
 }
 
 expected<service_instance> registry_client::register_service(
-  const service_instance& x) {
+    const service_instance& x) {
   auto j = json_of(raw("POST", "/api/services", to_json(x).dump()), 201);
   if (!j) return std::move(j).error();
   return parse_stored_instance(*j);
 }
 
 expected<service_instance> registry_client::get_service(
-  const std::string& name, resolve_options options) {
-  auto target = "/api/services/" + web::encode_path_segment(name) +
-                "/resolve?strategy=" + std::string{to_string(options.strategy)} +
-                "&healthyOnly=" + (options.healthy_only ? "true" : "false");
+    const std::string& name, resolve_options options) {
+  auto target =
+      "/api/services/" + web::encode_path_segment(name) +
+      "/resolve?strategy=" + std::string{to_string(options.strategy)} +
+      "&healthyOnly=" + (options.healthy_only ? "true" : "false");
   auto j = json_of(raw("GET", target), 200);
   if (!j) return std::move(j).error();
   return parse_stored_instance(*j);
@@ -81,8 +83,9 @@ expected<std::vector<service_summary>> registry_client::services() {
 }
 
 expected<std::vector<service_instance>> registry_client::instances(
-  const std::string& name) {
-  auto j = json_of(raw("GET", "/api/services/" + web::encode_path_segment(name)), 200);
+    const std::string& name) {
+  auto j = json_of(
+      raw("GET", "/api/services/" + web::encode_path_segment(name)), 200);
   if (!j) return std::move(j).error();
   std::vector<service_instance> result;
   for (auto& i : (*j)["instances"]) {
@@ -95,8 +98,8 @@ expected<std::vector<service_instance>> registry_client::instances(
 
 expected<bool> registry_client::deregister(const std::string& name,
                                            const std::string& id) {
-  auto res = raw("DELETE", "/api/services/" + web::encode_path_segment(name) + "/" +
-                             web::encode_path_segment(id));
+  auto res = raw("DELETE", "/api/services/" + web::encode_path_segment(name) +
+                               "/" + web::encode_path_segment(id));
   if (!res) return std::move(res).error();
   if (res->status != 204) return failure_from_response(*res);
   return true;
@@ -104,9 +107,10 @@ expected<bool> registry_client::deregister(const std::string& name,
 
 expected<service_instance> registry_client::heartbeat(const std::string& name,
                                                       const std::string& id) {
-  auto j = json_of(raw("PUT", "/api/services/" + web::encode_path_segment(name) + "/" +
-                                web::encode_path_segment(id) + "/heartbeat"),
-                   200);
+  auto j =
+      json_of(raw("PUT", "/api/services/" + web::encode_path_segment(name) +
+                             "/" + web::encode_path_segment(id) + "/heartbeat"),
+              200);
   if (!j) return std::move(j).error();
   return parse_stored_instance(*j);
 }

@@ -62,7 +62,8 @@ std::optional<std::string> request_context::query(std::string_view key) const {
   while (!qs.empty()) {
     auto amp = qs.find('&');
     auto pair = qs.substr(0, amp);
-    qs = amp == std::string_view::npos ? std::string_view{} : qs.substr(amp + 1);
+    qs =
+        amp == std::string_view::npos ? std::string_view{} : qs.substr(amp + 1);
     auto eq = pair.find('=');
     auto k = percent_decode(pair.substr(0, eq), true);
     if (!k || *k != key) continue;
@@ -98,14 +99,14 @@ void router::dispatch(request&& req, responder done) const {
   auto path = target.substr(0, qpos);
   if (path.empty() || path[0] != '/') {
     done(make_error_response(
-      {errc::invalid_argument, "the request target must be a path"},
-      req.version()));
+        {errc::invalid_argument, "the request target must be a path"},
+        req.version()));
     return;
   }
   auto segments = split_path(path);
   auto method = req.method();
-  auto effective = method == beast_http::verb::head ? beast_http::verb::get
-                                                    : method;
+  auto effective =
+      method == beast_http::verb::head ? beast_http::verb::get : method;
   std::string allow;
   for (auto& r : routes_) {
     if (r.wildcard ? segments.size() < r.segments.size()
@@ -118,9 +119,9 @@ void router::dispatch(request&& req, responder done) const {
       if (!want.empty() && want[0] == ':') {
         auto value = percent_decode(segments[i]);
         if (!value) {
-          done(make_error_response(
-            {errc::invalid_argument, "malformed percent-encoding in the path"},
-            req.version()));
+          done(make_error_response({errc::invalid_argument,
+                                    "malformed percent-encoding in the path"},
+                                   req.version()));
           return;
         }
         params.emplace_back(want.substr(1), std::move(*value));
@@ -156,16 +157,16 @@ void router::dispatch(request&& req, responder done) const {
   }
   if (!allow.empty()) {
     auto res = make_error_response(
-      {errc::method_not_allowed,
-       std::string{beast_http::to_string(method)} + " is not allowed on " +
-         std::string{path} + "; use " + allow},
-      req.version());
+        {errc::method_not_allowed, std::string{beast_http::to_string(method)} +
+                                       " is not allowed on " +
+                                       std::string{path} + "; use " + allow},
+        req.version());
     res.set(beast_http::field::allow, allow);
     done(std::move(res));
     return;
   }
   done(make_error_response(
-    {errc::not_found, "no endpoint at " + std::string{path}}, req.version()));
+      {errc::not_found, "no endpoint at " + std::string{path}}, req.version()));
 }
 
 }  // namespace valmesh::web

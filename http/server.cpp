@@ -4,6 +4,7 @@
 #include <deque>
 #include <optional>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -12,7 +13,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "runtime/version.hpp"
 
@@ -26,19 +26,32 @@ using tcp = net::ip::tcp;
 
 unsigned status_of(errc code) noexcept {
   switch (code) {
-    case errc::invalid_argument: return 400;
-    case errc::unauthorized: return 401;
-    case errc::forbidden: return 403;
-    case errc::not_found: return 404;
-    case errc::method_not_allowed: return 405;
-    case errc::conflict: return 409;
-    case errc::payload_too_large: return 413;
-    case errc::header_too_large: return 431;
-    case errc::no_healthy_instance: return 503;
-    case errc::unavailable: return 503;
-    case errc::timeout: return 504;
-    case errc::bad_gateway: return 502;
-    case errc::internal: return 500;
+    case errc::invalid_argument:
+      return 400;
+    case errc::unauthorized:
+      return 401;
+    case errc::forbidden:
+      return 403;
+    case errc::not_found:
+      return 404;
+    case errc::method_not_allowed:
+      return 405;
+    case errc::conflict:
+      return 409;
+    case errc::payload_too_large:
+      return 413;
+    case errc::header_too_large:
+      return 431;
+    case errc::no_healthy_instance:
+      return 503;
+    case errc::unavailable:
+      return 503;
+    case errc::timeout:
+      return 504;
+    case errc::bad_gateway:
+      return 502;
+    case errc::internal:
+      return 500;
   }
   return 500;
 }
@@ -54,10 +67,11 @@ response make_json_response(unsigned status, std::string body,
 
 response make_error_response(const failure& f, unsigned version) {
   nlohmann::json j = {
-    {"error", {{"code", to_string(f.code)}, {"message", f.message}}}};
+      {"error", {{"code", to_string(f.code)}, {"message", f.message}}}};
   auto res = make_json_response(
-    status_of(f.code),
-    j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), version);
+      status_of(f.code),
+      j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+      version);
   if (f.code == errc::unavailable || f.code == errc::no_healthy_instance)
     res.set(beast_http::field::retry_after, "1");
   if (f.code == errc::unauthorized)
@@ -77,14 +91,14 @@ struct responder::state {
   ~state() {
     if (!done.load() && send)
       send(make_error_response(
-        {errc::internal, "the request was dropped without an answer"},
-        version));
+          {errc::internal, "the request was dropped without an answer"},
+          version));
   }
 };
 
 responder::responder(callback f, unsigned version, bool keep_alive,
                      stream_callback stream)
-  : state_(std::make_shared<state>()) {
+    : state_(std::make_shared<state>()) {
   state_->send = std::move(f);
   state_->stream = std::move(stream);
   state_->version = version;
@@ -101,7 +115,7 @@ void responder::stream(response&& head, stream_open_fn on_open,
   if (!state_ || state_->done.exchange(true)) return;
   if (!state_->stream) {
     state_->send(make_error_response(
-      {errc::internal, "this connection cannot stream"}, state_->version));
+        {errc::internal, "this connection cannot stream"}, state_->version));
     return;
   }
   state_->stream(std::move(head), std::move(on_open), std::move(on_close));
@@ -124,16 +138,16 @@ struct shared_config {
 class session : public std::enable_shared_from_this<session> {
  public:
   session(tcp::socket&& socket, std::shared_ptr<shared_config> cfg)
-    : stream_(std::move(socket)), cfg_(std::move(cfg)) {
+      : stream_(std::move(socket)), cfg_(std::move(cfg)) {
     ++cfg_->connections;
   }
 
   ~session() { --cfg_->connections; }
 
   void run() {
-    net::dispatch(stream_.get_executor(),
-                  beast::bind_front_handler(&session::do_read,
-                                            shared_from_this()));
+    net::dispatch(
+        stream_.get_executor(),
+        beast::bind_front_handler(&session::do_read, shared_from_this()));
   }
 
  private:
@@ -145,8 +159,8 @@ class session : public std::enable_shared_from_this<session> {
     // a client that sends half a request is cut off when it passes.
     stream_.expires_after(cfg_->options.read_timeout);
     beast_http::async_read(
-      stream_, buffer_, *parser_,
-      beast::bind_front_handler(&session::on_read, shared_from_this()));
+        stream_, buffer_, *parser_,
+        beast::bind_front_handler(&session::on_read, shared_from_this()));
   }
 
   void on_read(beast::error_code ec, size_t) {
@@ -155,9 +169,10 @@ class session : public std::enable_shared_from_this<session> {
     if (ec == beast_http::error::body_limit)
       return reject({errc::payload_too_large,
                      "the request body is larger than " +
-                       std::to_string(cfg_->options.body_limit) + " bytes"});
+                         std::to_string(cfg_->options.body_limit) + " bytes"});
     if (ec == beast_http::error::header_limit)
-      return reject({errc::header_too_large, "the request headers are too large"});
+      return reject(
+          {errc::header_too_large, "the request headers are too large"});
     if (ec) {
       // Beast's parser errors share one category; anything else is the
       // transport (reset, aborted) with nobody left to answer.
@@ -174,21 +189,22 @@ class session : public std::enable_shared_from_this<session> {
     auto version = req.version();
     auto self = shared_from_this();
     responder done{
-      [self](response&& res) {
-        net::post(self->stream_.get_executor(),
-                  [self, res = std::move(res)]() mutable {
-                    self->do_write(std::move(res));
-                  });
-      },
-      version, keep_alive_,
-      [self](response&& head, stream_open_fn on_open, stream_close_fn on_close) {
-        net::post(self->stream_.get_executor(),
-                  [self, head = std::move(head), on_open = std::move(on_open),
-                   on_close = std::move(on_close)]() mutable {
-                    self->start_stream(std::move(head), std::move(on_open),
-                                       std::move(on_close));
-                  });
-      }};
+        [self](response&& res) {
+          net::post(self->stream_.get_executor(),
+                    [self, res = std::move(res)]() mutable {
+                      self->do_write(std::move(res));
+                    });
+        },
+        version, keep_alive_,
+        [self](response&& head, stream_open_fn on_open,
+               stream_close_fn on_close) {
+          net::post(self->stream_.get_executor(),
+                    [self, head = std::move(head), on_open = std::move(on_open),
+                     on_close = std::move(on_close)]() mutable {
+                      self->start_stream(std::move(head), std::move(on_open),
+                                         std::move(on_close));
+                    });
+        }};
     cfg_->handler(std::move(req), std::move(done));
   }
 
@@ -207,8 +223,8 @@ class session : public std::enable_shared_from_this<session> {
     if (head_) res_.body().clear();  // Content-Length stays: RFC 9110 §9.3.2
     stream_.expires_after(cfg_->options.write_timeout);
     beast_http::async_write(
-      stream_, res_,
-      beast::bind_front_handler(&session::on_write, shared_from_this()));
+        stream_, res_,
+        beast::bind_front_handler(&session::on_write, shared_from_this()));
   }
 
   void on_write(beast::error_code ec, size_t) {
@@ -229,11 +245,11 @@ class session : public std::enable_shared_from_this<session> {
   void do_linger() {
     stream_.expires_after(linger_timeout);
     stream_.async_read_some(
-      net::buffer(scratch_),
-      [self = shared_from_this()](beast::error_code ec, size_t n) {
-        self->lingered_ += n;
-        if (!ec && self->lingered_ < linger_limit) self->do_linger();
-      });
+        net::buffer(scratch_),
+        [self = shared_from_this()](beast::error_code ec, size_t n) {
+          self->lingered_ += n;
+          if (!ec && self->lingered_ < linger_limit) self->do_linger();
+        });
   }
 
   // -- streams (server-sent events) -------------------------------------------
@@ -271,16 +287,17 @@ class session : public std::enable_shared_from_this<session> {
                     std::string{head.reason()} + "\r\n";
     head.set(beast_http::field::connection, "close");
     for (auto& f : head)
-      h += std::string{f.name_string()} + ": " + std::string{f.value()} + "\r\n";
+      h +=
+          std::string{f.name_string()} + ": " + std::string{f.value()} + "\r\n";
     h += "\r\n";
     queue_.push_back(std::move(h));
     write_next();
     // A pending read notices at once when the client goes away.
     stream_.async_read_some(
-      net::buffer(scratch_),
-      [self = shared_from_this()](beast::error_code, size_t) {
-        self->close_stream();
-      });
+        net::buffer(scratch_),
+        [self = shared_from_this()](beast::error_code, size_t) {
+          self->close_stream();
+        });
     keepalive_.emplace(stream_.get_executor());
     arm_keepalive();
     on_open(std::make_shared<sink>(weak_from_this()));
@@ -302,8 +319,9 @@ class session : public std::enable_shared_from_this<session> {
     current_ = std::move(queue_.front());
     queue_.pop_front();
     if (dropped_ > 0) {
-      current_ = "event: lagged\ndata: {\"dropped\":" + std::to_string(dropped_) +
-                 "}\n\n" + current_;
+      current_ =
+          "event: lagged\ndata: {\"dropped\":" + std::to_string(dropped_) +
+          "}\n\n" + current_;
       dropped_ = 0;
     }
     net::async_write(stream_.socket(), net::buffer(current_),
@@ -364,12 +382,12 @@ class session : public std::enable_shared_from_this<session> {
 
 struct server::impl : std::enable_shared_from_this<server::impl> {
   impl(net::io_context& ioc, std::shared_ptr<shared_config> cfg)
-    : ioc(ioc), acceptor(net::make_strand(ioc)), cfg(std::move(cfg)) {}
+      : ioc(ioc), acceptor(net::make_strand(ioc)), cfg(std::move(cfg)) {}
 
   void do_accept() {
     acceptor.async_accept(
-      net::make_strand(ioc),
-      beast::bind_front_handler(&impl::on_accept, shared_from_this()));
+        net::make_strand(ioc),
+        beast::bind_front_handler(&impl::on_accept, shared_from_this()));
   }
 
   void on_accept(beast::error_code ec, tcp::socket socket) {
@@ -396,7 +414,9 @@ server::server(net::io_context& ioc, server_options options,
   impl_ = std::make_shared<impl>(ioc, std::move(cfg));
 }
 
-server::~server() { stop_accepting(); }
+server::~server() {
+  stop_accepting();
+}
 
 expected<uint16_t> server::listen(const endpoint& ep) {
   beast::error_code ec;

@@ -41,7 +41,7 @@ class responder {
  public:
   using callback = std::function<void(response&&)>;
   using stream_callback =
-    std::function<void(response&&, stream_open_fn, stream_close_fn)>;
+      std::function<void(response&&, stream_open_fn, stream_close_fn)>;
 
   responder() = default;
   responder(callback f, unsigned version, bool keep_alive,
@@ -69,14 +69,15 @@ using request_handler = std::function<void(request&&, responder done)>;
 
 /// Limits of the HTTP front-end (STYLE: named limits).
 ///
-/// | name          | default | meaning                                           |
+/// | name          | default | meaning |
 /// |---------------|---------|---------------------------------------------------|
-/// | body_limit    | 1 MiB   | larger bodies get 413                             |
-/// | header_limit  | 16 KiB  | larger headers get 431                            |
-/// | read_timeout  | 30s     | a request must arrive whole within this, and an idle keep-alive connection is closed after it |
-/// | write_timeout | 30s     | a response must be taken by the client within this |
-/// | stream_queue_limit | 256 | chunks queued per stream before the oldest drop |
-/// | stream_keepalive | 15s   | a comment line on idle streams                    |
+/// | body_limit    | 1 MiB   | larger bodies get 413 | | header_limit  | 16 KiB
+/// | larger headers get 431                            | | read_timeout  | 30s
+/// | a request must arrive whole within this, and an idle keep-alive connection
+/// is closed after it | | write_timeout | 30s     | a response must be taken by
+/// the client within this | | stream_queue_limit | 256 | chunks queued per
+/// stream before the oldest drop | | stream_keepalive | 15s   | a comment line
+/// on idle streams                    |
 struct server_options {
   uint64_t body_limit = 1024 * 1024;
   uint32_t header_limit = 16 * 1024;

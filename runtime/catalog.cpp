@@ -7,7 +7,7 @@
 namespace valmesh {
 
 catalog::catalog(const clock& clk, catalog_options options)
-  : clock_(clk), options_(std::move(options)), id_state_(random_seed()) {
+    : clock_(clk), options_(std::move(options)), id_state_(random_seed()) {
   // nop
 }
 
@@ -39,7 +39,8 @@ expected<service_instance> catalog::upsert(service_instance x) {
     x.active_requests = 0;
     x.create_index = index_;
     x.modify_index = index_;
-    if (x.ttl_ms > 0) lease.lease_deadline = now + std::chrono::milliseconds{x.ttl_ms};
+    if (x.ttl_ms > 0)
+      lease.lease_deadline = now + std::chrono::milliseconds{x.ttl_ms};
     ++instance_count_;
     auto [pos, _] = svc.instances.emplace(x.id, std::move(x));
     update_timed(pos->second, lease);
@@ -64,7 +65,7 @@ expected<service_instance> catalog::upsert(service_instance x) {
 }
 
 service_instance catalog::erase(
-  std::map<std::string, service_entry>::iterator svc, const std::string& id) {
+    std::map<std::string, service_entry>::iterator svc, const std::string& id) {
   auto i = svc->second.instances.find(id);
   auto removed = std::move(i->second);
   svc->second.instances.erase(i);
@@ -73,7 +74,8 @@ service_instance catalog::erase(
   if (svc->second.instances.empty()) services_.erase(svc);
   --instance_count_;
   ++index_;
-  tombstones_.push_back(tombstone{removed.name, removed.id, removed.node, index_});
+  tombstones_.push_back(
+      tombstone{removed.name, removed.id, removed.node, index_});
   while (tombstones_.size() > options_.max_tombstones) tombstones_.pop_front();
   return removed;
 }
@@ -120,8 +122,8 @@ expected<service_instance> catalog::heartbeat(const std::string& name,
   auto& x = i->second;
   if (x.ttl_ms <= 0)
     return failure{errc::conflict, "instance '" + id +
-                                     "' has no ttl lease to renew; register "
-                                     "it with \"ttl\" to use heartbeats"};
+                                       "' has no ttl lease to renew; register "
+                                       "it with \"ttl\" to use heartbeats"};
   auto& lease = svc->second.leases[id];
   lease.lease_deadline = clock_.now() + std::chrono::milliseconds{x.ttl_ms};
   x.last_heartbeat_ms = clock_.unix_ms();
@@ -144,8 +146,8 @@ expected<service_instance> catalog::set_status(const std::string& name,
 }
 
 expected<std::optional<catalog_change>> catalog::record_check(
-  const std::string& name, const std::string& id, health_status status,
-  int64_t duration_us, std::string output) {
+    const std::string& name, const std::string& id, health_status status,
+    int64_t duration_us, std::string output) {
   auto svc = services_.find(name);
   if (svc == services_.end())
     return failure{errc::not_found, "no service named '" + name + "'"};
@@ -161,7 +163,8 @@ expected<std::optional<catalog_change>> catalog::record_check(
   if (x.status != status) {
     auto before = x.status;
     change_status(x, svc->second.leases[id], status);
-    change = catalog_change{catalog_change::kind::status_changed, x, before, {}};
+    change =
+        catalog_change{catalog_change::kind::status_changed, x, before, {}};
   }
   return change;
 }
@@ -212,7 +215,7 @@ std::optional<clock::time_point> catalog::next_deadline() const {
 }
 
 const std::map<std::string, service_instance>* catalog::instances(
-  const std::string& name) const {
+    const std::string& name) const {
   auto i = services_.find(name);
   return i == services_.end() ? nullptr : &i->second.instances;
 }
@@ -252,7 +255,7 @@ std::vector<service_instance> catalog::all() const {
 }
 
 void catalog::for_each(
-  const std::function<void(const service_instance&)>& f) const {
+    const std::function<void(const service_instance&)>& f) const {
   for (auto& [_, svc] : services_)
     for (auto& [__, x] : svc.instances) f(x);
 }

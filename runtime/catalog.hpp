@@ -17,11 +17,12 @@ namespace valmesh {
 
 /// Options of the catalog.
 ///
-/// | name                        | default | meaning                            |
+/// | name                        | default | meaning |
 /// |-----------------------------|---------|------------------------------------|
-/// | node_name                   | —       | recorded as `node` on new entries  |
-/// | deregister_critical_after   | 60s     | remove an instance critical this long (0: never) |
-/// | max_tombstones              | 10000   | deletions remembered for replication |
+/// | node_name                   | —       | recorded as `node` on new entries
+/// | | deregister_critical_after   | 60s     | remove an instance critical this
+/// long (0: never) | | max_tombstones              | 10000   | deletions
+/// remembered for replication |
 struct catalog_options {
   std::string node_name;
   std::chrono::milliseconds deregister_critical_after{std::chrono::seconds{60}};
@@ -30,9 +31,15 @@ struct catalog_options {
 
 /// What a catalog mutation did, for the registry to publish.
 struct catalog_change {
-  enum class kind : uint8_t { registered, updated, deregistered, status_changed };
+  enum class kind : uint8_t {
+    registered,
+    updated,
+    deregistered,
+    status_changed
+  };
   kind what;
-  service_instance instance;  ///< the instance after the change (before, if removed)
+  service_instance
+      instance;  ///< the instance after the change (before, if removed)
   health_status previous = health_status::unknown;
   std::string reason;  ///< why it was removed: "deregistered" or "critical"
 };
@@ -76,9 +83,11 @@ class catalog {
   /// Records a health check's result on an instance: its status (through
   /// the same path as `set_status`) and its `lastCheck`. Returns the change
   /// if the status changed.
-  expected<std::optional<catalog_change>> record_check(
-    const std::string& name, const std::string& id, health_status status,
-    int64_t duration_us, std::string output);
+  expected<std::optional<catalog_change>> record_check(const std::string& name,
+                                                       const std::string& id,
+                                                       health_status status,
+                                                       int64_t duration_us,
+                                                       std::string output);
 
   /// Applies the clock: leases that ran out turn critical, and instances
   /// critical longer than `deregister_critical_after` are removed. Returns
@@ -87,7 +96,7 @@ class catalog {
 
   /// Returns all instances of `name`, ordered by id; nullptr if unknown.
   const std::map<std::string, service_instance>* instances(
-    const std::string& name) const;
+      const std::string& name) const;
 
   /// Returns one line per service, ordered by name.
   std::vector<service_summary> summaries() const;

@@ -9,15 +9,17 @@ void check_schedule::add(const std::string& id, clock::time_point now,
                          clock::duration first_spread) {
   auto gen = ++next_generation_;
   live_[id] = live_entry{gen, interval};
-  auto spread = first_spread.count() > 0
-                  ? clock::duration{static_cast<int64_t>(
-                      splitmix64(rng_) %
-                      static_cast<uint64_t>(first_spread.count()))}
-                  : clock::duration{0};
+  auto spread =
+      first_spread.count() > 0
+          ? clock::duration{static_cast<int64_t>(
+                splitmix64(rng_) % static_cast<uint64_t>(first_spread.count()))}
+          : clock::duration{0};
   heap_.push(entry{now + spread, id, gen});
 }
 
-void check_schedule::remove(const std::string& id) { live_.erase(id); }
+void check_schedule::remove(const std::string& id) {
+  live_.erase(id);
+}
 
 void check_schedule::drop_stale() {
   while (!heap_.empty()) {
@@ -29,7 +31,7 @@ void check_schedule::drop_stale() {
 }
 
 std::vector<check_schedule::due_check> check_schedule::take_due(
-  clock::time_point now) {
+    clock::time_point now) {
   std::vector<due_check> result;
   for (drop_stale(); !heap_.empty() && heap_.top().due <= now; drop_stale()) {
     auto e = heap_.top();

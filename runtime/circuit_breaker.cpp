@@ -4,15 +4,18 @@ namespace valmesh {
 
 std::string_view to_string(breaker_state x) noexcept {
   switch (x) {
-    case breaker_state::closed: return "closed";
-    case breaker_state::open: return "open";
-    case breaker_state::half_open: return "half_open";
+    case breaker_state::closed:
+      return "closed";
+    case breaker_state::open:
+      return "open";
+    case breaker_state::half_open:
+      return "half_open";
   }
   return "closed";
 }
 
 circuit_breaker::circuit_breaker(breaker_options options)
-  : options_(options), ring_(std::max<uint32_t>(options.window_size, 1), 0) {}
+    : options_(options), ring_(std::max<uint32_t>(options.window_size, 1), 0) {}
 
 breaker_state circuit_breaker::state(clock::time_point now) const {
   if (state_ == breaker_state::open && now >= open_until_)
@@ -40,7 +43,7 @@ void circuit_breaker::reset_window() {
 }
 
 std::optional<circuit_breaker::transition> circuit_breaker::move_to(
-  breaker_state s, clock::time_point now) {
+    breaker_state s, clock::time_point now) {
   if (s == state_) return std::nullopt;
   transition t{state_, s};
   state_ = s;
@@ -51,7 +54,8 @@ std::optional<circuit_breaker::transition> circuit_breaker::move_to(
 
 bool circuit_breaker::try_acquire(clock::time_point now) {
   switch (state_) {
-    case breaker_state::closed: return true;
+    case breaker_state::closed:
+      return true;
     case breaker_state::open:
       if (now < open_until_) return false;
       pending_transition_ = move_to(breaker_state::half_open, now);
@@ -70,18 +74,19 @@ void circuit_breaker::on_cancel() {
 }
 
 std::optional<circuit_breaker::transition> circuit_breaker::on_success(
-  clock::duration took, clock::time_point now) {
+    clock::duration took, clock::time_point now) {
   return record(false, took, now);
 }
 
 std::optional<circuit_breaker::transition> circuit_breaker::on_failure(
-  clock::duration took, clock::time_point now) {
+    clock::duration took, clock::time_point now) {
   return record(true, took, now);
 }
 
 std::optional<circuit_breaker::transition> circuit_breaker::record(
-  bool failed, clock::duration took, clock::time_point now) {
-  bool slow = options_.slow_call_threshold && took > *options_.slow_call_threshold;
+    bool failed, clock::duration took, clock::time_point now) {
+  bool slow =
+      options_.slow_call_threshold && took > *options_.slow_call_threshold;
   switch (state_) {
     case breaker_state::open:
       return std::nullopt;  // a straggler from before it opened
@@ -90,8 +95,9 @@ std::optional<circuit_breaker::transition> circuit_breaker::record(
       if (failed || slow) ++trial_failures_;
       if (trial_results_ < options_.half_open_calls) return std::nullopt;
       auto rate = 100.0 * trial_failures_ / trial_results_;
-      return move_to(rate >= options_.failure_rate_threshold ? breaker_state::open
-                                                             : breaker_state::closed,
+      return move_to(rate >= options_.failure_rate_threshold
+                         ? breaker_state::open
+                         : breaker_state::closed,
                      now);
     }
     case breaker_state::closed: {

@@ -18,15 +18,16 @@ std::string_view to_string(breaker_state x) noexcept;
 
 /// Options of one instance's breaker (config `policies.<service>`; SPEC §4).
 ///
-/// | name                     | default | meaning                                  |
+/// | name                     | default | meaning |
 /// |--------------------------|---------|------------------------------------------|
-/// | failure_rate_threshold   | 50      | % of failed calls in the window that opens it |
-/// | slow_call_rate_threshold | 100     | % of slow calls in the window that opens it |
-/// | slow_call_threshold      | off     | a call slower than this is slow          |
-/// | window_size              | 20      | the last N calls are judged              |
-/// | minimum_calls            | 10      | no judgement before this many calls      |
-/// | open_duration            | 30s     | how long it stays open                   |
-/// | half_open_calls          | 3       | trial calls admitted when half-open      |
+/// | failure_rate_threshold   | 50      | % of failed calls in the window that
+/// opens it | | slow_call_rate_threshold | 100     | % of slow calls in the
+/// window that opens it | | slow_call_threshold      | off     | a call slower
+/// than this is slow          | | window_size              | 20      | the last
+/// N calls are judged              | | minimum_calls            | 10      | no
+/// judgement before this many calls      | | open_duration            | 30s |
+/// how long it stays open                   | | half_open_calls          | 3 |
+/// trial calls admitted when half-open      |
 struct breaker_options {
   double failure_rate_threshold = 50.0;
   double slow_call_rate_threshold = 100.0;
@@ -59,8 +60,10 @@ class circuit_breaker {
   bool try_acquire(clock::time_point now);
 
   /// Reports a call admitted by `try_acquire`.
-  std::optional<transition> on_success(clock::duration took, clock::time_point now);
-  std::optional<transition> on_failure(clock::duration took, clock::time_point now);
+  std::optional<transition> on_success(clock::duration took,
+                                       clock::time_point now);
+  std::optional<transition> on_failure(clock::duration took,
+                                       clock::time_point now);
 
   /// Gives back a permit whose call never happened (cancelled, deadline
   /// passed before sending): it counts neither way.

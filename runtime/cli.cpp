@@ -7,11 +7,11 @@
 #include <iostream>
 #include <sstream>
 
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <boost/version.hpp>
 #include <caf/config.hpp>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "http/registry_client.hpp"
 #include "runtime/config.hpp"
@@ -31,7 +31,7 @@ using json = nlohmann::json;
 /// Flags of `valmesh agent`, as given; unset ones leave the config alone.
 struct agent_flags {
   std::string config_file, node_name, http, cluster, data_dir, token,
-    health_interval, log_level, log_format, drain_timeout, http_read_timeout;
+      health_interval, log_level, log_format, drain_timeout, http_read_timeout;
   std::vector<std::string> join;
   bool dev = false, fault_injection = false;
   uint32_t http_threads = 0, actor_threads = 0;
@@ -60,14 +60,14 @@ expected<node_config> agent_config(const agent_flags& f, CLI::App& cmd) {
     out = *ep;
     return std::nullopt;
   };
-  auto duration_flag = [&](const char* name, const std::string& v,
-                           std::chrono::milliseconds& out)
-    -> std::optional<failure> {
+  auto duration_flag =
+      [&](const char* name, const std::string& v,
+          std::chrono::milliseconds& out) -> std::optional<failure> {
     auto d = parse_duration(v);
     if (!d)
       return failure{errc::invalid_argument,
                      std::string{name} + ": '" + v +
-                       "' is not a duration (use 250ms, 5s, 2m, 1h)"};
+                         "' is not a duration (use 250ms, 5s, 2m, 1h)"};
     out = *d;
     return std::nullopt;
   };
@@ -88,7 +88,8 @@ expected<node_config> agent_config(const agent_flags& f, CLI::App& cmd) {
   if (given("--dev")) cfg.dev = true;
   if (given("--token")) cfg.token = f.token;
   if (!e && given("--health-interval"))
-    e = duration_flag("--health-interval", f.health_interval, cfg.health.interval);
+    e = duration_flag("--health-interval", f.health_interval,
+                      cfg.health.interval);
   if (given("--log-level")) cfg.log_level = f.log_level;
   if (given("--log-format")) cfg.log_format = f.log_format;
   if (!e && given("--drain-timeout"))
@@ -126,15 +127,17 @@ int run_agent(const agent_flags& flags, CLI::App& cmd) {
                endpoint{cfg->cluster.host, n.cluster_port()}.to_string(),
                cfg->services.size());
   if (!cfg->join.empty())
-    spdlog::warn("--join is accepted but cluster membership is not built yet; "
-                 "running as a single node");
+    spdlog::warn(
+        "--join is accepted but cluster membership is not built yet; "
+        "running as a single node");
   int sig = 0;
   sigwait(&signals, &sig);
   // A second signal ends the process at once.
   pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
-  spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  spdlog::info("received {}, shutting down",
+               sig == SIGINT ? "SIGINT" : "SIGTERM");
   n.stop();
   spdlog::info("valmesh agent stopped");
   return exit_code::ok;
@@ -203,7 +206,8 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
     std::string line;
     for (size_t i = 0; i < r.size(); ++i) {
       line += r[i];
-      if (i + 1 < r.size()) line += std::string(widths[i] - r[i].size() + 2, ' ');
+      if (i + 1 < r.size())
+        line += std::string(widths[i] - r[i].size() + 2, ' ');
     }
     std::cout << line << "\n";
   }
@@ -220,19 +224,20 @@ std::string join(const std::vector<std::string>& xs, const char* sep = ",") {
 
 void print_instances(const json& j) {
   std::vector<std::vector<std::string>> rows{
-    {"ID", "ADDRESS", "STATUS", "VERSION", "WEIGHT", "NODE", "TAGS"}};
+      {"ID", "ADDRESS", "STATUS", "VERSION", "WEIGHT", "NODE", "TAGS"}};
   for (auto& x : j["instances"])
-    rows.push_back({x.value("id", ""),
-                    x.value("host", "") + ":" + std::to_string(x.value("port", 0)),
-                    x.value("status", ""), x.value("version", ""),
-                    std::to_string(x.value("weight", 1)), x.value("node", ""),
-                    join(x.value("tags", std::vector<std::string>{}))});
+    rows.push_back(
+        {x.value("id", ""),
+         x.value("host", "") + ":" + std::to_string(x.value("port", 0)),
+         x.value("status", ""), x.value("version", ""),
+         std::to_string(x.value("weight", 1)), x.value("node", ""),
+         join(x.value("tags", std::vector<std::string>{}))});
   print_table(rows);
 }
 
 void print_services(const json& j) {
   std::vector<std::vector<std::string>> rows{
-    {"NAME", "INSTANCES", "PASSING", "VERSIONS"}};
+      {"NAME", "INSTANCES", "PASSING", "VERSIONS"}};
   for (auto& s : j["services"])
     rows.push_back({s.value("name", ""),
                     std::to_string(s.value("instanceCount", 0)),
@@ -243,8 +248,9 @@ void print_services(const json& j) {
 
 void print_health(const json& j) {
   std::cout << "overall: " << j.value("overall", "") << "\n";
-  std::vector<std::vector<std::string>> rows{
-    {"SERVICE", "STATUS", "PASSING", "WARNING", "CRITICAL", "UNKNOWN", "CRITICAL?"}};
+  std::vector<std::vector<std::string>> rows{{"SERVICE", "STATUS", "PASSING",
+                                              "WARNING", "CRITICAL", "UNKNOWN",
+                                              "CRITICAL?"}};
   for (auto& [name, s] : j["services"].items()) {
     auto& c = s["instances"];
     rows.push_back({name, s.value("status", ""),
@@ -259,16 +265,19 @@ void print_health(const json& j) {
 
 void print_health_services(const json& j) {
   std::vector<std::vector<std::string>> rows{
-    {"SERVICE", "ID", "ADDRESS", "STATUS", "CHECKS", "FAILURES", "SUCCESS",
-     "LAST_MS", "P99_MS", "LAST_OUTPUT"}};
+      {"SERVICE", "ID", "ADDRESS", "STATUS", "CHECKS", "FAILURES", "SUCCESS",
+       "LAST_MS", "P99_MS", "LAST_OUTPUT"}};
   char buf[32];
   for (auto& [name, s] : j["services"].items())
     for (auto& x : s["instances"]) {
-      std::vector<std::string> row{name, x.value("id", ""), x.value("address", ""),
+      std::vector<std::string> row{name,
+                                   x.value("id", ""),
+                                   x.value("address", ""),
                                    x.value("status", ""),
                                    std::to_string(x.value("checks", 0)),
                                    std::to_string(x.value("failures", 0))};
-      std::snprintf(buf, sizeof(buf), "%.0f%%", 100.0 * x.value("successRate", 0.0));
+      std::snprintf(buf, sizeof(buf), "%.0f%%",
+                    100.0 * x.value("successRate", 0.0));
       row.push_back(buf);
       std::snprintf(buf, sizeof(buf), "%.2f", x.value("lastDurationMs", 0.0));
       row.push_back(buf);
@@ -342,11 +351,14 @@ int run_cli(int argc, char** argv) {
   agent_flags af;
   auto* agent = app.add_subcommand("agent", "run a node until SIGINT/SIGTERM");
   agent->add_option("--config", af.config_file, "JSON config file");
-  agent->add_option("--node-name", af.node_name, "name of this node (host name)");
+  agent->add_option("--node-name", af.node_name,
+                    "name of this node (host name)");
   agent->add_option("--http", af.http, "HTTP listener (127.0.0.1:8700)");
-  agent->add_option("--cluster", af.cluster, "cluster listener (127.0.0.1:8701)");
+  agent->add_option("--cluster", af.cluster,
+                    "cluster listener (127.0.0.1:8701)");
   agent->add_option("--join", af.join, "seed node to join (repeatable)");
-  agent->add_option("--data-dir", af.data_dir, "durable state (./valmesh-data)");
+  agent->add_option("--data-dir", af.data_dir,
+                    "durable state (./valmesh-data)");
   agent->add_flag("--dev", af.dev, "keep everything in memory");
   agent->add_option("--token", af.token, "bearer token for mutating requests");
   agent->add_option("--health-interval", af.health_interval,
@@ -359,12 +371,14 @@ int run_cli(int argc, char** argv) {
                   "enable the crash endpoint for drills");
   agent->add_option("--http-threads", af.http_threads, "asio threads (1)");
   agent->add_option("--actor-threads", af.actor_threads, "CAF workers (2)");
-  agent->add_option("--http-read-timeout", af.http_read_timeout,
-                    "time to receive a whole request; idle keep-alive limit (30s)");
+  agent->add_option(
+      "--http-read-timeout", af.http_read_timeout,
+      "time to receive a whole request; idle keep-alive limit (30s)");
 
   client_flags cf;
   std::string service_name;
-  auto* services = app.add_subcommand("services", "list services, or one's instances");
+  auto* services =
+      app.add_subcommand("services", "list services, or one's instances");
   services->add_option("NAME", service_name, "service to show");
   add_client_flags(services, cf);
 
@@ -390,7 +404,8 @@ int run_cli(int argc, char** argv) {
   add_client_flags(dereg, cf);
 
   bool health_services = false;
-  auto* health = app.add_subcommand("health", "aggregated health, or per-instance checks");
+  auto* health =
+      app.add_subcommand("health", "aggregated health, or per-instance checks");
   health->add_flag("--services", health_services, "per-instance check figures");
   add_client_flags(health, cf);
 
@@ -410,8 +425,9 @@ int run_cli(int argc, char** argv) {
   if (agent->parsed()) return run_agent(af, *agent);
   if (services->parsed()) {
     if (!service_name.empty())
-      return client_call(cf, "GET", "/api/services/" + web::encode_path_segment(service_name), {},
-                         200, print_instances);
+      return client_call(
+          cf, "GET", "/api/services/" + web::encode_path_segment(service_name),
+          {}, 200, print_instances);
     return client_call(cf, "GET", "/api/services", {}, 200, print_services);
   }
   if (reg->parsed()) {
@@ -419,14 +435,14 @@ int run_cli(int argc, char** argv) {
     if (!body) return usage_error(body.error().message);
     return client_call(cf, "POST", "/api/services", std::move(*body), 201,
                        [](const json& j) {
-                         std::cout << "registered " << j.value("name", "") << "/"
-                                   << j.value("id", "") << "\n";
+                         std::cout << "registered " << j.value("name", "")
+                                   << "/" << j.value("id", "") << "\n";
                        });
   }
   if (dereg->parsed())
     return client_call(cf, "DELETE",
-                       "/api/services/" + web::encode_path_segment(dereg_name) + "/" +
-                         web::encode_path_segment(dereg_id),
+                       "/api/services/" + web::encode_path_segment(dereg_name) +
+                           "/" + web::encode_path_segment(dereg_id),
                        {}, 204, [&](const json&) {
                          std::cout << "deregistered " << dereg_name << "/"
                                    << dereg_id << "\n";
@@ -435,14 +451,15 @@ int run_cli(int argc, char** argv) {
     if (health_services)
       return client_call(cf, "GET", "/api/health/services", {}, 200,
                          print_health_services);
-    return client_call(cf, "GET", "/api/health/aggregated", {}, 200, print_health);
+    return client_call(cf, "GET", "/api/health/aggregated", {}, 200,
+                       print_health);
   }
   if (ver->parsed()) {
     std::cout << "valmesh " << version << "\n"
               << "caf " << CAF_MAJOR_VERSION << "." << CAF_MINOR_VERSION << "."
-              << CAF_PATCH_VERSION << ", boost " << BOOST_VERSION / 100000 << "."
-              << BOOST_VERSION / 100 % 1000 << ", compiler " << __VERSION__
-              << "\n";
+              << CAF_PATCH_VERSION << ", boost " << BOOST_VERSION / 100000
+              << "." << BOOST_VERSION / 100 % 1000 << ", compiler "
+              << __VERSION__ << "\n";
     return exit_code::ok;
   }
   return exit_code::usage;

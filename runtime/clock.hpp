@@ -35,7 +35,7 @@ class system_clock_source final : public clock {
   int64_t unix_ms() const noexcept override {
     using namespace std::chrono;
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-      .count();
+        .count();
   }
 };
 

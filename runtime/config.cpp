@@ -23,8 +23,9 @@ std::optional<failure> read_duration(const json& v, const std::string& key,
                                      std::chrono::milliseconds& out) {
   if (!v.is_string()) return bad(key, "must be a duration like \"5s\"");
   auto d = parse_duration(v.get_ref<const std::string&>());
-  if (!d) return bad(key, "'" + v.get<std::string>() +
-                            "' is not a duration (use 250ms, 5s, 2m, 1h)");
+  if (!d)
+    return bad(key, "'" + v.get<std::string>() +
+                        "' is not a duration (use 250ms, 5s, 2m, 1h)");
   out = *d;
   return std::nullopt;
 }
@@ -46,19 +47,21 @@ std::optional<failure> read_bool(const json& v, const std::string& key,
 template <class T>
 std::optional<failure> read_uint(const json& v, const std::string& key,
                                  uint64_t lo, uint64_t hi, T& out) {
-  if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0))
+  if (!v.is_number_unsigned() &&
+      !(v.is_number_integer() && v.get<int64_t>() >= 0))
     return bad(key, "must be a whole number");
   auto n = v.get<uint64_t>();
   if (n < lo || n > hi)
     return bad(key, "must be between " + std::to_string(lo) + " and " +
-                      std::to_string(hi));
+                        std::to_string(hi));
   out = static_cast<T>(n);
   return std::nullopt;
 }
 
 std::optional<failure> read_endpoint(const json& v, const std::string& key,
                                      endpoint& out) {
-  if (!v.is_string()) return bad(key, "must be a string like \"127.0.0.1:8700\"");
+  if (!v.is_string())
+    return bad(key, "must be a string like \"127.0.0.1:8700\"");
   auto ep = parse_endpoint(v.get<std::string>());
   if (!ep) return bad(key, ep.error().message);
   out = *ep;
@@ -97,16 +100,20 @@ std::optional<failure> read_health(const json& v, health_config& h) {
   for (auto& [k, x] : v.items()) {
     auto key = "health." + k;
     std::optional<failure> e;
-    if (k == "interval") e = read_duration(x, key, h.interval);
-    else if (k == "timeout") e = read_duration(x, key, h.timeout);
+    if (k == "interval")
+      e = read_duration(x, key, h.interval);
+    else if (k == "timeout")
+      e = read_duration(x, key, h.timeout);
     else if (k == "failuresBeforeCritical")
       e = read_uint(x, key, 1, 1000, h.failures_before_critical);
     else if (k == "successBeforePassing")
       e = read_uint(x, key, 1, 1000, h.success_before_passing);
     else if (k == "deregisterCriticalAfter")
       e = read_duration(x, key, h.deregister_critical_after);
-    else if (k == "services") e = read_service_health(x, h);
-    else e = bad(key, "unknown key");
+    else if (k == "services")
+      e = read_service_health(x, h);
+    else
+      e = bad(key, "unknown key");
     if (e) return e;
   }
   return std::nullopt;
@@ -122,9 +129,9 @@ std::string endpoint::to_string() const {
 
 expected<endpoint> parse_endpoint(std::string_view text) {
   auto fail = [&] {
-    return failure{errc::invalid_argument,
-                   "'" + std::string{text} +
-                     "' is not an address of the form HOST:PORT"};
+    return failure{
+        errc::invalid_argument,
+        "'" + std::string{text} + "' is not an address of the form HOST:PORT"};
   };
   std::string_view host, port;
   if (!text.empty() && text.front() == '[') {
@@ -162,7 +169,7 @@ node_config default_config() {
 }
 
 expected<node_config> validate_config(node_config cfg) {
-  static constexpr const char* levels[] = {"trace", "debug", "info", "warn",
+  static constexpr const char* levels[] = {"trace", "debug",    "info", "warn",
                                            "error", "critical", "off"};
   bool level_ok = false;
   for (auto* l : levels) level_ok = level_ok || cfg.log_level == l;
@@ -189,13 +196,17 @@ expected<node_config> validate_config(node_config cfg) {
 }
 
 expected<node_config> parse_config(const json& j, node_config cfg) {
-  if (!j.is_object()) return failure{errc::invalid_argument,
-                                     "the config file must hold a JSON object"};
+  if (!j.is_object())
+    return failure{errc::invalid_argument,
+                   "the config file must hold a JSON object"};
   for (auto& [k, v] : j.items()) {
     std::optional<failure> e;
-    if (k == "node_name") e = read_string(v, k, cfg.node_name);
-    else if (k == "http") e = read_endpoint(v, k, cfg.http);
-    else if (k == "cluster") e = read_endpoint(v, k, cfg.cluster);
+    if (k == "node_name")
+      e = read_string(v, k, cfg.node_name);
+    else if (k == "http")
+      e = read_endpoint(v, k, cfg.http);
+    else if (k == "cluster")
+      e = read_endpoint(v, k, cfg.cluster);
     else if (k == "join") {
       if (!v.is_array()) {
         e = bad(k, "must be an array of \"HOST:PORT\" strings");
@@ -207,18 +218,28 @@ expected<node_config> parse_config(const json& j, node_config cfg) {
           cfg.join.push_back(ep);
         }
       }
-    } else if (k == "data_dir") e = read_string(v, k, cfg.data_dir);
-    else if (k == "dev") e = read_bool(v, k, cfg.dev);
-    else if (k == "token") e = read_string(v, k, cfg.token);
-    else if (k == "health_interval") e = read_duration(v, k, cfg.health.interval);
-    else if (k == "health") e = read_health(v, cfg.health);
-    else if (k == "log_level") e = read_string(v, k, cfg.log_level);
-    else if (k == "log_format") e = read_string(v, k, cfg.log_format);
-    else if (k == "drain_timeout") e = read_duration(v, k, cfg.drain_timeout);
+    } else if (k == "data_dir")
+      e = read_string(v, k, cfg.data_dir);
+    else if (k == "dev")
+      e = read_bool(v, k, cfg.dev);
+    else if (k == "token")
+      e = read_string(v, k, cfg.token);
+    else if (k == "health_interval")
+      e = read_duration(v, k, cfg.health.interval);
+    else if (k == "health")
+      e = read_health(v, cfg.health);
+    else if (k == "log_level")
+      e = read_string(v, k, cfg.log_level);
+    else if (k == "log_format")
+      e = read_string(v, k, cfg.log_format);
+    else if (k == "drain_timeout")
+      e = read_duration(v, k, cfg.drain_timeout);
     else if (k == "enable_fault_injection")
       e = read_bool(v, k, cfg.enable_fault_injection);
-    else if (k == "http_threads") e = read_uint(v, k, 1, 64, cfg.http_threads);
-    else if (k == "actor_threads") e = read_uint(v, k, 1, 64, cfg.actor_threads);
+    else if (k == "http_threads")
+      e = read_uint(v, k, 1, 64, cfg.http_threads);
+    else if (k == "actor_threads")
+      e = read_uint(v, k, 1, 64, cfg.actor_threads);
     else if (k == "http_read_timeout")
       e = read_duration(v, k, cfg.http_read_timeout);
     else if (k == "events_keepalive") {
@@ -243,7 +264,8 @@ expected<node_config> parse_config(const json& j, node_config cfg) {
           cfg.services.push_back(std::move(*x));
         }
       }
-    } else e = bad(k, "unknown key");
+    } else
+      e = bad(k, "unknown key");
     if (e) return *e;
   }
   return validate_config(std::move(cfg));

@@ -39,14 +39,15 @@ struct service_health_config {
 
 /// Health-check defaults (config key `health`; SPEC §3a).
 ///
-/// | key                      | default | meaning                                |
+/// | key                      | default | meaning |
 /// |--------------------------|---------|----------------------------------------|
-/// | interval                 | 30s     | time between checks of one instance    |
-/// | timeout                  | 5s      | a check slower than this fails         |
-/// | failuresBeforeCritical   | 2       | consecutive failures to turn critical  |
-/// | successBeforePassing     | 1       | consecutive successes to turn passing  |
-/// | deregisterCriticalAfter  | 60s     | remove an instance critical this long (0s: never) |
-/// | services.NAME            | —       | `interval`, `timeout`, `critical` for one service |
+/// | interval                 | 30s     | time between checks of one instance |
+/// | timeout                  | 5s      | a check slower than this fails | |
+/// failuresBeforeCritical   | 2       | consecutive failures to turn critical |
+/// | successBeforePassing     | 1       | consecutive successes to turn passing
+/// | | deregisterCriticalAfter  | 60s     | remove an instance critical this
+/// long (0s: never) | | services.NAME            | —       | `interval`,
+/// `timeout`, `critical` for one service |
 struct health_config {
   std::chrono::milliseconds interval{std::chrono::seconds{30}};
   std::chrono::milliseconds timeout{std::chrono::seconds{5}};
@@ -80,7 +81,8 @@ struct health_config {
 /// | events_keepalive                       | 15s (SSE comment)  |
 /// | events_queue_limit                     | 256 per SSE client |
 /// | health                                 | see `health_config`|
-/// | services                               | none: instances registered on start |
+/// | services                               | none: instances registered on
+/// start |
 struct node_config {
   std::string node_name;
   endpoint http{"127.0.0.1", 8700};

@@ -44,7 +44,7 @@ class expected {
   expected(T value) : v_(std::move(value)) {}
   expected(failure f) : v_(std::move(f)) {}
   expected(errc code, std::string message)
-    : v_(failure{code, std::move(message)}) {}
+      : v_(failure{code, std::move(message)}) {}
 
   explicit operator bool() const noexcept { return v_.index() == 0; }
   bool has_value() const noexcept { return v_.index() == 0; }

@@ -45,7 +45,8 @@ std::optional<health_status> instance_health::record(const check_result& r,
         next = health_status::critical;
       break;
     case health_status::critical:
-      if (!failed && s.consecutive_successes >= thresholds_.success_before_passing)
+      if (!failed &&
+          s.consecutive_successes >= thresholds_.success_before_passing)
         next = ok_status;
       break;
   }
@@ -66,9 +67,12 @@ std::chrono::microseconds instance_health::p99_duration() const {
 
 std::string_view to_string(service_health x) noexcept {
   switch (x) {
-    case service_health::healthy: return "healthy";
-    case service_health::degraded: return "degraded";
-    case service_health::unhealthy: return "unhealthy";
+    case service_health::healthy:
+      return "healthy";
+    case service_health::degraded:
+      return "degraded";
+    case service_health::unhealthy:
+      return "unhealthy";
   }
   return "unhealthy";
 }
@@ -86,7 +90,7 @@ void health_rollup::remove(const std::string& service, const std::string& id) {
 }
 
 service_health health_rollup::roll(
-  const std::map<std::string, health_status>& xs) {
+    const std::map<std::string, health_status>& xs) {
   size_t passing = 0, healthy = 0;
   for (auto& [_, s] : xs) {
     if (s == health_status::passing) ++passing;
@@ -125,7 +129,7 @@ std::map<std::string, service_health> health_rollup::services() const {
 }
 
 std::map<health_status, uint32_t> health_rollup::counts(
-  const std::string& name) const {
+    const std::string& name) const {
   std::map<health_status, uint32_t> result;
   auto i = services_.find(name);
   if (i != services_.end())

@@ -42,14 +42,14 @@ struct check_stats {
   std::chrono::microseconds last_duration{0};
   std::chrono::microseconds total_duration{0};
   std::string last_output;
-  std::string last_error;           ///< output of the last failed check
-  int64_t last_check_ms = 0;        ///< Unix ms
+  std::string last_error;     ///< output of the last failed check
+  int64_t last_check_ms = 0;  ///< Unix ms
   int64_t last_status_change_ms = 0;
 
   double success_rate() const noexcept {
     return checks == 0 ? 0.0
                        : static_cast<double>(checks - failures) /
-                           static_cast<double>(checks);
+                             static_cast<double>(checks);
   }
   std::chrono::microseconds mean_duration() const noexcept {
     return checks == 0 ? std::chrono::microseconds{0}
@@ -97,7 +97,7 @@ std::string_view to_string(service_health x) noexcept;
 class health_rollup {
  public:
   explicit health_rollup(std::set<std::string> critical_services = {})
-    : critical_(std::move(critical_services)) {}
+      : critical_(std::move(critical_services)) {}
 
   /// Sets one instance's status (registration or change).
   void set(const std::string& service, const std::string& id, health_status s);

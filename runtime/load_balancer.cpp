@@ -16,10 +16,14 @@ std::optional<lb_strategy> parse_strategy(std::string_view text) noexcept {
 
 std::string_view to_string(lb_strategy x) noexcept {
   switch (x) {
-    case lb_strategy::round_robin: return "round-robin";
-    case lb_strategy::random: return "random";
-    case lb_strategy::least_connections: return "least-connections";
-    case lb_strategy::weighted: return "weighted";
+    case lb_strategy::round_robin:
+      return "round-robin";
+    case lb_strategy::random:
+      return "random";
+    case lb_strategy::least_connections:
+      return "least-connections";
+    case lb_strategy::weighted:
+      return "weighted";
   }
   return "round-robin";
 }
@@ -29,24 +33,27 @@ load_balancer::load_balancer(uint64_t seed) : rng_(seed) {
 }
 
 std::optional<size_t> load_balancer::pick(
-  lb_strategy strategy, const std::vector<lb_candidate>& candidates) {
+    lb_strategy strategy, const std::vector<lb_candidate>& candidates) {
   auto n = candidates.size();
   if (n == 0) return std::nullopt;
   if (n == 1) return 0;
   switch (strategy) {
-    case lb_strategy::round_robin: return next_++ % n;
+    case lb_strategy::round_robin:
+      return next_++ % n;
     case lb_strategy::random:
       // Lemire's multiply-shift: unbiased enough for n << 2^32.
       return static_cast<size_t>(
-        (static_cast<unsigned __int128>(splitmix64(rng_)) * n) >> 64);
-    case lb_strategy::least_connections: return pick_least_connections(candidates);
-    case lb_strategy::weighted: return pick_weighted(candidates);
+          (static_cast<unsigned __int128>(splitmix64(rng_)) * n) >> 64);
+    case lb_strategy::least_connections:
+      return pick_least_connections(candidates);
+    case lb_strategy::weighted:
+      return pick_weighted(candidates);
   }
   return 0;
 }
 
 size_t load_balancer::pick_least_connections(
-  const std::vector<lb_candidate>& candidates) {
+    const std::vector<lb_candidate>& candidates) {
   // Find the least load, then take the tied candidates in turn, so ties are
   // shared evenly instead of always going to the first one.
   uint32_t least = candidates[0].active;
@@ -66,7 +73,7 @@ size_t load_balancer::pick_least_connections(
 }
 
 size_t load_balancer::pick_weighted(
-  const std::vector<lb_candidate>& candidates) {
+    const std::vector<lb_candidate>& candidates) {
   // nginx's smooth weighted round-robin: every candidate gains its weight,
   // the largest current weight wins and pays back the total. Over any window
   // of sum(weights) picks, each instance is chosen exactly `weight` times,

@@ -2,11 +2,11 @@
 
 #include <memory>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/formatter.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 namespace valmesh {
 
@@ -25,13 +25,15 @@ class json_formatter final : public spdlog::formatter {
     gmtime_r(&secs, &tm);
     char ts[40];
     auto n = std::strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    std::snprintf(ts + n, sizeof(ts) - n, ".%03dZ", static_cast<int>(ms % 1000));
+    std::snprintf(ts + n, sizeof(ts) - n, ".%03dZ",
+                  static_cast<int>(ms % 1000));
     nlohmann::json j = {
-      {"ts", ts},
-      {"level", spdlog::level::to_string_view(msg.level).data()},
-      {"msg", std::string{msg.payload.data(), msg.payload.size()}},
+        {"ts", ts},
+        {"level", spdlog::level::to_string_view(msg.level).data()},
+        {"msg", std::string{msg.payload.data(), msg.payload.size()}},
     };
-    auto line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    auto line =
+        j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     line += '\n';
     dest.append(line.data(), line.data() + line.size());
   }

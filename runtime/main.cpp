@@ -1,3 +1,5 @@
 #include "runtime/cli.hpp"
 
-int main(int argc, char** argv) { return valmesh::run_cli(argc, argv); }
+int main(int argc, char** argv) {
+  return valmesh::run_cli(argc, argv);
+}

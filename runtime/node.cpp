@@ -2,18 +2,18 @@
 
 #include <thread>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "actors/bridge.hpp"
-#include "actors/events.hpp"
-#include "actors/health.hpp"
 #include "actors/cluster.hpp"
 #include "actors/directory.hpp"
+#include "actors/events.hpp"
+#include "actors/health.hpp"
 #include "actors/node_supervisor.hpp"
 #include "actors/protocol.hpp"
 #include "actors/registry.hpp"
@@ -71,7 +71,7 @@ std::pair<std::string, std::string> describe(const catalog_change& c) {
 
 struct node::impl {
   explicit impl(node_config c)
-    : cfg(std::move(c)), actor_cfg(cfg), sys(actor_cfg) {}
+      : cfg(std::move(c)), actor_cfg(cfg), sys(actor_cfg) {}
 
   node_config cfg;
   // Declared before the actor system, so it outlives every actor: health
@@ -83,9 +83,9 @@ struct node::impl {
   directory actors;
   caf::actor supervisor;
   cluster_actor cluster;
-  std::optional<boost::asio::executor_work_guard<
-    boost::asio::io_context::executor_type>>
-    work;
+  std::optional<
+      boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+      work;
   std::vector<std::thread> threads;
   std::unique_ptr<web::server> http;
   uint16_t http_port = 0;
@@ -101,21 +101,29 @@ struct node::impl {
     caf::scoped_actor self{sys};
     std::optional<expected<R>> result;
     self->request(reg, std::chrono::seconds{5}, std::forward<Ts>(xs)...)
-      .receive([&](R& x) { result.emplace(std::move(x)); },
-               [&](caf::error& err) { result.emplace(to_failure(err)); });
+        .receive([&](R& x) { result.emplace(std::move(x)); },
+                 [&](caf::error& err) { result.emplace(to_failure(err)); });
     return std::move(*result);
   }
 };
 
 node::node(node_config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
 
-node::~node() { stop(); }
+node::~node() {
+  stop();
+}
 
-const node_config& node::config() const noexcept { return impl_->cfg; }
+const node_config& node::config() const noexcept {
+  return impl_->cfg;
+}
 
-uint16_t node::http_port() const noexcept { return impl_->http_port; }
+uint16_t node::http_port() const noexcept {
+  return impl_->http_port;
+}
 
-uint16_t node::cluster_port() const noexcept { return impl_->cluster_port; }
+uint16_t node::cluster_port() const noexcept {
+  return impl_->cluster_port;
+}
 
 std::optional<failure> node::start() {
   auto& d = *impl_;
@@ -127,7 +135,8 @@ std::optional<failure> node::start() {
   registry_options ropts;
   ropts.time = d.time;
   ropts.catalog.node_name = d.cfg.node_name;
-  ropts.catalog.deregister_critical_after = d.cfg.health.deregister_critical_after;
+  ropts.catalog.deregister_critical_after =
+      d.cfg.health.deregister_critical_after;
   // The registry publishes; the events hub and the health actors react. The
   // hook looks up their current handles, so their restarts lose nothing.
   ropts.on_change = [dir](const catalog_change& c) {
@@ -184,17 +193,16 @@ std::optional<failure> node::start() {
                       restart_type::permanent});
   supervisor_options sopts;
   sopts.time = d.time;
-  d.supervisor = spawn_supervisor(d.sys, "node_supervisor", sopts,
-                                  std::move(children));
+  d.supervisor =
+      spawn_supervisor(d.sys, "node_supervisor", sopts, std::move(children));
   // The cluster port: CAF's middleman, publishing this node's cluster actor.
   d.cluster = spawn_cluster(d.sys, node_info{d.cfg.node_name, {}, version});
-  auto published = d.sys.middleman().publish(
-    d.cluster, d.cfg.cluster.port, d.cfg.cluster.host.c_str(), true);
+  auto published = d.sys.middleman().publish(d.cluster, d.cfg.cluster.port,
+                                             d.cfg.cluster.host.c_str(), true);
   if (!published)
-    return failure{errc::unavailable,
-                   "cannot listen on cluster address " +
-                     d.cfg.cluster.to_string() + ": " +
-                     d.sys.render(published.error())};
+    return failure{errc::unavailable, "cannot listen on cluster address " +
+                                          d.cfg.cluster.to_string() + ": " +
+                                          d.sys.render(published.error())};
   d.cluster_port = *published;
   // The HTTP front-end.
   auto api = std::make_shared<web::api_context>();
@@ -208,9 +216,9 @@ std::optional<failure> node::start() {
   hopts.stream_keepalive = d.cfg.events_keepalive;
   hopts.stream_queue_limit = d.cfg.events_queue_limit;
   d.http = std::make_unique<web::server>(
-    d.ioc, hopts, [rt](web::request&& req, web::responder done) {
-      rt->dispatch(std::move(req), std::move(done));
-    });
+      d.ioc, hopts, [rt](web::request&& req, web::responder done) {
+        rt->dispatch(std::move(req), std::move(done));
+      });
   auto port = d.http->listen(d.cfg.http);
   if (!port) return port.error();
   d.http_port = *port;
@@ -225,7 +233,7 @@ std::optional<failure> node::start() {
     auto stored = register_service(x);
     if (!stored)
       return failure{stored.error().code, "cannot register service '" + x.name +
-                                            "': " + stored.error().message};
+                                              "': " + stored.error().message};
     spdlog::info("registered {}/{} at {}:{}", stored->name, stored->id,
                  stored->host, stored->port);
   }
@@ -268,7 +276,7 @@ expected<service_instance> node::get_service(const std::string& name,
 }
 
 expected<std::vector<service_instance>> node::instances(
-  const std::string& name) {
+    const std::string& name) {
   return impl_->ask<std::vector<service_instance>>(get_atom::value, name);
 }
 

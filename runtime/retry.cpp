@@ -32,8 +32,12 @@ clock::duration backoff::next(uint32_t n) {
   n = std::max<uint32_t>(n, 1);
   clock::duration d{};
   switch (policy_.kind) {
-    case backoff_kind::fixed: d = policy_.base; break;
-    case backoff_kind::linear: d = policy_.base * n; break;
+    case backoff_kind::fixed:
+      d = policy_.base;
+      break;
+    case backoff_kind::linear:
+      d = policy_.base * n;
+      break;
     case backoff_kind::exponential:
       // base * 2^(n-1), without overflowing for large n.
       d = n > 31 ? policy_.max : policy_.base * (int64_t{1} << (n - 1));
@@ -41,12 +45,16 @@ clock::duration backoff::next(uint32_t n) {
   }
   d = std::min(d, policy_.max);
   switch (policy_.jitter) {
-    case jitter_kind::none: return d;
-    case jitter_kind::full: return uniform(clock::duration{0}, d);
-    case jitter_kind::equal: return d / 2 + uniform(clock::duration{0}, d / 2);
+    case jitter_kind::none:
+      return d;
+    case jitter_kind::full:
+      return uniform(clock::duration{0}, d);
+    case jitter_kind::equal:
+      return d / 2 + uniform(clock::duration{0}, d / 2);
     case jitter_kind::decorrelated: {
       auto hi = std::min(policy_.max, previous_ * 3);
-      previous_ = std::min(policy_.max, uniform(policy_.base, std::max(hi, policy_.base)));
+      previous_ = std::min(policy_.max,
+                           uniform(policy_.base, std::max(hi, policy_.base)));
       return previous_;
     }
   }
@@ -54,9 +62,9 @@ clock::duration backoff::next(uint32_t n) {
 }
 
 retry_budget::bucket& retry_budget::at(clock::time_point now) {
-  auto second = std::chrono::duration_cast<std::chrono::seconds>(
-                  now.time_since_epoch())
-                  .count();
+  auto second =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch())
+          .count();
   auto& b = ring_[static_cast<size_t>(second) % buckets];
   if (b.second != second) b = bucket{second, 0, 0};
   return b;
@@ -64,18 +72,21 @@ retry_budget::bucket& retry_budget::at(clock::time_point now) {
 
 void retry_budget::sums(clock::time_point now, uint64_t& requests,
                         uint64_t& retries) const {
-  auto second = std::chrono::duration_cast<std::chrono::seconds>(
-                  now.time_since_epoch())
-                  .count();
+  auto second =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch())
+          .count();
   requests = retries = 0;
   for (auto& b : ring_)
-    if (b.second > second - static_cast<int64_t>(buckets) && b.second <= second) {
+    if (b.second > second - static_cast<int64_t>(buckets) &&
+        b.second <= second) {
       requests += b.requests;
       retries += b.retries;
     }
 }
 
-void retry_budget::on_request(clock::time_point now) { ++at(now).requests; }
+void retry_budget::on_request(clock::time_point now) {
+  ++at(now).requests;
+}
 
 bool retry_budget::try_retry(clock::time_point now) {
   auto& current = at(now);
@@ -96,8 +107,8 @@ uint64_t seed_of(const retry_options& o) {
 }
 
 std::optional<clock::duration> plan_retry(
-  const retry_options& o, backoff& b, uint32_t retries_done, const failure& f,
-  clock::time_point now, std::optional<clock::time_point> deadline) {
+    const retry_options& o, backoff& b, uint32_t retries_done, const failure& f,
+    clock::time_point now, std::optional<clock::time_point> deadline) {
   if (retries_done >= o.max_retries) return std::nullopt;
   if (o.retryable && !o.retryable(f)) return std::nullopt;
   auto wait = b.next(retries_done + 1);

@@ -25,10 +25,11 @@ std::optional<jitter_kind> parse_jitter(std::string_view text) noexcept;
 
 /// | name   | default     | meaning                                     |
 /// |--------|-------------|---------------------------------------------|
-/// | kind   | exponential | fixed: base; linear: base*n; exponential: base*2^(n-1) |
-/// | base   | 100ms       | `retryDelay`                                |
-/// | max    | 2s          | `maxDelay`: no wait is longer               |
-/// | jitter | full        | none; full: U(0, d); equal: d/2 + U(0, d/2); decorrelated: min(max, U(base, 3*previous)) |
+/// | kind   | exponential | fixed: base; linear: base*n; exponential:
+/// base*2^(n-1) | | base   | 100ms       | `retryDelay` | | max    | 2s |
+/// `maxDelay`: no wait is longer               | | jitter | full        | none;
+/// full: U(0, d); equal: d/2 + U(0, d/2); decorrelated: min(max, U(base,
+/// 3*previous)) |
 struct backoff_policy {
   backoff_kind kind = backoff_kind::exponential;
   clock::duration base = std::chrono::milliseconds{100};
@@ -40,7 +41,7 @@ struct backoff_policy {
 class backoff {
  public:
   backoff(backoff_policy policy, uint64_t seed)
-    : policy_(policy), rng_(seed), previous_(policy.base) {}
+      : policy_(policy), rng_(seed), previous_(policy.base) {}
 
   /// The wait before retry number `n` (1 = the first retry).
   clock::duration next(uint32_t n);
@@ -61,7 +62,7 @@ class retry_budget {
  public:
   /// | ratio 0.2 | min_per_second 10 | window 10s (in 1s buckets) |
   explicit retry_budget(double ratio = 0.2, uint32_t min_per_second = 10)
-    : ratio_(ratio), min_per_second_(min_per_second) {}
+      : ratio_(ratio), min_per_second_(min_per_second) {}
 
   /// Counts a request (first attempts only).
   void on_request(clock::time_point now);
@@ -101,11 +102,9 @@ struct retry_options {
 namespace detail {
 
 /// What to do after a failed attempt: the wait, or nothing to give up.
-std::optional<clock::duration> plan_retry(const retry_options& o, backoff& b,
-                                          uint32_t retries_done,
-                                          const failure& f,
-                                          clock::time_point now,
-                                          std::optional<clock::time_point> deadline);
+std::optional<clock::duration> plan_retry(
+    const retry_options& o, backoff& b, uint32_t retries_done, const failure& f,
+    clock::time_point now, std::optional<clock::time_point> deadline);
 
 uint64_t seed_of(const retry_options& o);
 
@@ -115,11 +114,12 @@ uint64_t seed_of(const retry_options& o);
 /// the deadline run out. Blocking: for tools and set-up code, not for a
 /// thread that serves requests. `sleep` and `time` are injectable for tests.
 template <class T>
-expected<T> retry(const std::function<expected<T>()>& fn,
-                  const retry_options& options,
-                  const clock& time = system_clock_source{},
-                  const std::function<void(clock::duration)>& sleep =
-                    [](clock::duration d) { std::this_thread::sleep_for(d); }) {
+expected<T> retry(
+    const std::function<expected<T>()>& fn, const retry_options& options,
+    const clock& time = system_clock_source{},
+    const std::function<void(clock::duration)>& sleep = [](clock::duration d) {
+      std::this_thread::sleep_for(d);
+    }) {
   backoff b{options.backoff, detail::seed_of(options)};
   std::optional<clock::time_point> deadline;
   if (options.timeout) deadline = time.now() + *options.timeout;
@@ -138,10 +138,10 @@ expected<T> retry(const std::function<expected<T>()>& fn,
 /// timer in the node; never a sleeping thread); `done` gets the final result.
 template <class T>
 void async_retry(
-  std::function<void(std::function<void(expected<T>)>)> fn,
-  retry_options options, const clock& time,
-  std::function<void(clock::duration, std::function<void()>)> schedule,
-  std::function<void(expected<T>)> done) {
+    std::function<void(std::function<void(expected<T>)>)> fn,
+    retry_options options, const clock& time,
+    std::function<void(clock::duration, std::function<void()>)> schedule,
+    std::function<void(expected<T>)> done) {
   struct op : std::enable_shared_from_this<op> {
     std::function<void(std::function<void(expected<T>)>)> fn;
     retry_options options;
@@ -155,9 +155,9 @@ void async_retry(
     void attempt() {
       fn([self = this->shared_from_this()](expected<T> r) {
         if (r) return self->done(std::move(r));
-        auto wait = detail::plan_retry(self->options, *self->b, self->retries,
-                                       r.error(), self->time->now(),
-                                       self->deadline);
+        auto wait =
+            detail::plan_retry(self->options, *self->b, self->retries,
+                               r.error(), self->time->now(), self->deadline);
         if (!wait) return self->done(std::move(r));
         ++self->retries;
         self->schedule(*wait, [self] { self->attempt(); });

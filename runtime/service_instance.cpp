@@ -44,9 +44,9 @@ std::optional<failure> read_int(const json& j, const char* key, int64_t lo,
   if (!i->is_number_integer())
     return invalid(std::string{"'"} + key + "' must be an integer");
   auto v = i->is_number_unsigned()
-             ? static_cast<int64_t>(std::min<uint64_t>(
-                 i->get<uint64_t>(), static_cast<uint64_t>(INT64_MAX)))
-             : i->get<int64_t>();
+               ? static_cast<int64_t>(std::min<uint64_t>(
+                     i->get<uint64_t>(), static_cast<uint64_t>(INT64_MAX)))
+               : i->get<int64_t>();
   if (v < lo || v > hi)
     return invalid(std::string{"'"} + key + "' must be between " +
                    std::to_string(lo) + " and " + std::to_string(hi));
@@ -55,22 +55,38 @@ std::optional<failure> read_int(const json& j, const char* key, int64_t lo,
 }
 
 constexpr const char* known_keys[] = {
-  "id",     "name",           "version", "host",     "port",
-  "protocol", "healthEndpoint", "weight",  "tags",     "metadata",
-  "ttl",
-  // Owned by the catalog: accepted and ignored.
-  "status", "registeredAt", "lastHeartbeat", "lastCheck", "node",
-  "activeRequests",
+    "id",
+    "name",
+    "version",
+    "host",
+    "port",
+    "protocol",
+    "healthEndpoint",
+    "weight",
+    "tags",
+    "metadata",
+    "ttl",
+    // Owned by the catalog: accepted and ignored.
+    "status",
+    "registeredAt",
+    "lastHeartbeat",
+    "lastCheck",
+    "node",
+    "activeRequests",
 };
 
 }  // namespace
 
 std::string_view to_string(health_status x) noexcept {
   switch (x) {
-    case health_status::unknown: return "unknown";
-    case health_status::passing: return "passing";
-    case health_status::warning: return "warning";
-    case health_status::critical: return "critical";
+    case health_status::unknown:
+      return "unknown";
+    case health_status::passing:
+      return "passing";
+    case health_status::warning:
+      return "warning";
+    case health_status::critical:
+      return "critical";
   }
   return "unknown";
 }
@@ -122,8 +138,9 @@ expected<service_instance> validate_instance(service_instance x) {
   for (auto& [k, v] : x.metadata)
     if (k.empty() || k.size() > limits::max_name_length ||
         v.size() > limits::max_metadata_value_length)
-      return invalid("'metadata' keys must be 1 to 63 characters and values "
-                     "at most 512");
+      return invalid(
+          "'metadata' keys must be 1 to 63 characters and values "
+          "at most 512");
   if (x.ttl_ms < 0 || x.ttl_ms > limits::max_ttl_ms)
     return invalid("'ttl' must be between 1s and 24h");
   return x;
@@ -172,10 +189,12 @@ expected<service_instance> parse_instance(const json& j) {
     }
   }
   if (auto i = j.find("ttl"); i != j.end() && !i->is_null()) {
-    if (!i->is_string()) return invalid("'ttl' must be a duration like \"60s\"");
+    if (!i->is_string())
+      return invalid("'ttl' must be a duration like \"60s\"");
     auto d = parse_duration(i->get_ref<const std::string&>());
     if (!d || d->count() < 1000 || d->count() > limits::max_ttl_ms)
-      return invalid("'ttl' must be a duration between 1s and 24h, like \"60s\"");
+      return invalid(
+          "'ttl' must be a duration between 1s and 24h, like \"60s\"");
     x.ttl_ms = d->count();
   }
   return validate_instance(std::move(x));
@@ -194,29 +213,30 @@ std::string format_unix_ms(int64_t unix_ms) {
 
 json to_json(const service_instance& x) {
   json j = {
-    {"id", x.id},
-    {"name", x.name},
-    {"version", x.version},
-    {"host", x.host},
-    {"port", x.port},
-    {"protocol", x.protocol},
-    {"healthEndpoint", x.health_endpoint},
-    {"weight", x.weight},
-    {"tags", x.tags},
-    {"metadata", x.metadata},
-    {"status", to_string(x.status)},
-    {"registeredAt", format_unix_ms(x.registered_at_ms)},
-    {"lastHeartbeat", x.last_heartbeat_ms == 0
-                        ? json(nullptr)
-                        : json(format_unix_ms(x.last_heartbeat_ms))},
-    {"lastCheck",
-     x.last_check_ms == 0
-       ? json(nullptr)
-       : json{{"at", format_unix_ms(x.last_check_ms)},
-              {"durationMs", static_cast<double>(x.last_check_duration_us) / 1000.0},
-              {"output", x.last_check_output}}},
-    {"node", x.node},
-    {"activeRequests", x.active_requests},
+      {"id", x.id},
+      {"name", x.name},
+      {"version", x.version},
+      {"host", x.host},
+      {"port", x.port},
+      {"protocol", x.protocol},
+      {"healthEndpoint", x.health_endpoint},
+      {"weight", x.weight},
+      {"tags", x.tags},
+      {"metadata", x.metadata},
+      {"status", to_string(x.status)},
+      {"registeredAt", format_unix_ms(x.registered_at_ms)},
+      {"lastHeartbeat", x.last_heartbeat_ms == 0
+                            ? json(nullptr)
+                            : json(format_unix_ms(x.last_heartbeat_ms))},
+      {"lastCheck",
+       x.last_check_ms == 0
+           ? json(nullptr)
+           : json{{"at", format_unix_ms(x.last_check_ms)},
+                  {"durationMs",
+                   static_cast<double>(x.last_check_duration_us) / 1000.0},
+                  {"output", x.last_check_output}}},
+      {"node", x.node},
+      {"activeRequests", x.active_requests},
   };
   if (x.ttl_ms > 0)
     j["ttl"] = format_duration(std::chrono::milliseconds{x.ttl_ms});
@@ -234,7 +254,8 @@ json to_json(const service_summary& x) {
 
 namespace valmesh {
 
-std::optional<health_status> parse_health_status(std::string_view text) noexcept {
+std::optional<health_status> parse_health_status(
+    std::string_view text) noexcept {
   for (auto s : {health_status::unknown, health_status::passing,
                  health_status::warning, health_status::critical})
     if (to_string(s) == text) return s;

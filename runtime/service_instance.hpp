@@ -48,7 +48,7 @@ struct service_instance {
   uint32_t active_requests = 0;   ///< calls in flight through this node
   uint64_t create_index = 0;      ///< catalog index that created the entry
   uint64_t modify_index = 0;      ///< catalog index of the last change
-  int64_t last_check_ms = 0;      ///< Unix ms of the last health check; 0 = none
+  int64_t last_check_ms = 0;  ///< Unix ms of the last health check; 0 = none
   int64_t last_check_duration_us = 0;
   std::string last_check_output;  ///< "HTTP 200", "timeout after 5000ms", ...
 
@@ -117,6 +117,7 @@ namespace valmesh {
 expected<service_instance> parse_stored_instance(const nlohmann::json& j);
 
 /// Parses "unknown", "passing", "warning" or "critical".
-std::optional<health_status> parse_health_status(std::string_view text) noexcept;
+std::optional<health_status> parse_health_status(
+    std::string_view text) noexcept;
 
 }  // namespace valmesh

@@ -17,7 +17,11 @@ enum class restart_type : uint8_t {
 };
 
 /// Which children a failure restarts.
-enum class restart_strategy : uint8_t { one_for_one, one_for_all, rest_for_one };
+enum class restart_strategy : uint8_t {
+  one_for_one,
+  one_for_all,
+  rest_for_one
+};
 
 std::string_view to_string(restart_type x) noexcept;
 std::string_view to_string(restart_strategy x) noexcept;
@@ -30,7 +34,7 @@ bool should_restart(restart_type t, bool abnormal) noexcept;
 class restart_intensity {
  public:
   restart_intensity(uint32_t intensity, clock::duration period)
-    : intensity_(intensity), period_(period) {}
+      : intensity_(intensity), period_(period) {}
 
   /// Records a restart at `now`; returns false if that exceeds the limit.
   bool record(clock::time_point now) {

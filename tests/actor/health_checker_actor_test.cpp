@@ -23,12 +23,12 @@ struct test_config : caf::actor_system_config {
 class coordinator_clock final : public valmesh::clock {
  public:
   explicit coordinator_clock(caf::scheduler::test_coordinator& sched)
-    : sched_(sched) {}
+      : sched_(sched) {}
   time_point now() const noexcept override { return sched_.clock().now(); }
   int64_t unix_ms() const noexcept override {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
-             sched_.clock().now().time_since_epoch())
-      .count();
+               sched_.clock().now().time_since_epoch())
+        .count();
   }
 
  private:
@@ -58,7 +58,8 @@ class fake_prober final : public prober {
 };
 
 struct fixture : test_coordinator_fixture<test_config> {
-  std::shared_ptr<coordinator_clock> clk = std::make_shared<coordinator_clock>(sched);
+  std::shared_ptr<coordinator_clock> clk =
+      std::make_shared<coordinator_clock>(sched);
   std::shared_ptr<fake_prober> probes = std::make_shared<fake_prober>(*clk);
   registry_actor reg;
   health_checker_actor checker;
@@ -105,24 +106,24 @@ struct fixture : test_coordinator_fixture<test_config> {
 
   health_status status_of(const std::string& id) {
     std::optional<health_status> out;
-    auto hdl =
-      self->request(reg, caf::infinite, get_atom::value, std::string{"orders"});
+    auto hdl = self->request(reg, caf::infinite, get_atom::value,
+                             std::string{"orders"});
     run_messages();
     hdl.receive(
-      [&](std::vector<service_instance>& xs) {
-        for (auto& x : xs)
-          if (x.id == id) out = x.status;
-      },
-      [&](caf::error&) {});
+        [&](std::vector<service_instance>& xs) {
+          for (auto& x : xs)
+            if (x.id == id) out = x.status;
+        },
+        [&](caf::error&) {});
     return out.value_or(health_status::unknown);
   }
 
   /// Answers the newest probe with `verdict` and lets the messages flow.
   void answer(check_verdict verdict) {
     auto done = probes->calls.back().done;
-    done(check_result{verdict, 500us, verdict == check_verdict::passing
-                                         ? "HTTP 200"
-                                         : "HTTP 500"});
+    done(check_result{
+        verdict, 500us,
+        verdict == check_verdict::passing ? "HTTP 200" : "HTTP 500"});
     run_messages();
   }
 };

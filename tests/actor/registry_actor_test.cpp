@@ -24,12 +24,12 @@ struct test_config : caf::actor_system_config {
 class coordinator_clock final : public valmesh::clock {
  public:
   explicit coordinator_clock(caf::scheduler::test_coordinator& sched)
-    : sched_(sched) {}
+      : sched_(sched) {}
   time_point now() const noexcept override { return sched_.clock().now(); }
   int64_t unix_ms() const noexcept override {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
-             sched_.clock().now().time_since_epoch())
-      .count();
+               sched_.clock().now().time_since_epoch())
+        .count();
   }
 
  private:
@@ -84,8 +84,7 @@ CAF_TEST_FIXTURE_SCOPE(registry_actor_tests, fixture)
 
 CAF_TEST(registration is answered with the stored instance) {
   self->send(reg, register_atom::value, make("orders-1", 6000));
-  expect((register_atom, service_instance),
-         from(self).to(reg).with(_, _));
+  expect((register_atom, service_instance), from(self).to(reg).with(_, _));
   expect((service_instance), from(reg).to(self).with(_));
   auto xs = call<std::vector<service_instance>>(get_atom::value,
                                                 std::string{"orders"});
@@ -109,8 +108,10 @@ CAF_TEST(resolve rotates and follows health) {
   CAF_REQUIRE(call<service_instance>(register_atom::value, make("o-1", 6000)));
   CAF_REQUIRE(call<service_instance>(register_atom::value, make("o-2", 6001)));
   resolve_options any{lb_strategy::round_robin, false};
-  auto a = call<service_instance>(resolve_atom::value, std::string{"orders"}, any);
-  auto b = call<service_instance>(resolve_atom::value, std::string{"orders"}, any);
+  auto a =
+      call<service_instance>(resolve_atom::value, std::string{"orders"}, any);
+  auto b =
+      call<service_instance>(resolve_atom::value, std::string{"orders"}, any);
   CAF_REQUIRE(a && b);
   CAF_CHECK_NOT_EQUAL(a->id, b->id);
   resolve_options healthy{lb_strategy::round_robin, true};
@@ -119,7 +120,8 @@ CAF_TEST(resolve rotates and follows health) {
   CAF_REQUIRE(!none);
   CAF_CHECK(none.error().code == errc::no_healthy_instance);
   CAF_REQUIRE(call<service_instance>(status_atom::value, std::string{"orders"},
-                                     std::string{"o-2"}, health_status::passing));
+                                     std::string{"o-2"},
+                                     health_status::passing));
   for (int i = 0; i < 3; ++i) {
     auto x = call<service_instance>(resolve_atom::value, std::string{"orders"},
                                     healthy);
@@ -145,14 +147,14 @@ CAF_TEST(an idle registry arms no timer) {
 }
 
 CAF_TEST(a lease that runs out turns critical and is removed later) {
-  CAF_REQUIRE(call<service_instance>(register_atom::value,
-                                     make("o-1", 6000, 1000)));
+  CAF_REQUIRE(
+      call<service_instance>(register_atom::value, make("o-1", 6000, 1000)));
   // Heartbeats within the lease keep it passing.
   for (int i = 0; i < 4; ++i) {
     advance_time(750ms);
     consume_messages();
-    auto hb = call<service_instance>(heartbeat_atom::value, std::string{"orders"},
-                                     std::string{"o-1"});
+    auto hb = call<service_instance>(heartbeat_atom::value,
+                                     std::string{"orders"}, std::string{"o-1"});
     CAF_REQUIRE(hb.has_value());
     CAF_CHECK(hb->status == health_status::passing);
   }

@@ -37,7 +37,8 @@ json snapshot(const agent& a) {
   json all = json::object();
   for (auto& s : list["services"]) {
     auto name = s["name"].get<std::string>();
-    all[name] = parse(http(a.http(), "GET", "/api/services/" + name))["instances"];
+    all[name] =
+        parse(http(a.http(), "GET", "/api/services/" + name))["instances"];
   }
   return all;
 }
@@ -70,8 +71,10 @@ TEST_F(agent_api, node_health_answers) {
 TEST_F(agent_api, register_discover_renew_and_deregister) {
   auto res = http(a.http(), "POST", "/api/services",
                   instance("orders", 6000,
-                           {{"id", "orders-1"}, {"version", "1.4.2"},
-                            {"ttl", "30s"}, {"tags", {"a"}},
+                           {{"id", "orders-1"},
+                            {"version", "1.4.2"},
+                            {"ttl", "30s"},
+                            {"tags", {"a"}},
                             {"metadata", {{"k", "v"}}}}));
   ASSERT_EQ(res.status, 201u) << res.body;
   EXPECT_EQ(res.headers["location"], "/api/services/orders/orders-1");
@@ -122,10 +125,11 @@ TEST_F(agent_api, register_discover_renew_and_deregister) {
 TEST_F(agent_api, reregistering_an_id_updates_it) {
   ASSERT_EQ(http(a.http(), "POST", "/api/services",
                  instance("orders", 6000, {{"id", "orders-1"}}))
-              .status,
+                .status,
             201u);
-  auto res = http(a.http(), "POST", "/api/services",
-                  instance("orders", 7000, {{"id", "orders-1"}, {"weight", 9}}));
+  auto res =
+      http(a.http(), "POST", "/api/services",
+           instance("orders", 7000, {{"id", "orders-1"}, {"weight", 9}}));
   ASSERT_EQ(res.status, 201u);
   auto all = snapshot(a);
   ASSERT_EQ(all["orders"].size(), 1u);
@@ -136,22 +140,22 @@ TEST_F(agent_api, reregistering_an_id_updates_it) {
 TEST_F(agent_api, strategies_over_http) {
   ASSERT_EQ(http(a.http(), "POST", "/api/services",
                  instance("svc", 6000, {{"id", "heavy"}, {"weight", 3}}))
-              .status,
+                .status,
             201u);
   ASSERT_EQ(http(a.http(), "POST", "/api/services",
                  instance("svc", 6001, {{"id", "light"}, {"weight", 1}}))
-              .status,
+                .status,
             201u);
   std::map<std::string, int> hits;
   for (int i = 0; i < 400; ++i)
-    ++hits[parse(http(a.http(), "GET", "/api/services/svc/resolve?strategy=weighted"))
-             ["id"]];
+    ++hits[parse(http(a.http(), "GET",
+                      "/api/services/svc/resolve?strategy=weighted"))["id"]];
   EXPECT_EQ(hits["heavy"], 300);
   EXPECT_EQ(hits["light"], 100);
   hits.clear();
   for (int i = 0; i < 10; ++i)
-    ++hits[parse(http(a.http(), "GET", "/api/services/svc/resolve?strategy=round-robin"))
-             ["id"]];
+    ++hits[parse(http(a.http(), "GET",
+                      "/api/services/svc/resolve?strategy=round-robin"))["id"]];
   EXPECT_EQ(hits["heavy"], 5);
   EXPECT_EQ(hits["light"], 5);
   for (auto s : {"random", "least-connections"}) {
@@ -164,7 +168,7 @@ TEST_F(agent_api, strategies_over_http) {
 TEST_F(agent_api, every_bad_input_gets_a_json_error_and_changes_nothing) {
   ASSERT_EQ(http(a.http(), "POST", "/api/services",
                  instance("orders", 6000, {{"id", "orders-1"}}))
-              .status,
+                .status,
             201u);
   auto before = snapshot(a);
   struct bad_request {
@@ -173,52 +177,56 @@ TEST_F(agent_api, every_bad_input_gets_a_json_error_and_changes_nothing) {
     std::string code;
   };
   std::vector<bad_request> cases{
-    {"POST", "/api/services", "{broken", 400, "invalid_argument"},
-    {"POST", "/api/services", "", 400, "invalid_argument"},
-    {"POST", "/api/services", "[]", 400, "invalid_argument"},
-    {"POST", "/api/services", R"({"name":"x","host":"h"})", 400, "invalid_argument"},
-    {"POST", "/api/services", R"({"host":"h","port":1})", 400, "invalid_argument"},
-    {"POST", "/api/services", instance("bad name", 1), 400, "invalid_argument"},
-    {"POST", "/api/services", instance("orders", 0), 400, "invalid_argument"},
-    {"POST", "/api/services", R"({"name":"orders","host":"h","port":70000})", 400,
-     "invalid_argument"},
-    {"POST", "/api/services", R"({"name":"orders","host":"h","port":"80"})", 400,
-     "invalid_argument"},
-    {"POST", "/api/services", R"({"name":"orders","host":"","port":80})", 400,
-     "invalid_argument"},
-    {"POST", "/api/services", instance("orders", 1, {{"weight", 0}}), 400,
-     "invalid_argument"},
-    {"POST", "/api/services", instance("orders", 1, {{"protocol", "grpc"}}), 400,
-     "invalid_argument"},
-    {"POST", "/api/services", instance("orders", 1, {{"ttl", "forever"}}), 400,
-     "invalid_argument"},
-    {"POST", "/api/services", instance("orders", 1, {{"extra", true}}), 400,
-     "invalid_argument"},
-    {"POST", "/api/services", instance("orders", 1, {{"tags", "a"}}), 400,
-     "invalid_argument"},
-    {"POST", "/api/services",
-     R"({"name":"orders","host":"h","port":1,"id":"orders-1","weight":5000})", 400,
-     "invalid_argument"},
-    {"GET", "/api/services/orders/resolve?strategy=fastest", "", 400,
-     "invalid_argument"},
-    {"GET", "/api/services/orders/resolve?healthyOnly=maybe", "", 400,
-     "invalid_argument"},
-    {"GET", "/api/services/nope", "", 404, "not_found"},
-    {"GET", "/api/services/nope/resolve", "", 404, "not_found"},
-    {"DELETE", "/api/services/orders/nope", "", 404, "not_found"},
-    {"DELETE", "/api/services/nope/orders-1", "", 404, "not_found"},
-    {"PUT", "/api/services/orders/orders-1/heartbeat", "", 409, "conflict"},
-    {"PUT", "/api/services/orders/nope/heartbeat", "", 404, "not_found"},
-    {"GET", "/api/nothing", "", 404, "not_found"},
-    {"PATCH", "/api/services", "", 405, "method_not_allowed"},
-    {"DELETE", "/api/services", "", 405, "method_not_allowed"},
-    {"GET", "/api/services/%zz", "", 400, "invalid_argument"},
-    {"POST", "/api/services", std::string(1024 * 1024 + 1, 'x'), 413,
-     "payload_too_large"},
+      {"POST", "/api/services", "{broken", 400, "invalid_argument"},
+      {"POST", "/api/services", "", 400, "invalid_argument"},
+      {"POST", "/api/services", "[]", 400, "invalid_argument"},
+      {"POST", "/api/services", R"({"name":"x","host":"h"})", 400,
+       "invalid_argument"},
+      {"POST", "/api/services", R"({"host":"h","port":1})", 400,
+       "invalid_argument"},
+      {"POST", "/api/services", instance("bad name", 1), 400,
+       "invalid_argument"},
+      {"POST", "/api/services", instance("orders", 0), 400, "invalid_argument"},
+      {"POST", "/api/services", R"({"name":"orders","host":"h","port":70000})",
+       400, "invalid_argument"},
+      {"POST", "/api/services", R"({"name":"orders","host":"h","port":"80"})",
+       400, "invalid_argument"},
+      {"POST", "/api/services", R"({"name":"orders","host":"","port":80})", 400,
+       "invalid_argument"},
+      {"POST", "/api/services", instance("orders", 1, {{"weight", 0}}), 400,
+       "invalid_argument"},
+      {"POST", "/api/services", instance("orders", 1, {{"protocol", "grpc"}}),
+       400, "invalid_argument"},
+      {"POST", "/api/services", instance("orders", 1, {{"ttl", "forever"}}),
+       400, "invalid_argument"},
+      {"POST", "/api/services", instance("orders", 1, {{"extra", true}}), 400,
+       "invalid_argument"},
+      {"POST", "/api/services", instance("orders", 1, {{"tags", "a"}}), 400,
+       "invalid_argument"},
+      {"POST", "/api/services",
+       R"({"name":"orders","host":"h","port":1,"id":"orders-1","weight":5000})",
+       400, "invalid_argument"},
+      {"GET", "/api/services/orders/resolve?strategy=fastest", "", 400,
+       "invalid_argument"},
+      {"GET", "/api/services/orders/resolve?healthyOnly=maybe", "", 400,
+       "invalid_argument"},
+      {"GET", "/api/services/nope", "", 404, "not_found"},
+      {"GET", "/api/services/nope/resolve", "", 404, "not_found"},
+      {"DELETE", "/api/services/orders/nope", "", 404, "not_found"},
+      {"DELETE", "/api/services/nope/orders-1", "", 404, "not_found"},
+      {"PUT", "/api/services/orders/orders-1/heartbeat", "", 409, "conflict"},
+      {"PUT", "/api/services/orders/nope/heartbeat", "", 404, "not_found"},
+      {"GET", "/api/nothing", "", 404, "not_found"},
+      {"PATCH", "/api/services", "", 405, "method_not_allowed"},
+      {"DELETE", "/api/services", "", 405, "method_not_allowed"},
+      {"GET", "/api/services/%zz", "", 400, "invalid_argument"},
+      {"POST", "/api/services", std::string(1024 * 1024 + 1, 'x'), 413,
+       "payload_too_large"},
   };
   for (auto& c : cases) {
     auto res = http(a.http(), c.method, c.target, c.body);
-    EXPECT_EQ(res.status, c.status) << c.method << " " << c.target << " " << c.body.substr(0, 80);
+    EXPECT_EQ(res.status, c.status)
+        << c.method << " " << c.target << " " << c.body.substr(0, 80);
     auto j = json::parse(res.body, nullptr, false);
     ASSERT_FALSE(j.is_discarded()) << res.body;
     EXPECT_EQ(j["error"]["code"], c.code) << c.method << " " << c.target;
@@ -234,9 +242,9 @@ TEST_F(agent_api, keep_alive_and_pipelining_answer_in_order) {
   raw_connection c{a.http_port};
   ASSERT_TRUE(c.connected());
   c.send(
-    "GET /api/services/a HTTP/1.1\r\nHost: x\r\n\r\n"
-    "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
-    "GET /api/services/b HTTP/1.1\r\nHost: x\r\n\r\n");
+      "GET /api/services/a HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /api/services/b HTTP/1.1\r\nHost: x\r\n\r\n");
   auto bytes = c.read_responses(3);
   ASSERT_EQ(count_responses(bytes), 3u) << bytes;
   auto first = bytes.find("HTTP/1.1 404");
@@ -245,7 +253,8 @@ TEST_F(agent_api, keep_alive_and_pipelining_answer_in_order) {
   EXPECT_LT(first, second);
   EXPECT_NE(third, std::string::npos);
   EXPECT_NE(bytes.find("no service named 'a'"), std::string::npos);
-  EXPECT_LT(bytes.find("no service named 'a'"), bytes.find("no service named 'b'"));
+  EXPECT_LT(bytes.find("no service named 'a'"),
+            bytes.find("no service named 'b'"));
   // Same connection, later: still open.
   c.send("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(count_responses(c.read_responses(4)), 4u);
@@ -255,7 +264,9 @@ TEST_F(agent_api, keep_alive_and_pipelining_answer_in_order) {
 TEST_F(agent_api, a_half_sent_request_is_dropped_without_blocking_others) {
   raw_connection slow{a.http_port};
   ASSERT_TRUE(slow.connected());
-  slow.send("POST /api/services HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"na");
+  slow.send(
+      "POST /api/services HTTP/1.1\r\nHost: x\r\nContent-Length: "
+      "100\r\n\r\n{\"na");
   // Others are served while the slow client dawdles.
   EXPECT_EQ(http(a.http(), "GET", "/health").status, 200u);
   auto closed = slow.wait_closed(3s);
@@ -291,13 +302,15 @@ TEST(agent_token, mutations_need_the_bearer_token_and_reads_stay_open) {
   EXPECT_EQ(http(a.http(), "GET", "/api/services/orders").status, 200u);
   EXPECT_EQ(http(a.http(), "GET", "/api/services/orders/resolve").status, 200u);
   // Deregistration and heartbeats are mutations too.
-  EXPECT_EQ(http(a.http(), "DELETE", "/api/services/orders/orders-1").status, 401u);
-  EXPECT_EQ(http(a.http(), "PUT", "/api/services/orders/orders-1/heartbeat").status,
+  EXPECT_EQ(http(a.http(), "DELETE", "/api/services/orders/orders-1").status,
             401u);
+  EXPECT_EQ(
+      http(a.http(), "PUT", "/api/services/orders/orders-1/heartbeat").status,
+      401u);
   EXPECT_EQ(snapshot(a)["orders"].size(), 1u);
   EXPECT_EQ(http(a.http(), "DELETE", "/api/services/orders/orders-1", "",
                  {{"Authorization", "Bearer s3cret"}})
-              .status,
+                .status,
             204u);
   EXPECT_EQ(a.proc->stop(SIGTERM), 0);
 }
@@ -309,22 +322,23 @@ TEST(agent_leases, an_expired_lease_turns_critical_then_is_removed) {
   ASSERT_TRUE(a.proc);
   ASSERT_EQ(http(a.http(), "POST", "/api/services",
                  instance("orders", 6000, {{"id", "orders-1"}, {"ttl", "1s"}}))
-              .status,
+                .status,
             201u);
   // The agent logs each transition; wait on those events.
   ASSERT_TRUE(a.proc->wait_for(std::regex{"orders/orders-1 is critical"}, 5s))
-    << a.proc->out();
+      << a.proc->out();
   // Removal comes a whole second later, so it is still there, critical.
   auto after_expiry = parse(http(a.http(), "GET", "/api/services/orders"));
   EXPECT_EQ(after_expiry["instances"][0]["status"], "critical");
   ASSERT_TRUE(a.proc->wait_for(std::regex{"removed orders/orders-1"}, 5s))
-    << a.proc->out();
+      << a.proc->out();
   EXPECT_EQ(http(a.http(), "GET", "/api/services/orders").status, 404u);
   EXPECT_EQ(a.proc->stop(SIGTERM), 0);
 }
 
 TEST(agent_config, registers_the_services_of_the_config_file) {
-  auto a = agent::start({"--config", VALMESH_SOURCE_DIR "/examples/valmesh.json"});
+  auto a =
+      agent::start({"--config", VALMESH_SOURCE_DIR "/examples/valmesh.json"});
   ASSERT_TRUE(a.proc);
   auto list = parse(http(a.http(), "GET", "/api/services"));
   std::set<std::string> names;
@@ -343,7 +357,8 @@ TEST(agent_config, bad_config_and_flags_exit_2_naming_the_key) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("'http_port'"), std::string::npos) << r.err;
   std::ofstream{dir + "/broken.json"} << "{";
-  EXPECT_EQ(run_valmesh({"agent", "--config", dir + "/broken.json"}).exit_code, 2);
+  EXPECT_EQ(run_valmesh({"agent", "--config", dir + "/broken.json"}).exit_code,
+            2);
   r = run_valmesh({"agent", "--health-interval", "often"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--health-interval"), std::string::npos) << r.err;
@@ -352,7 +367,8 @@ TEST(agent_config, bad_config_and_flags_exit_2_naming_the_key) {
   EXPECT_NE(r.err.find("--http"), std::string::npos) << r.err;
   EXPECT_EQ(run_valmesh({"agent", "--log-level", "shouty"}).exit_code, 2);
   EXPECT_EQ(run_valmesh({"agent", "--no-such-flag"}).exit_code, 2);
-  EXPECT_EQ(run_valmesh({"agent", "--config", "/nonexistent.json"}).exit_code, 2);
+  EXPECT_EQ(run_valmesh({"agent", "--config", "/nonexistent.json"}).exit_code,
+            2);
 }
 
 TEST(agent_config, json_logs_are_one_object_per_line) {
@@ -374,8 +390,9 @@ TEST(agent_config, json_logs_are_one_object_per_line) {
 TEST(agent_config, a_busy_port_is_reported_not_crashed_on) {
   auto a = agent::start();
   ASSERT_TRUE(a.proc);
-  auto r = run_valmesh({"agent", "--dev", "--http", "127.0.0.1:" + std::to_string(a.http_port),
-                    "--cluster", "127.0.0.1:0"});
+  auto r = run_valmesh({"agent", "--dev", "--http",
+                        "127.0.0.1:" + std::to_string(a.http_port), "--cluster",
+                        "127.0.0.1:0"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("cannot listen"), std::string::npos) << r.out << r.err;
   EXPECT_EQ(a.proc->stop(SIGTERM), 0);

@@ -45,8 +45,8 @@ TEST(cli_basics, usage_errors_exit_2) {
   EXPECT_EQ(run_valmesh({"deregister", "only-one-arg"}).exit_code, 2);
   EXPECT_EQ(run_valmesh({"services", "--addr", "not an address"}).exit_code, 2);
   // Invalid registrations are caught before any request is sent.
-  auto r = run_valmesh({"register", "--name", "bad name", "--host", "h", "--port", "1",
-                    "--addr", "http://127.0.0.1:1"});
+  auto r = run_valmesh({"register", "--name", "bad name", "--host", "h",
+                        "--port", "1", "--addr", "http://127.0.0.1:1"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("name"), std::string::npos) << r.err;
   EXPECT_EQ(run_valmesh({"register", "--name", "x"}).exit_code, 2);
@@ -60,10 +60,11 @@ TEST(cli_basics, an_unreachable_agent_exits_3) {
 }
 
 TEST_F(cli, register_list_show_and_deregister) {
-  auto r = run_valmesh({"register", "--addr", a.addr(), "--name", "orders", "--host",
-                    "127.0.0.1", "--port", "6000", "--id", "orders-1", "--version",
-                    "1.2.0", "--tag", "a", "--tag", "b", "--meta", "zone=eu",
-                    "--weight", "3", "--ttl", "30s"});
+  auto r = run_valmesh(
+      {"register",  "--addr",   a.addr(), "--name", "orders",   "--host",
+       "127.0.0.1", "--port",   "6000",   "--id",   "orders-1", "--version",
+       "1.2.0",     "--tag",    "a",      "--tag",  "b",        "--meta",
+       "zone=eu",   "--weight", "3",      "--ttl",  "30s"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("registered orders/orders-1"), std::string::npos);
 
@@ -91,7 +92,8 @@ TEST_F(cli, register_list_show_and_deregister) {
   r = run_valmesh({"deregister", "orders", "orders-1", "--addr", a.addr()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("not_found"), std::string::npos) << r.err;
-  EXPECT_EQ(run_valmesh({"services", "orders", "--addr", a.addr()}).exit_code, 1);
+  EXPECT_EQ(run_valmesh({"services", "orders", "--addr", a.addr()}).exit_code,
+            1);
 }
 
 TEST_F(cli, register_from_a_file) {
@@ -100,14 +102,16 @@ TEST_F(cli, register_from_a_file) {
                             "id": "users-1"})";
   auto r = run_valmesh({"register", file, "--addr", a.addr()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  auto j = json::parse(run_valmesh({"services", "users", "--json", "--addr", a.addr()}).out);
+  auto j = json::parse(
+      run_valmesh({"services", "users", "--json", "--addr", a.addr()}).out);
   EXPECT_EQ(j["instances"][0]["id"], "users-1");
   std::ofstream{file} << "{not json";
   EXPECT_EQ(run_valmesh({"register", file, "--addr", a.addr()}).exit_code, 2);
 }
 
 TEST_F(cli, the_address_comes_from_the_environment) {
-  auto r = run_valmesh({"services", "--json"}, {{"VALMESH_HTTP_ADDR", a.addr()}});
+  auto r =
+      run_valmesh({"services", "--json"}, {{"VALMESH_HTTP_ADDR", a.addr()}});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(json::parse(r.out)["services"], json::array());
 }
@@ -115,8 +119,9 @@ TEST_F(cli, the_address_comes_from_the_environment) {
 TEST(cli_token, the_token_comes_from_a_flag_or_the_environment) {
   auto a = agent::start({"--token", "s3cret"});
   ASSERT_TRUE(a.proc);
-  std::vector<std::string> reg{"register", "--addr", a.addr(), "--name", "orders",
-                               "--host", "127.0.0.1", "--port", "6000"};
+  std::vector<std::string> reg{"register",  "--addr", a.addr(),
+                               "--name",    "orders", "--host",
+                               "127.0.0.1", "--port", "6000"};
   auto r = run_valmesh(reg);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("401"), std::string::npos) << r.err;

@@ -71,7 +71,8 @@ TEST_F(echo_server, a_delay_holds_one_request_not_the_server) {
   EXPECT_EQ(http(ep(), "GET", "/slow").status, 200u);
   auto took = std::chrono::steady_clock::now() - start;
   EXPECT_GE(took, 300ms);
-  EXPECT_EQ(http(ep(), "GET", "/health").status, 200u);  // health is not delayed
+  EXPECT_EQ(http(ep(), "GET", "/health").status,
+            200u);  // health is not delayed
 }
 
 TEST_F(echo_server, bad_control_is_rejected_and_changes_nothing) {

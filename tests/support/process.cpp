@@ -5,9 +5,9 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,8 +21,8 @@ namespace valmesh::test {
 
 // -- process ------------------------------------------------------------------
 
-std::unique_ptr<process> process::start(std::vector<std::string> argv,
-                                        std::map<std::string, std::string> env) {
+std::unique_ptr<process> process::start(
+    std::vector<std::string> argv, std::map<std::string, std::string> env) {
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return nullptr;
   std::vector<std::string> env_strings;
@@ -96,7 +96,7 @@ void process::read_loop() {
 }
 
 std::optional<std::vector<std::string>> process::wait_for(
-  const std::regex& re, std::chrono::milliseconds timeout) {
+    const std::regex& re, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock{mtx_};
   std::smatch m;
   std::string all;
@@ -123,12 +123,12 @@ std::optional<int> process::wait(std::chrono::milliseconds timeout) {
     int status = 0;
     auto r = waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
-      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status)
-                                     : 128 + WTERMSIG(status);
+      exit_code_ =
+          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       return exit_code_;
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
     // Block until the process exits (pidfd becomes readable) or time runs out.
     if (pid_fd_ >= 0) {
@@ -167,7 +167,8 @@ run_result run(std::vector<std::string> argv,
   }
   auto code = p->wait(timeout);
   if (!code) {
-    ADD_FAILURE() << "process did not finish within " << timeout.count() << "ms";
+    ADD_FAILURE() << "process did not finish within " << timeout.count()
+                  << "ms";
     p->stop(SIGKILL);
   }
   p->wait_output_closed(2s);
@@ -178,7 +179,7 @@ run_result run(std::vector<std::string> argv,
 }
 
 run_result run_valmesh(std::vector<std::string> args,
-                   std::map<std::string, std::string> env) {
+                       std::map<std::string, std::string> env) {
   args.insert(args.begin(), VALMESH_BIN);
   return run(std::move(args), std::move(env));
 }
@@ -187,8 +188,9 @@ run_result run_valmesh(std::vector<std::string> args,
 
 agent agent::start(std::vector<std::string> extra) {
   agent a;
-  std::vector<std::string> argv{VALMESH_BIN, "agent", "--http", "127.0.0.1:0",
-                                "--cluster", "127.0.0.1:0", "--dev"};
+  std::vector<std::string> argv{VALMESH_BIN,   "agent",     "--http",
+                                "127.0.0.1:0", "--cluster", "127.0.0.1:0",
+                                "--dev"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   a.proc = process::start(argv);
   if (!a.proc) {
@@ -196,7 +198,7 @@ agent agent::start(std::vector<std::string> extra) {
     return a;
   }
   auto m = a.proc->wait_for(std::regex{
-    R"(valmesh agent started: node=\S+ http=127\.0\.0\.1:(\d+) cluster=127\.0\.0\.1:(\d+))"});
+      R"(valmesh agent started: node=\S+ http=127\.0\.0\.1:(\d+) cluster=127\.0\.0\.1:(\d+))"});
   if (!m) {
     ADD_FAILURE() << "valmesh agent did not start:\n"
                   << a.proc->out() << a.proc->err();
@@ -225,9 +227,10 @@ echo echo::start(std::string name) {
   return e;
 }
 
-web::client_response http(const endpoint& ep, const std::string& method,
-                          const std::string& target, const std::string& body,
-                          std::vector<std::pair<std::string, std::string>> headers) {
+web::client_response http(
+    const endpoint& ep, const std::string& method, const std::string& target,
+    const std::string& body,
+    std::vector<std::pair<std::string, std::string>> headers) {
   web::client_request req;
   req.method = method;
   req.target = target;
@@ -246,7 +249,8 @@ web::client_response http(const endpoint& ep, const std::string& method,
 raw_connection::raw_connection(uint16_t port, int receive_buffer) {
   fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (receive_buffer > 0)
-    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer,
+               sizeof(receive_buffer));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
@@ -264,7 +268,8 @@ raw_connection::~raw_connection() {
 void raw_connection::send(const std::string& bytes) {
   size_t sent = 0;
   while (sent < bytes.size()) {
-    auto n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    auto n =
+        ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
     if (n <= 0) return;
     sent += static_cast<size_t>(n);
   }
@@ -293,7 +298,7 @@ std::string raw_connection::read_responses(size_t n,
   char buf[65536];
   while (count_responses(buffer_) < n) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     pollfd pfd{fd_, POLLIN, 0};
     if (poll(&pfd, 1, static_cast<int>(left.count())) <= 0) break;
@@ -305,20 +310,20 @@ std::string raw_connection::read_responses(size_t n,
 }
 
 std::optional<std::chrono::milliseconds> raw_connection::wait_closed(
-  std::chrono::milliseconds timeout) {
+    std::chrono::milliseconds timeout) {
   auto start = std::chrono::steady_clock::now();
   auto deadline = start + timeout;
   char buf[4096];
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
     pollfd pfd{fd_, POLLIN, 0};
     if (poll(&pfd, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
     auto got = recv(fd_, buf, sizeof(buf), 0);
     if (got <= 0)
       return std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - start);
+          std::chrono::steady_clock::now() - start);
     buffer_.append(buf, static_cast<size_t>(got));
   }
 }

@@ -30,14 +30,15 @@ class process {
  public:
   /// Starts `argv` (argv[0] is a path), with `env` added to the environment.
   static std::unique_ptr<process> start(
-    std::vector<std::string> argv, std::map<std::string, std::string> env = {});
+      std::vector<std::string> argv,
+      std::map<std::string, std::string> env = {});
 
   ~process();
 
   /// Waits until the combined output has a line matching `re`; returns its
   /// capture groups (index 0 is the whole match), or nothing on timeout/exit.
   std::optional<std::vector<std::string>> wait_for(
-    const std::regex& re, std::chrono::milliseconds timeout = 10s);
+      const std::regex& re, std::chrono::milliseconds timeout = 10s);
 
   /// Waits for the process to exit; returns its exit code (128 + signal if
   /// killed), or nothing on timeout.
@@ -83,7 +84,7 @@ run_result run(std::vector<std::string> argv,
 
 /// Runs `valmesh ARGS...`.
 run_result run_valmesh(std::vector<std::string> args,
-                   std::map<std::string, std::string> env = {});
+                       std::map<std::string, std::string> env = {});
 
 /// A `valmesh agent` on ephemeral loopback ports, in --dev mode.
 struct agent {
@@ -96,7 +97,9 @@ struct agent {
   static agent start(std::vector<std::string> extra = {});
 
   endpoint http() const { return {"127.0.0.1", http_port}; }
-  std::string addr() const { return "http://127.0.0.1:" + std::to_string(http_port); }
+  std::string addr() const {
+    return "http://127.0.0.1:" + std::to_string(http_port);
+  }
 };
 
 /// A `valmesh-echo` on an ephemeral port.
@@ -107,9 +110,10 @@ struct echo {
 };
 
 /// One HTTP request to `ep` with the project's blocking client.
-web::client_response http(const endpoint& ep, const std::string& method,
-                          const std::string& target, const std::string& body = {},
-                          std::vector<std::pair<std::string, std::string>> headers = {});
+web::client_response http(
+    const endpoint& ep, const std::string& method, const std::string& target,
+    const std::string& body = {},
+    std::vector<std::pair<std::string, std::string>> headers = {});
 
 /// A plain TCP connection, for raw HTTP bytes.
 class raw_connection {
@@ -118,7 +122,7 @@ class raw_connection {
   /// receive buffer (to play a client that reads slowly).
   explicit raw_connection(uint16_t port, int receive_buffer = 0);
   raw_connection(raw_connection&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), buffer_(std::move(other.buffer_)) {}
+      : fd_(std::exchange(other.fd_, -1)), buffer_(std::move(other.buffer_)) {}
   raw_connection& operator=(raw_connection&&) = delete;
   ~raw_connection();
 
@@ -132,7 +136,7 @@ class raw_connection {
   /// Waits until the peer closes the connection; returns how long it took,
   /// or nothing if it stayed open past `timeout`.
   std::optional<std::chrono::milliseconds> wait_closed(
-    std::chrono::milliseconds timeout);
+      std::chrono::milliseconds timeout);
 
  private:
   int fd_ = -1;

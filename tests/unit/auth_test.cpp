@@ -28,8 +28,8 @@ TEST(auth, missing_credentials_are_401) {
 }
 
 TEST(auth, wrong_tokens_are_403) {
-  for (auto bad : {"Bearer s3cre", "Bearer s3cret2", "Bearer S3CRET",
-                   "Bearer xxxxxx"}) {
+  for (auto bad :
+       {"Bearer s3cre", "Bearer s3cret2", "Bearer S3CRET", "Bearer xxxxxx"}) {
     auto f = check_token(with_auth(bad), "s3cret");
     ASSERT_TRUE(f) << bad;
     EXPECT_EQ(f->code, errc::forbidden) << bad;

@@ -70,7 +70,7 @@ TEST(config, rejects_bad_values_naming_the_key) {
     ASSERT_FALSE(cfg) << text;
     EXPECT_EQ(cfg.error().code, errc::invalid_argument);
     EXPECT_NE(cfg.error().message.find("'" + key + "'"), std::string::npos)
-      << cfg.error().message;
+        << cfg.error().message;
   };
   rejected(R"({"htp": "127.0.0.1:1"})", "htp");
   rejected(R"({"http": "localhost"})", "http");

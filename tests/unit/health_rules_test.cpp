@@ -10,7 +10,9 @@ namespace {
 check_result ok(std::chrono::microseconds d = 1000us) {
   return {check_verdict::passing, d, "HTTP 200"};
 }
-check_result warn() { return {check_verdict::warning, 1000us, "HTTP 429"}; }
+check_result warn() {
+  return {check_verdict::warning, 1000us, "HTTP 429"};
+}
 check_result fail(std::string why = "HTTP 500") {
   return {check_verdict::critical, 1000us, std::move(why)};
 }
@@ -39,7 +41,7 @@ TEST(health_rules, failures_before_critical_absorbs_a_flap) {
   h.record(ok(), 1);
   EXPECT_FALSE(h.record(fail(), 2));  // one failure: still passing
   EXPECT_EQ(h.status(), health_status::passing);
-  EXPECT_FALSE(h.record(ok(), 3));    // the streak resets
+  EXPECT_FALSE(h.record(ok(), 3));  // the streak resets
   EXPECT_FALSE(h.record(fail(), 4));
   EXPECT_EQ(h.record(fail(), 5), health_status::critical);
   EXPECT_EQ(h.stats().last_status_change_ms, 5);

@@ -98,8 +98,7 @@ TEST(load_balancer, weighted_is_smooth_like_nginx) {
   load_balancer lb{1};
   std::vector<lb_candidate> xs{{"a", 5, 0}, {"b", 1, 0}, {"c", 1, 0}};
   std::string seq;
-  for (int i = 0; i < 7; ++i)
-    seq += "abc"[*lb.pick(lb_strategy::weighted, xs)];
+  for (int i = 0; i < 7; ++i) seq += "abc"[*lb.pick(lb_strategy::weighted, xs)];
   EXPECT_EQ(seq, "aabacaa");
 }
 

@@ -32,8 +32,10 @@ TEST(backoff, sequences_without_jitter) {
 
 TEST(backoff, jitter_stays_in_its_range_and_is_seeded) {
   for (int seed = 1; seed <= 50; ++seed) {
-    backoff full{policy(backoff_kind::exponential, jitter_kind::full), uint64_t(seed)};
-    backoff equal{policy(backoff_kind::exponential, jitter_kind::equal), uint64_t(seed)};
+    backoff full{policy(backoff_kind::exponential, jitter_kind::full),
+                 uint64_t(seed)};
+    backoff equal{policy(backoff_kind::exponential, jitter_kind::equal),
+                  uint64_t(seed)};
     backoff deco{policy(backoff_kind::exponential, jitter_kind::decorrelated),
                  uint64_t(seed)};
     clock::duration prev = 100ms;
@@ -90,13 +92,15 @@ TEST(retry, succeeds_after_retryable_failures) {
   retry_options o;
   o.max_retries = 3;
   o.backoff = policy(backoff_kind::exponential, jitter_kind::none);
-  o.on_retry = [&](uint32_t, const failure&, clock::duration d) { waits.push_back(d); };
+  o.on_retry = [&](uint32_t, const failure&, clock::duration d) {
+    waits.push_back(d);
+  };
   auto r = retry<int>(
-    [&]() -> expected<int> {
-      if (++calls < 3) return failure{errc::unavailable, "ECONNREFUSED"};
-      return 42;
-    },
-    o, clk, [&](clock::duration d) { clk.advance(d); });
+      [&]() -> expected<int> {
+        if (++calls < 3) return failure{errc::unavailable, "ECONNREFUSED"};
+        return 42;
+      },
+      o, clk, [&](clock::duration d) { clk.advance(d); });
   ASSERT_TRUE(r);
   EXPECT_EQ(*r, 42);
   EXPECT_EQ(calls, 3);
@@ -132,12 +136,12 @@ TEST(retry, the_deadline_covers_all_attempts) {
   o.timeout = 1s;
   o.backoff = policy(backoff_kind::fixed, jitter_kind::none);  // 100ms waits
   auto r = retry<int>(
-    [&]() -> expected<int> {
-      ++calls;
-      clk.advance(100ms);  // each attempt takes 100ms
-      return failure{errc::timeout, "slow"};
-    },
-    o, clk, [&](clock::duration d) { clk.advance(d); });
+      [&]() -> expected<int> {
+        ++calls;
+        clk.advance(100ms);  // each attempt takes 100ms
+        return failure{errc::timeout, "slow"};
+      },
+      o, clk, [&](clock::duration d) { clk.advance(d); });
   EXPECT_FALSE(r);
   EXPECT_EQ(calls, 5);  // 5 x (100ms + 100ms) = 1s
 }
@@ -150,16 +154,20 @@ TEST(async_retry, retries_through_the_scheduler_and_completes_once) {
   retry_options o;
   o.backoff = policy(backoff_kind::linear, jitter_kind::none);
   async_retry<std::string>(
-    [&](std::function<void(expected<std::string>)> k) {
-      if (++calls < 3) k(failure{errc::bad_gateway, "502"});
-      else k(std::string{"ok"});
-    },
-    o, clk,
-    [&](clock::duration d, std::function<void()> f) { timers.emplace_back(d, f); },
-    [&](expected<std::string> r) {
-      ++done;
-      result.emplace(std::move(r));
-    });
+      [&](std::function<void(expected<std::string>)> k) {
+        if (++calls < 3)
+          k(failure{errc::bad_gateway, "502"});
+        else
+          k(std::string{"ok"});
+      },
+      o, clk,
+      [&](clock::duration d, std::function<void()> f) {
+        timers.emplace_back(d, f);
+      },
+      [&](expected<std::string> r) {
+        ++done;
+        result.emplace(std::move(r));
+      });
   // Nothing sleeps: the waits are handed to the scheduler, one at a time.
   ASSERT_EQ(timers.size(), 1u);
   EXPECT_EQ(timers[0].first, 100ms);

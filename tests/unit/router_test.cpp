@@ -54,10 +54,11 @@ TEST(router, matches_literals_params_and_wildcards) {
   run(r, beast_http::verb::delete_, "/api/services/my%2Dsvc/id-1");
   run(r, beast_http::verb::put, "/proxy/orders/api/x/y?z=1");
   run(r, beast_http::verb::get, "/proxy/orders");
-  EXPECT_EQ(seen, (std::vector<std::string>{
-                    "list", "register", "get name=orders q=a b",
-                    "del name=my-svc id=id-1",
-                    "proxy name=orders rest=/api/x/y", "proxy name=orders rest=/"}));
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{
+                "list", "register", "get name=orders q=a b",
+                "del name=my-svc id=id-1", "proxy name=orders rest=/api/x/y",
+                "proxy name=orders rest=/"}));
 }
 
 TEST(router, unknown_paths_are_404_and_wrong_methods_405) {

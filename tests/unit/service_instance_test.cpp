@@ -8,7 +8,9 @@ using json = nlohmann::json;
 
 namespace {
 
-json minimal() { return {{"name", "orders"}, {"host", "127.0.0.1"}, {"port", 6000}}; }
+json minimal() {
+  return {{"name", "orders"}, {"host", "127.0.0.1"}, {"port", 6000}};
+}
 
 /// Asserts that `j` is rejected and that the message mentions `word`.
 void expect_rejected(const json& j, const std::string& word) {
@@ -16,7 +18,7 @@ void expect_rejected(const json& j, const std::string& word) {
   ASSERT_FALSE(x) << j.dump();
   EXPECT_EQ(x.error().code, errc::invalid_argument);
   EXPECT_NE(x.error().message.find(word), std::string::npos)
-    << x.error().message;
+      << x.error().message;
 }
 
 }  // namespace
@@ -126,10 +128,10 @@ TEST(service_instance, renders_spec_fields) {
   x.ttl_ms = 60'000;
   x.registered_at_ms = 1'700'000'000'123;
   auto j = to_json(x);
-  for (auto key : {"id", "name", "version", "host", "port", "protocol",
-                   "healthEndpoint", "weight", "tags", "metadata", "ttl",
-                   "status", "registeredAt", "lastHeartbeat", "lastCheck",
-                   "node", "activeRequests"})
+  for (auto key :
+       {"id", "name", "version", "host", "port", "protocol", "healthEndpoint",
+        "weight", "tags", "metadata", "ttl", "status", "registeredAt",
+        "lastHeartbeat", "lastCheck", "node", "activeRequests"})
     EXPECT_TRUE(j.contains(key)) << key;
   EXPECT_EQ(j["ttl"], "60s");
   EXPECT_EQ(j["status"], "unknown");
