@@ -231,12 +231,36 @@ health_aggregator_actor::behavior_type health_aggregator_impl(
                      resync_atom::value);
   return {
       [self](changed_atom, const catalog_change& c) {
+        // Only the changed service and the overall can move: O(log n).
+        auto& st = self->state;
         auto& x = c.instance;
         if (c.what == catalog_change::kind::deregistered)
-          self->state.rollup->remove(x.name, x.id);
+          st.rollup->remove(x.name, x.id);
         else
-          self->state.rollup->set(x.name, x.id, x.status);
-        recompute(self, false);
+          st.rollup->set(x.name, x.id, x.status);
+        st.checked_at_ms = st.options.time->unix_ms();
+        if (st.rollup->has(x.name)) {
+          auto now = st.rollup->service(x.name);
+          auto i = st.last_services.find(x.name);
+          if (i == st.last_services.end() || i->second != now) {
+            publish(self, "service_health_changed",
+                    {{"service", x.name},
+                     {"from", i == st.last_services.end()
+                                ? json(nullptr)
+                                : json(to_string(i->second))},
+                     {"to", to_string(now)}});
+            st.last_services[x.name] = now;
+          }
+        } else {
+          st.last_services.erase(x.name);
+        }
+        auto overall = st.rollup->overall();
+        if (overall != st.last_overall) {
+          publish(self, "overall_changed",
+                  {{"from", to_string(st.last_overall)},
+                   {"to", to_string(overall)}});
+          st.last_overall = overall;
+        }
       },
       [self](get_atom) {
         auto& st = self->state;

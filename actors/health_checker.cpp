@@ -11,7 +11,7 @@ namespace valmesh {
 namespace {
 
 struct watched {
-  service_instance instance;
+  probe_target target;
   instance_health health;
   uint64_t generation = 0;  ///< bumps on re-watch; stale answers are dropped
   bool in_flight = false;
@@ -64,11 +64,11 @@ health_checker_actor::behavior_type checker_impl(checker_pointer self,
       [self](watch_atom, service_instance& x) {
         auto& st = self->state;
         auto& w = st.instances[x.id];
-        bool target_changed = w.instance.host != x.host ||
-                              w.instance.port != x.port ||
-                              w.instance.health_endpoint != x.health_endpoint;
+        bool target_changed = w.target.host != x.host ||
+                            w.target.port != x.port ||
+                            w.target.path != x.health_endpoint;
         auto id = x.id;
-        w.instance = std::move(x);
+        w.target = {std::move(x.host), x.port, std::move(x.health_endpoint)};
         if (w.generation != 0 && !target_changed)
           return;  // same target: keep going
         w.health = instance_health{st.options.thresholds};
@@ -95,10 +95,8 @@ health_checker_actor::behavior_type checker_impl(checker_pointer self,
               std::chrono::duration_cast<std::chrono::microseconds>(now -
                                                                     due.due)
                   .count();
-          probe_target target{w.instance.host, w.instance.port,
-                              w.instance.health_endpoint};
           st.options.probe->probe(
-              target, st.options.timeout,
+          w.target, st.options.timeout,
               [hdl = caf::actor_cast<health_checker_actor>(self), id = due.id,
                gen = w.generation](check_result r) {
                 caf::anon_send(hdl, checked_atom::value, id, gen, std::move(r));
@@ -126,7 +124,7 @@ health_checker_actor::behavior_type checker_impl(checker_pointer self,
         for (auto& [id, w] : self->state.instances)
           result.push_back(
               {self->state.options.service, id,
-               w.instance.host + ":" + std::to_string(w.instance.port),
+               w.target.host + ":" + std::to_string(w.target.port),
                w.health.status(), w.health.stats(),
                w.health.p99_duration().count(), lateness});
         return result;

@@ -27,7 +27,37 @@ struct registry_state {
     return i->second;
   }
 
+  /// The candidates of one service, built on the first resolve after a
+  /// change and reused until the next one: a resolve then costs O(1) for
+  /// round-robin and random instead of a walk over every instance.
+  struct candidates {
+    std::vector<lb_candidate> all, healthy;
+    std::vector<const service_instance*> all_x, healthy_x;
+  };
+  std::unordered_map<std::string, candidates> pick_cache;
+
+  const candidates& candidates_for(const std::string& name,
+                                   const std::map<std::string, service_instance>& xs) {
+    auto [i, fresh] = pick_cache.try_emplace(name);
+    if (!fresh) return i->second;
+    auto& c = i->second;
+    c.all.reserve(xs.size());
+    c.all_x.reserve(xs.size());
+    for (auto& [id, x] : xs) {
+      c.all.push_back({id, x.weight, x.active_requests});
+      c.all_x.push_back(&x);
+      if (is_healthy(x.status)) {
+        c.healthy.push_back({id, x.weight, x.active_requests});
+        c.healthy_x.push_back(&x);
+      }
+    }
+    return c;
+  }
+
+  /// Every change passes here: it invalidates that service's candidates
+  /// (which point into the catalog) and goes out through the hook.
   void publish(const catalog_change& c) {
+    pick_cache.erase(c.instance.name);
     if (options.on_change) options.on_change(c);
   }
 
@@ -154,23 +184,16 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
         auto* xs = self->state.data->instances(name);
         if (xs == nullptr)
           return make_error(errc::not_found, "no service named '" + name + "'");
-        std::vector<lb_candidate> candidates;
-        std::vector<const service_instance*> chosen_from;
-        candidates.reserve(xs->size());
-        chosen_from.reserve(xs->size());
-        for (auto& [id, x] : *xs) {
-          if (opts.healthy_only && !is_healthy(x.status)) continue;
-          candidates.push_back({id, x.weight, x.active_requests});
-          chosen_from.push_back(&x);
-        }
-        auto pick =
-            self->state.balancer_for(name).pick(opts.strategy, candidates);
+        auto& c = self->state.candidates_for(name, *xs);
+        auto& from = opts.healthy_only ? c.healthy : c.all;
+        auto& from_x = opts.healthy_only ? c.healthy_x : c.all_x;
+        auto pick = self->state.balancer_for(name).pick(opts.strategy, from);
         if (!pick)
           return make_error(errc::no_healthy_instance,
                             "service '" + name + "' has no " +
                                 (opts.healthy_only ? "healthy " : "") +
                                 "instance to route to");
-        return *chosen_from[*pick];
+        return *from_x[*pick];
       },
       [self](tick_atom) {
         auto& st = self->state;

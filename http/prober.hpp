@@ -29,9 +29,10 @@ class prober {
                      std::chrono::milliseconds timeout, callback done) = 0;
 };
 
-/// An HTTP prober on `ioc`: `GET http://host:port<path>` on a fresh
-/// connection, with `timeout` over connect, write and read. 2xx passing, 429
-/// warning, anything else, a timeout or a connect error critical.
+/// An HTTP prober on `ioc`: `GET http://host:port<path>` over a kept-alive
+/// connection (pooled per host:port), with `timeout` over the whole check
+/// from the moment it is asked for. 2xx passing, 429 warning, anything else,
+/// a timeout or a connect error critical.
 std::shared_ptr<prober> make_http_prober(boost::asio::io_context& ioc);
 
 }  // namespace valmesh

@@ -182,6 +182,12 @@ class session : public std::enable_shared_from_this<session> {
                        "malformed HTTP request: " + ec.message()});
       return;
     }
+    // Boost 1.74's parser may skip its body limit when header and body come
+    // in one read: enforce it here too.
+    if (parser_->get().body().size() > cfg_->options.body_limit)
+      return reject({errc::payload_too_large,
+                     "the request body is larger than " +
+                       std::to_string(cfg_->options.body_limit) + " bytes"});
     stream_.expires_never();  // the handler's own deadlines apply now
     auto req = parser_->release();
     keep_alive_ = req.keep_alive();

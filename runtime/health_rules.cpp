@@ -1,6 +1,7 @@
 #include "runtime/health_rules.hpp"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace valmesh {
 
@@ -18,7 +19,8 @@ std::optional<health_status> instance_health::record(const check_result& r,
   s.total_duration += r.duration;
   s.last_output = r.output;
   s.last_check_ms = now_ms;
-  recent_us_[recent_count_ % window] = r.duration.count();
+  recent_us_[recent_count_ % window] = static_cast<uint32_t>(
+    std::min<int64_t>(r.duration.count(), UINT32_MAX));
   ++recent_count_;
   bool failed = r.verdict == check_verdict::critical;
   if (failed) {
@@ -57,9 +59,9 @@ std::optional<health_status> instance_health::record(const check_result& r,
 }
 
 std::chrono::microseconds instance_health::p99_duration() const {
-  auto n = std::min(recent_count_, window);
+  size_t n = std::min<size_t>(recent_count_, window);
   if (n == 0) return std::chrono::microseconds{0};
-  std::vector<int64_t> xs(recent_us_.begin(), recent_us_.begin() + n);
+  std::vector<uint32_t> xs(recent_us_.begin(), recent_us_.begin() + n);
   auto rank = (n * 99 + 99) / 100 - 1;  // nearest-rank percentile
   std::nth_element(xs.begin(), xs.begin() + rank, xs.end());
   return std::chrono::microseconds{xs[rank]};
@@ -77,28 +79,60 @@ std::string_view to_string(service_health x) noexcept {
   return "unhealthy";
 }
 
+service_health health_rollup::roll(const service_state& s) {
+  auto total = s.members.size();
+  auto passing = s.by_status[static_cast<size_t>(health_status::passing)];
+  auto warning = s.by_status[static_cast<size_t>(health_status::warning)];
+  if (total > 0 && passing == total) return service_health::healthy;
+  if (passing + warning > 0) return service_health::degraded;
+  return service_health::unhealthy;
+}
+
+void health_rollup::account(const std::string& name, const service_state& s,
+                            int sign) {
+  auto h = roll(s);
+  auto apply = [sign](size_t& counter) {
+    counter = sign > 0 ? counter + 1 : counter - 1;
+  };
+  if (h == service_health::healthy) apply(healthy_services_);
+  if (h == service_health::unhealthy) {
+    apply(unhealthy_services_);
+    if (is_critical(name)) apply(unhealthy_critical_);
+  }
+}
+
 void health_rollup::set(const std::string& service, const std::string& id,
                         health_status s) {
-  services_[service][id] = s;
+  auto [i, fresh] = services_.try_emplace(service);
+  auto& st = i->second;
+  if (!fresh) account(service, st, -1);
+  auto [m, added] = st.members.try_emplace(id, s);
+  if (!added) {
+    --st.by_status[static_cast<size_t>(m->second)];
+    m->second = s;
+  }
+  ++st.by_status[static_cast<size_t>(s)];
+  account(service, st, +1);
 }
 
 void health_rollup::remove(const std::string& service, const std::string& id) {
   auto i = services_.find(service);
   if (i == services_.end()) return;
-  i->second.erase(id);
-  if (i->second.empty()) services_.erase(i);
+  auto& st = i->second;
+  auto m = st.members.find(id);
+  if (m == st.members.end()) return;
+  account(service, st, -1);
+  --st.by_status[static_cast<size_t>(m->second)];
+  st.members.erase(m);
+  if (st.members.empty())
+    services_.erase(i);
+  else
+    account(service, st, +1);
 }
 
-service_health health_rollup::roll(
-    const std::map<std::string, health_status>& xs) {
-  size_t passing = 0, healthy = 0;
-  for (auto& [_, s] : xs) {
-    if (s == health_status::passing) ++passing;
-    if (is_healthy(s)) ++healthy;
-  }
-  if (!xs.empty() && passing == xs.size()) return service_health::healthy;
-  if (healthy > 0) return service_health::degraded;
-  return service_health::unhealthy;
+void health_rollup::clear() {
+  services_.clear();
+  healthy_services_ = unhealthy_services_ = unhealthy_critical_ = 0;
 }
 
 service_health health_rollup::service(const std::string& name) const {
@@ -108,32 +142,26 @@ service_health health_rollup::service(const std::string& name) const {
 
 service_health health_rollup::overall() const {
   if (services_.empty()) return service_health::healthy;
-  size_t healthy = 0, unhealthy = 0;
-  for (auto& [name, xs] : services_) {
-    auto h = roll(xs);
-    if (h == service_health::healthy) ++healthy;
-    if (h == service_health::unhealthy) {
-      ++unhealthy;
-      if (is_critical(name)) return service_health::unhealthy;
-    }
-  }
-  if (healthy == services_.size()) return service_health::healthy;
-  if (unhealthy == services_.size()) return service_health::unhealthy;
+  if (unhealthy_critical_ > 0) return service_health::unhealthy;
+  if (healthy_services_ == services_.size()) return service_health::healthy;
+  if (unhealthy_services_ == services_.size()) return service_health::unhealthy;
   return service_health::degraded;
 }
 
 std::map<std::string, service_health> health_rollup::services() const {
   std::map<std::string, service_health> result;
-  for (auto& [name, xs] : services_) result.emplace(name, roll(xs));
+  for (auto& [name, st] : services_) result.emplace(name, roll(st));
   return result;
 }
 
 std::map<health_status, uint32_t> health_rollup::counts(
-    const std::string& name) const {
+  const std::string& name) const {
   std::map<health_status, uint32_t> result;
   auto i = services_.find(name);
   if (i != services_.end())
-    for (auto& [_, s] : i->second) ++result[s];
+    for (size_t k = 0; k < i->second.by_status.size(); ++k)
+      if (i->second.by_status[k] > 0)
+        result[static_cast<health_status>(k)] = i->second.by_status[k];
   return result;
 }
 

@@ -76,14 +76,14 @@ class instance_health {
   /// The 99th percentile of the last `window` check durations.
   std::chrono::microseconds p99_duration() const;
 
-  static constexpr size_t window = 128;
+  static constexpr size_t window = 32;
 
  private:
   health_thresholds thresholds_;
   health_status status_ = health_status::unknown;
   check_stats stats_;
-  std::array<int64_t, window> recent_us_{};
-  size_t recent_count_ = 0;
+  std::array<uint32_t, window> recent_us_{};  ///< µs, saturating at ~71 min
+  uint32_t recent_count_ = 0;
 };
 
 /// Roll-up of a service (SPEC §3a).
@@ -93,11 +93,13 @@ std::string_view to_string(service_health x) noexcept;
 
 /// The status of every instance of every service, rolled up into each
 /// service's health and the overall health. `critical` services make the
-/// whole unhealthy when they are. Plain logic; the aggregator actor feeds it.
+/// whole unhealthy when they are. Incremental: a change costs O(log n), and
+/// reading a service's or the overall health is O(log n) and O(1), so a
+/// burst of registrations stays linear. Plain logic; the aggregator feeds it.
 class health_rollup {
  public:
   explicit health_rollup(std::set<std::string> critical_services = {})
-      : critical_(std::move(critical_services)) {}
+    : critical_(std::move(critical_services)) {}
 
   /// Sets one instance's status (registration or change).
   void set(const std::string& service, const std::string& id, health_status s);
@@ -106,7 +108,12 @@ class health_rollup {
   void remove(const std::string& service, const std::string& id);
 
   /// Forgets everything (before a full resync).
-  void clear() { services_.clear(); }
+  void clear();
+
+  /// Whether `service` has instances.
+  bool has(const std::string& service) const {
+    return services_.count(service) > 0;
+  }
 
   /// The health of `service`; unhealthy if unknown.
   service_health service(const std::string& name) const;
@@ -126,10 +133,19 @@ class health_rollup {
   }
 
  private:
-  static service_health roll(const std::map<std::string, health_status>& xs);
+  struct service_state {
+    std::map<std::string, health_status> members;
+    std::array<uint32_t, 4> by_status{};  ///< indexed by health_status
+  };
+
+  static service_health roll(const service_state& s);
+  void account(const std::string& name, const service_state& s, int sign);
 
   std::set<std::string> critical_;
-  std::map<std::string, std::map<std::string, health_status>> services_;
+  std::map<std::string, service_state> services_;
+  size_t healthy_services_ = 0;
+  size_t unhealthy_services_ = 0;
+  size_t unhealthy_critical_ = 0;
 };
 
 }  // namespace valmesh

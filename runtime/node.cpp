@@ -77,6 +77,9 @@ struct node::impl {
   // Declared before the actor system, so it outlives every actor: health
   // checkers hold a prober that runs on it.
   boost::asio::io_context ioc;
+  /// Health checks run on their own I/O thread, so that checking thousands
+  /// of instances never delays the API, and the other way round.
+  boost::asio::io_context probe_ioc;
   node_actor_config actor_cfg;
   caf::actor_system sys;
   std::shared_ptr<const clock> time = std::make_shared<system_clock_source>();
@@ -85,7 +88,7 @@ struct node::impl {
   cluster_actor cluster;
   std::optional<
       boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
-      work;
+      work, probe_work;
   std::vector<std::thread> threads;
   std::unique_ptr<web::server> http;
   uint16_t http_port = 0;
@@ -152,7 +155,7 @@ std::optional<failure> node::start() {
   health_options hopts_actors;
   hopts_actors.health = d.cfg.health;
   hopts_actors.time = d.time;
-  hopts_actors.probe = make_http_prober(d.ioc);
+  hopts_actors.probe = make_http_prober(d.probe_ioc);
   hopts_actors.registry = [dir] { return dir->registry(); };
   hopts_actors.events = [dir] { return dir->events(); };
   std::vector<child_spec> children;
@@ -226,6 +229,8 @@ std::optional<failure> node::start() {
   api->cluster_addr = endpoint{d.cfg.cluster.host, d.cluster_port}.to_string();
   web::install_api(*rt, api);
   d.work.emplace(d.ioc.get_executor());
+  d.probe_work.emplace(d.probe_ioc.get_executor());
+  d.threads.emplace_back([&d] { d.probe_ioc.run(); });
   for (uint32_t i = 0; i < d.cfg.http_threads; ++i)
     d.threads.emplace_back([&d] { d.ioc.run(); });
   // Automatic registration of the services in the config.
@@ -247,6 +252,8 @@ void node::stop() {
   if (d.http) d.http->stop_accepting();
   d.work.reset();
   d.ioc.stop();
+  d.probe_work.reset();
+  d.probe_ioc.stop();
   for (auto& t : d.threads) t.join();
   d.threads.clear();
   d.http.reset();

@@ -17,18 +17,25 @@
 #      (10,000) instances `bench-N` of service `bench` registered with wrk
 #      round-robin over the 4 echo ports. SETTLE s later, a WINDOW s window:
 #      agent and echo CPU (utime+stime from /proc/PID/stat) at its start and
-#      end, per agent thread too; every second GET /api/health/services
-#      (checkLatenessP99Ms; the first and last answers give checks, failures
-#      and statuses). Then QUIET s more with no API requests (CPU only: what
-#      the per-second sampling itself costs), socket figures (ss -s), and
-#      with PERF=1 a `perf record` profile of the agent.
+#      end, per agent thread too (with context switches), other processes'
+#      CPU, machine CPU (/proc/stat); at each whole second of the window one
+#      GET /api/health/services is launched in the background (answers may
+#      overlap when one takes over a second) for checkLatenessP99Ms; the
+#      answers at the window's start and end give checks/s, failures and
+#      statuses. Then, once every answer arrived, QUIET s with no API request
+#      (agent CPU without the sampling's own cost, closed by one sample for
+#      checks/s), socket figures (ss -s), and with PERF=1 a 5 s
+#      `perf record` profile of the agent.
 #   2. baseline: a fresh agent, same instances, health interval 1h (each
 #      instance is checked once, right after it registered), same settle,
 #      same sampled window, same quiet window.
 #
 # checkLatenessP99Ms is the p99 over the checker's last 1024 check starts:
 # at 10,000 checks/s that is the ~0.1 s before each sample, so the samples
-# are spot checks of the schedule, not a full-window p99.
+# are spot checks of the schedule, not a full-window p99. It is taken when the
+# checker actor hands a check to the prober, so neither the time a probe then
+# waits for the asio thread nor checks skipped because the previous one was
+# still in flight show in it: read it next to "check durations" and checks/s.
 #
 # Lock protocol (BENCH_LOCK, default /tmp/valmesh-bench.lock; empty = off):
 # before each phase wait (poll 2 s, up to LOCK_WAIT s) until no cc1plus runs
@@ -36,9 +43,9 @@
 # the phase or on exit; a watchdog stops the run if one hold passes LOCK_MAX s.
 #
 # Environment (defaults in brackets):
-#   INSTANCES [10000]  ECHOES [4]  WINDOW [20] s  SETTLE [5] s  QUIET [5] s
+#   INSTANCES [10000]  ECHOES [4]  WINDOW [20] s  SETTLE [5] s  QUIET [10] s
 #   INTERVAL [1s]  TIMEOUT [1s]  BASE_INTERVAL [1h]  PERF [1] (0 = skip)
-#   PERF_SECONDS [5]  FILL_THREADS [2]  FILL_CONNS [16]  FILL_TIMEOUT [30] s
+#   PERF_SECONDS [5]  STATE_SECONDS [5] (0 = skip)  FILL_THREADS [2]  FILL_CONNS [16]  FILL_TIMEOUT [60] s
 #   BENCH_LOCK [/tmp/valmesh-bench.lock]  LOCK_WAIT [900] s  LOCK_MAX [170] s
 #   VALMESH [build/valmesh]  ECHO [build/examples/valmesh-echo]  KEEP_TMP [0]
 set -euo pipefail
@@ -50,7 +57,7 @@ INSTANCES="${INSTANCES:-10000}"
 ECHOES="${ECHOES:-4}"
 WINDOW="${WINDOW:-20}"
 SETTLE="${SETTLE:-5}"
-QUIET="${QUIET:-5}"
+QUIET="${QUIET:-10}"
 INTERVAL="${INTERVAL:-1s}"
 TIMEOUT="${TIMEOUT:-1s}"
 BASE_INTERVAL="${BASE_INTERVAL:-1h}"
@@ -58,7 +65,7 @@ PERF="${PERF:-1}"
 PERF_SECONDS="${PERF_SECONDS:-5}"
 FILL_THREADS="${FILL_THREADS:-2}"
 FILL_CONNS="${FILL_CONNS:-16}"
-FILL_TIMEOUT="${FILL_TIMEOUT:-30}"
+FILL_TIMEOUT="${FILL_TIMEOUT:-60}"
 BENCH_LOCK="${BENCH_LOCK-/tmp/valmesh-bench.lock}"
 LOCK_WAIT="${LOCK_WAIT:-900}"
 LOCK_MAX="${LOCK_MAX:-170}"
@@ -92,7 +99,7 @@ command -v perf >/dev/null || PERF=0
 
 # -- cleanup ------------------------------------------------------------------
 tmp="$(mktemp -d /tmp/valmesh-health-bench.XXXXXX)"
-echo_pids=() agent_pid="" wrk_pid="" perf_pid="" watchdog_pid="" lock_taken=0
+echo_pids=() sample_pids=() agent_pid="" wrk_pid="" perf_pid="" watchdog_pid="" lock_taken=0
 kill_wait() { # PID SIGNAL SECONDS: signal, wait, then SIGKILL
   kill -"$2" "$1" 2>/dev/null || return 0
   local k
@@ -117,8 +124,9 @@ cleanup() {
   trap - EXIT INT TERM
   [[ -n "$perf_pid" ]] && kill_wait "$perf_pid" INT 3
   [[ -n "$wrk_pid" ]] && kill_wait "$wrk_pid" INT 3
-  [[ -n "$agent_pid" ]] && kill_wait "$agent_pid" TERM 5
   local p
+  for p in "${sample_pids[@]}"; do kill_wait "$p" TERM 2; done
+  [[ -n "$agent_pid" ]] && kill_wait "$agent_pid" TERM 5
   for p in "${echo_pids[@]}"; do kill_wait "$p" TERM 3; done
   lock_release
   if [[ "$KEEP_TMP" == 1 ]]; then log "kept $tmp"; else rm -rf "$tmp"; fi
@@ -164,11 +172,12 @@ echo_ticks() {
   for p in "${echo_pids[@]}"; do s=$((s + $(proc_ticks "$p"))); done
   echo "$s"
 }
-# "TID COMM TICKS" per thread of PID.
+# "TID COMM TICKS CONTEXT_SWITCHES" per thread of PID.
 thread_ticks() {
   local t
   for t in /proc/"$1"/task/*; do
-    printf '%s %s %s\n' "${t##*/}" "$(tr ' ' '_' <"$t/comm")" "$(ticks_of "$t/stat")"
+    printf '%s %s %s %s\n' "${t##*/}" "$(tr ' ' '_' <"$t/comm")" "$(ticks_of "$t/stat")" \
+      "$(awk '/ctxt_switches/ {s += $2} END {print s + 0}' "$t/status" 2>/dev/null)"
   done
 }
 # Machine-wide "busy total" jiffies from /proc/stat.
@@ -176,7 +185,19 @@ machine_jiffies() {
   awk '/^cpu /{b = $2 + $3 + $4 + $7 + $8 + $9; t = b + $5 + $6; print b, t}' /proc/stat
 }
 now() { echo "$EPOCHREALTIME"; }
+interval_seconds() { # 250ms | 5s | 2m | 1h
+  awk -v d="$1" 'BEGIN{ n = d + 0; u = d; sub(/^[0-9]+/, "", u)
+    print (u == "ms") ? n / 1000 : (u == "m") ? n * 60 : (u == "h") ? n * 3600 : n }'
+}
 pct() { awk -v t="$1" -v s="$2" -v hz="$HZ" 'BEGIN{ if (s > 0) printf "%.1f", 100 * t / hz / s; else print "n/a" }'; }
+# Kernel TCP counters, "NAME VALUE" (Tcp* from /proc/net/snmp, TcpExt* from netstat).
+net_counters() {
+  awk '$1 == "Tcp:" || $1 == "TcpExt:" {
+         if (!($1 in hdr)) { hdr[$1] = $0; next }
+         n = split(hdr[$1], h, " "); split($0, v, " "); p = substr($1, 1, length($1) - 1)
+         for (i = 2; i <= n; i++) print p h[i], v[i]; delete hdr[$1] }' /proc/net/snmp /proc/net/netstat
+}
+NET_KEYS="TcpActiveOpens TcpAttemptFails TcpRetransSegs TcpExtListenOverflows TcpExtListenDrops TcpExtTCPSynRetrans TcpExtTCPTimeouts TcpExtTW TcpExtTWRecycled"
 timewait() { ss -s | sed -n 's/.*timewait \([0-9]*\).*/\1/p' | head -1; }
 
 start_echo() { # I -> appends to echo_pids, echo_ports
@@ -261,7 +282,7 @@ end
 EOF
 
 fill() { # NAME -> FILL_SECONDS
-  local name=$1 pass have t0
+  local name=$1 pass have t0 deadline
   t0="$(now)"
   have="$(instance_count)"
   for pass in 1 2 3; do
@@ -270,7 +291,14 @@ fill() { # NAME -> FILL_SECONDS
       "http://127.0.0.1:$agent_port/api/services" -- "$INSTANCES" "$FILL_THREADS" "${echo_ports[@]}" \
       >"$tmp/fill-$name-$pass.out" 2>&1 &
     wrk_pid=$!
-    wait "$wrk_pid" || true
+    # A thread that reached its share stops, but wrk itself runs until -d:
+    # poll the count and stop wrk (SIGINT: it prints its figures) once full.
+    deadline=$((SECONDS + FILL_TIMEOUT + 5))
+    while kill -0 "$wrk_pid" 2>/dev/null && ((SECONDS < deadline)); do
+      sleep 0.2
+      (($(instance_count) >= INSTANCES)) && break
+    done
+    kill_wait "$wrk_pid" INT 5
     wrk_pid=""
     grep -h '^FILL' "$tmp/fill-$name-$pass.out" >&2 || cat "$tmp/fill-$name-$pass.out" >&2
     have="$(instance_count)"
@@ -288,37 +316,82 @@ sleep_until() { # EPOCH seconds (fractional)
 
 # One phase's measurement: WINDOW s sampled, then QUIET s unsampled.
 # Sets P_<tag>_* figures. Samples: $tmp/<tag>-sample-K.json, K = 0..WINDOW.
-measure() { # TAG
-  local tag=$1 k t0 tk t_end a0 a1 e0 e1 m0 m1 q0 q1 qe0 qe1 tq0 tq1 lat
+# CPU ticks of every process: "PID TICKS COMM" (comm without spaces).
+all_ticks() {
+  cat /proc/[0-9]*/stat 2>/dev/null | awk '{
+    i = index($0, " ("); j = 0; s = $0
+    while ((k = index(substr(s, j + 1), ") ")) > 0) j += k
+    comm = substr($0, i + 2, j - i - 2); gsub(/ /, "_", comm)
+    n = split(substr($0, j + 2), f, " ")
+    print $1, f[12] + f[13], comm }'
+}
+# One GET /api/health/services in the background: TAG-sample-K.json, and
+# "START_EPOCH HTTP_CODE SECONDS BYTES" in TAG-curl-K.txt.
+sample() { # TAG K
+  (
+    t="$(now)"
+    r="$(curl -s --max-time 5 -o "$tmp/$1-sample-$2.json" -w '%{http_code} %{time_total} %{size_download}' \
+      "http://127.0.0.1:$agent_port/api/health/services" 2>/dev/null || echo "000 0 0")"
+    echo "$t $r" >"$tmp/$1-curl-$2.txt"
+  ) &
+  sample_pids+=($!)
+}
+transitions() { grep -c ' is \(critical\|passing\|warning\) (was ' "$tmp/agent-$1.log" || true; }
+
+# One phase's measurement: a WINDOW s window (CPU at its edges, one sample
+# launched at each whole second, K = 0..WINDOW-1, and one more, K = WINDOW,
+# right after the window closed: checks and statuses come from samples 0 and
+# WINDOW), then, once every sample answered, QUIET s without any API request
+# (CPU only) closed by one more sample (K = q). Sets P_<tag>_* figures.
+measure() { # TAG PHASE_NAME
+  local tag=$1 phase=$2 k t0 t_end a0 a1 e0 e1 m0 m1 q0 q1 qe0 qe1 tq0 tq1 lat tr0 tr1 p
+  sample_pids=()
   : >"$tmp/$tag-lateness.txt"
   check_quiet "$tag"
+  tr0="$(transitions "$phase")"
   t0="$(now)"
   a0="$(proc_ticks "$agent_pid")" e0="$(echo_ticks)" m0="$(machine_jiffies)"
   thread_ticks "$agent_pid" >"$tmp/$tag-threads0.txt"
+  all_ticks >"$tmp/$tag-all0.txt"
   ss -s >"$tmp/$tag-ss0.txt"
-  for ((k = 0; k <= WINDOW; k++)); do
+  net_counters >"$tmp/$tag-net0.txt"
+  for ((k = 0; k < WINDOW; k++)); do
     sleep_until "$(awk -v a="$t0" -v k="$k" 'BEGIN{printf "%.6f", a + k}')"
-    tk="$(now)"
-    if ((k == WINDOW)); then
-      # The window closes right before the last sample's request.
-      a1="$(proc_ticks "$agent_pid")" e1="$(echo_ticks)" m1="$(machine_jiffies)"
-      thread_ticks "$agent_pid" >"$tmp/$tag-threads1.txt"
-      t_end=$tk
-    fi
-    curl -s --max-time 5 -o "$tmp/$tag-sample-$k.json" \
-      -w '%{http_code} %{time_total} %{size_download}\n' \
-      "http://127.0.0.1:$agent_port/api/health/services" >"$tmp/$tag-curl-$k.txt" || true
+    sample "$tag" "$k"
+  done
+  sleep_until "$(awk -v a="$t0" -v k="$WINDOW" 'BEGIN{printf "%.6f", a + k}')"
+  t_end="$(now)"
+  a1="$(proc_ticks "$agent_pid")" e1="$(echo_ticks)" m1="$(machine_jiffies)"
+  thread_ticks "$agent_pid" >"$tmp/$tag-threads1.txt"
+  all_ticks >"$tmp/$tag-all1.txt"
+  net_counters >"$tmp/$tag-net1.txt"
+  tr1="$(transitions "$phase")"
+  sample "$tag" "$WINDOW"
+  ss -s >"$tmp/$tag-ss1.txt"
+  check_quiet "$tag"
+  for p in "${sample_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  sample_pids=()
+  for ((k = 0; k <= WINDOW; k++)); do
     lat="$(grep -o '"checkLatenessP99Ms":[-0-9.eE+]*' "$tmp/$tag-sample-$k.json" 2>/dev/null |
            head -1 | cut -d: -f2 || true)"
-    echo "$k $tk ${lat:-missing} $(cat "$tmp/$tag-curl-$k.txt")" >>"$tmp/$tag-lateness.txt"
-    check_quiet "$tag"
+    echo "$k ${lat:-missing} $(cat "$tmp/$tag-curl-$k.txt" 2>/dev/null || echo "0 000 0 0")" >>"$tmp/$tag-lateness.txt"
   done
-  ss -s >"$tmp/$tag-ss1.txt"
-  # Quiet window: CPU only, no API requests.
+  # Quiet window: CPU only, no API requests; one sample closes it.
   tq0="$(now)" q0="$(proc_ticks "$agent_pid")" qe0="$(echo_ticks)"
   sleep "$QUIET"
   tq1="$(now)" q1="$(proc_ticks "$agent_pid")" qe1="$(echo_ticks)"
+  sample "$tag" q
+  wait "${sample_pids[0]}" 2>/dev/null || true
+  sample_pids=()
   check_quiet "$tag"
+  printf -v "P_${tag}_trans" '%s' "$((tr1 - tr0))"
+  printf -v "P_${tag}_qlat" '%s' "$(grep -o '"checkLatenessP99Ms":[-0-9.eE+]*' "$tmp/$tag-sample-q.json" 2>/dev/null |
+           head -1 | cut -d: -f2 || echo n/a)"
+  # Other processes (alive at both edges) that used CPU in the window.
+  awk -v s="$(awk -v a="$t0" -v b="$t_end" 'BEGIN{print b - a}')" -v hz="$HZ" -v skip=" $agent_pid ${echo_pids[*]} " \
+    'NR == FNR {t[$1] = $2; next}
+     ($1 in t) && index(skip, " " $1 " ") == 0 {d = $2 - t[$1]; if (d > 0) printf "%s(%s) %.1f%%\n", $3, $1, 100 * d / hz / s}' \
+    "$tmp/$tag-all0.txt" "$tmp/$tag-all1.txt" | sort -t' ' -k2 -g -r | head -4 | tr '\n' ' ' >"$tmp/$tag-others.txt"
 
   local secs qsecs
   secs="$(awk -v a="$t0" -v b="$t_end" 'BEGIN{printf "%.3f", b - a}')"
@@ -333,7 +406,7 @@ measure() { # TAG
     if (t > 0) printf "%.0f", 100 * c * (y[1] - x[1]) / t; else print "n/a" }')"
   # Lateness samples: median and max over the answered ones.
   local lstats
-  lstats="$(awk '$3 != "missing" {print $3}' "$tmp/$tag-lateness.txt" | sort -g | awk '
+  lstats="$(awk '$2 != "missing" {print $2}' "$tmp/$tag-lateness.txt" | sort -g | awk '
     {v[NR] = $1} END {
       if (NR == 0) { print "n/a n/a 0"; exit }
       m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
@@ -356,7 +429,23 @@ measure() { # TAG
       ([$b[].failures] | add // 0) ] | @tsv' "$first" "$last" 2>/dev/null || echo "n/a n/a n/a n/a n/a")"
   read -r dchecks dfail ninst notpass totfail <<<"$figures"
   printf -v "P_${tag}_checks" '%s' "$dchecks"
-  printf -v "P_${tag}_cps" '%s' "$(awk -v c="$dchecks" -v s="$secs" 'BEGIN{ if (c ~ /^[0-9]+$/ && s > 0) printf "%.0f", c / s; else print "n/a" }')"
+  # Checks/s between the two snapshots (their requests' start times).
+  local s0 sw sq span qspan qchecks
+  s0="$(awk '{print $1}' "$tmp/$tag-curl-0.txt")"
+  sw="$(awk '{print $1}' "$tmp/$tag-curl-$WINDOW.txt")"
+  sq="$(awk '{print $1}' "$tmp/$tag-curl-q.txt")"
+  span="$(awk -v a="$s0" -v b="$sw" 'BEGIN{printf "%.3f", b - a}')"
+  qspan="$(awk -v a="$sw" -v b="$sq" 'BEGIN{printf "%.3f", b - a}')"
+  printf -v "P_${tag}_cps" '%s' "$(awk -v c="$dchecks" -v s="$span" 'BEGIN{ if (c ~ /^[0-9]+$/ && s > 0) printf "%.0f", c / s; else print "n/a" }')"
+  qchecks="$(jq -r -s --arg s bench '([.[1].services[$s].instances[]?.checks] | add // 0) -
+    ([.[0].services[$s].instances[]?.checks] | add // 0)' "$last" "$tmp/$tag-sample-q.json" 2>/dev/null || echo n/a)"
+  printf -v "P_${tag}_qcps" '%s' "$(awk -v c="$qchecks" -v s="$qspan" 'BEGIN{ if (c ~ /^-?[0-9]+$/ && s > 0) printf "%.0f", c / s; else print "n/a" }')"
+  printf -v "P_${tag}_expected" '%s' "$(awk -v n="$INSTANCES" -v i="$(interval_seconds "$CUR_INTERVAL")" 'BEGIN{printf "%.0f", n / i}')"
+  # How long the checks took (last check of each instance; per-instance p99).
+  printf -v "P_${tag}_dur" '%s' "$(jq -r --arg s bench '[.services[$s].instances[]?.lastDurationMs] | sort |
+    if length == 0 then "n/a" else
+    "p50 \(.[length / 2 | floor] | floor) ms, p99 \(.[length * 0.99 | floor] | floor) ms, max \(.[-1] | floor) ms" end' \
+    "$last" 2>/dev/null || echo n/a)"
   printf -v "P_${tag}_fail" '%s' "$dfail"
   printf -v "P_${tag}_ninst" '%s' "$ninst"
   printf -v "P_${tag}_notpass" '%s' "$notpass"
@@ -366,9 +455,15 @@ measure() { # TAG
   jq -r --arg s bench '[.services[$s].instances[].status] | group_by(.) | map("\(.[0])=\(length)") | join(" ")' \
     "$last" >"$tmp/$tag-statuses.txt" 2>/dev/null || true
   # Per-thread CPU over the window.
-  awk -v s="$secs" -v hz="$HZ" 'NR == FNR {t0[$1] = $3; next}
-    {d = $3 - (($1 in t0) ? t0[$1] : 0); printf "%s %s %.1f\n", $1, $2, 100 * d / hz / s}' \
+  awk -v s="$secs" -v hz="$HZ" 'NR == FNR {t0[$1] = $3; c0[$1] = $4; next}
+    {d = $3 - (($1 in t0) ? t0[$1] : 0); c = $4 - (($1 in c0) ? c0[$1] : 0)
+     printf "%s %s %.1f %.0f\n", $1, $2, 100 * d / hz / s, c / s}' \
     "$tmp/$tag-threads0.txt" "$tmp/$tag-threads1.txt" | sort -k3 -g -r >"$tmp/$tag-threads.txt"
+  printf -v "P_${tag}_csw" '%s' "$(awk '{s += $4} END {printf "%.0f", s}' "$tmp/$tag-threads.txt")"
+  printf -v "P_${tag}_net" '%s' "$(awk -v keys="$NET_KEYS" -v s="$secs" 'BEGIN{n = split(keys, k, " ")}
+    NR == FNR {a[$1] = $2; next} {b[$1] = $2}
+    END {for (i = 1; i <= n; i++) if (k[i] in b) printf "%s %.0f/s  ", k[i], (b[k[i]] - a[k[i]]) / s}' \
+    "$tmp/$tag-net0.txt" "$tmp/$tag-net1.txt")"
   printf -v "P_${tag}_tw0" '%s' "$(sed -n 's/.*timewait \([0-9]*\).*/\1/p' "$tmp/$tag-ss0.txt" | head -1)"
   printf -v "P_${tag}_tw1" '%s' "$(sed -n 's/.*timewait \([0-9]*\).*/\1/p' "$tmp/$tag-ss1.txt" | head -1)"
   log "$tag: agent $(eval echo "\$P_${tag}_agent")% echo $(eval echo "\$P_${tag}_echo")% checks/s $(eval echo "\$P_${tag}_cps") lateness p99 median $med max $max ms"
@@ -383,13 +478,48 @@ log "echo ports: ${echo_ports[*]}"
 
 # Phase 1: health checks every INTERVAL.
 lock_acquire health
+CUR_INTERVAL=$INTERVAL
 start_agent health "$INTERVAL"
 log "agent (health interval $INTERVAL, timeout $TIMEOUT) pid $agent_pid on port $agent_port"
 fill health
 H_FILL=$FILL_SECONDS
 sleep "$SETTLE"
 log "health: measuring ${WINDOW}s (+${QUIET}s quiet)"
-measure h
+measure h health
+# Where the agent's threads are when they are not on a core: state and wchan
+# of each thread sampled every 5 ms for STATE_SECONDS (R = running or
+# waiting for a core; S:x = sleeping in kernel function x).
+STATE_SECONDS="${STATE_SECONDS:-5}"
+if command -v python3 >/dev/null && ((STATE_SECONDS > 0)); then
+  log "thread states of pid $agent_pid for ${STATE_SECONDS}s"
+  python3 - "$agent_pid" "$STATE_SECONDS" >"$tmp/states.txt" 2>&1 <<'EOF' || true
+import collections, os, sys, time
+pid, dur = sys.argv[1], float(sys.argv[2])
+tids = sorted(os.listdir(f"/proc/{pid}/task"), key=int)
+names = {t: open(f"/proc/{pid}/task/{t}/comm").read().strip() for t in tids}
+seen = {t: collections.Counter() for t in tids}
+n, end = 0, time.time() + dur
+while time.time() < end:
+    for t in tids:
+        try:
+            st = open(f"/proc/{pid}/task/{t}/stat").read()
+            state = st[st.rindex(")") + 2]
+            if state == "R":
+                seen[t]["R"] += 1
+            else:
+                w = open(f"/proc/{pid}/task/{t}/wchan").read().strip()
+                seen[t][f"{state}:{w if w not in ('', '0') else '?'}"] += 1
+        except OSError:
+            pass
+    n += 1
+    time.sleep(0.005)
+for t in tids:
+    c = seen[t]
+    total = sum(c.values()) or 1
+    print(t, names[t], " ".join(f"{k}={100 * v / total:.0f}%" for k, v in c.most_common(4)))
+print(f"({n} samples per thread)")
+EOF
+fi
 perf_note="not run"
 if [[ "$PERF" == 1 ]]; then
   log "perf record -p $agent_pid for ${PERF_SECONDS}s"
@@ -402,8 +532,12 @@ if [[ "$PERF" == 1 ]]; then
      perf report -i "$tmp/perf.data" --no-children --sort dso,sym --stdio -g none \
        --percent-limit 1 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40 >"$tmp/perf-top.txt" &&
      [[ -s "$tmp/perf-top.txt" ]]; then
-    perf report -i "$tmp/perf.data" --no-children --sort comm,dso --stdio -g none \
+    perf report -i "$tmp/perf.data" --no-children --sort pid,dso --stdio -g none \
       2>/dev/null | grep -v '^#' | grep -v '^$' | head -15 >"$tmp/perf-dso.txt" || true
+    # Inclusive time of a few telling functions, per thread.
+    perf report -i "$tmp/perf.data" --children --sort pid,sym --stdio -g none 2>/dev/null |
+      grep -E '\] (clock_nanosleep|epoll_wait|__libc_connect|__GI___shutdown|__close|__libc_close|__libc_recv|__libc_send|__libc_sendmsg|__libc_recvmsg|writev|__writev|__libc_write|__libc_read|readv)(@[A-Z_.0-9]*)?$|probe_op|health_checker|checker_impl|nlohmann' |
+      awk '{$2 = ""; print}' | cut -c1-150 | head -25 >"$tmp/perf-calls.txt" || true
     perf_note="ok"
   else
     perf_note="failed: $(tail -2 "$tmp/perf-record.log" | tr '\n' ' ')"
@@ -415,13 +549,14 @@ lock_release
 
 # Phase 2: the idle baseline, checks every BASE_INTERVAL.
 lock_acquire baseline
+CUR_INTERVAL=$BASE_INTERVAL
 start_agent baseline "$BASE_INTERVAL"
 log "agent (health interval $BASE_INTERVAL) pid $agent_pid on port $agent_port"
 fill baseline
 B_FILL=$FILL_SECONDS
 sleep "$SETTLE"
 log "baseline: measuring ${WINDOW}s (+${QUIET}s quiet)"
-measure b
+measure b baseline
 stop_agent
 lock_release
 
@@ -439,28 +574,39 @@ details:
   registration of $INSTANCES instances: ${H_FILL}s (baseline agent ${B_FILL}s)
   machine CPU in the window (all $CORES cores = $((CORES * 100))%): ${P_h_machine}% (baseline ${P_b_machine}%)
   echo CPU, all $ECHOES together, % of one core: ${P_h_echo}% (baseline ${P_b_echo}%)
+  other processes in the window: $(cat "$tmp/h-others.txt" 2>/dev/null) (baseline: $(cat "$tmp/b-others.txt" 2>/dev/null))
   /api/health/services sampled each second: ${P_h_bytes} bytes, median ${P_h_reqms} ms per answer (baseline ${P_b_reqms} ms)
-  agent CPU without the per-second sampling (${QUIET}s after the window): ${P_h_qagent}% (baseline ${P_b_qagent}%); echo ${P_h_qecho}%
-  checks in the window: ${P_h_checks} (baseline ${P_b_checks}); failures in the window ${P_h_fail}, since start ${P_h_totfail}
+  without any API request (${QUIET}s after the window): agent ${P_h_qagent}% (baseline ${P_b_qagent}%), echo ${P_h_qecho}%, checks/s ${P_h_qcps}, lateness p99 ${P_h_qlat} ms
+  checks in the window: ${P_h_checks} = ${P_h_cps}/s of ${P_h_expected}/s scheduled (baseline ${P_b_checks})
+  check durations (each instance's last check): ${P_h_dur}
+  failures in the window: ${P_h_fail}, since the agent started: ${P_h_totfail}; status changes logged in the window: ${P_h_trans}
   instances at the end: ${P_h_ninst}; statuses: $(cat "$tmp/h-statuses.txt" 2>/dev/null)
   lateness samples answered: ${P_h_latn} of $((WINDOW + 1)); baseline median ${P_b_latmed} ms, max ${P_b_latmax} ms
   TIME_WAIT sockets (ss -s): ${P_h_tw0} at the window's start, ${P_h_tw1} at its end (baseline ${P_b_tw1})
+  agent context switches/s (all threads): ${P_h_csw} (baseline ${P_b_csw})
+  kernel TCP counters in the window (whole machine): ${P_h_net}
   agent log lines (health phase): $H_AGENT_LOG_LINES
 goals: agent < 30% of one core: $(awk -v a="$P_h_agent" 'BEGIN{print (a != "n/a" && a < 30) ? "met" : "MISSED"}'); lateness p99 < 50 ms: $(awk -v m="$P_h_latmax" -v d="$P_h_latmed" 'BEGIN{ if (m == "n/a") print "n/a"; else if (m < 50) print "met (every sample)"; else if (d < 50) print "met by the median, not by the max"; else print "MISSED"}')
 EOF
-echo "agent threads, % of one core over the window (tid name cpu):"
+echo "agent threads over the window (tid name %-of-one-core context-switches/s):"
 head -8 "$tmp/h-threads.txt" | sed 's/^/  /'
 if [[ -s "$tmp/h-errors.txt" ]]; then
   echo "last errors of the instances (health phase):"
   head -5 "$tmp/h-errors.txt" | sed 's/^/  /'
 fi
 echo "lateness samples (k, p99 ms, answer ms):"
-awk '{printf "%s:%s/%.0f ", $1, $3, $5 * 1000} END {print ""}' "$tmp/h-lateness.txt" | fold -s -w 100 | sed 's/^/  /'
+awk '{printf "%s:%s/%.0f ", $1, $2, $5 * 1000} END {print ""}' "$tmp/h-lateness.txt" | fold -s -w 100 | sed 's/^/  /'
+if [[ -s "$tmp/states.txt" ]]; then
+  echo "agent thread states after the window (${STATE_SECONDS}s, every 5 ms; R = on a core or waiting for one):"
+  sed 's/^/  /' "$tmp/states.txt"
+fi
 if [[ "$perf_note" == ok ]]; then
   echo "perf (agent, ${PERF_SECONDS}s after the window, self time by comm,dso):"
   sed 's/^/  /' "$tmp/perf-dso.txt"
-  echo "perf (agent, top symbols):"
-  head -25 "$tmp/perf-top.txt" | sed 's/^/  /'
+  echo "perf (agent, top symbols, self time):"
+  head -15 "$tmp/perf-top.txt" | cut -c1-150 | sed 's/^/  /'
+  echo "perf (agent, inclusive time of some functions, by thread):"
+  sed 's/^/  /' "$tmp/perf-calls.txt"
 else
   echo "perf: $perf_note"
 fi

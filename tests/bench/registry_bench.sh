@@ -33,7 +33,7 @@
 #   DURATION [10s]  THREADS [2]  CONNS [32]  T1 [1]  INSTANCES [10000]
 #   MEM_INSTANCES [100000]  NGINX_WORKERS [1]  NODE_ARGS [--health-interval 1h]
 #   FILL_TIMEOUT [40] seconds per fill pass  IDLE_TIMEOUT [20] seconds to wait
-#   for a node to go idle after a fill  MAX_SECONDS [170] for the whole run
+#   for a node to go idle (< IDLE_PCT [20] % of a core) after a fill  MAX_SECONDS [170] for the whole run
 #   VALMESH [build/valmesh]  KEEP_TMP [0]
 #   BENCH_LOCK [unset]: when set (e.g. /tmp/valmesh-bench.lock), wait (up to
 #     10 min) until no build or test process runs, create that file for the
@@ -52,11 +52,13 @@ NGINX_WORKERS="${NGINX_WORKERS:-1}"
 NODE_ARGS="${NODE_ARGS---health-interval 1h}"
 FILL_TIMEOUT="${FILL_TIMEOUT:-40}"
 IDLE_TIMEOUT="${IDLE_TIMEOUT:-20}"
+IDLE_PCT="${IDLE_PCT:-20}"
 MAX_SECONDS="${MAX_SECONDS:-170}"
 KEEP_TMP="${KEEP_TMP:-0}"
 BENCH_LOCK="${BENCH_LOCK:-}"
 # Processes whose presence makes a measurement worthless.
 BUSY_RE='cc1plus|cc1|collect2|ld|ld.gold|ninja|make|cmake|ctest'
+busy_procs() { ps -eo comm= | grep -xE "$BUSY_RE" | sort -u | tr '\n' ' ' || true; }
 
 started_at=$SECONDS
 log() { echo "[bench +$((SECONDS - started_at))s] $*" >&2; }
@@ -82,7 +84,7 @@ for t in wrk nginx jq curl ss; do command -v "$t" >/dev/null || die "$t missing"
 
 # -- cleanup ----------------------------------------------------------------
 tmp="$(mktemp -d /tmp/valmesh-bench.XXXXXX)"
-node_pids=() nginx_pid="" wrk_pid="" watchdog_pid="" lock_taken=0 finished=0
+node_pids=() nginx_pid="" wrk_pid="" watchdog_pid="" lock_taken=0 finished=0 notes=()
 kill_wait() { # PID SIGNAL SECONDS: signal, wait, then SIGKILL
   kill -"$2" "$1" 2>/dev/null || return 0
   for ((k = 0; k < $3 * 10; k++)); do
@@ -115,7 +117,7 @@ trap 'log "interrupted"; exit 130' INT TERM
 if [[ -n "$BENCH_LOCK" ]]; then
   quiet=0
   for ((i = 0; i < 300 && quiet < 3; i++)); do
-    if pgrep -x "$BUSY_RE" >/dev/null; then quiet=0; else quiet=$((quiet + 1)); fi
+    if busy_procs | grep -q .; then quiet=0; else quiet=$((quiet + 1)); fi
     ((quiet < 3)) && sleep 2
   done
   ((quiet >= 3)) || die "build/test processes still running after 10 min"
@@ -134,7 +136,7 @@ watchdog_pid=$!
 busy_seen=""
 check_quiet() {
   local b
-  b="$(pgrep -x "$BUSY_RE" -l | awk '{print $2}' | sort -u | tr '\n' ' ')" || true
+  b="$(busy_procs)"
   [[ -n "$b" ]] && busy_seen+="$1:${b% } " || true
 }
 
@@ -235,29 +237,35 @@ start_node() { # NAME -> NODE_PID NODE_PORT
   [[ -n "$NODE_PORT" ]] || { cat "$tmp/node-$name.log" >&2; die "node $name did not start"; }
   curl -fsS "http://127.0.0.1:$NODE_PORT/health" >/dev/null || die "node $name not ready"
 }
-stop_node() { # NAME PID: SIGTERM, 5 s, then SIGKILL
+stop_node() { # NAME PID: SIGTERM, 3 s, then SIGKILL
   KILLED=0
-  kill_wait "$2" TERM 5
-  ((KILLED)) && { notes+=("node $1 did not stop within 5 s of SIGTERM (killed)");
-                  log "node $1 killed after 5 s"; } || true
+  kill_wait "$2" TERM 3
+  ((KILLED)) && { notes+=("node $1 did not stop within 3 s of SIGTERM (killed)");
+                  log "node $1 killed after 3 s"; } || true
   local p kept=()
   for p in "${node_pids[@]}"; do [[ "$p" == "$2" ]] || kept+=("$p"); done
   node_pids=("${kept[@]}")
 }
 rss_bytes() { awk '/^VmRSS:/{print $2 * 1024}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# Waits until PID uses < 5% of one core over 1 s, at most IDLE_TIMEOUT s.
+# CPU of PID over the next SECONDS, in % of one core.
+cpu_pct() { # PID SECONDS
+  local a b
+  a="$(cpu_ticks "$1")"
+  sleep "$2"
+  b="$(cpu_ticks "$1")"
+  echo $(((b - a) * 100 / ($(getconf CLK_TCK) * $2)))
+}
+# Waits until PID uses < IDLE_PCT% of one core over 1 s, at most IDLE_TIMEOUT s.
+# (With 10,000 instances an otherwise idle node was seen using ~11%.)
 wait_idle() { # NAME PID
-  local t0=$SECONDS a b
-  a="$(cpu_ticks "$2")"
+  local t0=$SECONDS pct=100
   while ((SECONDS - t0 < IDLE_TIMEOUT)); do
-    sleep 1
-    b="$(cpu_ticks "$2")"
-    (((b - a) * 100 < 5 * $(getconf CLK_TCK))) && { IDLE_AFTER=$((SECONDS - t0)); return 0; }
-    a=$b
+    pct="$(cpu_pct "$2" 1)"
+    ((pct < IDLE_PCT)) && { IDLE_AFTER=$((SECONDS - t0)); return 0; }
   done
   IDLE_AFTER=""
-  notes+=("node $1 still busy ${IDLE_TIMEOUT}s after its fill (last second: $(((b - a) * 100 / $(getconf CLK_TCK)))% of a core)")
+  notes+=("node $1 still busy ${IDLE_TIMEOUT}s after its fill (last second: ${pct}% of a core)")
   log "node $1 still busy after ${IDLE_TIMEOUT}s"
   return 1
 }
@@ -295,11 +303,14 @@ fill_to() { # NAME PORT TARGET
 }
 
 # -- nginx --------------------------------------------------------------------
+# A port below the ephemeral range that no socket uses, in any state.
 free_port() {
-  local p
+  local p lo
+  lo="$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
+  ((lo > 11000)) || lo=32768
   for _ in $(seq 50); do
-    p=$((20000 + RANDOM % 40000))
-    ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
+    p=$((10000 + RANDOM % (lo - 10000)))
+    ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null | grep -q . || { echo "$p"; return; }
   done
   die "no free port"
 }
@@ -342,16 +353,17 @@ EOF
     >"$tmp/nginx/stdout.log" 2>&1 &
   nginx_pid=$!
   for _ in $(seq 50); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$NGINX_PORT/resolve.json" 2>/dev/null && return
+    curl -fsS -o /dev/null "http://127.0.0.1:$NGINX_PORT/resolve.json" 2>/dev/null && return 0
     kill -0 "$nginx_pid" 2>/dev/null || break
     sleep 0.1
   done
   cat "$tmp/nginx/logs/error.log" "$tmp/nginx/stdout.log" >&2 2>/dev/null || true
-  die "nginx did not start"
+  kill_wait "$nginx_pid" QUIT 3
+  nginx_pid=""
+  return 1
 }
 
 # -- summary --------------------------------------------------------------------
-notes=()
 binary_info="$(stat -c '%y' "$VALMESH" | cut -d. -f1) ($("$VALMESH" version 2>/dev/null | head -1))"
 summary() { # [TITLE SUFFIX]
   local row='%-26s %-16s %-16s %s\n' k v
@@ -359,7 +371,7 @@ summary() { # [TITLE SUFFIX]
   echo "registry benchmark${1:+ $1}"
   echo "$(nproc) cores, wrk -c$CONNS -d$DURATION, same run, ${SECONDS_USED:-$((SECONDS - started_at))}s"
   echo "valmesh binary: $binary_info; node flags: --dev ${NODE_ARGS:-(none)}; 1 HTTP + 2 actor threads (defaults)"
-  echo "resolves: node with ${B_COUNT:-?} instances of 'bench'; nginx ($NGINX_WORKERS worker): static ${RESOLVE_BYTES:-?}-byte file"
+  echo "resolves: node with ${B_COUNT:-?} instances of 'bench' (${B_IDLE_PCT:-?}% of a core before, with no load); nginx ($NGINX_WORKERS worker): static ${RESOLVE_BYTES:-?}-byte file"
   echo "registers: unique ids into a fresh node; nginx: return 201 with a ${REGISTER_BYTES:-?}-byte body"
   printf "$row" "" "valmesh" "nginx" "ratio"
   printf "$row" "resolve ok/s (wrk -t$THREADS)" "$(num "${R_res_vm_rps:-}")" "$(num "${R_res_ng_rps:-}")" "$(ratio "${R_res_vm_rps:-}" "${R_res_ng_rps:-}")"
@@ -425,6 +437,8 @@ b_pid=$NODE_PID b_port=$NODE_PORT
 fill_to b "$b_port" "$INSTANCES"
 B_COUNT=$FILLED
 wait_idle b "$b_pid" && log "node B idle after ${IDLE_AFTER}s" || true
+B_IDLE_PCT="$(cpu_pct "$b_pid" 2)"
+log "node B uses ${B_IDLE_PCT}% of a core with no requests"
 resolve_url="http://127.0.0.1:$b_port/api/services/bench/resolve?strategy=round-robin"
 curl -fsS -o "$tmp/resolve.json" "$resolve_url"
 RESOLVE_BYTES="$(stat -c %s "$tmp/resolve.json")"
@@ -435,7 +449,10 @@ b_final="$(instance_count "$b_port")"
 ((b_final == B_COUNT)) || notes+=("node B went from $B_COUNT to $b_final instances during the resolves")
 stop_node b "$b_pid"
 
-start_nginx "$tmp/resolve.json" "$(cat "$tmp/register.json")"
+for try in 1 2 3; do
+  start_nginx "$tmp/resolve.json" "$(cat "$tmp/register.json")" && break
+  ((try < 3)) || die "nginx did not start"
+done
 nginx_base="http://127.0.0.1:$NGINX_PORT"
 [[ "$(curl -fsS "$nginx_base/resolve.json" | wc -c)" == "$RESOLVE_BYTES" ]] ||
   die "nginx static body size differs"

@@ -31,14 +31,20 @@ std::string instance(const std::string& name, uint16_t port,
   return j.dump();
 }
 
-/// Everything the catalog holds, as the API shows it.
+/// Everything the catalog holds that a request can change, as the API shows
+/// it. Health checks own `status` and `lastCheck` and move them on their
+/// own schedule, so they are left out.
 json snapshot(const agent& a) {
   auto list = parse(http(a.http(), "GET", "/api/services"));
   json all = json::object();
   for (auto& s : list["services"]) {
     auto name = s["name"].get<std::string>();
-    all[name] =
-        parse(http(a.http(), "GET", "/api/services/" + name))["instances"];
+    auto xs = parse(http(a.http(), "GET", "/api/services/" + name))["instances"];
+    for (auto& x : xs) {
+      x.erase("status");
+      x.erase("lastCheck");
+    }
+    all[name] = xs;
   }
   return all;
 }
@@ -395,5 +401,21 @@ TEST(agent_config, a_busy_port_is_reported_not_crashed_on) {
                         "127.0.0.1:0"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("cannot listen"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(a.proc->stop(SIGTERM), 0);
+}
+
+TEST(agent_limits, a_small_body_limit_holds_even_in_one_packet) {
+  auto cfg = ::testing::TempDir() + "/limit.json";
+  std::ofstream{cfg} << R"({"http_body_limit": 1024})";
+  auto a = agent::start({"--config", cfg});
+  ASSERT_TRUE(a.proc);
+  // Header and a 2 KiB body in one write: one read on the server side.
+  raw_connection c{a.http_port};
+  std::string body(2048, ' ');
+  c.send("POST /api/services HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\n\r\n" +
+         body);
+  auto bytes = c.read_responses(1);
+  EXPECT_NE(bytes.find("HTTP/1.1 413"), std::string::npos) << bytes;
+  EXPECT_NE(bytes.find("payload_too_large"), std::string::npos);
   EXPECT_EQ(a.proc->stop(SIGTERM), 0);
 }

@@ -1,0 +1,297 @@
+#include "http/upstream.hpp"
+
+#include <map>
+#include <mutex>
+#include <optional>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace valmesh::web {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = net::ip::tcp;
+
+bool is_idempotent(bhttp::verb v) noexcept {
+  switch (v) {
+    case bhttp::verb::get:
+    case bhttp::verb::head:
+    case bhttp::verb::options:
+    case bhttp::verb::put:
+    case bhttp::verb::delete_:
+    case bhttp::verb::trace: return true;
+    default: return false;
+  }
+}
+
+namespace {
+
+/// A connection and when it went idle.
+struct pooled {
+  std::unique_ptr<beast::tcp_stream> stream;
+  std::chrono::steady_clock::time_point idle_since;
+};
+
+}  // namespace
+
+struct upstream_pool::impl : std::enable_shared_from_this<impl> {
+  impl(net::io_context& ioc, upstream_options options)
+    : ioc(ioc), options(options) {}
+
+  /// Takes a live idle connection to `key`, if any.
+  std::unique_ptr<beast::tcp_stream> take(const std::string& key) {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto i = idle.find(key);
+    if (i == idle.end()) return nullptr;
+    auto now = std::chrono::steady_clock::now();
+    while (!i->second.empty()) {
+      auto p = std::move(i->second.back());
+      i->second.pop_back();
+      if (now - p.idle_since < options.idle_timeout && p.stream->socket().is_open())
+        return std::move(p.stream);
+    }
+    return nullptr;
+  }
+
+  /// Returns a connection to the pool (or closes it if the pool is full).
+  void give_back(const std::string& key, std::unique_ptr<beast::tcp_stream> s) {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto& xs = idle[key];
+    if (xs.size() >= options.max_idle_per_host) return;  // closed on destruction
+    xs.push_back({std::move(s), std::chrono::steady_clock::now()});
+  }
+
+  size_t idle_count() const {
+    std::lock_guard<std::mutex> guard{mtx};
+    size_t n = 0;
+    for (auto& [_, xs] : idle) n += xs.size();
+    return n;
+  }
+
+  net::io_context& ioc;
+  upstream_options options;
+  mutable std::mutex mtx;
+  std::map<std::string, std::vector<pooled>> idle;
+};
+
+namespace {
+
+/// One exchange: pick or open a connection, write, read, pool or close.
+class exchange : public std::enable_shared_from_this<exchange> {
+ public:
+  exchange(std::shared_ptr<upstream_pool::impl> pool, endpoint target,
+           upstream_request req, upstream_pool::callback done)
+    : pool_(std::move(pool)),
+      target_(std::move(target)),
+      key_(target_.to_string()),
+      req_(std::move(req)),
+      done_(std::move(done)),
+      deadline_(std::chrono::steady_clock::now() + req_.timeout) {
+    msg_.method(req_.method);
+    msg_.target(req_.target);
+    msg_.version(11);
+    for (auto& [k, v] : req_.headers) msg_.insert(k, v);
+    if (msg_.find(bhttp::field::host) == msg_.end())
+      msg_.set(bhttp::field::host, key_);
+    msg_.body() = req_.body;
+    msg_.keep_alive(true);
+    msg_.prepare_payload();
+  }
+
+  void start() {
+    if (auto s = pool_->take(key_)) {
+      stream_ = std::move(s);
+      reused_ = true;
+      return send();
+    }
+    connect();
+  }
+
+ private:
+  /// Time left before the deadline, at full clock precision (rounding to
+  /// milliseconds would fire up to 1 ms early).
+  std::chrono::steady_clock::duration left() const {
+    auto d = deadline_ - std::chrono::steady_clock::now();
+    return std::max<std::chrono::steady_clock::duration>(
+      d, std::chrono::microseconds{100});
+  }
+
+  void connect() {
+    reused_ = false;
+    stream_ = std::make_unique<beast::tcp_stream>(net::make_strand(pool_->ioc));
+    stream_->expires_after(std::min<std::chrono::steady_clock::duration>(
+      left(), pool_->options.connect_timeout));
+    beast::error_code ec;
+    auto addr = net::ip::make_address(target_.host, ec);
+    if (!ec) {
+      stream_->async_connect(tcp::endpoint{addr, target_.port},
+                             [self = shared_from_this()](beast::error_code ec) {
+                               self->on_connect(ec);
+                             });
+      return;
+    }
+    // A host name: resolve first (the connect deadline covers both).
+    resolver_.emplace(stream_->get_executor());
+    resolver_->async_resolve(
+      target_.host, std::to_string(target_.port),
+      [self = shared_from_this()](beast::error_code ec,
+                                  tcp::resolver::results_type results) {
+        if (ec)
+          return self->finish_error(upstream_error::kind::connect,
+                                    "resolve '" + self->target_.host +
+                                      "': " + ec.message());
+        self->stream_->async_connect(
+          results, [self](beast::error_code ec, const tcp::endpoint&) {
+            self->on_connect(ec);
+          });
+      });
+  }
+
+  void on_connect(beast::error_code ec) {
+    if (ec == beast::error::timeout)
+      return finish_error(left() <= std::chrono::microseconds{100}
+                            ? upstream_error::kind::timeout
+                            : upstream_error::kind::connect,
+                          "connect timed out");
+    if (ec)
+      return finish_error(upstream_error::kind::connect,
+                          "connect: " + ec.message());
+    beast::error_code ignored;
+    stream_->socket().set_option(tcp::no_delay{true}, ignored);
+    send();
+  }
+
+  void send() {
+    stream_->expires_after(left());
+    bhttp::async_write(*stream_, msg_,
+                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                         if (ec) return self->on_broken(ec, "write");
+                         self->read();
+                       });
+  }
+
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(pool_->options.response_limit);
+    if (req_.method == bhttp::verb::head) parser_->skip(true);
+    // The header first: a declared length over the limit fails before any
+    // of the body is downloaded. (Boost 1.74's parser skips its own length
+    // check when header and body arrive in one read, so we check here and
+    // once more after the body.)
+    bhttp::async_read_header(
+      *stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, size_t) {
+        if (ec) return self->on_read(ec, 0);
+        auto length = self->parser_->content_length();
+        if (length && *length > self->pool_->options.response_limit)
+          return self->on_read(bhttp::error::body_limit, 0);
+        if (self->parser_->is_done()) return self->on_read({}, 0);
+        bhttp::async_read(*self->stream_, self->buffer_, *self->parser_,
+                          [self](beast::error_code ec, size_t n) {
+                            self->on_read(ec, n);
+                          });
+      });
+  }
+
+  void on_read(beast::error_code ec, size_t) {
+    if (ec == bhttp::error::body_limit)
+      return finish_error(upstream_error::kind::too_large,
+                          "the upstream response is larger than " +
+                            std::to_string(pool_->options.response_limit) +
+                            " bytes");
+    if (ec) return on_broken(ec, "read");
+    if (parser_->get().body().size() > pool_->options.response_limit)
+      return finish_error(upstream_error::kind::too_large,
+                          "the upstream response is larger than " +
+                            std::to_string(pool_->options.response_limit) +
+                            " bytes");
+    auto res = parser_->release();
+    upstream_result r;
+    r.ok = true;
+    r.response.status = res.result_int();
+    for (auto& f : res)
+      r.response.headers.emplace_back(std::string{f.name_string()},
+                                      std::string{f.value()});
+    r.response.body = std::move(res.body());
+    r.response.reused_connection = reused_;
+    if (res.keep_alive() && !res.need_eof()) {
+      stream_->expires_never();
+      pool_->give_back(key_, std::move(stream_));
+    }
+    done_(std::move(r));
+  }
+
+  /// A connection that broke. A pooled one that broke before any answer came
+  /// back was most likely closed by the upstream while idle: retry once on a
+  /// fresh connection, if repeating the request is safe.
+  void on_broken(beast::error_code ec, const char* stage) {
+    if (ec == beast::error::timeout)
+      return finish_error(upstream_error::kind::timeout,
+                          "timeout after " + std::to_string(req_.timeout.count()) +
+                            "ms");
+    bool nothing_back = !parser_ || !parser_->got_some();
+    if (reused_ && nothing_back &&
+        (is_idempotent(req_.method) || std::string_view{stage} == "write")) {
+      buffer_.clear();
+      return connect();
+    }
+    if (ec == bhttp::error::end_of_stream || ec == net::error::connection_reset ||
+        ec == net::error::eof || ec == bhttp::error::partial_message)
+      return finish_error(upstream_error::kind::reset,
+                          std::string{"upstream closed the connection ("} +
+                            stage + "): " + ec.message());
+    if (ec.category() == bhttp::make_error_code(bhttp::error::bad_version).category())
+      return finish_error(upstream_error::kind::protocol,
+                          "invalid HTTP from the upstream: " + ec.message());
+    finish_error(upstream_error::kind::reset,
+                 std::string{stage} + ": " + ec.message());
+  }
+
+  void finish_error(upstream_error::kind what, std::string message) {
+    if (stream_) {
+      beast::error_code ignored;
+      stream_->socket().close(ignored);
+    }
+    upstream_result r;
+    r.error = {what, std::move(message)};
+    done_(std::move(r));
+  }
+
+  std::shared_ptr<upstream_pool::impl> pool_;
+  endpoint target_;
+  std::string key_;
+  upstream_request req_;
+  upstream_pool::callback done_;
+  std::chrono::steady_clock::time_point deadline_;
+  bhttp::request<bhttp::string_body> msg_;
+  std::unique_ptr<beast::tcp_stream> stream_;
+  std::optional<tcp::resolver> resolver_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
+  bool reused_ = false;
+};
+
+}  // namespace
+
+upstream_pool::upstream_pool(net::io_context& ioc, upstream_options options)
+  : impl_(std::make_shared<impl>(ioc, options)) {}
+
+upstream_pool::~upstream_pool() = default;
+
+void upstream_pool::send(const endpoint& target, upstream_request req,
+                         callback done) {
+  auto x = std::make_shared<exchange>(impl_, target, std::move(req),
+                                      std::move(done));
+  // Start on the I/O threads: a pooled connection is bound to its strand.
+  net::post(impl_->ioc, [x] { x->start(); });
+}
+
+size_t upstream_pool::idle_connections() const { return impl_->idle_count(); }
+
+}  // namespace valmesh::web
