@@ -21,25 +21,25 @@ class http_prober final : public prober {
     req.timeout = timeout;
     req.headers = {{"User-Agent", "valmesh-health-check"}};
     auto start = std::chrono::steady_clock::now();
-    pool_.send({target.host, target.port}, std::move(req),
-               [done = std::move(done), start, timeout](web::upstream_result r) {
-                 check_result out;
-                 out.duration =
-                   std::chrono::duration_cast<std::chrono::microseconds>(
-                     std::chrono::steady_clock::now() - start);
-                 if (r.ok) {
-                   out.verdict = classify_http_status(r.response.status);
-                   out.output = "HTTP " + std::to_string(r.response.status);
-                 } else if (r.error.what == web::upstream_error::kind::timeout) {
-                   out.verdict = check_verdict::critical;
-                   out.output =
-                     "timeout after " + std::to_string(timeout.count()) + "ms";
-                 } else {
-                   out.verdict = check_verdict::critical;
-                   out.output = r.error.message;
-                 }
-                 done(std::move(out));
-               });
+    pool_.send(
+        {target.host, target.port}, std::move(req),
+        [done = std::move(done), start, timeout](web::upstream_result r) {
+          check_result out;
+          out.duration = std::chrono::duration_cast<std::chrono::microseconds>(
+              std::chrono::steady_clock::now() - start);
+          if (r.ok) {
+            out.verdict = classify_http_status(r.response.status);
+            out.output = "HTTP " + std::to_string(r.response.status);
+          } else if (r.error.what == web::upstream_error::kind::timeout) {
+            out.verdict = check_verdict::critical;
+            out.output =
+                "timeout after " + std::to_string(timeout.count()) + "ms";
+          } else {
+            out.verdict = check_verdict::critical;
+            out.output = r.error.message;
+          }
+          done(std::move(out));
+        });
   }
 
  private:

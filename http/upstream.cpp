@@ -5,8 +5,8 @@
 #include <optional>
 
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -25,8 +25,10 @@ bool is_idempotent(bhttp::verb v) noexcept {
     case bhttp::verb::options:
     case bhttp::verb::put:
     case bhttp::verb::delete_:
-    case bhttp::verb::trace: return true;
-    default: return false;
+    case bhttp::verb::trace:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -42,7 +44,7 @@ struct pooled {
 
 struct upstream_pool::impl : std::enable_shared_from_this<impl> {
   impl(net::io_context& ioc, upstream_options options)
-    : ioc(ioc), options(options) {}
+      : ioc(ioc), options(options) {}
 
   /// Takes a live idle connection to `key`, if any.
   std::unique_ptr<beast::tcp_stream> take(const std::string& key) {
@@ -53,7 +55,8 @@ struct upstream_pool::impl : std::enable_shared_from_this<impl> {
     while (!i->second.empty()) {
       auto p = std::move(i->second.back());
       i->second.pop_back();
-      if (now - p.idle_since < options.idle_timeout && p.stream->socket().is_open())
+      if (now - p.idle_since < options.idle_timeout &&
+          p.stream->socket().is_open())
         return std::move(p.stream);
     }
     return nullptr;
@@ -63,7 +66,8 @@ struct upstream_pool::impl : std::enable_shared_from_this<impl> {
   void give_back(const std::string& key, std::unique_ptr<beast::tcp_stream> s) {
     std::lock_guard<std::mutex> guard{mtx};
     auto& xs = idle[key];
-    if (xs.size() >= options.max_idle_per_host) return;  // closed on destruction
+    if (xs.size() >= options.max_idle_per_host)
+      return;  // closed on destruction
     xs.push_back({std::move(s), std::chrono::steady_clock::now()});
   }
 
@@ -87,12 +91,12 @@ class exchange : public std::enable_shared_from_this<exchange> {
  public:
   exchange(std::shared_ptr<upstream_pool::impl> pool, endpoint target,
            upstream_request req, upstream_pool::callback done)
-    : pool_(std::move(pool)),
-      target_(std::move(target)),
-      key_(target_.to_string()),
-      req_(std::move(req)),
-      done_(std::move(done)),
-      deadline_(std::chrono::steady_clock::now() + req_.timeout) {
+      : pool_(std::move(pool)),
+        target_(std::move(target)),
+        key_(target_.to_string()),
+        req_(std::move(req)),
+        done_(std::move(done)),
+        deadline_(std::chrono::steady_clock::now() + req_.timeout) {
     msg_.method(req_.method);
     msg_.target(req_.target);
     msg_.version(11);
@@ -119,14 +123,14 @@ class exchange : public std::enable_shared_from_this<exchange> {
   std::chrono::steady_clock::duration left() const {
     auto d = deadline_ - std::chrono::steady_clock::now();
     return std::max<std::chrono::steady_clock::duration>(
-      d, std::chrono::microseconds{100});
+        d, std::chrono::microseconds{100});
   }
 
   void connect() {
     reused_ = false;
     stream_ = std::make_unique<beast::tcp_stream>(net::make_strand(pool_->ioc));
     stream_->expires_after(std::min<std::chrono::steady_clock::duration>(
-      left(), pool_->options.connect_timeout));
+        left(), pool_->options.connect_timeout));
     beast::error_code ec;
     auto addr = net::ip::make_address(target_.host, ec);
     if (!ec) {
@@ -139,25 +143,25 @@ class exchange : public std::enable_shared_from_this<exchange> {
     // A host name: resolve first (the connect deadline covers both).
     resolver_.emplace(stream_->get_executor());
     resolver_->async_resolve(
-      target_.host, std::to_string(target_.port),
-      [self = shared_from_this()](beast::error_code ec,
-                                  tcp::resolver::results_type results) {
-        if (ec)
-          return self->finish_error(upstream_error::kind::connect,
-                                    "resolve '" + self->target_.host +
-                                      "': " + ec.message());
-        self->stream_->async_connect(
-          results, [self](beast::error_code ec, const tcp::endpoint&) {
-            self->on_connect(ec);
-          });
-      });
+        target_.host, std::to_string(target_.port),
+        [self = shared_from_this()](beast::error_code ec,
+                                    tcp::resolver::results_type results) {
+          if (ec)
+            return self->finish_error(
+                upstream_error::kind::connect,
+                "resolve '" + self->target_.host + "': " + ec.message());
+          self->stream_->async_connect(
+              results, [self](beast::error_code ec, const tcp::endpoint&) {
+                self->on_connect(ec);
+              });
+        });
   }
 
   void on_connect(beast::error_code ec) {
     if (ec == beast::error::timeout)
       return finish_error(left() <= std::chrono::microseconds{100}
-                            ? upstream_error::kind::timeout
-                            : upstream_error::kind::connect,
+                              ? upstream_error::kind::timeout
+                              : upstream_error::kind::connect,
                           "connect timed out");
     if (ec)
       return finish_error(upstream_error::kind::connect,
@@ -169,11 +173,12 @@ class exchange : public std::enable_shared_from_this<exchange> {
 
   void send() {
     stream_->expires_after(left());
-    bhttp::async_write(*stream_, msg_,
-                       [self = shared_from_this()](beast::error_code ec, size_t) {
-                         if (ec) return self->on_broken(ec, "write");
-                         self->read();
-                       });
+    bhttp::async_write(
+        *stream_, msg_,
+        [self = shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) return self->on_broken(ec, "write");
+          self->read();
+        });
   }
 
   void read() {
@@ -185,32 +190,31 @@ class exchange : public std::enable_shared_from_this<exchange> {
     // check when header and body arrive in one read, so we check here and
     // once more after the body.)
     bhttp::async_read_header(
-      *stream_, buffer_, *parser_,
-      [self = shared_from_this()](beast::error_code ec, size_t) {
-        if (ec) return self->on_read(ec, 0);
-        auto length = self->parser_->content_length();
-        if (length && *length > self->pool_->options.response_limit)
-          return self->on_read(bhttp::error::body_limit, 0);
-        if (self->parser_->is_done()) return self->on_read({}, 0);
-        bhttp::async_read(*self->stream_, self->buffer_, *self->parser_,
-                          [self](beast::error_code ec, size_t n) {
-                            self->on_read(ec, n);
-                          });
-      });
+        *stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) return self->on_read(ec, 0);
+          auto length = self->parser_->content_length();
+          if (length && *length > self->pool_->options.response_limit)
+            return self->on_read(bhttp::error::body_limit, 0);
+          if (self->parser_->is_done()) return self->on_read({}, 0);
+          bhttp::async_read(
+              *self->stream_, self->buffer_, *self->parser_,
+              [self](beast::error_code ec, size_t n) { self->on_read(ec, n); });
+        });
   }
 
   void on_read(beast::error_code ec, size_t) {
     if (ec == bhttp::error::body_limit)
       return finish_error(upstream_error::kind::too_large,
                           "the upstream response is larger than " +
-                            std::to_string(pool_->options.response_limit) +
-                            " bytes");
+                              std::to_string(pool_->options.response_limit) +
+                              " bytes");
     if (ec) return on_broken(ec, "read");
     if (parser_->get().body().size() > pool_->options.response_limit)
       return finish_error(upstream_error::kind::too_large,
                           "the upstream response is larger than " +
-                            std::to_string(pool_->options.response_limit) +
-                            " bytes");
+                              std::to_string(pool_->options.response_limit) +
+                              " bytes");
     auto res = parser_->release();
     upstream_result r;
     r.ok = true;
@@ -232,21 +236,23 @@ class exchange : public std::enable_shared_from_this<exchange> {
   /// fresh connection, if repeating the request is safe.
   void on_broken(beast::error_code ec, const char* stage) {
     if (ec == beast::error::timeout)
-      return finish_error(upstream_error::kind::timeout,
-                          "timeout after " + std::to_string(req_.timeout.count()) +
-                            "ms");
+      return finish_error(
+          upstream_error::kind::timeout,
+          "timeout after " + std::to_string(req_.timeout.count()) + "ms");
     bool nothing_back = !parser_ || !parser_->got_some();
     if (reused_ && nothing_back &&
         (is_idempotent(req_.method) || std::string_view{stage} == "write")) {
       buffer_.clear();
       return connect();
     }
-    if (ec == bhttp::error::end_of_stream || ec == net::error::connection_reset ||
-        ec == net::error::eof || ec == bhttp::error::partial_message)
+    if (ec == bhttp::error::end_of_stream ||
+        ec == net::error::connection_reset || ec == net::error::eof ||
+        ec == bhttp::error::partial_message)
       return finish_error(upstream_error::kind::reset,
                           std::string{"upstream closed the connection ("} +
-                            stage + "): " + ec.message());
-    if (ec.category() == bhttp::make_error_code(bhttp::error::bad_version).category())
+                              stage + "): " + ec.message());
+    if (ec.category() ==
+        bhttp::make_error_code(bhttp::error::bad_version).category())
       return finish_error(upstream_error::kind::protocol,
                           "invalid HTTP from the upstream: " + ec.message());
     finish_error(upstream_error::kind::reset,
@@ -280,7 +286,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
 }  // namespace
 
 upstream_pool::upstream_pool(net::io_context& ioc, upstream_options options)
-  : impl_(std::make_shared<impl>(ioc, options)) {}
+    : impl_(std::make_shared<impl>(ioc, options)) {}
 
 upstream_pool::~upstream_pool() = default;
 
@@ -292,6 +298,8 @@ void upstream_pool::send(const endpoint& target, upstream_request req,
   net::post(impl_->ioc, [x] { x->start(); });
 }
 
-size_t upstream_pool::idle_connections() const { return impl_->idle_count(); }
+size_t upstream_pool::idle_connections() const {
+  return impl_->idle_count();
+}
 
 }  // namespace valmesh::web

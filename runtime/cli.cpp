@@ -31,7 +31,8 @@ using json = nlohmann::json;
 /// Flags of `valmesh agent`, as given; unset ones leave the config alone.
 struct agent_flags {
   std::string config_file, node_name, http, cluster, data_dir, token,
-      health_interval, log_level, log_format, drain_timeout, http_read_timeout;
+      health_interval, log_level, log_format, drain_timeout, http_read_timeout,
+      actor_scheduler;
   std::vector<std::string> join;
   bool dev = false, fault_injection = false;
   uint32_t http_threads = 0, actor_threads = 0;
@@ -100,6 +101,7 @@ expected<node_config> agent_config(const agent_flags& f, CLI::App& cmd) {
   if (given("--enable-fault-injection")) cfg.enable_fault_injection = true;
   if (given("--http-threads")) cfg.http_threads = f.http_threads;
   if (given("--actor-threads")) cfg.actor_threads = f.actor_threads;
+  if (given("--actor-scheduler")) cfg.actor_scheduler = f.actor_scheduler;
   if (e) return *e;
   return validate_config(std::move(cfg));
 }
@@ -371,6 +373,8 @@ int run_cli(int argc, char** argv) {
                   "enable the crash endpoint for drills");
   agent->add_option("--http-threads", af.http_threads, "asio threads (1)");
   agent->add_option("--actor-threads", af.actor_threads, "CAF workers (2)");
+  agent->add_option("--actor-scheduler", af.actor_scheduler,
+                    "CAF scheduler: sharing or stealing (sharing)");
   agent->add_option(
       "--http-read-timeout", af.http_read_timeout,
       "time to receive a whole request; idle keep-alive limit (30s)");

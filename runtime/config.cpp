@@ -184,6 +184,8 @@ expected<node_config> validate_config(node_config cfg) {
     return bad("http_threads", "must be between 1 and 64");
   if (cfg.actor_threads < 1 || cfg.actor_threads > 64)
     return bad("actor_threads", "must be between 1 and 64");
+  if (cfg.actor_scheduler != "sharing" && cfg.actor_scheduler != "stealing")
+    return bad("actor_scheduler", "must be \"sharing\" or \"stealing\"");
   if (cfg.http_read_timeout.count() <= 0)
     return bad("http_read_timeout", "must be longer than 0ms");
   if (cfg.http_body_limit < 1024)

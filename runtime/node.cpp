@@ -35,6 +35,12 @@ struct node_actor_config : caf::actor_system_config {
     load<caf::io::middleman>();
     valmesh::add_message_types(*this);
     set("scheduler.max-threads", static_cast<size_t>(cfg.actor_threads));
+    // Work sharing blocks idle workers on a condition variable; CAF 0.17's
+    // work stealing polls with 50 µs sleeps, which costs a core's worth of
+    // wake-ups under a steady trickle of messages (docs/BENCHMARKS.md).
+    set("scheduler.policy", cfg.actor_scheduler == "stealing"
+                                ? caf::atom("stealing")
+                                : caf::atom("sharing"));
     set("middleman.enable-automatic-connections", false);
   }
 };

@@ -70,6 +70,7 @@ BENCH_LOCK="${BENCH_LOCK-/tmp/valmesh-bench.lock}"
 LOCK_WAIT="${LOCK_WAIT:-900}"
 LOCK_MAX="${LOCK_MAX:-170}"
 KEEP_TMP="${KEEP_TMP:-0}"
+AGENT_ARGS="${AGENT_ARGS:-}"  # extra agent flags, e.g. --actor-scheduler stealing
 HZ="$(getconf CLK_TCK)"
 CORES="$(nproc)"
 
@@ -219,7 +220,8 @@ start_echo() { # I -> appends to echo_pids, echo_ports
 start_agent() { # NAME INTERVAL -> agent_pid, agent_port
   local name=$1
   printf '{"health": {"interval": "%s", "timeout": "%s"}}\n' "$2" "$TIMEOUT" >"$tmp/$name.json"
-  "$VALMESH" agent --config "$tmp/$name.json" --node-name "health-bench-$name" \
+  # shellcheck disable=SC2086 # AGENT_ARGS is a list of extra agent flags
+  "$VALMESH" agent --config "$tmp/$name.json" --node-name "health-bench-$name" ${AGENT_ARGS:-} \
     --http 127.0.0.1:0 --cluster 127.0.0.1:0 --dev --drain-timeout 2s \
     >"$tmp/agent-$name.log" 2>&1 &
   agent_pid=$!

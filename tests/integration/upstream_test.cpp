@@ -11,8 +11,8 @@
 #include <future>
 #include <thread>
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <gtest/gtest.h>
+#include <boost/asio/executor_work_guard.hpp>
 #include <nlohmann/json.hpp>
 
 #include "http/upstream.hpp"
@@ -29,7 +29,8 @@ namespace {
 /// A pool on its own I/O thread, with blocking calls for tests.
 class client {
  public:
-  explicit client(upstream_options o = {}) : pool_(ioc_, o), work_(ioc_.get_executor()) {
+  explicit client(upstream_options o = {})
+      : pool_(ioc_, o), work_(ioc_.get_executor()) {
     thread_ = std::thread{[this] { ioc_.run(); }};
   }
   ~client() {
@@ -48,7 +49,8 @@ class client {
  private:
   boost::asio::io_context ioc_;
   upstream_pool pool_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type>
+      work_;
   std::thread thread_;
 };
 
@@ -65,7 +67,7 @@ upstream_request get(std::string target) {
 class scripted_server {
  public:
   scripted_server(std::vector<std::string> responses, int close_after)
-    : responses_(std::move(responses)), close_after_(close_after) {
+      : responses_(std::move(responses)), close_after_(close_after) {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -95,7 +97,8 @@ class scripted_server {
       ++accepted;
       std::string in;
       char buf[4096];
-      for (int answered = 0; answered < close_after_ && next < responses_.size();) {
+      for (int answered = 0;
+           answered < close_after_ && next < responses_.size();) {
         auto n = recv(c, buf, sizeof(buf), 0);
         if (n <= 0) break;
         in.append(buf, static_cast<size_t>(n));
@@ -119,7 +122,7 @@ class scripted_server {
 };
 
 const std::string ok_keep_alive =
-  "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok";
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok";
 
 }  // namespace
 
@@ -147,7 +150,10 @@ TEST(upstream, requests_reuse_pooled_connections) {
   auto k = json::parse(r3.response.body);
   EXPECT_EQ(k["body"], "payload");
   EXPECT_EQ(k["headers"]["x-correlation-id"], "abc");
-  EXPECT_EQ(json::parse(http({"127.0.0.1", e.port}, "GET", "/control").body)["requests"], 3);
+  EXPECT_EQ(
+      json::parse(
+          http({"127.0.0.1", e.port}, "GET", "/control").body)["requests"],
+      3);
   EXPECT_EQ(e.proc->stop(SIGTERM), 0);
 }
 
@@ -173,7 +179,8 @@ TEST(upstream, connect_failures_are_reported_as_such) {
   auto r = c.call(1, get("/"));  // nothing listens on port 1
   ASSERT_FALSE(r.ok);
   EXPECT_EQ(r.error.what, upstream_error::kind::connect);
-  EXPECT_NE(r.error.message.find("refused"), std::string::npos) << r.error.message;
+  EXPECT_NE(r.error.message.find("refused"), std::string::npos)
+      << r.error.message;
 }
 
 TEST(upstream, a_response_over_the_limit_fails) {
