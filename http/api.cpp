@@ -268,13 +268,8 @@ void health_services(const ctx_ptr& ctx, request_context&&, responder done) {
               {"lastOutput", st.last_output},
               {"lastError",
                st.last_error.empty() ? json(nullptr) : json(st.last_error)},
-              {"lastCheck", st.last_check_ms == 0
-                                ? json(nullptr)
-                                : json(format_unix_ms(st.last_check_ms))},
-              {"lastStatusChange",
-               st.last_status_change_ms == 0
-                   ? json(nullptr)
-                   : json(format_unix_ms(st.last_status_change_ms))},
+              {"lastCheck", timestamp_or_null(st.last_check_ms)},
+              {"lastStatusChange", timestamp_or_null(st.last_status_change_ms)},
           });
           services[x.service]["checkLatenessP99Ms"] = ms(x.lateness_p99_us);
         }

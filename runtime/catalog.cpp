@@ -110,8 +110,8 @@ void catalog::update_timed(const service_instance& x, const lease_state& l) {
     timed_.erase({x.name, x.id});
 }
 
-expected<service_instance> catalog::heartbeat(const std::string& name,
-                                              const std::string& id) {
+expected<catalog::entry_ref> catalog::lookup(const std::string& name,
+                                             const std::string& id) {
   auto svc = services_.find(name);
   if (svc == services_.end())
     return failure{errc::not_found, "no service named '" + name + "'"};
@@ -119,12 +119,18 @@ expected<service_instance> catalog::heartbeat(const std::string& name,
   if (i == svc->second.instances.end())
     return failure{errc::not_found,
                    "service '" + name + "' has no instance '" + id + "'"};
-  auto& x = i->second;
+  return entry_ref{i->second, svc->second.leases[id]};
+}
+
+expected<service_instance> catalog::heartbeat(const std::string& name,
+                                              const std::string& id) {
+  auto found = lookup(name, id);
+  if (!found) return found.error();
+  auto& [x, lease] = *found;
   if (x.ttl_ms <= 0)
     return failure{errc::conflict, "instance '" + id +
                                        "' has no ttl lease to renew; register "
                                        "it with \"ttl\" to use heartbeats"};
-  auto& lease = svc->second.leases[id];
   lease.lease_deadline = clock_.now() + std::chrono::milliseconds{x.ttl_ms};
   x.last_heartbeat_ms = clock_.unix_ms();
   change_status(x, lease, health_status::passing);
@@ -134,35 +140,26 @@ expected<service_instance> catalog::heartbeat(const std::string& name,
 expected<service_instance> catalog::set_status(const std::string& name,
                                                const std::string& id,
                                                health_status status) {
-  auto svc = services_.find(name);
-  if (svc == services_.end())
-    return failure{errc::not_found, "no service named '" + name + "'"};
-  auto i = svc->second.instances.find(id);
-  if (i == svc->second.instances.end())
-    return failure{errc::not_found,
-                   "service '" + name + "' has no instance '" + id + "'"};
-  change_status(i->second, svc->second.leases[id], status);
-  return i->second;
+  auto found = lookup(name, id);
+  if (!found) return found.error();
+  auto& [x, lease] = *found;
+  change_status(x, lease, status);
+  return x;
 }
 
 expected<std::optional<catalog_change>> catalog::record_check(
     const std::string& name, const std::string& id, health_status status,
     int64_t duration_us, std::string output) {
-  auto svc = services_.find(name);
-  if (svc == services_.end())
-    return failure{errc::not_found, "no service named '" + name + "'"};
-  auto i = svc->second.instances.find(id);
-  if (i == svc->second.instances.end())
-    return failure{errc::not_found,
-                   "service '" + name + "' has no instance '" + id + "'"};
-  auto& x = i->second;
+  auto found = lookup(name, id);
+  if (!found) return found.error();
+  auto& [x, lease] = *found;
   x.last_check_ms = clock_.unix_ms();
   x.last_check_duration_us = duration_us;
   x.last_check_output = std::move(output);
   std::optional<catalog_change> change;
   if (x.status != status) {
     auto before = x.status;
-    change_status(x, svc->second.leases[id], status);
+    change_status(x, lease, status);
     change =
         catalog_change{catalog_change::kind::status_changed, x, before, {}};
   }

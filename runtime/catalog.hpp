@@ -141,6 +141,15 @@ class catalog {
     std::map<std::string, lease_state> leases;
   };
 
+  /// An instance and its lease bookkeeping, found together.
+  struct entry_ref {
+    service_instance& instance;
+    lease_state& lease;
+  };
+
+  /// Finds (name, id), or says which of the two is unknown.
+  expected<entry_ref> lookup(const std::string& name, const std::string& id);
+
   void change_status(service_instance& x, lease_state& l, health_status s);
   void update_timed(const service_instance& x, const lease_state& l);
   service_instance erase(std::map<std::string, service_entry>::iterator svc,

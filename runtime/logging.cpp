@@ -1,5 +1,7 @@
 #include "runtime/logging.hpp"
 
+#include "runtime/service_instance.hpp"
+
 #include <memory>
 
 #include <spdlog/formatter.h>
@@ -20,15 +22,8 @@ class json_formatter final : public spdlog::formatter {
               spdlog::memory_buf_t& dest) override {
     using namespace std::chrono;
     auto ms = duration_cast<milliseconds>(msg.time.time_since_epoch()).count();
-    std::time_t secs = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char ts[40];
-    auto n = std::strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    std::snprintf(ts + n, sizeof(ts) - n, ".%03dZ",
-                  static_cast<int>(ms % 1000));
     nlohmann::json j = {
-        {"ts", ts},
+        {"ts", format_unix_ms(ms)},
         {"level", spdlog::level::to_string_view(msg.level).data()},
         {"msg", std::string{msg.payload.data(), msg.payload.size()}},
     };

@@ -211,6 +211,10 @@ std::string format_unix_ms(int64_t unix_ms) {
   return buf;
 }
 
+json timestamp_or_null(int64_t unix_ms) {
+  return unix_ms == 0 ? json(nullptr) : json(format_unix_ms(unix_ms));
+}
+
 json to_json(const service_instance& x) {
   json j = {
       {"id", x.id},
@@ -225,9 +229,7 @@ json to_json(const service_instance& x) {
       {"metadata", x.metadata},
       {"status", to_string(x.status)},
       {"registeredAt", format_unix_ms(x.registered_at_ms)},
-      {"lastHeartbeat", x.last_heartbeat_ms == 0
-                            ? json(nullptr)
-                            : json(format_unix_ms(x.last_heartbeat_ms))},
+      {"lastHeartbeat", timestamp_or_null(x.last_heartbeat_ms)},
       {"lastCheck",
        x.last_check_ms == 0
            ? json(nullptr)

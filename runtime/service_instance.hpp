@@ -108,6 +108,9 @@ nlohmann::json to_json(const service_summary& x);
 /// Formats Unix milliseconds as RFC 3339 UTC with milliseconds.
 std::string format_unix_ms(int64_t unix_ms);
 
+/// `format_unix_ms(unix_ms)` as JSON, or null for 0 ("never").
+nlohmann::json timestamp_or_null(int64_t unix_ms);
+
 }  // namespace valmesh
 
 namespace valmesh {

@@ -7,6 +7,8 @@
 #include "caf/test/dsl.hpp"
 #include "caf/test/unit_test_impl.hpp"
 
+#include "tests/support/caf_fixture.hpp"
+
 #include "actors/health_checker.hpp"
 #include "actors/protocol.hpp"
 #include "actors/registry.hpp"
@@ -16,24 +18,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct test_config : caf::actor_system_config {
-  test_config() { valmesh::add_message_types(*this); }
-};
-
-class coordinator_clock final : public valmesh::clock {
- public:
-  explicit coordinator_clock(caf::scheduler::test_coordinator& sched)
-      : sched_(sched) {}
-  time_point now() const noexcept override { return sched_.clock().now(); }
-  int64_t unix_ms() const noexcept override {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               sched_.clock().now().time_since_epoch())
-        .count();
-  }
-
- private:
-  caf::scheduler::test_coordinator& sched_;
-};
+using valmesh::test::coordinator_clock;
+using valmesh::test::test_config;
 
 /// Records probes; the test completes them.
 class fake_prober final : public prober {

@@ -18,12 +18,6 @@ using json = nlohmann::json;
 
 namespace {
 
-json parse(const web::client_response& res) {
-  auto j = json::parse(res.body, nullptr, false);
-  EXPECT_FALSE(j.is_discarded()) << res.body;
-  return j;
-}
-
 std::string instance(const std::string& name, uint16_t port,
                      json extra = json::object()) {
   json j = {{"name", name}, {"host", "127.0.0.1"}, {"port", port}};
@@ -39,7 +33,8 @@ json snapshot(const agent& a) {
   json all = json::object();
   for (auto& s : list["services"]) {
     auto name = s["name"].get<std::string>();
-    auto xs = parse(http(a.http(), "GET", "/api/services/" + name))["instances"];
+    auto xs =
+        parse(http(a.http(), "GET", "/api/services/" + name))["instances"];
     for (auto& x : xs) {
       x.erase("status");
       x.erase("lastCheck");
@@ -412,8 +407,9 @@ TEST(agent_limits, a_small_body_limit_holds_even_in_one_packet) {
   // Header and a 2 KiB body in one write: one read on the server side.
   raw_connection c{a.http_port};
   std::string body(2048, ' ');
-  c.send("POST /api/services HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\n\r\n" +
-         body);
+  c.send(
+      "POST /api/services HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\n\r\n" +
+      body);
   auto bytes = c.read_responses(1);
   EXPECT_NE(bytes.find("HTTP/1.1 413"), std::string::npos) << bytes;
   EXPECT_NE(bytes.find("payload_too_large"), std::string::npos);

@@ -18,12 +18,6 @@ using json = nlohmann::json;
 
 namespace {
 
-json parse(const web::client_response& res) {
-  auto j = json::parse(res.body, nullptr, false);
-  EXPECT_FALSE(j.is_discarded()) << res.body;
-  return j;
-}
-
 /// Writes a config with a fast health interval and returns its path.
 std::string write_health_config(const std::string& name, json health,
                                 json extra = json::object()) {

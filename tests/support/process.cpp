@@ -244,6 +244,12 @@ web::client_response http(
   return std::move(*res);
 }
 
+nlohmann::json parse(const web::client_response& res) {
+  auto j = nlohmann::json::parse(res.body, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << res.body;
+  return j;
+}
+
 // -- raw connections ----------------------------------------------------------
 
 raw_connection::raw_connection(uint16_t port, int receive_buffer) {

@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "http/client.hpp"
 
 namespace valmesh::test {
@@ -114,6 +116,9 @@ web::client_response http(
     const endpoint& ep, const std::string& method, const std::string& target,
     const std::string& body = {},
     std::vector<std::pair<std::string, std::string>> headers = {});
+
+/// Parses a response body as JSON (a test failure if it is not JSON).
+nlohmann::json parse(const web::client_response& res);
 
 /// A plain TCP connection, for raw HTTP bytes.
 class raw_connection {
