@@ -70,7 +70,6 @@ service_instance catalog::erase(
   auto removed = std::move(i->second);
   svc->second.instances.erase(i);
   svc->second.leases.erase(id);
-  timed_.erase({removed.name, removed.id});
   if (svc->second.instances.empty()) services_.erase(svc);
   --instance_count_;
   ++index_;
@@ -103,11 +102,28 @@ void catalog::change_status(service_instance& x, lease_state& l,
   update_timed(x, l);
 }
 
-void catalog::update_timed(const service_instance& x, const lease_state& l) {
-  if (l.lease_deadline || l.critical_since)
-    timed_.emplace(x.name, x.id);
-  else
-    timed_.erase({x.name, x.id});
+void catalog::update_timed(const service_instance& x, lease_state& l) {
+  l.generation = ++generations_;
+  auto grace = options_.deregister_critical_after;
+  if (l.critical_since) {
+    if (grace.count() > 0)
+      deadlines_.push({*l.critical_since + grace, x.name, x.id, l.generation});
+  } else if (l.lease_deadline) {
+    deadlines_.push({*l.lease_deadline, x.name, x.id, l.generation});
+  }
+}
+
+void catalog::drop_stale_deadlines() {
+  while (!deadlines_.empty()) {
+    auto& d = deadlines_.top();
+    auto svc = services_.find(d.name);
+    if (svc != services_.end()) {
+      auto l = svc->second.leases.find(d.id);
+      if (l != svc->second.leases.end() && l->second.generation == d.generation)
+        return;
+    }
+    deadlines_.pop();
+  }
 }
 
 expected<catalog::entry_ref> catalog::lookup(const std::string& name,
@@ -134,6 +150,7 @@ expected<service_instance> catalog::heartbeat(const std::string& name,
   lease.lease_deadline = clock_.now() + std::chrono::milliseconds{x.ttl_ms};
   x.last_heartbeat_ms = clock_.unix_ms();
   change_status(x, lease, health_status::passing);
+  update_timed(x, lease);  // the lease moved even if the status did not
   return x;
 }
 
@@ -171,21 +188,23 @@ std::vector<catalog_change> catalog::expire() {
   auto now = clock_.now();
   auto grace = options_.deregister_critical_after;
   std::vector<std::pair<std::string, std::string>> doomed;
-  for (auto& key : timed_) {
-    auto& svc = services_.at(key.first);
-    auto& x = svc.instances.at(key.second);
-    auto& lease = svc.leases.at(key.second);
-    if (lease.lease_deadline && now >= *lease.lease_deadline &&
-        x.status != health_status::critical) {
+  for (drop_stale_deadlines();
+       !deadlines_.empty() && deadlines_.top().at <= now;
+       drop_stale_deadlines()) {
+    auto d = deadlines_.top();
+    deadlines_.pop();
+    auto& svc = services_.at(d.name);
+    auto& x = svc.instances.at(d.id);
+    auto& lease = svc.leases.at(d.id);
+    if (!lease.critical_since) {
+      // The lease ran out (this entry is the live one, so it was not renewed).
       auto before = x.status;
-      x.status = health_status::critical;
-      x.modify_index = ++index_;
-      lease.critical_since = now;  // already in timed_: no set change here
+      change_status(x, lease, health_status::critical);  // files the removal
       changes.push_back({catalog_change::kind::status_changed, x, before, {}});
+    } else if (grace.count() > 0 && now - *lease.critical_since >= grace) {
+      lease.generation = ++generations_;  // nothing further pending
+      doomed.emplace_back(d.name, d.id);
     }
-    if (grace.count() > 0 && lease.critical_since &&
-        now - *lease.critical_since >= grace)
-      doomed.push_back(key);
   }
   for (auto& [name, id] : doomed) {
     auto removed = erase(services_.find(name), id);
@@ -196,19 +215,10 @@ std::vector<catalog_change> catalog::expire() {
   return changes;
 }
 
-std::optional<clock::time_point> catalog::next_deadline() const {
-  std::optional<clock::time_point> result;
-  auto consider = [&](clock::time_point t) {
-    if (!result || t < *result) result = t;
-  };
-  for (auto& [name, id] : timed_) {
-    auto& lease = services_.at(name).leases.at(id);
-    if (lease.critical_since && options_.deregister_critical_after.count() > 0)
-      consider(*lease.critical_since + options_.deregister_critical_after);
-    else if (lease.lease_deadline && !lease.critical_since)
-      consider(*lease.lease_deadline);
-  }
-  return result;
+std::optional<clock::time_point> catalog::next_deadline() {
+  drop_stale_deadlines();
+  if (deadlines_.empty()) return std::nullopt;
+  return deadlines_.top().at;
 }
 
 const std::map<std::string, service_instance>* catalog::instances(

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <queue>
 #include <set>
 #include <string>
 #include <vector>
@@ -116,12 +117,12 @@ class catalog {
   }
 
   /// The earliest lease deadline or removal time, if any instance has one.
-  std::optional<clock::time_point> next_deadline() const;
+  std::optional<clock::time_point> next_deadline();
 
   /// Whether any instance has a lease or a pending removal, i.e. whether
   /// `expire` can change anything (O(1), so the registry can decide cheaply
   /// whether to keep its timer armed).
-  bool has_deadlines() const noexcept { return !timed_.empty(); }
+  bool has_deadlines() const noexcept { return !deadlines_.empty(); }
 
   /// Returns every instance, ordered by service and id.
   std::vector<service_instance> all() const;
@@ -134,6 +135,17 @@ class catalog {
   struct lease_state {
     std::optional<clock::time_point> lease_deadline;
     std::optional<clock::time_point> critical_since;
+    uint64_t generation = 0;  ///< matches its live entry in `deadlines_`
+  };
+
+  /// When something may happen to an instance: its lease runs out, or its
+  /// removal after `deregister_critical_after`.
+  struct deadline {
+    clock::time_point at;
+    std::string name;
+    std::string id;
+    uint64_t generation;
+    bool operator>(const deadline& other) const { return at > other.at; }
   };
 
   struct service_entry {
@@ -151,7 +163,9 @@ class catalog {
   expected<entry_ref> lookup(const std::string& name, const std::string& id);
 
   void change_status(service_instance& x, lease_state& l, health_status s);
-  void update_timed(const service_instance& x, const lease_state& l);
+  /// Re-files the instance's next deadline (the old entry goes stale).
+  void update_timed(const service_instance& x, lease_state& l);
+  void drop_stale_deadlines();
   service_instance erase(std::map<std::string, service_entry>::iterator svc,
                          const std::string& id);
   std::string make_id(const std::string& name);
@@ -160,9 +174,12 @@ class catalog {
   catalog_options options_;
   std::map<std::string, service_entry> services_;
   std::deque<tombstone> tombstones_;
-  /// (name, id) of every instance with a lease or a critical_since: the only
-  /// ones `expire` needs to look at.
-  std::set<std::pair<std::string, std::string>> timed_;
+  /// Every pending deadline, earliest first; entries whose generation no
+  /// longer matches their instance are stale and skipped (lazy deletion), so
+  /// `expire` costs what is due, not a scan of every leased instance.
+  std::priority_queue<deadline, std::vector<deadline>, std::greater<deadline>>
+      deadlines_;
+  uint64_t generations_ = 0;
   uint64_t index_ = 0;
   size_t instance_count_ = 0;
   uint64_t id_state_;
