@@ -23,7 +23,10 @@ struct checker_state {
   std::unique_ptr<check_schedule> schedule;
   std::unordered_map<std::string, watched> instances;
   std::optional<clock::time_point> timer_for;  ///< when the armed timer fires
+  uint64_t timer_seq = 0;  ///< the armed timer's number; older ones are void
   uint64_t generations = 0;
+  std::vector<check_report> outbox;  ///< results not yet sent to the registry
+  bool flush_armed = false;
   std::array<int64_t, 1024> lateness_us{};  ///< ring of check start lateness
   size_t lateness_count = 0;
 
@@ -39,6 +42,16 @@ struct checker_state {
 
 using checker_pointer = health_checker_actor::stateful_pointer<checker_state>;
 
+/// Sends the gathered results to the registry in one message.
+void flush(checker_pointer self) {
+  auto& st = self->state;
+  if (st.outbox.empty()) return;
+  if (auto reg = st.options.registry())
+    self->send(reg, check_atom::value, st.options.service,
+               std::move(st.outbox));
+  st.outbox.clear();
+}
+
 /// Arms one timer for the earliest due check (re-armed if that moved earlier).
 void arm(checker_pointer self) {
   auto& st = self->state;
@@ -51,7 +64,7 @@ void arm(checker_pointer self) {
       *next > now
           ? std::chrono::duration_cast<std::chrono::microseconds>(*next - now)
           : std::chrono::microseconds{0};
-  self->delayed_send(self, delay, tick_atom::value);
+  self->delayed_send(self, delay, tick_atom::value, ++st.timer_seq);
 }
 
 health_checker_actor::behavior_type checker_impl(checker_pointer self,
@@ -65,8 +78,8 @@ health_checker_actor::behavior_type checker_impl(checker_pointer self,
         auto& st = self->state;
         auto& w = st.instances[x.id];
         bool target_changed = w.target.host != x.host ||
-                            w.target.port != x.port ||
-                            w.target.path != x.health_endpoint;
+                              w.target.port != x.port ||
+                              w.target.path != x.health_endpoint;
         auto id = x.id;
         w.target = {std::move(x.host), x.port, std::move(x.health_endpoint)};
         if (w.generation != 0 && !target_changed)
@@ -82,8 +95,10 @@ health_checker_actor::behavior_type checker_impl(checker_pointer self,
         self->state.instances.erase(id);
         self->state.schedule->remove(id);
       },
-      [self](tick_atom) {
+      [self](tick_atom, uint64_t seq) {
         auto& st = self->state;
+        // A timer replaced by an earlier one: its successor does the work.
+        if (seq != st.timer_seq) return;
         st.timer_for.reset();
         auto now = st.options.time->now();
         for (auto& due : st.schedule->take_due(now)) {
@@ -96,7 +111,7 @@ health_checker_actor::behavior_type checker_impl(checker_pointer self,
                                                                     due.due)
                   .count();
           st.options.probe->probe(
-          w.target, st.options.timeout,
+              w.target, st.options.timeout,
               [hdl = caf::actor_cast<health_checker_actor>(self), id = due.id,
                gen = w.generation](check_result r) {
                 caf::anon_send(hdl, checked_atom::value, id, gen, std::move(r));
@@ -112,21 +127,32 @@ health_checker_actor::behavior_type checker_impl(checker_pointer self,
           return;
         auto& w = i->second;
         w.in_flight = false;
-        w.health.record(r, st.options.time->unix_ms());
-        if (auto reg = st.options.registry())
-          self->send(
-              reg, check_atom::value, st.options.service, id, w.health.status(),
-              static_cast<int64_t>(r.duration.count()), std::move(r.output));
+        auto changed = w.health.record(r, st.options.time->unix_ms());
+        st.outbox.push_back({id, w.health.status(),
+                             static_cast<int64_t>(r.duration.count()),
+                             std::move(r.output)});
+        // Status changes go out at once; the rest in batches, one message
+        // per checker and report interval instead of one per check.
+        if (changed) {
+          flush(self);
+        } else if (!st.flush_armed) {
+          st.flush_armed = true;
+          self->delayed_send(self, st.options.report_interval,
+                             flush_atom::value);
+        }
+      },
+      [self](flush_atom) {
+        self->state.flush_armed = false;
+        flush(self);
       },
       [self](stats_atom) {
         std::vector<instance_check_view> result;
         auto lateness = self->state.lateness_p99();
         for (auto& [id, w] : self->state.instances)
-          result.push_back(
-              {self->state.options.service, id,
-               w.target.host + ":" + std::to_string(w.target.port),
-               w.health.status(), w.health.stats(),
-               w.health.p99_duration().count(), lateness});
+          result.push_back({self->state.options.service, id,
+                            w.target.host + ":" + std::to_string(w.target.port),
+                            w.health.status(), w.health.stats(),
+                            w.health.p99_duration().count(), lateness});
         return result;
       },
   };

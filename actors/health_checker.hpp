@@ -20,10 +20,13 @@ using health_checker_actor = caf::typed_actor<
     caf::reacts_to<watch_atom, service_instance>,
     /// Stops checking instance `id`.
     caf::reacts_to<unwatch_atom, std::string>,
-    /// Internal: runs the checks that are due (a timer sends it).
-    caf::reacts_to<tick_atom>,
+    /// Internal: runs the checks that are due (a timer sends it with its
+    /// sequence number; only the latest timer counts).
+    caf::reacts_to<tick_atom, uint64_t>,
     /// Internal: the prober's answer for (id, generation).
     caf::reacts_to<checked_atom, std::string, uint64_t, check_result>,
+    /// Internal: sends the results gathered since the last flush.
+    caf::reacts_to<flush_atom>,
     /// Answers the figures of every instance it checks.
     caf::replies_to<stats_atom>::with<std::vector<instance_check_view>>>;
 
@@ -41,6 +44,7 @@ struct checker_options {
   std::chrono::milliseconds interval{std::chrono::seconds{30}};
   std::chrono::milliseconds timeout{std::chrono::seconds{5}};
   std::chrono::milliseconds first_spread{std::chrono::seconds{1}};
+  std::chrono::milliseconds report_interval{250};
   health_thresholds thresholds;
   std::shared_ptr<const clock> time;
   std::shared_ptr<prober> probe;

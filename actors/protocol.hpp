@@ -41,6 +41,7 @@ using publish_atom = caf::atom_constant<caf::atom("publish")>;
 using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
 using unsub_atom = caf::atom_constant<caf::atom("unsub")>;
 using resync_atom = caf::atom_constant<caf::atom("resync")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
 
 /// The error category of `errc` inside a `caf::error`.
 inline constexpr caf::atom_value errc_category = caf::atom("valmesh");
@@ -105,6 +106,15 @@ struct instance_check_view {
   int64_t lateness_p99_us = 0;
 };
 
+/// One check result as a checker reports it to the registry (in batches).
+/// Node-local.
+struct check_report {
+  std::string id;
+  health_status status = health_status::unknown;
+  int64_t duration_us = 0;
+  std::string output;
+};
+
 /// The roll-up, for `GET /api/health/aggregated`. Node-local.
 struct health_view {
   service_health overall = service_health::healthy;
@@ -128,6 +138,7 @@ void add_message_types(caf::actor_system_config& cfg);
 // serialisation (a remote send of one would be a bug caught in review).
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::catalog_change)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::check_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<valmesh::check_report>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::instance_check_view)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<valmesh::instance_check_view>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::health_view)

@@ -36,8 +36,9 @@ struct registry_state {
   };
   std::unordered_map<std::string, candidates> pick_cache;
 
-  const candidates& candidates_for(const std::string& name,
-                                   const std::map<std::string, service_instance>& xs) {
+  const candidates& candidates_for(
+      const std::string& name,
+      const std::map<std::string, service_instance>& xs) {
     auto [i, fresh] = pick_cache.try_emplace(name);
     if (!fresh) return i->second;
     auto& c = i->second;
@@ -139,6 +140,7 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
         if (r && r->status != previous)
           self->state.publish(
               {catalog_change::kind::status_changed, *r, previous, {}});
+        arm_timer(self);  // the renewed lease is a deadline again
         return answer(std::move(r));
       },
       [self](status_atom, const std::string& name, const std::string& id,
@@ -152,18 +154,21 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
         arm_timer(self);
         return answer(std::move(r));
       },
-      [self](check_atom, const std::string& name, const std::string& id,
-             health_status status, int64_t duration_us, std::string& output) {
-        auto r = self->state.data->record_check(name, id, status, duration_us,
-                                                std::move(output));
-        if (r && *r) {
+      [self](check_atom, const std::string& name,
+             std::vector<check_report>& reports) {
+        bool changed = false;
+        for (auto& rep : reports) {
+          auto r = self->state.data->record_check(
+              name, rep.id, rep.status, rep.duration_us, std::move(rep.output));
+          if (!r || !*r) continue;
           auto& c = **r;
-          spdlog::info("registry: {}/{} is {} (was {}): {}", name, id,
+          spdlog::info("registry: {}/{} is {} (was {}): {}", name, rep.id,
                        to_string(c.instance.status), to_string(c.previous),
                        c.instance.last_check_output);
           self->state.publish(c);
-          arm_timer(self);
+          changed = true;
         }
+        if (changed) arm_timer(self);
       },
       [self](snapshot_atom) { return self->state.data->all(); },
       [self](list_atom) -> std::vector<service_summary> {

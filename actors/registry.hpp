@@ -37,10 +37,9 @@ using registry_actor = caf::typed_actor<
     /// `no_healthy_instance` when none qualifies.
     caf::replies_to<resolve_atom, std::string,
                     resolve_options>::with<service_instance>,
-    /// Records a health check of (name, id): status and lastCheck
-    /// (status, duration in µs, output). One-way: checkers do not wait.
-    caf::reacts_to<check_atom, std::string, std::string, health_status, int64_t,
-                   std::string>,
+    /// Records a batch of health checks of one service's instances: status
+    /// and lastCheck of each. One-way: checkers do not wait.
+    caf::reacts_to<check_atom, std::string, std::vector<check_report>>,
     /// Answers every instance (for subscribers that rebuild after a restart).
     caf::replies_to<snapshot_atom>::with<std::vector<service_instance>>,
     /// Internal: applies lease expiry (sent to itself on a timer).

@@ -304,7 +304,8 @@ void events_stream(const ctx_ptr& ctx, request_context&& rc, responder done) {
                           "Last-Event-ID must be an event id (a number)"});
   }
   auto events = ctx->actors->events();
-  if (!events)
+  auto bridge = ctx->actors->bridge();
+  if (!events || !bridge)
     return reply_error(done,
                        {errc::unavailable, "the events hub is restarting"});
   // The subscription id arrives after the stream opened; the client may be
@@ -319,23 +320,26 @@ void events_stream(const ctx_ptr& ctx, request_context&& rc, responder done) {
   head.set(beast_http::field::content_type, "text/event-stream");
   head.set(beast_http::field::cache_control, "no-cache");
   // Subscribe through the bridge, which receives the subscription id.
-  auto bridge = ctx->actors->bridge();
   auto subscribe = [events, last_id, sub,
                     bridge](std::shared_ptr<stream_sink> sink) {
     event_sink deliver = [sink](const event_record& e) {
       sink->push(sse_message(e));
     };
-    caf::anon_send(bridge, bridge_job{[events, last_id, sub,
-                                       deliver](caf::event_based_actor* self) {
-                     self->request(events, caf::infinite, subscribe_atom::value,
-                                   deliver, last_id)
-                         .then([self, events, sub](uint64_t id) {
-                           std::lock_guard<std::mutex> guard{sub->mtx};
-                           if (sub->closed)
-                             self->send(events, unsub_atom::value, id);
-                           else
-                             sub->id = id;
-                         });
+    caf::anon_send(bridge, bridge_job{[events, last_id, sub, deliver,
+                                       sink](caf::event_based_actor* self) {
+                     self->request(events, std::chrono::seconds{5},
+                                   subscribe_atom::value, deliver, last_id)
+                         .then(
+                             [self, events, sub](uint64_t id) {
+                               std::lock_guard<std::mutex> guard{sub->mtx};
+                               if (sub->closed)
+                                 self->send(events, unsub_atom::value, id);
+                               else
+                                 sub->id = id;
+                             },
+                             // Never let a failed subscription kill the bridge;
+                             // end the stream so the client retries.
+                             [sink](caf::error&) { sink->close(); });
                    }});
   };
   done.stream(std::move(head), std::move(subscribe), [events, sub] {

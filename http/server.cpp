@@ -152,6 +152,7 @@ class session : public std::enable_shared_from_this<session> {
 
  private:
   void do_read() {
+    head_ = false;
     parser_.emplace();
     parser_->body_limit(cfg_->options.body_limit);
     parser_->header_limit(cfg_->options.header_limit);
@@ -187,7 +188,7 @@ class session : public std::enable_shared_from_this<session> {
     if (parser_->get().body().size() > cfg_->options.body_limit)
       return reject({errc::payload_too_large,
                      "the request body is larger than " +
-                       std::to_string(cfg_->options.body_limit) + " bytes"});
+                         std::to_string(cfg_->options.body_limit) + " bytes"});
     stream_.expires_never();  // the handler's own deadlines apply now
     auto req = parser_->release();
     keep_alive_ = req.keep_alive();
@@ -265,6 +266,12 @@ class session : public std::enable_shared_from_this<session> {
   class sink final : public stream_sink {
    public:
     explicit sink(std::weak_ptr<session> s) : session_(std::move(s)) {}
+    void close() override {
+      auto s = session_.lock();
+      if (!s) return;
+      net::post(s->stream_.get_executor(), [s] { s->close_stream(); });
+    }
+
     void push(std::string chunk) override {
       auto s = session_.lock();
       if (!s) return;
@@ -402,13 +409,20 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
       socket.set_option(tcp::no_delay{true}, ec);
       std::make_shared<session>(std::move(socket), cfg)->run();
     } else {
+      // Out of descriptors, say: back off instead of spinning on accept.
       spdlog::warn("http: accept failed: {}", ec.message());
+      retry.expires_after(std::chrono::milliseconds{100});
+      retry.async_wait([self = shared_from_this()](beast::error_code ec) {
+        if (!ec && self->acceptor.is_open()) self->do_accept();
+      });
+      return;
     }
     do_accept();
   }
 
   net::io_context& ioc;
   tcp::acceptor acceptor;
+  net::steady_timer retry{acceptor.get_executor()};
   std::shared_ptr<shared_config> cfg;
 };
 

@@ -27,6 +27,8 @@ class stream_sink {
   virtual ~stream_sink() = default;
   /// Queues one complete SSE message.
   virtual void push(std::string chunk) = 0;
+  /// Ends the stream (the client then reconnects).
+  virtual void close() = 0;
 };
 
 /// Called with the sink when the stream's head is written.

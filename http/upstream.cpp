@@ -1,5 +1,6 @@
 #include "http/upstream.hpp"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -65,10 +66,29 @@ struct upstream_pool::impl : std::enable_shared_from_this<impl> {
   /// Returns a connection to the pool (or closes it if the pool is full).
   void give_back(const std::string& key, std::unique_ptr<beast::tcp_stream> s) {
     std::lock_guard<std::mutex> guard{mtx};
+    prune_locked();
     auto& xs = idle[key];
     if (xs.size() >= options.max_idle_per_host)
       return;  // closed on destruction
     xs.push_back({std::move(s), std::chrono::steady_clock::now()});
+  }
+
+  /// Drops idle connections past their time for every key, at most once a
+  /// second, so hosts that are never called again do not keep descriptors.
+  void prune_locked() {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_prune < std::chrono::seconds{1}) return;
+    last_prune = now;
+    for (auto i = idle.begin(); i != idle.end();) {
+      auto& xs = i->second;
+      xs.erase(std::remove_if(xs.begin(), xs.end(),
+                              [&](const pooled& p) {
+                                return now - p.idle_since >=
+                                       options.idle_timeout;
+                              }),
+               xs.end());
+      i = xs.empty() ? idle.erase(i) : std::next(i);
+    }
   }
 
   size_t idle_count() const {
@@ -82,6 +102,7 @@ struct upstream_pool::impl : std::enable_shared_from_this<impl> {
   upstream_options options;
   mutable std::mutex mtx;
   std::map<std::string, std::vector<pooled>> idle;
+  std::chrono::steady_clock::time_point last_prune{};
 };
 
 namespace {

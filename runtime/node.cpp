@@ -86,10 +86,12 @@ struct node::impl {
   /// Health checks run on their own I/O thread, so that checking thousands
   /// of instances never delays the API, and the other way round.
   boost::asio::io_context probe_ioc;
+  /// Before the actor system too: actors hold a pointer to it until they
+  /// are gone.
+  directory actors;
   node_actor_config actor_cfg;
   caf::actor_system sys;
   std::shared_ptr<const clock> time = std::make_shared<system_clock_source>();
-  directory actors;
   caf::actor supervisor;
   cluster_actor cluster;
   std::optional<
@@ -274,7 +276,9 @@ void node::stop() {
     caf::anon_send_exit(d.supervisor, caf::exit_reason::user_shutdown);
     d.supervisor = nullptr;
   }
+  // Wait until every actor is gone before anything they point at goes.
   d.actors.clear();
+  d.sys.await_all_actors_done();
 }
 
 expected<service_instance> node::register_service(service_instance x) {

@@ -194,4 +194,25 @@ CAF_TEST(unwatched instances are no longer checked) {
   CAF_CHECK(status_of("o-1") == health_status::passing);
 }
 
+CAF_TEST(timers do not multiply as instances come and go) {
+  // Each new instance is due sooner than the armed timer, so each re-arms
+  // earlier; the superseded timers must not start chains of their own.
+  for (int i = 0; i < 20; ++i) add("o-" + std::to_string(i));
+  for (int step = 0; step < 40; ++step) {
+    advance_time(1s);
+    run_messages();
+    for (auto& c : probes->calls)
+      if (c.done) {
+        auto done = std::move(c.done);
+        c.done = nullptr;
+        done(check_result{check_verdict::passing, 500us, "HTTP 200"});
+      }
+    run_messages();
+  }
+  CAF_CHECK_LESS_OR_EQUAL(sched.clock().schedule().size(), 2u);
+  // Every instance was checked once per 10s interval: 20 x 4.
+  CAF_CHECK_GREATER_OR_EQUAL(probes->calls.size(), 80u);
+  CAF_CHECK_LESS_OR_EQUAL(probes->calls.size(), 100u);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

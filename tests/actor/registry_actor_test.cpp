@@ -161,4 +161,41 @@ CAF_TEST(a lease that runs out turns critical and is removed later) {
   CAF_CHECK(!sched.trigger_timeout());
 }
 
+CAF_TEST(with removal disabled a renewed lease still expires again) {
+  // deregisterCriticalAfter 0s: a critical instance files no removal, so
+  // the timer stops; the heartbeat that revives it must re-arm it.
+  registry_options opts;
+  opts.time = std::make_shared<coordinator_clock>(sched);
+  opts.catalog.node_name = "node-a";
+  opts.catalog.deregister_critical_after = 0s;
+  opts.tick_interval = 250ms;
+  auto keep = spawn_registry(sys, opts);
+  auto ask = [&](auto... xs) {
+    std::optional<expected<service_instance>> out;
+    auto hdl = self->request(keep, caf::infinite, xs...);
+    consume_messages();
+    hdl.receive([&](service_instance& x) { out.emplace(std::move(x)); },
+                [&](caf::error& err) { out.emplace(to_failure(err)); });
+    return std::move(*out);
+  };
+  CAF_REQUIRE(ask(register_atom::value, make("o-1", 6000, 1000)));
+  advance_time(1250ms);
+  consume_messages();
+  CAF_CHECK(!sched.trigger_timeout());  // critical, nothing more to do
+  auto hb =
+      ask(heartbeat_atom::value, std::string{"orders"}, std::string{"o-1"});
+  CAF_REQUIRE(hb.has_value());
+  CAF_CHECK(hb->status == health_status::passing);
+  advance_time(1250ms);
+  consume_messages();
+  std::optional<health_status> status;
+  auto hdl = self->request(keep, caf::infinite, get_atom::value,
+                           std::string{"orders"});
+  consume_messages();
+  hdl.receive([&](std::vector<service_instance>& xs) { status = xs[0].status; },
+              [&](caf::error&) {});
+  CAF_CHECK(status == health_status::critical);
+  caf::anon_send_exit(keep, caf::exit_reason::user_shutdown);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
