@@ -64,6 +64,10 @@ void arm(checker_pointer self) {
       *next > now
           ? std::chrono::duration_cast<std::chrono::microseconds>(*next - now)
           : std::chrono::microseconds{0};
+  // At least one quantum between ticks: a tick then runs every check due so
+  // far, instead of one timer (and two thread wake-ups) per check. Checks
+  // start at most one quantum late.
+  delay = std::max<std::chrono::microseconds>(delay, st.options.tick_quantum);
   self->delayed_send(self, delay, tick_atom::value, ++st.timer_seq);
 }
 

@@ -45,6 +45,7 @@ struct checker_options {
   std::chrono::milliseconds timeout{std::chrono::seconds{5}};
   std::chrono::milliseconds first_spread{std::chrono::seconds{1}};
   std::chrono::milliseconds report_interval{250};
+  std::chrono::milliseconds tick_quantum{10};
   health_thresholds thresholds;
   std::shared_ptr<const clock> time;
   std::shared_ptr<prober> probe;

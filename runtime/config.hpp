@@ -76,7 +76,7 @@ struct health_config {
 /// | enable_fault_injection (--enable-fault-injection) | false   |
 /// | http_threads (--http-threads)          | 1                  |
 /// | actor_threads (--actor-threads)        | 2                  |
-/// | actor_scheduler (--actor-scheduler)    | stealing           |
+/// | actor_scheduler (--actor-scheduler)    | sharing            |
 /// | http_read_timeout (--http-read-timeout)| 30s                |
 /// | http_body_limit                        | 1048576 (1 MiB)    |
 /// | events_keepalive                       | 15s (SSE comment)  |
@@ -99,9 +99,9 @@ struct node_config {
   bool enable_fault_injection = false;
   uint32_t http_threads = 1;
   uint32_t actor_threads = 2;
-  /// CAF's scheduler: "stealing" (per-worker queues, idle workers poll and
-  /// sleep) or "sharing" (one queue, idle workers block).
-  std::string actor_scheduler = "stealing";
+  /// CAF's scheduler: "sharing" (one queue, idle workers block) or
+  /// "stealing" (per-worker queues, idle workers poll and sleep).
+  std::string actor_scheduler = "sharing";
   std::chrono::milliseconds http_read_timeout{std::chrono::seconds{30}};
   uint64_t http_body_limit = 1024 * 1024;
   std::chrono::milliseconds events_keepalive{std::chrono::seconds{15}};
