@@ -181,29 +181,48 @@ void publish(aggregator_pointer self, const char* type, const json& data) {
                data.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
-/// Compares the roll-up with what was last published and publishes the
-/// differences. `quiet` only records (the first computation after a start).
-void recompute(aggregator_pointer self, bool quiet) {
+/// Publishes `service_health_changed` if `name`'s roll-up differs from what
+/// was last published (and records it); forgets a service that is gone.
+/// `quiet` only records (the first computation after a start).
+void note_service(aggregator_pointer self, const std::string& name,
+                  bool quiet) {
   auto& st = self->state;
-  st.checked_at_ms = st.options.time->unix_ms();
-  auto now = st.rollup->services();
-  if (!quiet) {
-    for (auto& [name, h] : now) {
-      auto i = st.last_services.find(name);
-      bool known = i != st.last_services.end();
-      if (known && i->second == h) continue;
-      publish(self, "service_health_changed",
-              {{"service", name},
-               {"from", known ? json(to_string(i->second)) : json(nullptr)},
-               {"to", to_string(h)}});
-    }
+  if (!st.rollup->has(name)) {
+    st.last_services.erase(name);
+    return;
   }
-  st.last_services = std::move(now);
+  auto now = st.rollup->service(name);
+  auto i = st.last_services.find(name);
+  bool known = i != st.last_services.end();
+  if (known && i->second == now) return;
+  if (!quiet)
+    publish(self, "service_health_changed",
+            {{"service", name},
+             {"from", known ? json(to_string(i->second)) : json(nullptr)},
+             {"to", to_string(now)}});
+  st.last_services[name] = now;
+}
+
+/// The same for the overall health.
+void note_overall(aggregator_pointer self, bool quiet) {
+  auto& st = self->state;
   auto overall = st.rollup->overall();
-  if (!quiet && overall != st.last_overall)
+  if (overall == st.last_overall) return;
+  if (!quiet)
     publish(self, "overall_changed",
             {{"from", to_string(st.last_overall)}, {"to", to_string(overall)}});
   st.last_overall = overall;
+}
+
+/// Compares the whole roll-up with what was last published (after a resync).
+void recompute(aggregator_pointer self, bool quiet) {
+  auto& st = self->state;
+  st.checked_at_ms = st.options.time->unix_ms();
+  std::vector<std::string> known;
+  for (auto& [name, _] : st.last_services) known.push_back(name);
+  for (auto& name : known) note_service(self, name, quiet);  // drops the gone
+  for (auto& [name, _] : st.rollup->services()) note_service(self, name, quiet);
+  note_overall(self, quiet);
 }
 
 health_aggregator_actor::behavior_type health_aggregator_impl(
@@ -239,28 +258,8 @@ health_aggregator_actor::behavior_type health_aggregator_impl(
         else
           st.rollup->set(x.name, x.id, x.status);
         st.checked_at_ms = st.options.time->unix_ms();
-        if (st.rollup->has(x.name)) {
-          auto now = st.rollup->service(x.name);
-          auto i = st.last_services.find(x.name);
-          if (i == st.last_services.end() || i->second != now) {
-            publish(self, "service_health_changed",
-                    {{"service", x.name},
-                     {"from", i == st.last_services.end()
-                                ? json(nullptr)
-                                : json(to_string(i->second))},
-                     {"to", to_string(now)}});
-            st.last_services[x.name] = now;
-          }
-        } else {
-          st.last_services.erase(x.name);
-        }
-        auto overall = st.rollup->overall();
-        if (overall != st.last_overall) {
-          publish(self, "overall_changed",
-                  {{"from", to_string(st.last_overall)},
-                   {"to", to_string(overall)}});
-          st.last_overall = overall;
-        }
+        note_service(self, x.name, false);
+        note_overall(self, false);
       },
       [self](get_atom) {
         auto& st = self->state;

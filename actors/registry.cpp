@@ -69,7 +69,7 @@ struct registry_state {
       if (c.what == catalog_change::kind::deregistered) {
         balancers.erase(x.name);
         spdlog::info(
-            "registry: removed {}/{} after {} critical", x.name, x.id,
+            "registry: removed {}/{} after {}s critical", x.name, x.id,
             options.catalog.deregister_critical_after.count() / 1000.0);
       } else if (c.what == catalog_change::kind::status_changed) {
         spdlog::info("registry: {}/{} is {} (was {})", x.name, x.id,

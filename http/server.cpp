@@ -132,17 +132,12 @@ namespace {
 struct shared_config {
   server_options options;
   request_handler handler;
-  std::atomic<size_t> connections{0};
 };
 
 class session : public std::enable_shared_from_this<session> {
  public:
   session(tcp::socket&& socket, std::shared_ptr<shared_config> cfg)
-      : stream_(std::move(socket)), cfg_(std::move(cfg)) {
-    ++cfg_->connections;
-  }
-
-  ~session() { --cfg_->connections; }
+      : stream_(std::move(socket)), cfg_(std::move(cfg)) {}
 
   void run() {
     net::dispatch(
@@ -287,7 +282,6 @@ class session : public std::enable_shared_from_this<session> {
 
   void start_stream(response&& head, stream_open_fn on_open,
                     stream_close_fn on_close) {
-    streaming_ = true;
     on_close_ = std::move(on_close);
     stream_.expires_never();
     // A modest kernel buffer, so that our bounded queue (with its `lagged`
@@ -379,7 +373,6 @@ class session : public std::enable_shared_from_this<session> {
   size_t lingered_ = 0;
   std::array<char, 16 * 1024> scratch_;
   // Stream mode.
-  bool streaming_ = false;
   bool stream_closed_ = false;
   bool writing_ = false;
   size_t dropped_ = 0;
@@ -464,10 +457,6 @@ void server::stop_accepting() {
     beast::error_code ec;
     self->acceptor.close(ec);
   });
-}
-
-size_t server::open_connections() const noexcept {
-  return impl_->cfg->connections.load();
 }
 
 }  // namespace valmesh::web

@@ -105,9 +105,6 @@ class server {
   /// Stops accepting new connections (existing ones carry on).
   void stop_accepting();
 
-  /// Connections currently open.
-  size_t open_connections() const noexcept;
-
  private:
   struct impl;
   std::shared_ptr<impl> impl_;

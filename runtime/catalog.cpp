@@ -261,10 +261,4 @@ std::vector<service_instance> catalog::all() const {
   return result;
 }
 
-void catalog::for_each(
-    const std::function<void(const service_instance&)>& f) const {
-  for (auto& [_, svc] : services_)
-    for (auto& [__, x] : svc.instances) f(x);
-}
-
 }  // namespace valmesh

@@ -127,9 +127,6 @@ class catalog {
   /// Returns every instance, ordered by service and id.
   std::vector<service_instance> all() const;
 
-  /// Calls `f` for every instance.
-  void for_each(const std::function<void(const service_instance&)>& f) const;
-
  private:
   /// Bookkeeping that users never see: monotonic deadlines.
   struct lease_state {

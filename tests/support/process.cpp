@@ -315,6 +315,22 @@ std::string raw_connection::read_responses(size_t n,
   return buffer_;
 }
 
+std::string raw_connection::read_available(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[65536];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd pfd{fd_, POLLIN, 0};
+    if (poll(&pfd, 1, static_cast<int>(left.count())) <= 0) break;
+    auto got = recv(fd_, buf, sizeof(buf), 0);
+    if (got <= 0) break;
+    buffer_.append(buf, static_cast<size_t>(got));
+  }
+  return buffer_;
+}
+
 std::optional<std::chrono::milliseconds> raw_connection::wait_closed(
     std::chrono::milliseconds timeout) {
   auto start = std::chrono::steady_clock::now();

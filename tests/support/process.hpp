@@ -117,6 +117,16 @@ web::client_response http(
     const std::string& body = {},
     std::vector<std::pair<std::string, std::string>> headers = {});
 
+/// Re-checks `pred` (typically one request to a node) until it holds or
+/// `timeout` passes: awaiting a condition, not guessing a delay.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = 5s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred())
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+  return true;
+}
+
 /// Parses a response body as JSON (a test failure if it is not JSON).
 nlohmann::json parse(const web::client_response& res);
 
@@ -137,6 +147,9 @@ class raw_connection {
   /// Reads until `n` complete HTTP responses (with Content-Length bodies)
   /// arrived, the peer closed, or the timeout passed; returns all bytes.
   std::string read_responses(size_t n, std::chrono::milliseconds timeout = 5s);
+
+  /// Reads what arrives within `timeout` (for streams); returns all bytes.
+  std::string read_available(std::chrono::milliseconds timeout);
 
   /// Waits until the peer closes the connection; returns how long it took,
   /// or nothing if it stayed open past `timeout`.
