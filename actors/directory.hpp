@@ -6,6 +6,8 @@
 
 #include "actors/events.hpp"
 #include "actors/health.hpp"
+#include "actors/mesh_directory.hpp"
+#include "actors/mesh_supervisor.hpp"
 #include "actors/registry.hpp"
 
 namespace valmesh {
@@ -22,12 +24,18 @@ class directory {
   events_actor events() const { return get(events_); }
   health_supervisor_actor health_supervisor() const { return get(health_); }
   health_aggregator_actor health_aggregator() const { return get(aggregator_); }
+  mesh_supervisor_actor mesh_supervisor() const { return get(mesh_sup_); }
 
   void set(registry_actor x) { put(registry_, std::move(x)); }
   void set(caf::actor x) { put(bridge_, std::move(x)); }
   void set(events_actor x) { put(events_, std::move(x)); }
   void set(health_supervisor_actor x) { put(health_, std::move(x)); }
   void set(health_aggregator_actor x) { put(aggregator_, std::move(x)); }
+  void set(mesh_supervisor_actor x) { put(mesh_sup_, std::move(x)); }
+
+  /// The bulkheads by service (the mesh supervisor keeps it current).
+  mesh_directory& bulkheads() noexcept { return bulkheads_; }
+  const mesh_directory& bulkheads() const noexcept { return bulkheads_; }
 
   /// Drops every handle, so nothing outside keeps an actor alive.
   void clear() {
@@ -37,6 +45,8 @@ class directory {
     events_ = nullptr;
     health_ = nullptr;
     aggregator_ = nullptr;
+    mesh_sup_ = nullptr;
+    bulkheads_.clear();
   }
 
  private:
@@ -58,6 +68,8 @@ class directory {
   events_actor events_;
   health_supervisor_actor health_;
   health_aggregator_actor aggregator_;
+  mesh_supervisor_actor mesh_sup_;
+  mesh_directory bulkheads_;
 };
 
 }  // namespace valmesh

@@ -12,6 +12,7 @@
 
 #include "runtime/catalog.hpp"
 #include "runtime/check_schedule.hpp"
+#include "runtime/circuit_breaker.hpp"
 #include "runtime/error.hpp"
 #include "runtime/health_rules.hpp"
 #include "runtime/load_balancer.hpp"
@@ -42,6 +43,11 @@ using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
 using unsub_atom = caf::atom_constant<caf::atom("unsub")>;
 using resync_atom = caf::atom_constant<caf::atom("resync")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
+using release_atom = caf::atom_constant<caf::atom("release")>;
+using outcome_atom = caf::atom_constant<caf::atom("outcome")>;
+using breaker_atom = caf::atom_constant<caf::atom("breaker")>;
+using advance_atom = caf::atom_constant<caf::atom("advance")>;
 
 /// The error category of `errc` inside a `caf::error`.
 inline constexpr caf::atom_value errc_category = caf::atom("valmesh");
@@ -128,6 +134,15 @@ struct health_view {
   int64_t checked_at_ms = 0;
 };
 
+/// A breaker's state as it pushes it to its bulkhead. Node-local.
+struct breaker_update {
+  std::string service;
+  std::string id;
+  breaker_state state = breaker_state::closed;
+  uint64_t generation = 0;
+  uint32_t trials = 0;  ///< half-open: the trial calls it admits
+};
+
 /// Registers every message type above with `cfg`, and the "valmesh" error
 /// category so errors render with their names.
 void add_message_types(caf::actor_system_config& cfg);
@@ -143,3 +158,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::instance_check_view)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<valmesh::instance_check_view>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::health_view)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::event_record)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::breaker_update)

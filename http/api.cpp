@@ -11,28 +11,15 @@
 #include "actors/bridge.hpp"
 #include "actors/events.hpp"
 #include "actors/health.hpp"
+#include "http/api_util.hpp"
 #include "runtime/version.hpp"
 
 namespace valmesh::web {
 
 namespace {
 
-using json = nlohmann::json;
 using verb = beast_http::verb;
 using ctx_ptr = std::shared_ptr<const api_context>;
-
-void reply_error(const responder& done, const failure& f) {
-  done(make_error_response(f, done.version()));
-}
-
-/// Serialises without throwing: invalid UTF-8 is replaced, never fatal.
-std::string to_body(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-void reply_json(const responder& done, unsigned status, const json& j) {
-  done(make_json_response(status, to_body(j), done.version()));
-}
 
 /// Sends `args...` to `target` from the bridge; calls `on_ok` with the typed
 /// answer, or answers the mapped error. Never blocks the caller.
@@ -78,15 +65,6 @@ route_handler guarded(const ctx_ptr& ctx, route_handler h) {
     }
     h(std::move(rc), std::move(done));
   };
-}
-
-expected<json> parse_body(const request& req) {
-  if (req.body().empty())
-    return failure{errc::invalid_argument, "the request needs a JSON body"};
-  auto j = json::parse(req.body(), nullptr, false);
-  if (j.is_discarded())
-    return failure{errc::invalid_argument, "the body is not valid JSON"};
-  return j;
 }
 
 json instances_json(const std::vector<service_instance>& xs) {

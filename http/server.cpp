@@ -52,6 +52,11 @@ unsigned status_of(errc code) noexcept {
       return 502;
     case errc::internal:
       return 500;
+    case errc::bulkhead_full:
+    case errc::circuit_open:
+      return 503;
+    case errc::deadline_exceeded:
+      return 504;
   }
   return 500;
 }
@@ -72,8 +77,7 @@ response make_error_response(const failure& f, unsigned version) {
       status_of(f.code),
       j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
       version);
-  if (f.code == errc::unavailable || f.code == errc::no_healthy_instance)
-    res.set(beast_http::field::retry_after, "1");
+  if (status_of(f.code) == 503) res.set(beast_http::field::retry_after, "1");
   if (f.code == errc::unauthorized)
     res.set(beast_http::field::www_authenticate, "Bearer");
   return res;
@@ -86,6 +90,7 @@ struct responder::state {
   stream_callback stream;
   unsigned version;
   bool keep_alive;
+  std::string peer;
   std::atomic<bool> done{false};
 
   ~state() {
@@ -97,8 +102,9 @@ struct responder::state {
 };
 
 responder::responder(callback f, unsigned version, bool keep_alive,
-                     stream_callback stream)
+                     stream_callback stream, std::string peer)
     : state_(std::make_shared<state>()) {
+  state_->peer = std::move(peer);
   state_->send = std::move(f);
   state_->stream = std::move(stream);
   state_->version = version;
@@ -125,6 +131,11 @@ unsigned responder::version() const noexcept {
   return state_ ? state_->version : 11;
 }
 
+const std::string& responder::peer() const noexcept {
+  static const std::string none;
+  return state_ ? state_->peer : none;
+}
+
 // -- session ------------------------------------------------------------------
 
 namespace {
@@ -137,7 +148,11 @@ struct shared_config {
 class session : public std::enable_shared_from_this<session> {
  public:
   session(tcp::socket&& socket, std::shared_ptr<shared_config> cfg)
-      : stream_(std::move(socket)), cfg_(std::move(cfg)) {}
+      : stream_(std::move(socket)), cfg_(std::move(cfg)) {
+    beast::error_code ec;
+    auto remote = stream_.socket().remote_endpoint(ec);
+    if (!ec) peer_ = remote.address().to_string();
+  }
 
   void run() {
     net::dispatch(
@@ -206,7 +221,8 @@ class session : public std::enable_shared_from_this<session> {
                       self->start_stream(std::move(head), std::move(on_open),
                                          std::move(on_close));
                     });
-        }};
+        },
+        peer_};
     cfg_->handler(std::move(req), std::move(done));
   }
 
@@ -367,6 +383,7 @@ class session : public std::enable_shared_from_this<session> {
   std::shared_ptr<shared_config> cfg_;
   std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
   response res_;
+  std::string peer_;  ///< the client's IP address
   bool keep_alive_ = true;
   bool head_ = false;
   bool linger_ = false;

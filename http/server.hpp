@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http.hpp>
@@ -47,7 +48,7 @@ class responder {
 
   responder() = default;
   responder(callback f, unsigned version, bool keep_alive,
-            stream_callback stream = {});
+            stream_callback stream = {}, std::string peer = {});
 
   /// Sends `res`. Only the first call counts.
   void operator()(response&& res) const;
@@ -60,6 +61,9 @@ class responder {
 
   /// The request's HTTP version (10 or 11), to build the response with.
   unsigned version() const noexcept;
+
+  /// The client's IP address (for `X-Forwarded-For`); empty if unknown.
+  const std::string& peer() const noexcept;
 
  private:
   struct state;

@@ -68,6 +68,12 @@ bool circuit_breaker::try_acquire(clock::time_point now) {
   return false;
 }
 
+std::optional<circuit_breaker::transition> circuit_breaker::advance(
+    clock::time_point now) {
+  if (state_ != breaker_state::open || now < open_until_) return std::nullopt;
+  return move_to(breaker_state::half_open, now);
+}
+
 void circuit_breaker::on_cancel() {
   if (state_ == breaker_state::half_open && trial_permits_ > trial_results_)
     --trial_permits_;

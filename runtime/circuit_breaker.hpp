@@ -72,6 +72,16 @@ class circuit_breaker {
   /// The state as of `now` (an open breaker past its time reads half-open).
   breaker_state state(clock::time_point now) const;
 
+  /// Turns an open breaker whose open duration has passed half-open (what
+  /// `try_acquire` does on the way). For owners that admit calls elsewhere
+  /// (the bulkhead) and move the breaker on a timer.
+  std::optional<transition> advance(clock::time_point now);
+
+  /// When an open breaker may turn half-open.
+  clock::time_point open_until() const noexcept { return open_until_; }
+
+  const breaker_options& options() const noexcept { return options_; }
+
   /// The transition `try_acquire` made, if any, since the last call of this.
   std::optional<transition> take_transition();
 

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runtime/config_read.hpp"
 #include "runtime/duration.hpp"
 
 namespace valmesh {
@@ -14,49 +15,7 @@ namespace valmesh {
 namespace {
 
 using json = nlohmann::json;
-
-failure bad(const std::string& key, const std::string& what) {
-  return failure{errc::invalid_argument, "config key '" + key + "': " + what};
-}
-
-std::optional<failure> read_duration(const json& v, const std::string& key,
-                                     std::chrono::milliseconds& out) {
-  if (!v.is_string()) return bad(key, "must be a duration like \"5s\"");
-  auto d = parse_duration(v.get_ref<const std::string&>());
-  if (!d)
-    return bad(key, "'" + v.get<std::string>() +
-                        "' is not a duration (use 250ms, 5s, 2m, 1h)");
-  out = *d;
-  return std::nullopt;
-}
-
-std::optional<failure> read_string(const json& v, const std::string& key,
-                                   std::string& out) {
-  if (!v.is_string()) return bad(key, "must be a string");
-  out = v.get<std::string>();
-  return std::nullopt;
-}
-
-std::optional<failure> read_bool(const json& v, const std::string& key,
-                                 bool& out) {
-  if (!v.is_boolean()) return bad(key, "must be true or false");
-  out = v.get<bool>();
-  return std::nullopt;
-}
-
-template <class T>
-std::optional<failure> read_uint(const json& v, const std::string& key,
-                                 uint64_t lo, uint64_t hi, T& out) {
-  if (!v.is_number_unsigned() &&
-      !(v.is_number_integer() && v.get<int64_t>() >= 0))
-    return bad(key, "must be a whole number");
-  auto n = v.get<uint64_t>();
-  if (n < lo || n > hi)
-    return bad(key, "must be between " + std::to_string(lo) + " and " +
-                        std::to_string(hi));
-  out = static_cast<T>(n);
-  return std::nullopt;
-}
+using namespace config_read;
 
 std::optional<failure> read_endpoint(const json& v, const std::string& key,
                                      endpoint& out) {
@@ -252,6 +211,14 @@ expected<node_config> parse_config(const json& j, node_config cfg) {
       e = read_uint(v, k, 1, 1'000'000, cfg.events_queue_limit);
     } else if (k == "http_body_limit")
       e = read_uint(v, k, 1024, uint64_t{1} << 32, cfg.http_body_limit);
+    else if (k == "upstream_response_limit")
+      e = read_uint(v, k, 1024, uint64_t{1} << 34, cfg.upstream_response_limit);
+    else if (k == "upstream_connect_timeout") {
+      e = read_duration(v, k, cfg.upstream_connect_timeout);
+      if (!e && cfg.upstream_connect_timeout.count() <= 0)
+        e = bad(k, "must be longer than 0ms");
+    } else if (k == "policies")
+      e = read_policies(v, cfg.policies);
     else if (k == "services") {
       if (!v.is_array()) {
         e = bad(k, "must be an array of service instances");

@@ -11,6 +11,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "runtime/error.hpp"
+#include "runtime/mesh_policy.hpp"
 #include "runtime/service_instance.hpp"
 
 namespace valmesh {
@@ -82,6 +83,9 @@ struct health_config {
 /// | events_keepalive                       | 15s (SSE comment)  |
 /// | events_queue_limit                     | 256 per SSE client |
 /// | health                                 | see `health_config`|
+/// | policies                               | see `call_policy` (SPEC §4) |
+/// | upstream_response_limit                | 16777216 (16 MiB): 502 past it |
+/// | upstream_connect_timeout               | 1s                 |
 /// | services                               | none: instances registered on
 /// start |
 struct node_config {
@@ -106,6 +110,9 @@ struct node_config {
   uint64_t http_body_limit = 1024 * 1024;
   std::chrono::milliseconds events_keepalive{std::chrono::seconds{15}};
   uint32_t events_queue_limit = 256;
+  mesh_policies policies;
+  uint64_t upstream_response_limit = 16 * 1024 * 1024;
+  std::chrono::milliseconds upstream_connect_timeout{std::chrono::seconds{1}};
   std::vector<service_instance> services;
 };
 

@@ -30,6 +30,12 @@ std::string_view to_string(errc x) noexcept {
       return "bad_gateway";
     case errc::internal:
       return "internal";
+    case errc::bulkhead_full:
+      return "bulkhead_full";
+    case errc::circuit_open:
+      return "circuit_open";
+    case errc::deadline_exceeded:
+      return "deadline_exceeded";
   }
   return "internal";
 }

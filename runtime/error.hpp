@@ -25,6 +25,9 @@ enum class errc : uint8_t {
   timeout,               ///< 504: a deadline passed
   bad_gateway,           ///< 502: the upstream failed
   internal,              ///< 500: a bug; never a stack trace
+  bulkhead_full,         ///< 503: the service's bulkhead has no permit
+  circuit_open,          ///< 503: every healthy instance's breaker is open
+  deadline_exceeded,     ///< 504: a mesh call's overall deadline passed
 };
 
 /// Returns the snake_case name of `x`, as it appears in JSON errors.

@@ -19,8 +19,8 @@ std::optional<health_status> instance_health::record(const check_result& r,
   s.total_duration += r.duration;
   s.last_output = r.output;
   s.last_check_ms = now_ms;
-  recent_us_[recent_count_ % window] = static_cast<uint32_t>(
-    std::min<int64_t>(r.duration.count(), UINT32_MAX));
+  recent_us_[recent_count_ % window] =
+      static_cast<uint32_t>(std::min<int64_t>(r.duration.count(), UINT32_MAX));
   ++recent_count_;
   bool failed = r.verdict == check_verdict::critical;
   if (failed) {
@@ -155,7 +155,7 @@ std::map<std::string, service_health> health_rollup::services() const {
 }
 
 std::map<health_status, uint32_t> health_rollup::counts(
-  const std::string& name) const {
+    const std::string& name) const {
   std::map<health_status, uint32_t> result;
   auto i = services_.find(name);
   if (i != services_.end())

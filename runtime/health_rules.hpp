@@ -99,7 +99,7 @@ std::string_view to_string(service_health x) noexcept;
 class health_rollup {
  public:
   explicit health_rollup(std::set<std::string> critical_services = {})
-    : critical_(std::move(critical_services)) {}
+      : critical_(std::move(critical_services)) {}
 
   /// Sets one instance's status (registration or change).
   void set(const std::string& service, const std::string& id, health_status s);

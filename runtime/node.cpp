@@ -1,5 +1,6 @@
 #include "runtime/node.hpp"
 
+#include <future>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -18,6 +19,8 @@
 #include "actors/protocol.hpp"
 #include "actors/registry.hpp"
 #include "http/api.hpp"
+#include "http/mesh.hpp"
+#include "http/mesh_api.hpp"
 #include "http/prober.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
@@ -99,6 +102,7 @@ struct node::impl {
       work, probe_work;
   std::vector<std::thread> threads;
   std::unique_ptr<web::server> http;
+  std::shared_ptr<web::mesh_caller> mesh;
   uint16_t http_port = 0;
   uint16_t cluster_port = 0;
   bool started = false;
@@ -159,6 +163,8 @@ std::optional<failure> node::start() {
       caf::anon_send(hs, changed_atom::value, c);
     if (auto ag = dir->health_aggregator())
       caf::anon_send(ag, changed_atom::value, c);
+    if (auto ms = dir->mesh_supervisor())
+      caf::anon_send(ms, changed_atom::value, c);
   };
   health_options hopts_actors;
   hopts_actors.health = d.cfg.health;
@@ -202,6 +208,19 @@ std::optional<failure> node::start() {
                         return caf::actor_cast<caf::actor>(h);
                       },
                       restart_type::permanent});
+  mesh_options mopts;
+  mopts.policies = d.cfg.policies;
+  mopts.time = d.time;
+  mopts.bulkheads = &dir->bulkheads();
+  mopts.registry = [dir] { return dir->registry(); };
+  mopts.events = [dir] { return dir->events(); };
+  children.push_back({"mesh_supervisor",
+                      [dir, mopts](caf::actor_system& sys) {
+                        auto h = spawn_mesh_supervisor(sys, mopts);
+                        dir->set(h);
+                        return caf::actor_cast<caf::actor>(h);
+                      },
+                      restart_type::permanent});
   supervisor_options sopts;
   sopts.time = d.time;
   d.supervisor =
@@ -236,6 +255,12 @@ std::optional<failure> node::start() {
   api->http_addr = endpoint{d.cfg.http.host, d.http_port}.to_string();
   api->cluster_addr = endpoint{d.cfg.cluster.host, d.cluster_port}.to_string();
   web::install_api(*rt, api);
+  web::upstream_options uopts;
+  uopts.response_limit = d.cfg.upstream_response_limit;
+  uopts.connect_timeout = d.cfg.upstream_connect_timeout;
+  d.mesh = std::make_shared<web::mesh_caller>(d.ioc, d.actors.bulkheads(),
+                                              d.cfg.policies, uopts, d.time);
+  web::install_mesh_api(*rt, d.mesh);
   d.work.emplace(d.ioc.get_executor());
   d.probe_work.emplace(d.probe_ioc.get_executor());
   d.threads.emplace_back([&d] { d.probe_ioc.run(); });
@@ -265,6 +290,7 @@ void node::stop() {
   for (auto& t : d.threads) t.join();
   d.threads.clear();
   d.http.reset();
+  d.mesh.reset();
   // Every actor is exited explicitly: the system's destructor waits for all
   // of them, and a handle left in a global would hang it (DESIGN §5).
   if (d.cluster) {
@@ -300,6 +326,34 @@ expected<std::vector<service_instance>> node::instances(
 expected<service_instance> node::deregister(const std::string& name,
                                             const std::string& id) {
   return impl_->ask<service_instance>(deregister_atom::value, name, id);
+}
+
+expected<call_result> node::call_service(const std::string& name,
+                                         call_options options) {
+  auto& d = *impl_;
+  if (!d.mesh) return failure{errc::unavailable, "the node is not running"};
+  web::mesh_request m;
+  m.service = name;
+  m.method = boost::beast::http::string_to_verb(options.method);
+  if (m.method == boost::beast::http::verb::unknown)
+    return failure{errc::invalid_argument,
+                   "not an HTTP method: " + options.method};
+  m.target = std::move(options.path);
+  m.headers = std::move(options.headers);
+  m.body = std::move(options.body);
+  m.correlation_id = std::move(options.correlation_id);
+  m.overrides = {options.timeout, options.retries};
+  if (auto f = validate_overrides(m.overrides)) return *f;
+  std::promise<web::mesh_result> p;
+  auto f = p.get_future();
+  d.mesh->call(std::move(m),
+               [&p](web::mesh_result r) { p.set_value(std::move(r)); });
+  auto r = f.get();
+  if (r.error) return std::move(*r.error);
+  return call_result{
+      r.status,   std::move(r.headers),  std::move(r.body),
+      r.attempts, std::move(r.instance), std::move(r.correlation_id),
+      r.duration};
 }
 
 }  // namespace valmesh

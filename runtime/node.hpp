@@ -1,8 +1,11 @@
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runtime/config.hpp"
@@ -11,6 +14,29 @@
 #include "runtime/service_instance.hpp"
 
 namespace valmesh {
+
+/// A call through the mesh from C++ (the original system's
+/// `callService(name, {method, path, timeout, retries, correlationId})`).
+struct call_options {
+  std::string method = "GET";
+  std::string path = "/";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::optional<std::chrono::milliseconds> timeout;  ///< policy's if unset
+  std::optional<uint32_t> retries;                   ///< policy's if unset
+  std::string correlation_id;                        ///< generated if empty
+};
+
+/// The upstream's answer (any status) with the mesh's figures.
+struct call_result {
+  unsigned status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  uint32_t attempts = 0;
+  std::string instance;
+  std::string correlation_id;
+  std::chrono::microseconds duration{0};
+};
 
 /// A valmesh node: the actor system with its supervision tree, the HTTP API
 /// and the cluster port, composed from a `node_config`. `valmesh agent` runs
@@ -53,6 +79,13 @@ class node {
   /// Removes one instance.
   expected<service_instance> deregister(const std::string& name,
                                         const std::string& id);
+
+  /// Calls service `name` through the mesh (bulkhead, breakers, retries,
+  /// deadline) and waits for the outcome. A failure is the mesh's own
+  /// (`no_healthy_instance`, `bulkhead_full`, `circuit_open`, `bad_gateway`,
+  /// `deadline_exceeded`); an upstream's 4xx or 5xx is a result.
+  expected<call_result> call_service(const std::string& name,
+                                     call_options options = {});
 
  private:
   struct impl;

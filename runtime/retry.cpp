@@ -110,10 +110,12 @@ std::optional<clock::duration> plan_retry(
     const retry_options& o, backoff& b, uint32_t retries_done, const failure& f,
     clock::time_point now, std::optional<clock::time_point> deadline) {
   if (retries_done >= o.max_retries) return std::nullopt;
-  if (o.retryable && !o.retryable(f)) return std::nullopt;
   auto wait = b.next(retries_done + 1);
   // No point waiting past the deadline for an attempt that cannot finish.
   if (deadline && now + wait >= *deadline) return std::nullopt;
+  // Asked last, so that a predicate with a cost (a retry budget) is only
+  // charged for retries that happen.
+  if (o.retryable && !o.retryable(f)) return std::nullopt;
   if (o.on_retry) o.on_retry(retries_done + 1, f, wait);
   return wait;
 }

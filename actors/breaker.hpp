@@ -1,0 +1,45 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <caf/all.hpp>
+
+#include "actors/protocol.hpp"
+#include "runtime/circuit_breaker.hpp"
+#include "runtime/clock.hpp"
+
+namespace valmesh {
+
+/// `breaker/<instance>`: the circuit breaker of one instance. Callers send
+/// it the outcome of every call (one-way); it pushes its transitions to its
+/// service's bulkhead, which admits calls by them (DESIGN §3), and publishes
+/// them as `breaker_changed` events.
+using breaker_actor = caf::typed_actor<
+    /// The outcome of a call granted at `generation`: failed?, latency (µs).
+    caf::reacts_to<outcome_atom, uint64_t, bool, int64_t>,
+    /// Internal: the open duration of `generation` has passed.
+    caf::reacts_to<advance_atom, uint64_t>,
+    /// Answers the current state.
+    caf::replies_to<get_atom>::with<breaker_update>>;
+
+/// What a breaker needs.
+struct breaker_actor_options {
+  std::string service;
+  std::string id;
+  breaker_options breaker;
+  /// The first generation: above any a predecessor used, so the bulkhead
+  /// can tell a restarted breaker's states from stragglers.
+  uint64_t generation = 0;
+  std::shared_ptr<const clock> time;
+  /// Called with each transition (the node sends it to the bulkhead and the
+  /// events hub).
+  std::function<void(const breaker_update&, breaker_state from)> on_transition;
+};
+
+breaker_actor spawn_breaker(caf::actor_system& sys,
+                            breaker_actor_options options);
+
+}  // namespace valmesh

@@ -1,0 +1,210 @@
+#include "actors/mesh_supervisor.hpp"
+
+#include <map>
+
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+namespace valmesh {
+
+namespace {
+
+struct breaker_child {
+  breaker_actor handle;
+  uint64_t generation = 0;  ///< its first generation
+  service_instance instance;
+};
+
+struct service_unit {
+  bulkhead_actor bulkhead;
+  std::map<std::string, breaker_child> breakers;
+};
+
+struct mesh_supervisor_state {
+  static inline const char* name = "mesh_supervisor";
+  mesh_options options;
+  std::map<std::string, service_unit> services;
+  uint64_t epoch = 0;
+};
+
+using msup_pointer =
+    mesh_supervisor_actor::stateful_pointer<mesh_supervisor_state>;
+
+void spawn_bulkhead_of(msup_pointer self, const std::string& service,
+                       service_unit& u) {
+  auto& st = self->state;
+  bulkhead_actor_options o;
+  o.service = service;
+  o.policy = st.options.policies.of(service);
+  o.time = st.options.time;
+  u.bulkhead = spawn_bulkhead(self->system(), std::move(o));
+  self->monitor(u.bulkhead);
+  st.options.bulkheads->set(service, u.bulkhead);
+  for (auto& [_, b] : u.breakers)
+    self->send(u.bulkhead, watch_atom::value, b.instance, b.handle,
+               b.generation);
+}
+
+void spawn_breaker_of(msup_pointer self, service_unit& u, breaker_child& b) {
+  auto& st = self->state;
+  breaker_actor_options o;
+  o.service = b.instance.name;
+  o.id = b.instance.id;
+  o.breaker = st.options.policies.of(b.instance.name).breaker;
+  // Each incarnation starts above every generation of the ones before.
+  b.generation = ++st.epoch << 32;
+  o.generation = b.generation;
+  o.time = st.options.time;
+  auto* dir = st.options.bulkheads;
+  auto events = st.options.events;
+  o.on_transition = [dir, events](const breaker_update& u, breaker_state from) {
+    if (auto bh = dir->find(u.service))
+      caf::anon_send(bh, breaker_atom::value, u);
+    if (auto ev = events ? events() : events_actor{}) {
+      nlohmann::json data = {{"service", u.service},
+                             {"id", u.id},
+                             {"from", to_string(from)},
+                             {"to", to_string(u.state)}};
+      caf::anon_send(ev, publish_atom::value, std::string{"breaker_changed"},
+                     data.dump());
+    }
+    spdlog::info("breaker/{}: {} -> {}", u.id, to_string(from),
+                 to_string(u.state));
+  };
+  b.handle = spawn_breaker(self->system(), std::move(o));
+  self->monitor(b.handle);
+  self->send(u.bulkhead, watch_atom::value, b.instance, b.handle, b.generation);
+}
+
+void watch(msup_pointer self, const service_instance& x) {
+  auto& st = self->state;
+  auto& u = st.services[x.name];
+  if (!u.bulkhead) spawn_bulkhead_of(self, x.name, u);
+  auto i = u.breakers.find(x.id);
+  if (i == u.breakers.end()) {
+    auto& b = u.breakers[x.id];
+    b.instance = x;
+    spawn_breaker_of(self, u, b);
+    return;
+  }
+  i->second.instance = x;  // address, weight or status changed
+  self->send(u.bulkhead, watch_atom::value, x, i->second.handle,
+             i->second.generation);
+}
+
+void stop_actor(msup_pointer self, const caf::actor_addr& a,
+                const caf::strong_actor_ptr& p) {
+  self->demonitor(a);
+  caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+}
+
+void unwatch(msup_pointer self, const service_instance& x) {
+  auto& st = self->state;
+  auto s = st.services.find(x.name);
+  if (s == st.services.end()) return;
+  auto& u = s->second;
+  if (auto i = u.breakers.find(x.id); i != u.breakers.end()) {
+    stop_actor(self, i->second.handle.address(),
+               caf::actor_cast<caf::strong_actor_ptr>(i->second.handle));
+    u.breakers.erase(i);
+  }
+  if (!u.breakers.empty()) {
+    self->send(u.bulkhead, unwatch_atom::value, x.id);
+    return;
+  }
+  st.options.bulkheads->erase(x.name);
+  stop_actor(self, u.bulkhead.address(),
+             caf::actor_cast<caf::strong_actor_ptr>(u.bulkhead));
+  st.services.erase(s);
+}
+
+void on_down(msup_pointer self, const caf::down_msg& msg) {
+  for (auto& [service, u] : self->state.services) {
+    if (u.bulkhead.address() == msg.source) {
+      spdlog::warn("mesh_supervisor: restarting bulkhead/{} after {}", service,
+                   self->system().render(msg.reason));
+      spawn_bulkhead_of(self, service, u);
+      return;
+    }
+    for (auto& [id, b] : u.breakers) {
+      if (b.handle.address() != msg.source) continue;
+      spdlog::warn("mesh_supervisor: restarting breaker/{} after {}", id,
+                   self->system().render(msg.reason));
+      spawn_breaker_of(self, u, b);
+      return;
+    }
+  }
+}
+
+mesh_supervisor_actor::behavior_type mesh_supervisor_impl(
+    msup_pointer self, mesh_options options) {
+  self->state.options = std::move(options);
+  self->set_down_handler([self](caf::down_msg& msg) { on_down(self, msg); });
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& st = self->state;
+    for (auto& [service, u] : st.services) {
+      st.options.bulkheads->erase(service);
+      for (auto& [_, b] : u.breakers) {
+        self->demonitor(b.handle.address());
+        self->send_exit(b.handle, msg.reason);
+      }
+      self->demonitor(u.bulkhead.address());
+      self->send_exit(u.bulkhead, msg.reason);
+    }
+    st.services.clear();
+    self->quit(msg.reason);
+  });
+  self->send(self, resync_atom::value);
+  return {
+      [self](changed_atom, const catalog_change& c) {
+        switch (c.what) {
+          case catalog_change::kind::registered:
+          case catalog_change::kind::updated:
+          case catalog_change::kind::status_changed:
+            watch(self, c.instance);
+            break;
+          case catalog_change::kind::deregistered:
+            unwatch(self, c.instance);
+            break;
+        }
+      },
+      [self](resync_atom) {
+        auto reg = self->state.options.registry();
+        if (!reg) return;
+        self->request(reg, std::chrono::seconds{5}, snapshot_atom::value)
+            .then(
+                [self](std::vector<service_instance>& xs) {
+                  for (auto& x : xs) watch(self, x);
+                },
+                [](caf::error&) {});
+      },
+      [self](stats_atom) -> caf::result<std::vector<bulkhead_view>> {
+        auto& st = self->state;
+        if (st.services.empty()) return std::vector<bulkhead_view>{};
+        auto rp = self->make_response_promise<std::vector<bulkhead_view>>();
+        auto acc = std::make_shared<std::vector<bulkhead_view>>();
+        auto pending = std::make_shared<size_t>(st.services.size());
+        auto one_done = [rp, acc, pending]() mutable {
+          if (--*pending == 0) rp.deliver(std::move(*acc));
+        };
+        for (auto& [_, u] : st.services)
+          self->request(u.bulkhead, std::chrono::seconds{2}, stats_atom::value)
+              .then(
+                  [acc, one_done](bulkhead_view& v) mutable {
+                    acc->push_back(std::move(v));
+                    one_done();
+                  },
+                  [one_done](caf::error&) mutable { one_done(); });
+        return rp;
+      },
+  };
+}
+
+}  // namespace
+
+mesh_supervisor_actor spawn_mesh_supervisor(caf::actor_system& sys,
+                                            mesh_options options) {
+  return sys.spawn(mesh_supervisor_impl, std::move(options));
+}
+
+}  // namespace valmesh

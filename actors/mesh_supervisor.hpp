@@ -1,0 +1,44 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "actors/bulkhead.hpp"
+#include "actors/events.hpp"
+#include "actors/mesh_directory.hpp"
+#include "actors/protocol.hpp"
+#include "actors/registry.hpp"
+#include "runtime/mesh_policy.hpp"
+
+namespace valmesh {
+
+/// `mesh_supervisor`: one `bulkhead/<service>` per service with instances
+/// and one `breaker/<instance>` per instance, spawned and stopped as the
+/// registry changes. A crashed bulkhead is rebuilt from what the supervisor
+/// knows (instances and their breakers); a crashed breaker starts closed
+/// with a new generation.
+using mesh_supervisor_actor = caf::typed_actor<
+    caf::reacts_to<changed_atom, catalog_change>,
+    /// Internal: rebuilds from a registry snapshot (on start).
+    caf::reacts_to<resync_atom>,
+    /// Answers every bulkhead's figures.
+    caf::replies_to<stats_atom>::with<std::vector<bulkhead_view>>>;
+
+struct mesh_options {
+  mesh_policies policies;
+  std::shared_ptr<const clock> time;
+  /// Where calls find the bulkheads (the node owns it).
+  mesh_directory* bulkheads = nullptr;
+  std::function<registry_actor()> registry;
+  std::function<events_actor()> events;
+};
+
+mesh_supervisor_actor spawn_mesh_supervisor(caf::actor_system& sys,
+                                            mesh_options options);
+
+}  // namespace valmesh
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<valmesh::bulkhead_view>)

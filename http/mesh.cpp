@@ -1,0 +1,363 @@
+#include "http/mesh.hpp"
+
+#include <mutex>
+#include <unordered_map>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/string.hpp>
+
+#include "runtime/random.hpp"
+#include "runtime/retry.hpp"
+
+namespace valmesh::web {
+
+namespace net = boost::asio;
+using boost::beast::iequals;
+
+bool is_hop_by_hop(std::string_view name) noexcept {
+  return iequals(name, "connection") || iequals(name, "keep-alive") ||
+         iequals(name, "te") || iequals(name, "trailer") ||
+         iequals(name, "transfer-encoding") || iequals(name, "upgrade") ||
+         (name.size() >= 6 && iequals(name.substr(0, 6), "proxy-"));
+}
+
+std::string make_correlation_id() {
+  thread_local uint64_t state = random_seed();
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id(32, '0');
+  for (int half = 0; half < 2; ++half) {
+    auto x = splitmix64(state);
+    for (int i = 0; i < 16; ++i) id[half * 16 + i] = hex[(x >> (4 * i)) & 15];
+  }
+  return id;
+}
+
+namespace {
+
+/// Whether `name` is one of the tokens of a Connection header's `value`
+/// (those headers are hop-by-hop too).
+bool listed_in(std::string_view value, std::string_view name) {
+  while (!value.empty()) {
+    auto comma = value.find(',');
+    auto token = value.substr(0, comma);
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t'))
+      token.remove_prefix(1);
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t'))
+      token.remove_suffix(1);
+    if (iequals(token, name)) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+/// The headers a proxy passes on: without hop-by-hop ones, those the
+/// Connection header names, and those in `drop`.
+header_list forwardable(const header_list& in,
+                        std::initializer_list<std::string_view> drop) {
+  std::string_view connection;
+  for (auto& [k, v] : in)
+    if (iequals(k, "connection")) connection = v;
+  header_list out;
+  out.reserve(in.size() + 4);
+  for (auto& [k, v] : in) {
+    if (is_hop_by_hop(k) || iequals(k, "content-length")) continue;
+    if (!connection.empty() && listed_in(connection, k)) continue;
+    bool dropped = false;
+    for (auto d : drop)
+      if (iequals(k, d)) dropped = true;
+    if (!dropped) out.emplace_back(k, v);
+  }
+  return out;
+}
+
+const std::string* find_header(const header_list& h, std::string_view name) {
+  for (auto& [k, v] : h)
+    if (iequals(k, name)) return &v;
+  return nullptr;
+}
+
+}  // namespace
+
+struct mesh_caller::impl {
+  impl(net::io_context& ioc, const mesh_directory& bulkheads,
+       mesh_policies policies, upstream_options upstream,
+       std::shared_ptr<const clock> time)
+      : ioc(ioc),
+        bulkheads(bulkheads),
+        policies(std::move(policies)),
+        pool(ioc, upstream),
+        time(std::move(time)) {}
+
+  /// The service's retry budget (created on first use).
+  retry_budget& budget(const std::string& service, const call_policy& p) {
+    auto i = budgets.find(service);
+    if (i == budgets.end())
+      i = budgets
+              .emplace(service, retry_budget{p.retry_budget_ratio,
+                                             p.retry_budget_min_per_second})
+              .first;
+    return i->second;
+  }
+
+  void count_request(const std::string& service, const call_policy& p) {
+    std::lock_guard<std::mutex> guard{budget_mtx};
+    budget(service, p).on_request(time->now());
+  }
+
+  bool allow_retry(const std::string& service, const call_policy& p) {
+    std::lock_guard<std::mutex> guard{budget_mtx};
+    return budget(service, p).try_retry(time->now());
+  }
+
+  net::io_context& ioc;
+  const mesh_directory& bulkheads;
+  mesh_policies policies;
+  upstream_pool pool;
+  std::shared_ptr<const clock> time;
+  std::mutex budget_mtx;
+  std::unordered_map<std::string, retry_budget> budgets;
+};
+
+namespace {
+
+using attempt_done = std::function<void(expected<mesh_result>)>;
+
+/// One mesh call: `async_retry` drives the attempts; each attempt is a
+/// bulkhead permit, one upstream exchange and the reports that follow.
+class call_op : public std::enable_shared_from_this<call_op> {
+ public:
+  call_op(std::shared_ptr<mesh_caller::impl> m, mesh_request req,
+          mesh_caller::callback done)
+      : m_(std::move(m)), req_(std::move(req)), done_(std::move(done)) {
+    policy_ = with_overrides(m_->policies.of(req_.service), req_.overrides);
+    idempotent_ = is_idempotent(req_.method);
+  }
+
+  void start() {
+    started_ = std::chrono::steady_clock::now();
+    deadline_ = m_->time->now() + policy_.timeout;
+    prepare();
+    m_->count_request(req_.service, policy_);
+    retry_options o;
+    o.max_retries = policy_.retries;
+    o.backoff = policy_.backoff;
+    o.timeout = policy_.timeout;
+    auto self = shared_from_this();
+    o.retryable = [self](const failure&) {
+      if (!self->retryable_) return false;
+      if (!self->idempotent_ && !self->nothing_sent_ &&
+          !self->policy_.retry_non_idempotent)
+        return false;
+      return self->m_->allow_retry(self->req_.service, self->policy_);
+    };
+    auto& ioc = m_->ioc;
+    async_retry<mesh_result>(
+        [self](attempt_done d) { self->attempt(std::move(d)); }, std::move(o),
+        *m_->time,
+        [&ioc](clock::duration wait, std::function<void()> next) {
+          auto t = std::make_shared<net::steady_timer>(ioc, wait);
+          t->async_wait([t, next = std::move(next)](boost::system::error_code) {
+            next();
+          });
+        },
+        [self](expected<mesh_result> r) { self->finish(std::move(r)); });
+  }
+
+ private:
+  /// The headers every attempt sends (SPEC §4).
+  void prepare() {
+    auto* cid = find_header(req_.headers, "x-correlation-id");
+    if (req_.correlation_id.empty())
+      req_.correlation_id = cid && !cid->empty() ? *cid : make_correlation_id();
+    auto* xff = find_header(req_.headers, "x-forwarded-for");
+    auto* host = find_header(req_.headers, "host");
+    upstream_.method = req_.method;
+    upstream_.target = req_.target;
+    upstream_.headers = forwardable(
+        req_.headers, {"host", "x-correlation-id", "x-forwarded-for",
+                       "x-valmesh-timeout-ms", "x-valmesh-retries"});
+    upstream_.headers.emplace_back("X-Correlation-ID", req_.correlation_id);
+    if (!req_.client_addr.empty())
+      upstream_.headers.emplace_back("X-Forwarded-For",
+                                     xff && !xff->empty()
+                                         ? *xff + ", " + req_.client_addr
+                                         : req_.client_addr);
+    else if (xff)
+      upstream_.headers.emplace_back("X-Forwarded-For", *xff);
+    if (host && !find_header(req_.headers, "x-forwarded-host"))
+      upstream_.headers.emplace_back("X-Forwarded-Host", *host);
+    upstream_.body = std::move(req_.body);
+  }
+
+  void attempt(attempt_done d) {
+    ++attempts_;
+    retryable_ = false;
+    nothing_sent_ = false;
+    last_.reset();
+    auto bulkhead = m_->bulkheads.find(req_.service);
+    if (!bulkhead)
+      return d(failure{errc::no_healthy_instance,
+                       "service '" + req_.service + "' has no instances"});
+    // The bulkhead answers on its own thread; a bulkhead that goes away
+    // with the request drops the callback, and the guard answers instead.
+    struct guard {
+      std::shared_ptr<call_op> op;
+      attempt_done d;
+      bool called = false;
+      ~guard() {
+        if (called || !op) return;
+        net::post(op->m_->ioc, [op = op, d = std::move(d)] {
+          d(failure{errc::unavailable,
+                    "the bulkhead of '" + op->req_.service + "' stopped"});
+        });
+      }
+    };
+    auto g = std::make_shared<guard>();
+    g->op = shared_from_this();
+    g->d = std::move(d);
+    caf::anon_send(bulkhead, acquire_atom::value, tried_,
+                   grant_fn{[g](expected<mesh_grant> r) {
+                     g->called = true;
+                     net::post(g->op->m_->ioc, [op = g->op, d = g->d,
+                                                r = std::move(r)]() mutable {
+                       op->on_grant(std::move(r), std::move(d));
+                     });
+                   }});
+  }
+
+  void on_grant(expected<mesh_grant> r, attempt_done d) {
+    if (!r) return d(std::move(r).error());
+    auto grant = std::move(*r);
+    instance_ = grant.grant.id;
+    auto budget =
+        attempt_budget(m_->time->now(), deadline_, policy_.try_timeout());
+    if (!budget) {
+      release(grant, true);
+      return d(failure{errc::deadline_exceeded, deadline_message()});
+    }
+    auto req = upstream_;  // each attempt sends the same request
+    req.timeout = std::chrono::ceil<std::chrono::milliseconds>(*budget);
+    auto sent = std::chrono::steady_clock::now();
+    auto self = shared_from_this();
+    auto address = grant.grant.address;  // the lambda below takes `grant`
+    m_->pool.send(address, std::move(req),
+                  [self, grant = std::move(grant), sent,
+                   d = std::move(d)](upstream_result res) mutable {
+                    self->on_result(grant, std::move(res), sent, std::move(d));
+                  });
+  }
+
+  void on_result(const mesh_grant& grant, upstream_result res,
+                 std::chrono::steady_clock::time_point sent, attempt_done d) {
+    auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - sent);
+    bool failed = !res.ok || is_failure_status(res.response.status);
+    if (grant.breaker)
+      caf::anon_send(grant.breaker, outcome_atom::value, grant.grant.generation,
+                     failed, static_cast<int64_t>(took.count()));
+    release(grant, false);
+    tried_.push_back(grant.grant.id);
+    if (res.ok) {
+      auto result = to_result(std::move(res.response));
+      if (!is_retryable_status(result.status)) return d(std::move(result));
+      retryable_ = true;
+      auto status = result.status;
+      last_ = std::move(result);
+      return d(failure{errc::bad_gateway,
+                       "the upstream answered " + std::to_string(status)});
+    }
+    using kind = upstream_error::kind;
+    auto where = "instance " + grant.grant.id + " (" +
+                 grant.grant.address.to_string() + "): ";
+    switch (res.error.what) {
+      case kind::connect:
+        retryable_ = nothing_sent_ = true;
+        return d(failure{errc::bad_gateway, where + res.error.message});
+      case kind::reset:
+        retryable_ = true;
+        return d(failure{errc::bad_gateway, where + res.error.message});
+      case kind::timeout:
+        retryable_ = true;  // a per-try timeout; the deadline stops it anyway
+        if (m_->time->now() >= deadline_)
+          return d(failure{errc::deadline_exceeded, deadline_message()});
+        return d(failure{errc::deadline_exceeded,
+                         where + "no answer within the per-try timeout of " +
+                             std::to_string(policy_.try_timeout().count()) +
+                             "ms"});
+      case kind::too_large:
+      case kind::protocol:
+        return d(failure{errc::bad_gateway, where + res.error.message});
+    }
+  }
+
+  void release(const mesh_grant& grant, bool unused) {
+    if (auto b = m_->bulkheads.find(req_.service))
+      caf::anon_send(b, release_atom::value, grant.grant.id,
+                     grant.grant.generation, unused);
+  }
+
+  mesh_result to_result(upstream_response&& r) {
+    mesh_result x;
+    x.status = r.status;
+    x.headers = forwardable(r.headers, {"x-correlation-id"});
+    x.body = std::move(r.body);
+    return x;
+  }
+
+  std::string deadline_message() const {
+    return "no answer within the deadline of " +
+           std::to_string(policy_.timeout.count()) + "ms (" +
+           std::to_string(attempts_) + " attempts)";
+  }
+
+  void finish(expected<mesh_result> r) {
+    mesh_result x;
+    if (r)
+      x = std::move(*r);
+    else if (last_)  // retries ran out on a 502/503/504: pass it on
+      x = std::move(*last_);
+    else
+      x.error = std::move(r).error();
+    x.attempts = attempts_;
+    x.instance = instance_;
+    x.correlation_id = req_.correlation_id;
+    x.duration = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - started_);
+    auto done = std::move(done_);
+    done(std::move(x));
+  }
+
+  std::shared_ptr<mesh_caller::impl> m_;
+  mesh_request req_;
+  mesh_caller::callback done_;
+  call_policy policy_;
+  bool idempotent_ = true;
+  upstream_request upstream_;
+  std::chrono::steady_clock::time_point started_;
+  clock::time_point deadline_;
+  uint32_t attempts_ = 0;
+  std::vector<std::string> tried_;
+  std::string instance_;
+  // What the last attempt left for the retry decision.
+  bool retryable_ = false;
+  bool nothing_sent_ = false;
+  std::optional<mesh_result> last_;
+};
+
+}  // namespace
+
+mesh_caller::mesh_caller(net::io_context& ioc, const mesh_directory& bulkheads,
+                         mesh_policies policies, upstream_options upstream,
+                         std::shared_ptr<const clock> time)
+    : impl_(std::make_shared<impl>(ioc, bulkheads, std::move(policies),
+                                   upstream, std::move(time))) {}
+
+mesh_caller::~mesh_caller() = default;
+
+void mesh_caller::call(mesh_request req, callback done) {
+  std::make_shared<call_op>(impl_, std::move(req), std::move(done))->start();
+}
+
+}  // namespace valmesh::web

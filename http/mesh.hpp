@@ -1,0 +1,81 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/http/verb.hpp>
+
+#include "actors/mesh_directory.hpp"
+#include "http/upstream.hpp"
+#include "runtime/clock.hpp"
+#include "runtime/error.hpp"
+#include "runtime/mesh_policy.hpp"
+
+namespace valmesh::web {
+
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+/// One call through the mesh (SPEC §4): what `/proxy/:name/*`,
+/// `POST /api/call` and `node::call_service` hand to the caller.
+struct mesh_request {
+  std::string service;
+  boost::beast::http::verb method = boost::beast::http::verb::get;
+  std::string target = "/";  ///< path and query, as sent upstream
+  header_list headers;       ///< the client's; hop-by-hop ones are dropped
+  std::string body;
+  std::string correlation_id;  ///< empty: taken from headers or generated
+  std::string client_addr;     ///< appended to X-Forwarded-For
+  /// Changes to the service's policy (headers or JSON fields).
+  call_overrides overrides;
+};
+
+/// What became of it: the upstream's answer, or the mesh's own failure
+/// (502, 503, 504), with the attempts made either way.
+struct mesh_result {
+  std::optional<failure> error;
+  unsigned status = 0;
+  header_list headers;  ///< hop-by-hop ones already dropped
+  std::string body;
+  uint32_t attempts = 0;
+  std::string instance;  ///< the instance that answered (or failed last)
+  std::string correlation_id;
+  std::chrono::microseconds duration{0};
+};
+
+/// The mesh's call path on asio: bulkhead permit and instance choice from
+/// `bulkhead/<service>`, the upstream exchange on a pooled keep-alive
+/// connection, the outcome to the instance's breaker, retries with backoff
+/// on asio timers within the overall deadline. Never blocks a thread.
+class mesh_caller {
+ public:
+  using callback = std::function<void(mesh_result)>;
+
+  mesh_caller(boost::asio::io_context& ioc, const mesh_directory& bulkheads,
+              mesh_policies policies, upstream_options upstream,
+              std::shared_ptr<const clock> time);
+  ~mesh_caller();
+
+  /// Starts a call; `done` runs once, on an I/O thread.
+  void call(mesh_request req, callback done);
+
+  struct impl;
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+/// Whether `name` is a hop-by-hop header (RFC 9110 §7.6.1), which a proxy
+/// must not forward: Connection, Keep-Alive, TE, Trailer, Transfer-Encoding,
+/// Upgrade and Proxy-*.
+bool is_hop_by_hop(std::string_view name) noexcept;
+
+/// Returns a new correlation id (16 random bytes, lower-case hex).
+std::string make_correlation_id();
+
+}  // namespace valmesh::web

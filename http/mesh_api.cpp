@@ -1,0 +1,156 @@
+#include "http/mesh_api.hpp"
+
+#include "http/api_util.hpp"
+#include "runtime/duration.hpp"
+
+namespace valmesh::web {
+
+namespace {
+
+using verb = beast_http::verb;
+
+std::string_view header_value(const request& req, std::string_view name) {
+  auto i = req.find(name);
+  return i == req.end()
+             ? std::string_view{}
+             : std::string_view{i->value().data(), i->value().size()};
+}
+
+/// The mesh's own headers on every answer (SPEC §4).
+template <class Message>
+void stamp(Message& res, const mesh_result& r) {
+  res.set("X-Correlation-ID", r.correlation_id);
+  res.set("X-Valmesh-Attempts", std::to_string(r.attempts));
+  if (!r.instance.empty()) res.set("X-Valmesh-Instance", r.instance);
+}
+
+/// `ANY /proxy/:name/<path>`: the upstream's answer, or the mesh's error.
+void proxy(mesh_caller& mesh, request_context&& rc, responder done) {
+  auto overrides = parse_overrides(header_value(rc.req, "X-Valmesh-Timeout-Ms"),
+                                   header_value(rc.req, "X-Valmesh-Retries"));
+  if (!overrides) return reply_error(done, overrides.error());
+  mesh_request m;
+  m.service = std::string{rc.param("name")};
+  m.method = rc.req.method();
+  m.target = rc.query_string.empty() ? std::move(rc.rest)
+                                     : rc.rest + "?" + rc.query_string;
+  m.headers.reserve(16);
+  for (auto& f : rc.req)
+    m.headers.emplace_back(std::string{f.name_string()},
+                           std::string{f.value()});
+  m.body = std::move(rc.req.body());
+  m.client_addr = done.peer();
+  m.overrides = *overrides;
+  mesh.call(std::move(m), [done = std::move(done)](mesh_result r) {
+    if (r.error) {
+      auto res = make_error_response(*r.error, done.version());
+      stamp(res, r);
+      return done(std::move(res));
+    }
+    response res{static_cast<beast_http::status>(r.status), done.version()};
+    for (auto& [k, v] : r.headers) res.insert(k, v);
+    stamp(res, r);
+    res.body() = std::move(r.body);
+    done(std::move(res));
+  });
+}
+
+/// Reads the JSON form of a call (SPEC §3 `POST /api/call`).
+expected<mesh_request> read_call(const json& j) {
+  auto bad = [](std::string m) {
+    return failure{errc::invalid_argument, std::move(m)};
+  };
+  if (!j.is_object()) return bad("the body must be a JSON object");
+  mesh_request m;
+  for (auto& [k, v] : j.items()) {
+    if (k == "service") {
+      if (!v.is_string() || v.get_ref<const std::string&>().empty())
+        return bad("'service' must be a non-empty string");
+      m.service = v.get<std::string>();
+    } else if (k == "method") {
+      if (!v.is_string()) return bad("'method' must be a string");
+      m.method = beast_http::string_to_verb(v.get<std::string>());
+      if (m.method == verb::unknown)
+        return bad("'method' is not an HTTP method: " + v.get<std::string>());
+    } else if (k == "path") {
+      if (!v.is_string() || v.get_ref<const std::string&>().empty() ||
+          v.get_ref<const std::string&>().front() != '/')
+        return bad("'path' must be a string starting with '/'");
+      m.target = v.get<std::string>();
+    } else if (k == "headers") {
+      if (!v.is_object()) return bad("'headers' must be an object of strings");
+      for (auto& [name, value] : v.items()) {
+        if (!value.is_string())
+          return bad("header '" + name + "' must be a string");
+        m.headers.emplace_back(name, value.get<std::string>());
+      }
+    } else if (k == "body") {
+      m.body = v.is_string() ? v.get<std::string>() : to_body(v);
+    } else if (k == "timeout") {
+      if (v.is_number_unsigned()) {
+        m.overrides.timeout = std::chrono::milliseconds{v.get<uint64_t>()};
+      } else if (v.is_string()) {
+        auto d = parse_duration(v.get<std::string>());
+        if (!d) return bad("'timeout' is not a duration like \"2s\"");
+        m.overrides.timeout = *d;
+      } else {
+        return bad("'timeout' must be milliseconds or a duration string");
+      }
+    } else if (k == "retries") {
+      if (!v.is_number_unsigned()) return bad("'retries' must be 0..10");
+      m.overrides.retries =
+          static_cast<uint32_t>(std::min<uint64_t>(v.get<uint64_t>(), 1000));
+    } else if (k == "correlationId") {
+      if (!v.is_string()) return bad("'correlationId' must be a string");
+      m.correlation_id = v.get<std::string>();
+    } else {
+      return bad("unknown field '" + k + "'");
+    }
+  }
+  if (m.service.empty()) return bad("'service' is required");
+  if (auto f = validate_overrides(m.overrides)) return *f;
+  return m;
+}
+
+/// `POST /api/call`: the call's outcome as JSON.
+void api_call(mesh_caller& mesh, request_context&& rc, responder done) {
+  auto body = parse_body(rc.req);
+  if (!body) return reply_error(done, body.error());
+  auto m = read_call(*body);
+  if (!m) return reply_error(done, m.error());
+  m->client_addr = done.peer();
+  mesh.call(std::move(*m), [done = std::move(done)](mesh_result r) {
+    if (r.error) {
+      auto res = make_error_response(*r.error, done.version());
+      stamp(res, r);
+      return done(std::move(res));
+    }
+    auto headers = json::object();
+    for (auto& [k, v] : r.headers) headers[k] = v;
+    json j = {{"status", r.status},
+              {"headers", std::move(headers)},
+              {"body", std::move(r.body)},
+              {"attempts", r.attempts},
+              {"instance", r.instance},
+              {"correlationId", r.correlation_id},
+              {"durationMs", static_cast<double>(r.duration.count()) / 1000.0}};
+    auto res = make_json_response(200, to_body(j), done.version());
+    stamp(res, r);
+    done(std::move(res));
+  });
+}
+
+}  // namespace
+
+void install_mesh_api(router& r, std::shared_ptr<mesh_caller> mesh) {
+  // Calls go through without the node's token: it guards changes to the
+  // node, while a proxied request's Authorization belongs to the upstream.
+  r.any("/proxy/:name/*", [mesh](request_context&& rc, responder done) {
+    proxy(*mesh, std::move(rc), std::move(done));
+  });
+  r.add(verb::post, "/api/call", [mesh](request_context&& rc, responder done) {
+    api_call(*mesh, std::move(rc), std::move(done));
+  });
+}
+
+}  // namespace valmesh::web

@@ -1,0 +1,13 @@
+#pragma once
+
+#include <memory>
+
+#include "http/mesh.hpp"
+#include "http/router.hpp"
+
+namespace valmesh::web {
+
+/// Adds `ANY /proxy/:name/<path>` and `POST /api/call` (SPEC §3, §4).
+void install_mesh_api(router& r, std::shared_ptr<mesh_caller> mesh);
+
+}  // namespace valmesh::web
