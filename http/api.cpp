@@ -11,6 +11,7 @@
 #include "actors/bridge.hpp"
 #include "actors/events.hpp"
 #include "actors/health.hpp"
+#include "actors/mesh_supervisor.hpp"
 #include "http/api_util.hpp"
 #include "runtime/version.hpp"
 
@@ -256,6 +257,34 @@ void health_services(const ctx_ptr& ctx, request_context&&, responder done) {
       stats_atom::value);
 }
 
+/// `GET /api/mesh`: each service's bulkhead and its instances as the mesh
+/// sees them (health, breaker, calls in flight), like Envoy's /clusters.
+void mesh_state(const ctx_ptr& ctx, request_context&&, responder done) {
+  ask<std::vector<bulkhead_view>>(
+      ctx, ctx->actors->mesh_supervisor(), "mesh supervisor", std::move(done),
+      [](std::vector<bulkhead_view>& xs, const responder& done) {
+        std::sort(xs.begin(), xs.end(),
+                  [](auto& a, auto& b) { return a.service < b.service; });
+        auto services = json::array();
+        for (auto& x : xs) {
+          auto instances = json::array();
+          for (auto& m : x.members)
+            instances.push_back({{"id", m.id},
+                                 {"address", m.address.to_string()},
+                                 {"status", to_string(m.status)},
+                                 {"breaker", to_string(m.breaker)},
+                                 {"inFlight", m.in_flight},
+                                 {"weight", m.weight}});
+          services.push_back({{"name", x.service},
+                              {"inFlight", x.in_flight},
+                              {"queued", x.queued},
+                              {"instances", std::move(instances)}});
+        }
+        reply_json(done, 200, {{"services", std::move(services)}});
+      },
+      stats_atom::value);
+}
+
 /// Formats one event as an SSE message.
 std::string sse_message(const event_record& e) {
   std::string out;
@@ -368,6 +397,7 @@ void install_api(router& r, std::shared_ptr<const api_context> ctx) {
   r.add(verb::get, "/api/health/aggregated", bind(health_aggregated));
   r.add(verb::get, "/api/health/services", bind(health_services));
   r.add(verb::get, "/api/events", bind(events_stream));
+  r.add(verb::get, "/api/mesh", bind(mesh_state));
 }
 
 }  // namespace valmesh::web

@@ -344,6 +344,42 @@ expected<std::string> register_body(const register_flags& r,
   return j.dump();
 }
 
+/// Flags of `valmesh call`.
+struct call_flags {
+  std::string service, path, method = "GET", body, timeout;
+  std::vector<std::string> headers;
+  int retries = -1;
+};
+
+expected<std::string> call_body(const call_flags& c) {
+  json j = {{"service", c.service}, {"method", c.method}, {"path", c.path}};
+  if (c.path.empty() || c.path.front() != '/')
+    return failure{errc::invalid_argument, "PATH must start with '/'"};
+  if (!c.body.empty()) j["body"] = c.body;
+  if (!c.timeout.empty()) j["timeout"] = c.timeout;
+  if (c.retries >= 0) j["retries"] = c.retries;
+  j["headers"] = json::object();
+  for (auto& h : c.headers) {
+    auto colon = h.find(':');
+    if (colon == std::string::npos || colon == 0)
+      return failure{errc::invalid_argument,
+                     "-H takes 'Name: value', not '" + h + "'"};
+    auto value = h.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    j["headers"][h.substr(0, colon)] = value;
+  }
+  return j.dump();
+}
+
+/// Prints a call's outcome: status, attempts, instance, then the body.
+void print_call(const json& j) {
+  std::cout << "status " << j.value("status", 0) << ", attempts "
+            << j.value("attempts", 0) << ", instance "
+            << j.value("instance", std::string{}) << ", "
+            << j.value("durationMs", 0.0) << " ms\n"
+            << j.value("body", std::string{}) << "\n";
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -413,6 +449,22 @@ int run_cli(int argc, char** argv) {
   health->add_flag("--services", health_services, "per-instance check figures");
   add_client_flags(health, cf);
 
+  call_flags callf;
+  auto* call =
+      app.add_subcommand("call", "call a service through the mesh (SPEC §4)");
+  call->add_option("SERVICE", callf.service, "service name")->required();
+  call->add_option("PATH", callf.path, "path and query, e.g. /api/x?y=1")
+      ->required();
+  call->add_option("-X,--method", callf.method, "HTTP method (GET)");
+  call->add_option("-d,--data", callf.body, "request body");
+  call->add_option("-H,--header", callf.headers,
+                   "'Name: value' header (repeatable)");
+  call->add_option("--timeout", callf.timeout,
+                   "overall deadline, e.g. 2s (the service's policy)");
+  call->add_option("--retries", callf.retries,
+                   "retries 0..10 (the service's policy)");
+  add_client_flags(call, cf);
+
   auto* ver = app.add_subcommand("version", "print version and build info");
 
   try {
@@ -457,6 +509,19 @@ int run_cli(int argc, char** argv) {
                          print_health_services);
     return client_call(cf, "GET", "/api/health/aggregated", {}, 200,
                        print_health);
+  }
+  if (call->parsed()) {
+    auto body = call_body(callf);
+    if (!body) return usage_error(body.error().message);
+    // The upstream's 4xx/5xx is the call's result, not the agent's error;
+    // it still exits 1, as `curl --fail` does, so scripts can test it.
+    int upstream_failed = 0;
+    auto rc = client_call(cf, "POST", "/api/call", std::move(*body), 200,
+                          [&](const json& j) {
+                            print_call(j);
+                            upstream_failed = j.value("status", 0) >= 400;
+                          });
+    return rc == exit_code::ok && upstream_failed ? exit_code::agent_error : rc;
   }
   if (ver->parsed()) {
     std::cout << "valmesh " << version << "\n"

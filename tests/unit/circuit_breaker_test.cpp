@@ -124,3 +124,42 @@ TEST(circuit_breaker, straggler_results_while_open_are_ignored) {
   EXPECT_FALSE(b.on_success(1ms, clk.now()));
   EXPECT_EQ(b.state(clk.now()), breaker_state::open);
 }
+
+TEST(circuit_breaker, half_open_admits_only_its_trials_while_they_run) {
+  manual_clock clk;
+  circuit_breaker b{small()};
+  for (int i = 0; i < 4; ++i) b.on_failure(1ms, clk.now());
+  clk.advance(10s);
+  // Many callers at once: exactly half_open_calls get through.
+  int admitted = 0;
+  for (int i = 0; i < 10; ++i) admitted += b.try_acquire(clk.now());
+  EXPECT_EQ(admitted, 2);
+  EXPECT_EQ(b.state(clk.now()), breaker_state::half_open);
+  // One result is not enough to decide; still nobody else gets in.
+  EXPECT_FALSE(b.on_success(1ms, clk.now()));
+  EXPECT_FALSE(b.try_acquire(clk.now()));
+  auto t = b.on_success(1ms, clk.now());
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->to, breaker_state::closed);
+  EXPECT_TRUE(b.try_acquire(clk.now()));
+}
+
+TEST(circuit_breaker, advance_turns_it_half_open_only_when_due) {
+  manual_clock clk;
+  circuit_breaker b{small()};
+  EXPECT_FALSE(b.advance(clk.now())) << "closed stays closed";
+  for (int i = 0; i < 4; ++i) b.on_failure(1ms, clk.now());
+  EXPECT_EQ(b.open_until(), clk.now() + 10s);
+  clk.advance(9s);
+  EXPECT_FALSE(b.advance(clk.now()));
+  clk.advance(1s);
+  auto t = b.advance(clk.now());
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->from, breaker_state::open);
+  EXPECT_EQ(t->to, breaker_state::half_open);
+  // The trials' results decide as with try_acquire.
+  b.on_failure(1ms, clk.now());
+  auto again = b.on_failure(1ms, clk.now());
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->to, breaker_state::open);
+}

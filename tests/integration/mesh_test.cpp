@@ -1,0 +1,380 @@
+// The mesh call path against real valmesh-echo instances behind a real
+// agent: retries around a failing instance, a breaker that opens and
+// closes, a bulkhead that rejects at once and recovers, deadlines, the
+// idempotency rule, correlation ids and hop-by-hop headers.
+
+#include <csignal>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/process.hpp"
+
+using namespace valmesh;
+using namespace valmesh::test;
+using json = nlohmann::json;
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+std::string write_config(const std::string& name, const json& cfg) {
+  auto path = ::testing::TempDir() + "/" + name + ".json";
+  std::ofstream{path} << cfg.dump();
+  return path;
+}
+
+void control(const echo& e, const json& body) {
+  ASSERT_EQ(http({"127.0.0.1", e.port}, "POST", "/control", body.dump()).status,
+            200u);
+}
+
+/// An agent with `policies` and the echoes registered as `service`; waits
+/// until the mesh sees every instance passing.
+struct mesh_fixture {
+  agent node;
+  std::vector<echo> echoes;
+
+  static mesh_fixture start(const std::string& service, size_t n,
+                            json policies = json::object()) {
+    mesh_fixture f;
+    for (size_t i = 0; i < n; ++i)
+      f.echoes.push_back(echo::start("e" + std::to_string(i)));
+    json services = json::array();
+    for (size_t i = 0; i < n; ++i)
+      services.push_back({{"name", service},
+                          {"id", service + "-" + std::to_string(i)},
+                          {"host", "127.0.0.1"},
+                          {"port", f.echoes[i].port}});
+    auto path = write_config(
+        service, {{"services", services}, {"policies", std::move(policies)}});
+    f.node = agent::start({"--config", path, "--health-interval", "1s"});
+    EXPECT_TRUE(eventually(
+        [&] {
+          auto j = parse(http(f.node.http(), "GET", "/api/mesh"));
+          for (auto& s : j["services"])
+            if (s["name"] == service) {
+              size_t passing = 0;
+              for (auto& x : s["instances"])
+                passing += x["status"] == "passing";
+              return passing == n;
+            }
+          return false;
+        },
+        10s))
+        << "the instances never turned passing";
+    return f;
+  }
+};
+
+std::string header(const web::client_response& r, const std::string& name) {
+  auto i = r.headers.find(name);
+  return i == r.headers.end() ? std::string{} : i->second;
+}
+
+uint32_t attempts(const web::client_response& r) {
+  auto h = header(r, "x-valmesh-attempts");
+  return h.empty() ? 0 : static_cast<uint32_t>(std::stoul(h));
+}
+
+std::string error_code(const web::client_response& r) {
+  auto j = json::parse(r.body, nullptr, false);
+  if (j.is_discarded() || !j.contains("error")) return {};
+  return j["error"]["code"];
+}
+
+}  // namespace
+
+TEST(mesh, proxies_to_every_instance_in_turn) {
+  auto f = mesh_fixture::start("orders", 3);
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 9; ++i) {
+    auto r = http(f.node.http(), "GET", "/proxy/orders/api/x?y=1");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    auto j = parse(r);
+    EXPECT_EQ(j["path"], "/api/x");
+    EXPECT_EQ(j["query"], "y=1");
+    EXPECT_EQ(attempts(r), 1u);
+    ++seen[header(r, "x-valmesh-instance")];
+  }
+  ASSERT_EQ(seen.size(), 3u);
+  for (auto& [id, n] : seen) EXPECT_EQ(n, 3) << id;
+}
+
+TEST(mesh, a_failing_instance_is_retried_around_with_no_client_errors) {
+  auto f = mesh_fixture::start("pay", 3);
+  control(f.echoes[1], {{"status", 503}});  // its /health stays 200
+  int retried = 0;
+  for (int i = 0; i < 30; ++i) {
+    auto r = http(f.node.http(), "GET", "/proxy/pay/x");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_NE(header(r, "x-valmesh-instance"), "pay-1");
+    retried += attempts(r) > 1;
+  }
+  EXPECT_GE(retried, 1) << "the failing instance was never chosen";
+}
+
+TEST(mesh, the_breaker_opens_at_the_threshold_and_closes_after_recovery) {
+  auto f = mesh_fixture::start("flaky", 1,
+                               {{"flaky",
+                                 {{"windowSize", 4},
+                                  {"minimumCalls", 4},
+                                  {"failureRateThreshold", 50},
+                                  {"openDuration", "400ms"},
+                                  {"halfOpenCalls", 1},
+                                  {"retries", 0}}}});
+  control(f.echoes[0], {{"status", 500}});
+  // 500 is passed on (not retried) and counted as a failure.
+  for (int i = 0; i < 4; ++i)
+    ASSERT_EQ(http(f.node.http(), "GET", "/proxy/flaky/x").status, 500u);
+  // The breaker's push reaches the bulkhead asynchronously: await it.
+  web::client_response open;
+  ASSERT_TRUE(eventually([&] {
+    open = http(f.node.http(), "GET", "/proxy/flaky/x");
+    return open.status == 503;
+  }));
+  auto opened = steady::now();
+  EXPECT_EQ(error_code(open), "circuit_open");
+  EXPECT_EQ(header(open, "retry-after"), "1");
+  control(f.echoes[0], {{"status", 0}});
+  web::client_response ok;
+  ASSERT_TRUE(eventually(
+      [&] {
+        ok = http(f.node.http(), "GET", "/proxy/flaky/x");
+        return ok.status == 200;
+      },
+      3s));
+  EXPECT_GE(steady::now() - opened, 350ms) << "it did not stay open";
+  // Closed again: calls flow.
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(http(f.node.http(), "GET", "/proxy/flaky/x").status, 200u);
+  auto mesh = parse(http(f.node.http(), "GET", "/api/mesh"));
+  EXPECT_EQ(mesh["services"][0]["instances"][0]["breaker"], "closed");
+  // The transitions were published, in order.
+  raw_connection events{f.node.http_port};
+  events.send(
+      "GET /api/events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 1\r\n\r\n");
+  std::string bytes;
+  ASSERT_TRUE(eventually([&] {
+    bytes += events.read_available(100ms);
+    return bytes.find("\"to\":\"closed\"") != std::string::npos;
+  }));
+  auto at = [&](const char* s) { return bytes.find(s); };
+  EXPECT_LT(at("\"to\":\"open\""), at("\"to\":\"half_open\""));
+  EXPECT_LT(at("\"to\":\"half_open\""), at("\"to\":\"closed\""));
+  EXPECT_NE(at("event: breaker_changed"), std::string::npos);
+}
+
+TEST(mesh, a_saturated_bulkhead_answers_503_at_once_and_recovers) {
+  auto f = mesh_fixture::start(
+      "slow", 1, {{"slow", {{"maxConcurrent", 2}, {"maxQueue", 0}}}});
+  control(f.echoes[0], {{"delayMs", 600}});
+  std::vector<raw_connection> busy;
+  for (int i = 0; i < 2; ++i) {
+    busy.emplace_back(f.node.http_port);
+    busy.back().send("GET /proxy/slow/x HTTP/1.1\r\nHost: x\r\n\r\n");
+  }
+  ASSERT_TRUE(eventually([&] {
+    auto j = parse(http(f.node.http(), "GET", "/api/mesh"));
+    return j["services"][0]["inFlight"] == 2;
+  }));
+  auto t0 = steady::now();
+  auto rejected = http(f.node.http(), "GET", "/proxy/slow/x");
+  auto took = steady::now() - t0;
+  EXPECT_EQ(rejected.status, 503u);
+  EXPECT_EQ(error_code(rejected), "bulkhead_full");
+  EXPECT_FALSE(header(rejected, "retry-after").empty());
+  EXPECT_LT(took, 200ms) << "a full bulkhead must answer at once";
+  for (auto& c : busy)
+    EXPECT_NE(c.read_responses(1, 5s).find("HTTP/1.1 200"), std::string::npos);
+  // Permits came back: the next call goes through.
+  EXPECT_EQ(http(f.node.http(), "GET", "/proxy/slow/x").status, 200u);
+}
+
+TEST(mesh, a_queued_call_gives_up_after_the_queue_timeout) {
+  auto f = mesh_fixture::start(
+      "queue", 1,
+      {{"queue",
+        {{"maxConcurrent", 1}, {"maxQueue", 1}, {"queueTimeout", "150ms"}}}});
+  control(f.echoes[0], {{"delayMs", 800}});
+  raw_connection busy{f.node.http_port};
+  busy.send("GET /proxy/queue/x HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(eventually([&] {
+    auto j = parse(http(f.node.http(), "GET", "/api/mesh"));
+    return j["services"][0]["inFlight"] == 1;
+  }));
+  auto t0 = steady::now();
+  auto r = http(f.node.http(), "GET", "/proxy/queue/x");
+  auto took = steady::now() - t0;
+  EXPECT_EQ(r.status, 503u);
+  EXPECT_EQ(error_code(r), "bulkhead_full");
+  EXPECT_GE(took, 140ms);
+  EXPECT_LT(took, 500ms);
+  EXPECT_NE(busy.read_responses(1, 5s).find("HTTP/1.1 200"), std::string::npos);
+}
+
+TEST(mesh, a_slow_upstream_yields_504_within_the_deadline) {
+  auto f = mesh_fixture::start("lazy", 2);
+  for (auto& e : f.echoes) control(e, {{"delayMs", 2000}});
+  for (auto deadline : {300, 700}) {
+    auto t0 = steady::now();
+    auto r = http(f.node.http(), "GET", "/proxy/lazy/x", {},
+                  {{"X-Valmesh-Timeout-Ms", std::to_string(deadline)}});
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        steady::now() - t0);
+    EXPECT_EQ(r.status, 504u) << r.body;
+    EXPECT_EQ(error_code(r), "deadline_exceeded");
+    EXPECT_GE(took.count(), deadline - 5);
+    EXPECT_LE(took.count(), deadline + 50);
+  }
+}
+
+TEST(mesh, a_post_is_not_retried_by_default) {
+  auto f = mesh_fixture::start("once", 1);
+  control(f.echoes[0], {{"status", 503}});
+  auto post = http(f.node.http(), "POST", "/proxy/once/x", "{}");
+  EXPECT_EQ(post.status, 503u);
+  EXPECT_EQ(attempts(post), 1u);
+  auto get = http(f.node.http(), "GET", "/proxy/once/x", {},
+                  {{"X-Valmesh-Retries", "2"}});
+  EXPECT_EQ(get.status, 503u);
+  EXPECT_EQ(attempts(get), 3u);
+}
+
+TEST(mesh, the_correlation_id_makes_the_round_trip) {
+  auto f = mesh_fixture::start("corr", 1);
+  auto r = http(f.node.http(), "GET", "/proxy/corr/x", {},
+                {{"X-Correlation-ID", "req-42"}});
+  ASSERT_EQ(r.status, 200u);
+  EXPECT_EQ(header(r, "x-correlation-id"), "req-42");
+  EXPECT_EQ(parse(r)["headers"]["x-correlation-id"], "req-42");
+  // None given: one is generated, sent upstream and returned.
+  auto g = http(f.node.http(), "GET", "/proxy/corr/x");
+  auto id = header(g, "x-correlation-id");
+  EXPECT_EQ(id.size(), 32u);
+  EXPECT_EQ(parse(g)["headers"]["x-correlation-id"], id);
+}
+
+TEST(mesh, hop_by_hop_headers_do_not_pass) {
+  auto f = mesh_fixture::start("hops", 1);
+  auto r = http(f.node.http(), "GET", "/proxy/hops/x", {},
+                {{"Connection", "keep-alive, X-Private"},
+                 {"X-Private", "secret"},
+                 {"Keep-Alive", "timeout=5"},
+                 {"TE", "trailers"},
+                 {"Proxy-Authorization", "Basic abc"},
+                 {"X-Forwarded-For", "10.0.0.1"},
+                 {"X-Kept", "yes"}});
+  ASSERT_EQ(r.status, 200u);
+  auto h = parse(r)["headers"];
+  for (auto name : {"connection", "x-private", "keep-alive", "te",
+                    "proxy-authorization", "x-valmesh-timeout-ms"})
+    EXPECT_FALSE(h.contains(name)) << name;
+  EXPECT_EQ(h["x-kept"], "yes");
+  EXPECT_EQ(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+  EXPECT_TRUE(h.contains("x-forwarded-host"));
+  EXPECT_EQ(h["host"], "127.0.0.1:" + std::to_string(f.echoes[0].port));
+}
+
+TEST(mesh, api_call_returns_the_outcome_as_json) {
+  auto f = mesh_fixture::start("jcall", 1);
+  json req = {{"service", "jcall"}, {"method", "PUT"},
+              {"path", "/a/b?c=d"}, {"headers", {{"X-Test", "1"}}},
+              {"body", "payload"},  {"timeout", "2s"},
+              {"retries", 1},       {"correlationId", "cid-1"}};
+  auto r = http(f.node.http(), "POST", "/api/call", req.dump());
+  ASSERT_EQ(r.status, 200u) << r.body;
+  auto j = parse(r);
+  EXPECT_EQ(j["status"], 200);
+  EXPECT_EQ(j["attempts"], 1);
+  EXPECT_EQ(j["instance"], "jcall-0");
+  EXPECT_EQ(j["correlationId"], "cid-1");
+  EXPECT_GE(j["durationMs"].get<double>(), 0.0);
+  auto echoed = json::parse(j["body"].get<std::string>());
+  EXPECT_EQ(echoed["method"], "PUT");
+  EXPECT_EQ(echoed["path"], "/a/b");
+  EXPECT_EQ(echoed["body"], "payload");
+  EXPECT_EQ(echoed["headers"]["x-test"], "1");
+}
+
+TEST(mesh, bad_inputs_get_a_json_error_and_call_nothing) {
+  auto f = mesh_fixture::start("strict", 1);
+  for (auto [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {"X-Valmesh-Timeout-Ms", "0"},
+           {"X-Valmesh-Timeout-Ms", "abc"},
+           {"X-Valmesh-Timeout-Ms", "999999999"},
+           {"X-Valmesh-Retries", "-1"},
+           {"X-Valmesh-Retries", "11"}}) {
+    auto r = http(f.node.http(), "GET", "/proxy/strict/x", {}, {{name, value}});
+    EXPECT_EQ(r.status, 400u) << name << ": " << value;
+    EXPECT_EQ(error_code(r), "invalid_argument");
+    EXPECT_EQ(attempts(r), 0u) << "nothing may be sent upstream";
+  }
+  for (auto body : {"", "[]", "{}", R"({"service":""})",
+                    R"({"service":"strict","method":"FLY"})",
+                    R"({"service":"strict","path":"x"})",
+                    R"({"service":"strict","timeout":0})",
+                    R"({"service":"strict","timeout":"soon"})",
+                    R"({"service":"strict","retries":11})",
+                    R"({"service":"strict","headers":{"a":1}})",
+                    R"({"service":"strict","surprise":true})"}) {
+    auto r = http(f.node.http(), "POST", "/api/call", body);
+    EXPECT_EQ(r.status, 400u) << body;
+    EXPECT_EQ(error_code(r), "invalid_argument") << body;
+  }
+  auto unknown = http(f.node.http(), "GET", "/proxy/nobody/x");
+  EXPECT_EQ(unknown.status, 503u);
+  EXPECT_EQ(error_code(unknown), "no_healthy_instance");
+}
+
+TEST(mesh, a_dead_instance_is_retried_around) {
+  auto f = mesh_fixture::start("gone", 2);
+  f.echoes[0].proc->stop(SIGKILL);
+  for (int i = 0; i < 10; ++i) {
+    auto r = http(f.node.http(), "GET", "/proxy/gone/x");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_EQ(header(r, "x-valmesh-instance"), "gone-1");
+  }
+}
+
+TEST(mesh, bad_policies_stop_the_agent_with_exit_2) {
+  auto path = write_config("badpolicy",
+                           {{"policies", {{"orders", {{"retries", "many"}}}}}});
+  auto r = run_valmesh({"agent", "--dev", "--http", "127.0.0.1:0", "--cluster",
+                        "127.0.0.1:0", "--config", path});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE((r.out + r.err).find("policies.orders.retries"), std::string::npos)
+      << r.out << r.err;
+}
+
+TEST(mesh, valmesh_call_prints_status_attempts_instance_and_body) {
+  auto f = mesh_fixture::start("cli", 1);
+  auto r = run_valmesh({"call", "cli", "/hello?a=b", "-X", "POST", "-d", "data",
+                        "-H", "X-Test: 7", "--addr", f.node.addr()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("status 200, attempts 1, instance cli-0"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("\"x-test\":\"7\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"body\":\"data\""), std::string::npos) << r.out;
+  auto j =
+      run_valmesh({"call", "cli", "/x", "--json", "--addr", f.node.addr()});
+  EXPECT_EQ(j.exit_code, 0);
+  EXPECT_EQ(json::parse(j.out)["instance"], "cli-0");
+  control(f.echoes[0], {{"status", 404}});
+  EXPECT_EQ(
+      run_valmesh({"call", "cli", "/x", "--addr", f.node.addr()}).exit_code, 1);
+  EXPECT_EQ(
+      run_valmesh({"call", "nobody", "/x", "--addr", f.node.addr()}).exit_code,
+      1);
+  EXPECT_EQ(run_valmesh(
+                {"call", "cli", "/x", "-H", "broken", "--addr", f.node.addr()})
+                .exit_code,
+            2);
+  EXPECT_EQ(run_valmesh({"call", "cli", "/x", "--addr", "http://127.0.0.1:1"})
+                .exit_code,
+            3);
+}
