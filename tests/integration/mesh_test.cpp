@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "runtime/node.hpp"
 #include "tests/support/process.hpp"
 
 using namespace valmesh;
@@ -377,4 +378,43 @@ TEST(mesh, valmesh_call_prints_status_attempts_instance_and_body) {
   EXPECT_EQ(run_valmesh({"call", "cli", "/x", "--addr", "http://127.0.0.1:1"})
                 .exit_code,
             3);
+}
+
+TEST(mesh, the_cpp_api_calls_a_service_like_call_service) {
+  auto e = echo::start("embedded");
+  auto cfg = default_config();
+  cfg.http = {"127.0.0.1", 0};
+  cfg.cluster = {"127.0.0.1", 0};
+  cfg.dev = true;
+  service_instance x;
+  x.name = "inproc";
+  x.id = "inproc-1";
+  x.host = "127.0.0.1";
+  x.port = e.port;
+  cfg.services.push_back(x);
+  valmesh::node n{cfg};
+  ASSERT_FALSE(n.start());
+  call_options o;
+  o.method = "POST";
+  o.path = "/orders?id=7";
+  o.body = "{}";
+  o.timeout = 2s;
+  o.retries = 1;
+  o.correlation_id = "embedded-1";
+  auto r = n.call_service("inproc", o);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 200u);
+  EXPECT_EQ(r->attempts, 1u);
+  EXPECT_EQ(r->instance, "inproc-1");
+  EXPECT_EQ(r->correlation_id, "embedded-1");
+  auto body = json::parse(r->body);
+  EXPECT_EQ(body["path"], "/orders");
+  EXPECT_EQ(body["query"], "id=7");
+  auto none = n.call_service("missing");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, errc::no_healthy_instance);
+  call_options bad;
+  bad.method = "FLY";
+  EXPECT_EQ(n.call_service("inproc", bad).error().code, errc::invalid_argument);
+  n.stop();
 }
