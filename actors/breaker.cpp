@@ -33,6 +33,19 @@ void moved(breaker_pointer self, const circuit_breaker::transition& t) {
                        advance_atom::value, st.generation);
 }
 
+void record(breaker_pointer self, const breaker_outcome& o) {
+  auto& st = self->state;
+  // A call granted before the last transition is a straggler: it was
+  // admitted under other rules and must not judge this state.
+  if (o.generation != st.generation) return;
+  auto now = st.options.time->now();
+  auto took = std::chrono::ceil<clock::duration>(
+      std::chrono::microseconds{o.latency_us});
+  auto t =
+      o.failed ? st.cb->on_failure(took, now) : st.cb->on_success(took, now);
+  if (t) moved(self, *t);
+}
+
 breaker_actor::behavior_type breaker_impl(breaker_pointer self,
                                           breaker_actor_options options) {
   auto& st = self->state;
@@ -42,16 +55,10 @@ breaker_actor::behavior_type breaker_impl(breaker_pointer self,
   return {
       [self](outcome_atom, uint64_t generation, bool failed,
              int64_t latency_us) {
-        auto& st = self->state;
-        // A call granted before the last transition is a straggler: it was
-        // admitted under other rules and must not judge this state.
-        if (generation != st.generation) return;
-        auto now = st.options.time->now();
-        auto took = std::chrono::ceil<clock::duration>(
-            std::chrono::microseconds{latency_us});
-        auto t = failed ? st.cb->on_failure(took, now)
-                        : st.cb->on_success(took, now);
-        if (t) moved(self, *t);
+        record(self, {generation, failed, latency_us});
+      },
+      [self](outcome_atom, const std::vector<breaker_outcome>& xs) {
+        for (auto& x : xs) record(self, x);
       },
       [self](advance_atom, uint64_t generation) {
         auto& st = self->state;

@@ -17,9 +17,18 @@ namespace valmesh {
 /// it the outcome of every call (one-way); it pushes its transitions to its
 /// service's bulkhead, which admits calls by them (DESIGN §3), and publishes
 /// them as `breaker_changed` events.
+/// The outcome of one call. Node-local.
+struct breaker_outcome {
+  uint64_t generation = 0;  ///< the breaker generation it was granted at
+  bool failed = false;
+  int64_t latency_us = 0;
+};
+
 using breaker_actor = caf::typed_actor<
     /// The outcome of a call granted at `generation`: failed?, latency (µs).
     caf::reacts_to<outcome_atom, uint64_t, bool, int64_t>,
+    /// Outcomes in a batch (callers gather them per event-loop pass).
+    caf::reacts_to<outcome_atom, std::vector<breaker_outcome>>,
     /// Internal: the open duration of `generation` has passed.
     caf::reacts_to<advance_atom, uint64_t>,
     /// Answers the current state.
@@ -43,3 +52,5 @@ breaker_actor spawn_breaker(caf::actor_system& sys,
                             breaker_actor_options options);
 
 }  // namespace valmesh
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<valmesh::breaker_outcome>)

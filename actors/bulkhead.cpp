@@ -1,110 +1,173 @@
 #include "actors/bulkhead.hpp"
 
-#include <unordered_map>
-
 #include "runtime/random.hpp"
 
 namespace valmesh {
+
+// -- bulkhead_gate ------------------------------------------------------------
+
+bulkhead_gate::bulkhead_gate(bulkhead_options options, lb_strategy strategy,
+                             uint64_t seed)
+    : pool_(options, strategy, seed) {}
+
+expected<mesh_grant> bulkhead_gate::with_breaker(expected<pool_grant> g) const {
+  if (!g) return std::move(g).error();
+  auto i = breakers_.find(g->id);
+  return mesh_grant{std::move(*g),
+                    i == breakers_.end() ? breaker_actor{} : i->second};
+}
+
+std::vector<std::pair<grant_fn, expected<mesh_grant>>> bulkhead_gate::take(
+    std::vector<service_pool::handoff> handoffs) {
+  std::vector<std::pair<grant_fn, expected<mesh_grant>>> out;
+  for (auto& [t, g] : handoffs) {
+    auto i = waiting_.find(t);
+    if (i == waiting_.end()) continue;
+    out.emplace_back(std::move(i->second), with_breaker(std::move(g)));
+    waiting_.erase(i);
+  }
+  return out;
+}
+
+void bulkhead_gate::answer(
+    std::vector<std::pair<grant_fn, expected<mesh_grant>>>& xs) {
+  for (auto& [done, g] : xs) done(std::move(g));
+}
+
+bulkhead_gate::now_or_later bulkhead_gate::acquire(
+    std::vector<std::string> exclude, grant_fn& done, clock::time_point now,
+    bool& queued) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto t = ++next_ticket_;
+  auto d = pool_.acquire(t, std::move(exclude), now);
+  queued = false;
+  switch (d.what) {
+    case service_pool::decision::kind::granted:
+      return with_breaker(std::move(*d.grant));
+    case service_pool::decision::kind::failed:
+      return expected<mesh_grant>{std::move(*d.error)};
+    case service_pool::decision::kind::queued:
+      waiting_.emplace(t, std::move(done));
+      queued = true;
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+void bulkhead_gate::release(const std::string& id, uint64_t generation,
+                            bool unused) {
+  std::vector<std::pair<grant_fn, expected<mesh_grant>>> ready;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    ready = take(pool_.release(id, generation, unused));
+  }
+  answer(ready);
+}
+
+void bulkhead_gate::expire(clock::time_point now) {
+  std::vector<std::pair<grant_fn, expected<mesh_grant>>> ready;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    ready = take(pool_.expire(now));
+  }
+  answer(ready);
+}
+
+std::optional<clock::time_point> bulkhead_gate::next_timeout() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return pool_.next_timeout();
+}
+
+void bulkhead_gate::upsert(const service_instance& x, breaker_actor breaker,
+                           uint64_t generation) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  pool_.upsert(x, generation);
+  breakers_[x.id] = std::move(breaker);
+}
+
+void bulkhead_gate::remove(const std::string& id) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  pool_.remove(id);
+  breakers_.erase(id);
+}
+
+void bulkhead_gate::set_breaker(const breaker_update& u) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  pool_.set_breaker(u.id, u.state, u.generation, u.trials);
+}
+
+bulkhead_view bulkhead_gate::view(const std::string& service) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return {service, pool_.in_flight(), pool_.queued(), pool_.members()};
+}
+
+std::shared_ptr<bulkhead_gate> make_bulkhead_gate(const call_policy& policy,
+                                                  uint64_t seed) {
+  return std::make_shared<bulkhead_gate>(policy.bulkhead, policy.strategy,
+                                         seed ? seed : random_seed());
+}
+
+// -- the actor ----------------------------------------------------------------
 
 namespace {
 
 struct bulkhead_state {
   static inline const char* name = "bulkhead";
   bulkhead_actor_options options;
-  std::unique_ptr<service_pool> pool;
-  std::unordered_map<std::string, breaker_actor> breakers;
-  std::unordered_map<service_pool::ticket, grant_fn> waiting;
-  service_pool::ticket next_ticket = 0;
-  /// When the armed expiry timer fires (none armed: nullopt).
+  /// When the armed expiry timer fires (none armed: nullopt), and its number.
   std::optional<clock::time_point> timer_at;
+  uint64_t timer_seq = 0;
 };
 
 using bulkhead_pointer = bulkhead_actor::stateful_pointer<bulkhead_state>;
 
-expected<mesh_grant> with_breaker(bulkhead_pointer self,
-                                  expected<pool_grant> g) {
-  if (!g) return std::move(g).error();
-  auto i = self->state.breakers.find(g->id);
-  return mesh_grant{std::move(*g), i == self->state.breakers.end()
-                                       ? breaker_actor{}
-                                       : i->second};
-}
-
-/// Arms the expiry timer for the oldest waiter, unless one fires earlier.
-void arm(bulkhead_pointer self) {
+/// Expires what is due and arms the timer for the oldest waiter, unless one
+/// already fires earlier.
+void tick(bulkhead_pointer self, uint64_t seq) {
   auto& st = self->state;
-  auto next = st.pool->next_timeout();
+  auto now = st.options.time->now();
+  if (seq != 0 && seq == st.timer_seq) st.timer_at.reset();  // it fired
+  st.options.gate->expire(now);
+  auto next = st.options.gate->next_timeout();
   if (!next || (st.timer_at && *st.timer_at <= *next)) return;
   st.timer_at = *next;
-  auto delay = std::max(
-      std::chrono::ceil<clock::duration>(*next - st.options.time->now()),
-      clock::duration{1});
-  self->delayed_send(self, delay, tick_atom::value);
-}
-
-void answer(bulkhead_pointer self,
-            std::vector<service_pool::handoff> handoffs) {
-  auto& st = self->state;
-  for (auto& [t, g] : handoffs) {
-    auto i = st.waiting.find(t);
-    if (i == st.waiting.end()) continue;
-    auto done = std::move(i->second);
-    st.waiting.erase(i);
-    done(with_breaker(self, std::move(g)));
-  }
+  auto delay = std::max(std::chrono::ceil<clock::duration>(*next - now),
+                        clock::duration{1});
+  self->delayed_send(self, delay, tick_atom::value, ++st.timer_seq);
 }
 
 bulkhead_actor::behavior_type bulkhead_impl(bulkhead_pointer self,
                                             bulkhead_actor_options options) {
-  auto& st = self->state;
-  auto seed = options.seed ? options.seed : random_seed();
-  st.pool = std::make_unique<service_pool>(options.policy.bulkhead,
-                                           options.policy.strategy, seed);
-  st.options = std::move(options);
+  if (!options.gate)
+    options.gate = make_bulkhead_gate(options.policy, options.seed);
+  self->state.options = std::move(options);
   return {
       [self](acquire_atom, std::vector<std::string>& exclude, grant_fn& done) {
         auto& st = self->state;
-        auto t = ++st.next_ticket;
-        auto d =
-            st.pool->acquire(t, std::move(exclude), st.options.time->now());
-        switch (d.what) {
-          case service_pool::decision::kind::granted:
-            return done(with_breaker(self, std::move(*d.grant)));
-          case service_pool::decision::kind::failed:
-            return done(std::move(*d.error));
-          case service_pool::decision::kind::queued:
-            st.waiting.emplace(t, std::move(done));
-            arm(self);
-            return;
-        }
+        bool queued = false;
+        auto r = st.options.gate->acquire(std::move(exclude), done,
+                                          st.options.time->now(), queued);
+        if (r) return done(std::move(*r));
+        tick(self, 0);
       },
       [self](release_atom, const std::string& id, uint64_t generation,
              bool unused) {
-        answer(self, self->state.pool->release(id, generation, unused));
+        self->state.options.gate->release(id, generation, unused);
       },
       [self](breaker_atom, const breaker_update& u) {
-        self->state.pool->set_breaker(u.id, u.state, u.generation, u.trials);
+        self->state.options.gate->set_breaker(u);
       },
       [self](watch_atom, const service_instance& x, breaker_actor& b,
              uint64_t generation) {
-        auto& st = self->state;
-        st.pool->upsert(x, generation);
-        st.breakers[x.id] = std::move(b);
+        self->state.options.gate->upsert(x, std::move(b), generation);
       },
       [self](unwatch_atom, const std::string& id) {
-        self->state.pool->remove(id);
-        self->state.breakers.erase(id);
+        self->state.options.gate->remove(id);
       },
-      [self](tick_atom) {
-        auto& st = self->state;
-        st.timer_at.reset();
-        answer(self, st.pool->expire(st.options.time->now()));
-        arm(self);
-      },
+      [self](tick_atom, uint64_t seq) { tick(self, seq); },
       [self](stats_atom) {
         auto& st = self->state;
-        return bulkhead_view{st.options.service, st.pool->in_flight(),
-                             st.pool->queued(), st.pool->members()};
+        return st.options.gate->view(st.options.service);
       },
   };
 }

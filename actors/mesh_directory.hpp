@@ -14,13 +14,20 @@ namespace valmesh {
 /// attempt by HTTP threads (a shared lock: readers never wait on readers).
 class mesh_directory {
  public:
-  bulkhead_actor find(const std::string& service) const {
+  /// A service's bulkhead and the gate it owns.
+  struct entry {
+    bulkhead_actor actor;
+    std::shared_ptr<bulkhead_gate> gate;
+    explicit operator bool() const noexcept { return actor && gate; }
+  };
+
+  entry find(const std::string& service) const {
     std::shared_lock<std::shared_mutex> guard{mtx_};
     auto i = bulkheads_.find(service);
-    return i == bulkheads_.end() ? bulkhead_actor{} : i->second;
+    return i == bulkheads_.end() ? entry{} : i->second;
   }
 
-  void set(const std::string& service, bulkhead_actor x) {
+  void set(const std::string& service, entry x) {
     std::unique_lock<std::shared_mutex> guard{mtx_};
     bulkheads_[service] = std::move(x);
   }
@@ -37,7 +44,7 @@ class mesh_directory {
 
  private:
   mutable std::shared_mutex mtx_;
-  std::unordered_map<std::string, bulkhead_actor> bulkheads_;
+  std::unordered_map<std::string, entry> bulkheads_;
 };
 
 }  // namespace valmesh

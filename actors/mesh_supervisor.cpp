@@ -37,9 +37,11 @@ void spawn_bulkhead_of(msup_pointer self, const std::string& service,
   o.service = service;
   o.policy = st.options.policies.of(service);
   o.time = st.options.time;
+  o.gate = make_bulkhead_gate(o.policy);
+  auto gate = o.gate;
   u.bulkhead = spawn_bulkhead(self->system(), std::move(o));
   self->monitor(u.bulkhead);
-  st.options.bulkheads->set(service, u.bulkhead);
+  st.options.bulkheads->set(service, {u.bulkhead, std::move(gate)});
   for (auto& [_, b] : u.breakers)
     self->send(u.bulkhead, watch_atom::value, b.instance, b.handle,
                b.generation);
@@ -59,7 +61,7 @@ void spawn_breaker_of(msup_pointer self, service_unit& u, breaker_child& b) {
   auto events = st.options.events;
   o.on_transition = [dir, events](const breaker_update& u, breaker_state from) {
     if (auto bh = dir->find(u.service))
-      caf::anon_send(bh, breaker_atom::value, u);
+      caf::anon_send(bh.actor, breaker_atom::value, u);
     if (auto ev = events ? events() : events_actor{}) {
       nlohmann::json data = {{"service", u.service},
                              {"id", u.id},

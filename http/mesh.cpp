@@ -1,5 +1,6 @@
 #include "http/mesh.hpp"
 
+#include <algorithm>
 #include <mutex>
 #include <unordered_map>
 
@@ -80,15 +81,70 @@ const std::string* find_header(const header_list& h, std::string_view name) {
 
 }  // namespace
 
+/// What a mesh call needs of the event loop it runs on: the loop, its
+/// upstream connections, and the breaker outcomes gathered in this pass.
+/// Only the loop's own thread touches it.
+struct mesh_loop {
+  /// How long outcomes gather before they go to the breakers: one message
+  /// per breaker per period instead of one per call (a message wakes an
+  /// actor thread; per call that was the largest cost at low load).
+  static constexpr auto report_period = std::chrono::milliseconds{1};
+  /// A batch this large goes at once.
+  static constexpr size_t report_batch = 256;
+
+  mesh_loop(net::io_context& ioc, upstream_options upstream)
+      : ioc(ioc), pool(ioc, upstream), timer(ioc) {}
+
+  net::io_context& ioc;
+  upstream_pool pool;
+  net::steady_timer timer;
+  std::vector<std::pair<breaker_actor, breaker_outcome>> outcomes;
+  bool flush_scheduled = false;
+
+  /// Queues a breaker outcome for the next flush.
+  void report(const breaker_actor& b, breaker_outcome o) {
+    outcomes.emplace_back(b, o);
+    if (outcomes.size() >= report_batch) {
+      timer.cancel();  // its handler then finds nothing to do
+      return flush();
+    }
+    if (flush_scheduled) return;
+    flush_scheduled = true;
+    timer.expires_after(report_period);
+    timer.async_wait([this](boost::system::error_code ec) {
+      if (!ec) flush();
+    });
+  }
+
+  void flush() {
+    flush_scheduled = false;
+    // Group by breaker: few distinct ones per pass (the instances called).
+    std::vector<std::pair<breaker_actor, std::vector<breaker_outcome>>> by;
+    for (auto& [b, o] : outcomes) {
+      auto i = std::find_if(by.begin(), by.end(),
+                            [&](auto& e) { return e.first == b; });
+      if (i == by.end()) {
+        by.emplace_back(b, std::vector<breaker_outcome>{});
+        i = std::prev(by.end());
+      }
+      i->second.push_back(o);
+    }
+    outcomes.clear();
+    for (auto& [b, os] : by)
+      caf::anon_send(b, outcome_atom::value, std::move(os));
+  }
+};
+
 struct mesh_caller::impl {
-  impl(net::io_context& ioc, const mesh_directory& bulkheads,
-       mesh_policies policies, upstream_options upstream,
-       std::shared_ptr<const clock> time)
-      : ioc(ioc),
-        bulkheads(bulkheads),
+  impl(const std::vector<net::io_context*>& iocs,
+       const mesh_directory& bulkheads, mesh_policies policies,
+       upstream_options upstream, std::shared_ptr<const clock> time)
+      : bulkheads(bulkheads),
         policies(std::move(policies)),
-        pool(ioc, upstream),
-        time(std::move(time)) {}
+        time(std::move(time)) {
+    for (auto* ioc : iocs)
+      loops.push_back(std::make_unique<mesh_loop>(*ioc, upstream));
+  }
 
   /// The service's retry budget (created on first use).
   retry_budget& budget(const std::string& service, const call_policy& p) {
@@ -111,10 +167,10 @@ struct mesh_caller::impl {
     return budget(service, p).try_retry(time->now());
   }
 
-  net::io_context& ioc;
   const mesh_directory& bulkheads;
   mesh_policies policies;
-  upstream_pool pool;
+  bool dispatch_via_actor = false;
+  std::vector<std::unique_ptr<mesh_loop>> loops;
   std::shared_ptr<const clock> time;
   std::mutex budget_mtx;
   std::unordered_map<std::string, retry_budget> budgets;
@@ -128,9 +184,12 @@ using attempt_done = std::function<void(expected<mesh_result>)>;
 /// bulkhead permit, one upstream exchange and the reports that follow.
 class call_op : public std::enable_shared_from_this<call_op> {
  public:
-  call_op(std::shared_ptr<mesh_caller::impl> m, mesh_request req,
-          mesh_caller::callback done)
-      : m_(std::move(m)), req_(std::move(req)), done_(std::move(done)) {
+  call_op(std::shared_ptr<mesh_caller::impl> m, mesh_loop& loop,
+          mesh_request req, mesh_caller::callback done)
+      : m_(std::move(m)),
+        loop_(loop),
+        req_(std::move(req)),
+        done_(std::move(done)) {
     policy_ = with_overrides(m_->policies.of(req_.service), req_.overrides);
     idempotent_ = is_idempotent(req_.method);
   }
@@ -152,7 +211,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
         return false;
       return self->m_->allow_retry(self->req_.service, self->policy_);
     };
-    auto& ioc = m_->ioc;
+    auto& ioc = loop_.ioc;
     async_retry<mesh_result>(
         [self](attempt_done d) { self->attempt(std::move(d)); }, std::move(o),
         *m_->time,
@@ -200,15 +259,17 @@ class call_op : public std::enable_shared_from_this<call_op> {
     if (!bulkhead)
       return d(failure{errc::no_healthy_instance,
                        "service '" + req_.service + "' has no instances"});
-    // The bulkhead answers on its own thread; a bulkhead that goes away
-    // with the request drops the callback, and the guard answers instead.
+    gate_ = bulkhead;  // this attempt's permit goes back to this bulkhead
+    // A queued call (or any call on the actor path) is answered from
+    // another thread; if the bulkhead goes away first it drops the
+    // callback, and the guard answers instead.
     struct guard {
       std::shared_ptr<call_op> op;
       attempt_done d;
       bool called = false;
       ~guard() {
         if (called || !op) return;
-        net::post(op->m_->ioc, [op = op, d = std::move(d)] {
+        net::post(op->loop_.ioc, [op = op, d = std::move(d)] {
           d(failure{errc::unavailable,
                     "the bulkhead of '" + op->req_.service + "' stopped"});
         });
@@ -217,14 +278,26 @@ class call_op : public std::enable_shared_from_this<call_op> {
     auto g = std::make_shared<guard>();
     g->op = shared_from_this();
     g->d = std::move(d);
-    caf::anon_send(bulkhead, acquire_atom::value, tried_,
-                   grant_fn{[g](expected<mesh_grant> r) {
-                     g->called = true;
-                     net::post(g->op->m_->ioc, [op = g->op, d = g->d,
-                                                r = std::move(r)]() mutable {
-                       op->on_grant(std::move(r), std::move(d));
-                     });
-                   }});
+    grant_fn later{[g](expected<mesh_grant> r) {
+      g->called = true;
+      net::post(g->op->loop_.ioc,
+                [op = g->op, d = g->d, r = std::move(r)]() mutable {
+                  op->on_grant(std::move(r), std::move(d));
+                });
+    }};
+    if (m_->dispatch_via_actor) {
+      caf::anon_send(bulkhead.actor, acquire_atom::value, tried_,
+                     std::move(later));
+      return;
+    }
+    bool queued = false;
+    auto now = bulkhead.gate->acquire(tried_, later, m_->time->now(), queued);
+    if (now) {
+      g->called = true;
+      return on_grant(std::move(*now), std::move(g->d));
+    }
+    // Waiting: the bulkhead actor runs the queue's timer.
+    if (queued) caf::anon_send(bulkhead.actor, tick_atom::value, uint64_t{0});
   }
 
   void on_grant(expected<mesh_grant> r, attempt_done d) {
@@ -242,11 +315,12 @@ class call_op : public std::enable_shared_from_this<call_op> {
     auto sent = std::chrono::steady_clock::now();
     auto self = shared_from_this();
     auto address = grant.grant.address;  // the lambda below takes `grant`
-    m_->pool.send(address, std::move(req),
-                  [self, grant = std::move(grant), sent,
-                   d = std::move(d)](upstream_result res) mutable {
-                    self->on_result(grant, std::move(res), sent, std::move(d));
-                  });
+    loop_.pool.send(address, std::move(req),
+                    [self, grant = std::move(grant), sent,
+                     d = std::move(d)](upstream_result res) mutable {
+                      self->on_result(grant, std::move(res), sent,
+                                      std::move(d));
+                    });
   }
 
   void on_result(const mesh_grant& grant, upstream_result res,
@@ -255,8 +329,8 @@ class call_op : public std::enable_shared_from_this<call_op> {
         std::chrono::steady_clock::now() - sent);
     bool failed = !res.ok || is_failure_status(res.response.status);
     if (grant.breaker)
-      caf::anon_send(grant.breaker, outcome_atom::value, grant.grant.generation,
-                     failed, static_cast<int64_t>(took.count()));
+      loop_.report(grant.breaker, {grant.grant.generation, failed,
+                                   static_cast<int64_t>(took.count())});
     release(grant, false);
     tried_.push_back(grant.grant.id);
     if (res.ok) {
@@ -293,9 +367,11 @@ class call_op : public std::enable_shared_from_this<call_op> {
   }
 
   void release(const mesh_grant& grant, bool unused) {
-    if (auto b = m_->bulkheads.find(req_.service))
-      caf::anon_send(b, release_atom::value, grant.grant.id,
+    if (m_->dispatch_via_actor)
+      caf::anon_send(gate_.actor, release_atom::value, grant.grant.id,
                      grant.grant.generation, unused);
+    else
+      gate_.gate->release(grant.grant.id, grant.grant.generation, unused);
   }
 
   mesh_result to_result(upstream_response&& r) {
@@ -330,6 +406,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
   }
 
   std::shared_ptr<mesh_caller::impl> m_;
+  mesh_loop& loop_;
   mesh_request req_;
   mesh_caller::callback done_;
   call_policy policy_;
@@ -338,6 +415,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
   std::chrono::steady_clock::time_point started_;
   clock::time_point deadline_;
   uint32_t attempts_ = 0;
+  mesh_directory::entry gate_;  ///< the bulkhead of the current attempt
   std::vector<std::string> tried_;
   std::string instance_;
   // What the last attempt left for the retry decision.
@@ -348,16 +426,32 @@ class call_op : public std::enable_shared_from_this<call_op> {
 
 }  // namespace
 
-mesh_caller::mesh_caller(net::io_context& ioc, const mesh_directory& bulkheads,
+mesh_caller::mesh_caller(const std::vector<net::io_context*>& loops,
+                         const mesh_directory& bulkheads,
                          mesh_policies policies, upstream_options upstream,
-                         std::shared_ptr<const clock> time)
-    : impl_(std::make_shared<impl>(ioc, bulkheads, std::move(policies),
-                                   upstream, std::move(time))) {}
+                         std::shared_ptr<const clock> time, bool via_actor)
+    : impl_(std::make_shared<impl>(loops, bulkheads, std::move(policies),
+                                   upstream, std::move(time))) {
+  impl_->dispatch_via_actor = via_actor;
+}
 
 mesh_caller::~mesh_caller() = default;
 
 void mesh_caller::call(mesh_request req, callback done) {
-  std::make_shared<call_op>(impl_, std::move(req), std::move(done))->start();
+  auto& loops = impl_->loops;
+  auto i = this_thread_loop();
+  if (i >= 0 && static_cast<size_t>(i) < loops.size()) {
+    std::make_shared<call_op>(impl_, *loops[i], std::move(req), std::move(done))
+        ->start();
+    return;
+  }
+  // From another thread (the C++ API): run on the first loop.
+  auto& loop = *loops.front();
+  net::post(loop.ioc, [m = impl_, &loop, req = std::move(req),
+                       done = std::move(done)]() mutable {
+    std::make_shared<call_op>(m, loop, std::move(req), std::move(done))
+        ->start();
+  });
 }
 
 }  // namespace valmesh::web

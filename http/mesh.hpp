@@ -12,6 +12,7 @@
 #include <boost/beast/http/verb.hpp>
 
 #include "actors/mesh_directory.hpp"
+#include "http/loops.hpp"
 #include "http/upstream.hpp"
 #include "runtime/clock.hpp"
 #include "runtime/error.hpp"
@@ -56,9 +57,15 @@ class mesh_caller {
  public:
   using callback = std::function<void(mesh_result)>;
 
-  mesh_caller(boost::asio::io_context& ioc, const mesh_directory& bulkheads,
-              mesh_policies policies, upstream_options upstream,
-              std::shared_ptr<const clock> time);
+  /// `loops`: the HTTP front end's event loops, each run by one thread; a
+  /// call runs on the loop of the thread that starts it, with that loop's
+  /// upstream connections (no handoff between threads). `via_actor`: every
+  /// acquire and release is a message to the bulkhead actor (config
+  /// `mesh_dispatch: "actor"`) instead of a call on its gate.
+  mesh_caller(const std::vector<boost::asio::io_context*>& loops,
+              const mesh_directory& bulkheads, mesh_policies policies,
+              upstream_options upstream, std::shared_ptr<const clock> time,
+              bool via_actor = false);
   ~mesh_caller();
 
   /// Starts a call; `done` runs once, on an I/O thread.

@@ -207,10 +207,12 @@ class session : public std::enable_shared_from_this<session> {
     auto self = shared_from_this();
     responder done{
         [self](response&& res) {
-          net::post(self->stream_.get_executor(),
-                    [self, res = std::move(res)]() mutable {
-                      self->do_write(std::move(res));
-                    });
+          // Inline when answered on the connection's own loop (the mesh's
+          // case), else posted to it (answers from actor threads).
+          net::dispatch(self->stream_.get_executor(),
+                        [self, res = std::move(res)]() mutable {
+                          self->do_write(std::move(res));
+                        });
         },
         version, keep_alive_,
         [self](response&& head, stream_open_fn on_open,
@@ -404,13 +406,17 @@ class session : public std::enable_shared_from_this<session> {
 // -- server -------------------------------------------------------------------
 
 struct server::impl : std::enable_shared_from_this<server::impl> {
-  impl(net::io_context& ioc, std::shared_ptr<shared_config> cfg)
-      : ioc(ioc), acceptor(net::make_strand(ioc)), cfg(std::move(cfg)) {}
+  impl(std::vector<net::io_context*> loops, std::shared_ptr<shared_config> cfg)
+      : loops(std::move(loops)),
+        acceptor(*this->loops.front()),
+        cfg(std::move(cfg)) {}
 
+  /// Accepts onto the loops in turn: each connection lives on one loop,
+  /// run by one thread, so its handlers need no strand.
   void do_accept() {
+    auto& loop = *loops[next_loop++ % loops.size()];
     acceptor.async_accept(
-        net::make_strand(ioc),
-        beast::bind_front_handler(&impl::on_accept, shared_from_this()));
+        loop, beast::bind_front_handler(&impl::on_accept, shared_from_this()));
   }
 
   void on_accept(beast::error_code ec, tcp::socket socket) {
@@ -430,18 +436,24 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     do_accept();
   }
 
-  net::io_context& ioc;
+  std::vector<net::io_context*> loops;
+  size_t next_loop = 0;
   tcp::acceptor acceptor;
   net::steady_timer retry{acceptor.get_executor()};
   std::shared_ptr<shared_config> cfg;
 };
 
 server::server(net::io_context& ioc, server_options options,
+               request_handler handler)
+    : server(std::vector<net::io_context*>{&ioc}, options, std::move(handler)) {
+}
+
+server::server(std::vector<net::io_context*> loops, server_options options,
                request_handler handler) {
   auto cfg = std::make_shared<shared_config>();
   cfg->options = options;
   cfg->handler = std::move(handler);
-  impl_ = std::make_shared<impl>(ioc, std::move(cfg));
+  impl_ = std::make_shared<impl>(std::move(loops), std::move(cfg));
 }
 
 server::~server() {

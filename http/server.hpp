@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http.hpp>
@@ -99,7 +100,13 @@ struct server_options {
 /// body limit. Parsing errors are answered as SPEC's JSON errors.
 class server {
  public:
+  /// Serves on one loop (an io_context run by one thread).
   server(boost::asio::io_context& ioc, server_options options,
+         request_handler handler);
+
+  /// Accepts on the first loop and spreads connections over all of them;
+  /// each must be run by exactly one thread (no strands are used).
+  server(std::vector<boost::asio::io_context*> loops, server_options options,
          request_handler handler);
   ~server();
 

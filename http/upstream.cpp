@@ -149,7 +149,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
 
   void connect() {
     reused_ = false;
-    stream_ = std::make_unique<beast::tcp_stream>(net::make_strand(pool_->ioc));
+    stream_ = std::make_unique<beast::tcp_stream>(pool_->ioc);
     stream_->expires_after(std::min<std::chrono::steady_clock::duration>(
         left(), pool_->options.connect_timeout));
     beast::error_code ec;
@@ -315,8 +315,11 @@ void upstream_pool::send(const endpoint& target, upstream_request req,
                          callback done) {
   auto x = std::make_shared<exchange>(impl_, target, std::move(req),
                                       std::move(done));
-  // Start on the I/O threads: a pooled connection is bound to its strand.
-  net::post(impl_->ioc, [x] { x->start(); });
+  // Start on an I/O thread: inline when called from one (the mesh's hot
+  // path), else posted (health probes come from actor threads). A pooled
+  // connection is used by one exchange at a time, so starting it from any
+  // of the context's threads is safe.
+  net::dispatch(impl_->ioc, [x] { x->start(); });
 }
 
 size_t upstream_pool::idle_connections() const {

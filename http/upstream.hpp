@@ -68,7 +68,8 @@ struct upstream_options {
 };
 
 /// An asynchronous HTTP/1.1 client with a keep-alive connection pool per
-/// instance (host:port). Thread-safe; callbacks run on an I/O thread. A
+/// instance (host:port). `send` may be called from any thread; callbacks run
+/// on the io_context's thread, which must be exactly one (no strands). A
 /// request that fails on a pooled connection before any byte of the answer
 /// came back (the upstream closed it while idle) is sent once more on a new
 /// connection, if its method is idempotent.

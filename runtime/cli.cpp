@@ -32,7 +32,7 @@ using json = nlohmann::json;
 struct agent_flags {
   std::string config_file, node_name, http, cluster, data_dir, token,
       health_interval, log_level, log_format, drain_timeout, http_read_timeout,
-      actor_scheduler;
+      actor_scheduler, mesh_dispatch;
   std::vector<std::string> join;
   bool dev = false, fault_injection = false;
   uint32_t http_threads = 0, actor_threads = 0;
@@ -102,6 +102,7 @@ expected<node_config> agent_config(const agent_flags& f, CLI::App& cmd) {
   if (given("--http-threads")) cfg.http_threads = f.http_threads;
   if (given("--actor-threads")) cfg.actor_threads = f.actor_threads;
   if (given("--actor-scheduler")) cfg.actor_scheduler = f.actor_scheduler;
+  if (given("--mesh-dispatch")) cfg.mesh_dispatch = f.mesh_dispatch;
   if (e) return *e;
   return validate_config(std::move(cfg));
 }
@@ -409,6 +410,8 @@ int run_cli(int argc, char** argv) {
                   "enable the crash endpoint for drills");
   agent->add_option("--http-threads", af.http_threads, "asio threads (1)");
   agent->add_option("--actor-threads", af.actor_threads, "CAF workers (2)");
+  agent->add_option("--mesh-dispatch", af.mesh_dispatch,
+                    "mesh permits: direct or actor (direct)");
   agent->add_option("--actor-scheduler", af.actor_scheduler,
                     "CAF scheduler: sharing or stealing (sharing)");
   agent->add_option(

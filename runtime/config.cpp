@@ -149,6 +149,8 @@ expected<node_config> validate_config(node_config cfg) {
     return bad("http_read_timeout", "must be longer than 0ms");
   if (cfg.http_body_limit < 1024)
     return bad("http_body_limit", "must be at least 1024 bytes");
+  if (cfg.mesh_dispatch != "direct" && cfg.mesh_dispatch != "actor")
+    return bad("mesh_dispatch", "must be direct or actor");
   if (cfg.health.interval.count() <= 0)
     return bad("health.interval", "must be longer than 0ms");
   if (cfg.health.timeout.count() <= 0)
@@ -217,7 +219,9 @@ expected<node_config> parse_config(const json& j, node_config cfg) {
       e = read_duration(v, k, cfg.upstream_connect_timeout);
       if (!e && cfg.upstream_connect_timeout.count() <= 0)
         e = bad(k, "must be longer than 0ms");
-    } else if (k == "policies")
+    } else if (k == "mesh_dispatch")
+      e = read_string(v, k, cfg.mesh_dispatch);
+    else if (k == "policies")
       e = read_policies(v, cfg.policies);
     else if (k == "services") {
       if (!v.is_array()) {

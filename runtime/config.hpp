@@ -86,6 +86,7 @@ struct health_config {
 /// | policies                               | see `call_policy` (SPEC §4) |
 /// | upstream_response_limit                | 16777216 (16 MiB): 502 past it |
 /// | upstream_connect_timeout               | 1s                 |
+/// | mesh_dispatch (--mesh-dispatch)        | direct (or actor)  |
 /// | services                               | none: instances registered on
 /// start |
 struct node_config {
@@ -111,6 +112,9 @@ struct node_config {
   std::chrono::milliseconds events_keepalive{std::chrono::seconds{15}};
   uint32_t events_queue_limit = 256;
   mesh_policies policies;
+  /// How a mesh call takes its permit: "direct" (a locked call on the
+  /// bulkhead's gate) or "actor" (a message round trip to the bulkhead).
+  std::string mesh_dispatch = "direct";
   uint64_t upstream_response_limit = 16 * 1024 * 1024;
   std::chrono::milliseconds upstream_connect_timeout{std::chrono::seconds{1}};
   std::vector<service_instance> services;

@@ -19,6 +19,7 @@
 #include "actors/protocol.hpp"
 #include "actors/registry.hpp"
 #include "http/api.hpp"
+#include "http/loops.hpp"
 #include "http/mesh.hpp"
 #include "http/mesh_api.hpp"
 #include "http/prober.hpp"
@@ -80,12 +81,30 @@ std::pair<std::string, std::string> describe(const catalog_change& c) {
 
 struct node::impl {
   explicit impl(node_config c)
-      : cfg(std::move(c)), actor_cfg(cfg), sys(actor_cfg) {}
+      : cfg(std::move(c)),
+        loops(make_loops(cfg.http_threads)),
+        actor_cfg(cfg),
+        sys(actor_cfg) {}
+
+  static std::vector<std::unique_ptr<boost::asio::io_context>> make_loops(
+      uint32_t n) {
+    std::vector<std::unique_ptr<boost::asio::io_context>> xs;
+    for (uint32_t i = 0; i < std::max<uint32_t>(n, 1); ++i)
+      xs.push_back(std::make_unique<boost::asio::io_context>(1));
+    return xs;
+  }
+
+  std::vector<boost::asio::io_context*> loop_pointers() const {
+    std::vector<boost::asio::io_context*> xs;
+    for (auto& x : loops) xs.push_back(x.get());
+    return xs;
+  }
 
   node_config cfg;
-  // Declared before the actor system, so it outlives every actor: health
-  // checkers hold a prober that runs on it.
-  boost::asio::io_context ioc;
+  // Declared before the actor system, so they outlive every actor.
+  /// The HTTP front end's event loops: one io_context per thread
+  /// (`http_threads`), see http/loops.hpp.
+  std::vector<std::unique_ptr<boost::asio::io_context>> loops;
   /// Health checks run on their own I/O thread, so that checking thousands
   /// of instances never delays the API, and the other way round.
   boost::asio::io_context probe_ioc;
@@ -97,9 +116,10 @@ struct node::impl {
   std::shared_ptr<const clock> time = std::make_shared<system_clock_source>();
   caf::actor supervisor;
   cluster_actor cluster;
-  std::optional<
-      boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
-      work, probe_work;
+  using work_guard =
+      boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
+  std::vector<work_guard> work;
+  std::optional<work_guard> probe_work;
   std::vector<std::thread> threads;
   std::unique_ptr<web::server> http;
   std::shared_ptr<web::mesh_caller> mesh;
@@ -246,7 +266,7 @@ std::optional<failure> node::start() {
   hopts.stream_keepalive = d.cfg.events_keepalive;
   hopts.stream_queue_limit = d.cfg.events_queue_limit;
   d.http = std::make_unique<web::server>(
-      d.ioc, hopts, [rt](web::request&& req, web::responder done) {
+      d.loop_pointers(), hopts, [rt](web::request&& req, web::responder done) {
         rt->dispatch(std::move(req), std::move(done));
       });
   auto port = d.http->listen(d.cfg.http);
@@ -258,14 +278,19 @@ std::optional<failure> node::start() {
   web::upstream_options uopts;
   uopts.response_limit = d.cfg.upstream_response_limit;
   uopts.connect_timeout = d.cfg.upstream_connect_timeout;
-  d.mesh = std::make_shared<web::mesh_caller>(d.ioc, d.actors.bulkheads(),
-                                              d.cfg.policies, uopts, d.time);
+  d.mesh = std::make_shared<web::mesh_caller>(
+      d.loop_pointers(), d.actors.bulkheads(), d.cfg.policies, uopts, d.time,
+      d.cfg.mesh_dispatch == "actor");
   web::install_mesh_api(*rt, d.mesh);
-  d.work.emplace(d.ioc.get_executor());
   d.probe_work.emplace(d.probe_ioc.get_executor());
   d.threads.emplace_back([&d] { d.probe_ioc.run(); });
-  for (uint32_t i = 0; i < d.cfg.http_threads; ++i)
-    d.threads.emplace_back([&d] { d.ioc.run(); });
+  for (size_t i = 0; i < d.loops.size(); ++i) {
+    d.work.emplace_back(d.loops[i]->get_executor());
+    d.threads.emplace_back([&d, i] {
+      web::set_this_thread_loop(static_cast<int>(i));
+      d.loops[i]->run();
+    });
+  }
   // Automatic registration of the services in the config.
   for (auto& x : d.cfg.services) {
     auto stored = register_service(x);
@@ -283,8 +308,8 @@ void node::stop() {
   if (!d.started || d.stopped) return;
   d.stopped = true;
   if (d.http) d.http->stop_accepting();
-  d.work.reset();
-  d.ioc.stop();
+  d.work.clear();
+  for (auto& loop : d.loops) loop->stop();
   d.probe_work.reset();
   d.probe_ioc.stop();
   for (auto& t : d.threads) t.join();

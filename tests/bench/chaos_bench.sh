@@ -20,9 +20,10 @@
 # e1, e2, e3, e1, ... in turn is killed with SIGKILL and started again on the
 # same port RESTART_AFTER (1) s later. Reported: wrk's total requests,
 # non-2xx/3xx responses (wrk prints the line only when there are some:
-# absent = 0), socket errors, requests/s and latency, the kill/restart
-# timeline, the status changes the agent logged and each instance's status
-# at the end.
+# absent = 0), socket errors, requests/s and latency, the agent's CPU
+# (utime+stime over the load), the kill/restart timeline, the health status
+# and breaker changes the agent logged during the load and each instance's
+# status before and after.
 #
 # Lock protocol (BENCH_LOCK, default /tmp/valmesh-bench.lock; empty = off):
 # before the load wait (poll 2 s, up to LOCK_WAIT s) until no compiler, build
@@ -148,13 +149,13 @@ busy_seen=""
 check_quiet() { # TAG
   local b
   b="$(busy_procs)"
-  [[ -z "$b" ]] || busy_seen+="$1:${b% } "
+  [[ -z "$b" || "$busy_seen" == *"$1:${b% } "* ]] || busy_seen+="$1:${b% } "
 }
 
 # -- helpers ----------------------------------------------------------------------
 proc_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0; }
 now() { echo "$EPOCHREALTIME"; }
-since() { awk -v a="$t_load" -v b="$(now)" 'BEGIN{printf "%5.2f", b - a}'; }
+since() { awk -v a="$t_load" -v b="$(now)" 'BEGIN{printf "%.2f", b - a}'; }
 sleep_until() { # EPOCH seconds (fractional)
   local d
   d="$(awk -v t="$1" -v n="$(now)" 'BEGIN{d = t - n; if (d > 0) printf "%.3f", d; else print 0}')"
@@ -335,8 +336,9 @@ agent CPU over the load:   ${agent_cpu}% of one core
 kills and restarts (seconds since the load started):
 EOF
 if ((${#events[@]})); then printf '  %s\n' "${events[@]}"; else echo "  none (D=$D is not longer than KILL_EVERY=${KILL_EVERY}s)"; fi
-echo "status changes the agent logged during the load:"
-tail -n +"$((log_lines0 + 1))" "$tmp/agent.log" | grep ' is \(critical\|passing\|warning\|unknown\) (was ' |
+echo "health status and breaker changes the agent logged during the load:"
+tail -n +"$((log_lines0 + 1))" "$tmp/agent.log" |
+  grep -e ' is \(critical\|passing\|warning\|unknown\) (was ' -e ' breaker/.* -> ' |
   sed 's/^/  /' || echo "  none"
 echo "instances: before $statuses_before"
 echo "           right after the load $statuses_after; 1.5 s later $statuses_later"

@@ -161,7 +161,7 @@ busy_seen=""
 check_quiet() { # TAG: notes busy processes seen around a measurement
   local b
   b="$(busy_procs)"
-  [[ -z "$b" ]] || busy_seen+="$1:${b% } "
+  [[ -z "$b" || "$busy_seen" == *"$1:${b% } "* ]] || busy_seen+="$1:${b% } "
 }
 
 # -- helpers ----------------------------------------------------------------------
@@ -403,8 +403,8 @@ binary_info="$(stat -c '%y' "$VALMESH" | cut -d. -f1) ($("$VALMESH" version 2>/d
 haproxy_info="$(haproxy -v 2>/dev/null | head -1 | awk '{print $3}' || true)"
 nginx_info="$(nginx -v 2>&1 | sed 's/.*nginx\///')"
 TARGETS=(direct haproxy nginx valmesh)
-declare -A LABEL=([direct]="direct (nginx)" [haproxy]="HAProxy ${haproxy_info:-?}"
-                  [nginx]="nginx proxy" [valmesh]="valmesh /proxy")
+declare -A LABEL=([direct]="direct" [haproxy]="HAProxy ${haproxy_info%%-*}"
+                  [nginx]="nginx proxy" [valmesh]="valmesh")
 
 start_upstream
 log "upstream nginx $nginx_info on 127.0.0.1:$UP_PORT (pid $UP_PID)"
@@ -448,10 +448,10 @@ fig() { local v="R_$1_$2_$3"; echo "${!v:-n/a}"; }
 cat <<EOF
 
 proxy benchmark: wrk -t$THREADS -dD --latency, D=$D after a $WARM warm-up, $CORES cores, $((SECONDS - started_at))s
-upstream: nginx $nginx_info, 1 worker, return 200 "ok"; nginx proxy: $PROXY_WORKERS worker, keepalive 64
+upstream: nginx $nginx_info, 1 worker, return 200 "ok"; nginx proxy: $PROXY_WORKERS worker, keepalive 64; HAProxy ${haproxy_info:-n/a}, nbthread 1
 valmesh: $binary_info, flags: --dev ${AGENT_ARGS:-(no extra flags)}
 EOF
-row='%-18s %5s %12s %10s %10s %6s  %s\n'
+row='%-16s %5s %12s %10s %10s %6s  %s\n'
 printf "$row" target conns requests/s "p50 ms" "p99 ms" "cpu%" errors
 for c in $CONNS; do
   for t in "${TARGETS[@]}"; do

@@ -40,7 +40,8 @@ struct mesh_fixture {
   std::vector<echo> echoes;
 
   static mesh_fixture start(const std::string& service, size_t n,
-                            json policies = json::object()) {
+                            json policies = json::object(),
+                            std::vector<std::string> flags = {}) {
     mesh_fixture f;
     for (size_t i = 0; i < n; ++i)
       f.echoes.push_back(echo::start("e" + std::to_string(i)));
@@ -52,7 +53,8 @@ struct mesh_fixture {
                           {"port", f.echoes[i].port}});
     auto path = write_config(
         service, {{"services", services}, {"policies", std::move(policies)}});
-    f.node = agent::start({"--config", path, "--health-interval", "1s"});
+    flags.insert(flags.end(), {"--config", path, "--health-interval", "1s"});
+    f.node = agent::start(flags);
     EXPECT_TRUE(eventually(
         [&] {
           auto j = parse(http(f.node.http(), "GET", "/api/mesh"));
@@ -149,11 +151,14 @@ TEST(mesh, the_breaker_opens_at_the_threshold_and_closes_after_recovery) {
       },
       3s));
   EXPECT_GE(steady::now() - opened, 350ms) << "it did not stay open";
-  // Closed again: calls flow.
+  // The trial's outcome closes it (outcomes reach breakers in batches, so
+  // await the push), and calls flow again.
+  ASSERT_TRUE(eventually([&] {
+    auto mesh = parse(http(f.node.http(), "GET", "/api/mesh"));
+    return mesh["services"][0]["instances"][0]["breaker"] == "closed";
+  }));
   for (int i = 0; i < 5; ++i)
     EXPECT_EQ(http(f.node.http(), "GET", "/proxy/flaky/x").status, 200u);
-  auto mesh = parse(http(f.node.http(), "GET", "/api/mesh"));
-  EXPECT_EQ(mesh["services"][0]["instances"][0]["breaker"], "closed");
   // The transitions were published, in order.
   raw_connection events{f.node.http_port};
   events.send(
@@ -417,4 +422,31 @@ TEST(mesh, the_cpp_api_calls_a_service_like_call_service) {
   bad.method = "FLY";
   EXPECT_EQ(n.call_service("inproc", bad).error().code, errc::invalid_argument);
   n.stop();
+}
+
+TEST(mesh, the_actor_dispatch_path_retries_and_rejects_alike) {
+  // `mesh_dispatch: "actor"` takes every permit by a message round trip to
+  // the bulkhead actor instead of its gate: same rules, other path.
+  auto f = mesh_fixture::start(
+      "viaactor", 2, {{"viaactor", {{"maxConcurrent", 1}, {"maxQueue", 0}}}},
+      {"--mesh-dispatch", "actor"});
+  control(f.echoes[0], {{"status", 503}});
+  for (int i = 0; i < 6; ++i) {
+    auto r = http(f.node.http(), "GET", "/proxy/viaactor/x");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_EQ(header(r, "x-valmesh-instance"), "viaactor-1");
+  }
+  // Now both slow: the one call in flight holds the only permit.
+  control(f.echoes[0], {{"status", 0}, {"delayMs", 500}});
+  control(f.echoes[1], {{"delayMs", 500}});
+  raw_connection busy{f.node.http_port};
+  busy.send("GET /proxy/viaactor/x HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(eventually([&] {
+    auto j = parse(http(f.node.http(), "GET", "/api/mesh"));
+    return j["services"][0]["inFlight"] == 1;
+  }));
+  auto rejected = http(f.node.http(), "GET", "/proxy/viaactor/x");
+  EXPECT_EQ(rejected.status, 503u);
+  EXPECT_EQ(error_code(rejected), "bulkhead_full");
+  EXPECT_NE(busy.read_responses(1, 5s).find("HTTP/1.1 200"), std::string::npos);
 }
