@@ -140,6 +140,12 @@ const std::string& responder::peer() const noexcept {
 
 namespace {
 
+// A connection lives on one io_context: concrete executor types instead of
+// asio's type-erased `any_io_executor` (whose copies showed in profiles).
+using loop_executor = net::io_context::executor_type;
+using loop_socket = net::basic_stream_socket<tcp, loop_executor>;
+using loop_stream = beast::basic_stream<tcp, loop_executor>;
+
 struct shared_config {
   server_options options;
   request_handler handler;
@@ -147,7 +153,7 @@ struct shared_config {
 
 class session : public std::enable_shared_from_this<session> {
  public:
-  session(tcp::socket&& socket, std::shared_ptr<shared_config> cfg)
+  session(loop_socket&& socket, std::shared_ptr<shared_config> cfg)
       : stream_(std::move(socket)), cfg_(std::move(cfg)) {
     beast::error_code ec;
     auto remote = stream_.socket().remote_endpoint(ec);
@@ -380,7 +386,7 @@ class session : public std::enable_shared_from_this<session> {
   static constexpr auto linger_timeout = std::chrono::seconds{2};
   static constexpr size_t linger_limit = 64 * 1024 * 1024;
 
-  beast::tcp_stream stream_;
+  loop_stream stream_;
   beast::flat_buffer buffer_;
   std::shared_ptr<shared_config> cfg_;
   std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
@@ -419,7 +425,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         loop, beast::bind_front_handler(&impl::on_accept, shared_from_this()));
   }
 
-  void on_accept(beast::error_code ec, tcp::socket socket) {
+  void on_accept(beast::error_code ec, loop_socket socket) {
     if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
     if (!ec) {
       socket.set_option(tcp::no_delay{true}, ec);

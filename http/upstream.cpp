@@ -35,9 +35,19 @@ bool is_idempotent(bhttp::verb v) noexcept {
 
 namespace {
 
+// Concrete executor types, not asio's type-erased `any_io_executor` (whose
+// copies showed in profiles): every connection lives on one io_context.
+using executor_t = net::io_context::executor_type;
+using socket_t = net::basic_stream_socket<tcp, executor_t>;
+using timer_t =
+    net::basic_waitable_timer<std::chrono::steady_clock,
+                              net::wait_traits<std::chrono::steady_clock>,
+                              executor_t>;
+using resolver_t = net::ip::basic_resolver<tcp, executor_t>;
+
 /// A connection and when it went idle.
 struct pooled {
-  std::unique_ptr<beast::tcp_stream> stream;
+  std::unique_ptr<socket_t> stream;
   std::chrono::steady_clock::time_point idle_since;
 };
 
@@ -48,7 +58,7 @@ struct upstream_pool::impl : std::enable_shared_from_this<impl> {
       : ioc(ioc), options(options) {}
 
   /// Takes a live idle connection to `key`, if any.
-  std::unique_ptr<beast::tcp_stream> take(const std::string& key) {
+  std::unique_ptr<socket_t> take(const std::string& key) {
     std::lock_guard<std::mutex> guard{mtx};
     auto i = idle.find(key);
     if (i == idle.end()) return nullptr;
@@ -56,15 +66,14 @@ struct upstream_pool::impl : std::enable_shared_from_this<impl> {
     while (!i->second.empty()) {
       auto p = std::move(i->second.back());
       i->second.pop_back();
-      if (now - p.idle_since < options.idle_timeout &&
-          p.stream->socket().is_open())
+      if (now - p.idle_since < options.idle_timeout && p.stream->is_open())
         return std::move(p.stream);
     }
     return nullptr;
   }
 
   /// Returns a connection to the pool (or closes it if the pool is full).
-  void give_back(const std::string& key, std::unique_ptr<beast::tcp_stream> s) {
+  void give_back(const std::string& key, std::unique_ptr<socket_t> s) {
     std::lock_guard<std::mutex> guard{mtx};
     prune_locked();
     auto& xs = idle[key];
@@ -117,7 +126,8 @@ class exchange : public std::enable_shared_from_this<exchange> {
         key_(target_.to_string()),
         req_(std::move(req)),
         done_(std::move(done)),
-        deadline_(std::chrono::steady_clock::now() + req_.timeout) {
+        deadline_(std::chrono::steady_clock::now() + req_.timeout),
+        timer_(pool_->ioc.get_executor()) {
     msg_.method(req_.method);
     msg_.target(req_.target);
     msg_.version(11);
@@ -130,6 +140,8 @@ class exchange : public std::enable_shared_from_this<exchange> {
   }
 
   void start() {
+    // One timer for the whole exchange (a connect has a shorter one first).
+    arm(deadline_);
     if (auto s = pool_->take(key_)) {
       stream_ = std::move(s);
       reused_ = true;
@@ -147,11 +159,25 @@ class exchange : public std::enable_shared_from_this<exchange> {
         d, std::chrono::microseconds{100});
   }
 
+  /// (Re)arms the timer: when it fires, the socket is closed and the
+  /// operation in progress fails with `operation_aborted`.
+  void arm(std::chrono::steady_clock::time_point at) {
+    timer_.expires_at(at);
+    timer_.async_wait([self = shared_from_this(), at](beast::error_code ec) {
+      if (ec || self->finished_ || self->timer_.expiry() != at) return;
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      if (self->stream_) self->stream_->close(ignored);
+      if (self->resolver_) self->resolver_->cancel();
+    });
+  }
+
   void connect() {
     reused_ = false;
-    stream_ = std::make_unique<beast::tcp_stream>(pool_->ioc);
-    stream_->expires_after(std::min<std::chrono::steady_clock::duration>(
-        left(), pool_->options.connect_timeout));
+    stream_ = std::make_unique<socket_t>(pool_->ioc.get_executor());
+    auto connect_by = std::min(deadline_, std::chrono::steady_clock::now() +
+                                              pool_->options.connect_timeout);
+    if (connect_by < deadline_) arm(connect_by);
     beast::error_code ec;
     auto addr = net::ip::make_address(target_.host, ec);
     if (!ec) {
@@ -162,25 +188,27 @@ class exchange : public std::enable_shared_from_this<exchange> {
       return;
     }
     // A host name: resolve first (the connect deadline covers both).
-    resolver_.emplace(stream_->get_executor());
+    resolver_.emplace(pool_->ioc.get_executor());
     resolver_->async_resolve(
         target_.host, std::to_string(target_.port),
         [self = shared_from_this()](beast::error_code ec,
                                     tcp::resolver::results_type results) {
-          if (ec)
+          if (ec && !self->timed_out_)
             return self->finish_error(
                 upstream_error::kind::connect,
                 "resolve '" + self->target_.host + "': " + ec.message());
-          self->stream_->async_connect(
-              results, [self](beast::error_code ec, const tcp::endpoint&) {
+          if (ec) return self->on_connect(ec);
+          net::async_connect(
+              *self->stream_, results,
+              [self](beast::error_code ec, const tcp::endpoint&) {
                 self->on_connect(ec);
               });
         });
   }
 
   void on_connect(beast::error_code ec) {
-    if (ec == beast::error::timeout)
-      return finish_error(left() <= std::chrono::microseconds{100}
+    if (timed_out_)
+      return finish_error(std::chrono::steady_clock::now() >= deadline_
                               ? upstream_error::kind::timeout
                               : upstream_error::kind::connect,
                           "connect timed out");
@@ -188,12 +216,12 @@ class exchange : public std::enable_shared_from_this<exchange> {
       return finish_error(upstream_error::kind::connect,
                           "connect: " + ec.message());
     beast::error_code ignored;
-    stream_->socket().set_option(tcp::no_delay{true}, ignored);
+    stream_->set_option(tcp::no_delay{true}, ignored);
+    if (timer_.expiry() != deadline_) arm(deadline_);
     send();
   }
 
   void send() {
-    stream_->expires_after(left());
     bhttp::async_write(
         *stream_, msg_,
         [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -245,10 +273,10 @@ class exchange : public std::enable_shared_from_this<exchange> {
                                       std::string{f.value()});
     r.response.body = std::move(res.body());
     r.response.reused_connection = reused_;
-    if (res.keep_alive() && !res.need_eof()) {
-      stream_->expires_never();
+    finished_ = true;
+    timer_.cancel();
+    if (res.keep_alive() && !res.need_eof())
       pool_->give_back(key_, std::move(stream_));
-    }
     done_(std::move(r));
   }
 
@@ -256,7 +284,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
   /// back was most likely closed by the upstream while idle: retry once on a
   /// fresh connection, if repeating the request is safe.
   void on_broken(beast::error_code ec, const char* stage) {
-    if (ec == beast::error::timeout)
+    if (timed_out_)
       return finish_error(
           upstream_error::kind::timeout,
           "timeout after " + std::to_string(req_.timeout.count()) + "ms");
@@ -281,9 +309,11 @@ class exchange : public std::enable_shared_from_this<exchange> {
   }
 
   void finish_error(upstream_error::kind what, std::string message) {
+    finished_ = true;
+    timer_.cancel();
     if (stream_) {
       beast::error_code ignored;
-      stream_->socket().close(ignored);
+      stream_->close(ignored);
     }
     upstream_result r;
     r.error = {what, std::move(message)};
@@ -297,8 +327,11 @@ class exchange : public std::enable_shared_from_this<exchange> {
   upstream_pool::callback done_;
   std::chrono::steady_clock::time_point deadline_;
   bhttp::request<bhttp::string_body> msg_;
-  std::unique_ptr<beast::tcp_stream> stream_;
-  std::optional<tcp::resolver> resolver_;
+  std::unique_ptr<socket_t> stream_;
+  timer_t timer_;
+  std::optional<resolver_t> resolver_;
+  bool timed_out_ = false;
+  bool finished_ = false;
   beast::flat_buffer buffer_;
   std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
   bool reused_ = false;

@@ -408,7 +408,8 @@ int run_cli(int argc, char** argv) {
                     "graceful shutdown limit (10s)");
   agent->add_flag("--enable-fault-injection", af.fault_injection,
                   "enable the crash endpoint for drills");
-  agent->add_option("--http-threads", af.http_threads, "asio threads (1)");
+  agent->add_option("--http-threads", af.http_threads,
+                    "HTTP event loops, one thread each (2)");
   agent->add_option("--actor-threads", af.actor_threads, "CAF workers (2)");
   agent->add_option("--mesh-dispatch", af.mesh_dispatch,
                     "mesh permits: direct or actor (direct)");

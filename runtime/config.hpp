@@ -75,7 +75,7 @@ struct health_config {
 /// | log_format (--log-format)              | text               |
 /// | drain_timeout (--drain-timeout)        | 10s                |
 /// | enable_fault_injection (--enable-fault-injection) | false   |
-/// | http_threads (--http-threads)          | 1                  |
+/// | http_threads (--http-threads)          | 2 (event loops)    |
 /// | actor_threads (--actor-threads)        | 2                  |
 /// | actor_scheduler (--actor-scheduler)    | sharing            |
 /// | http_read_timeout (--http-read-timeout)| 30s                |
@@ -102,7 +102,7 @@ struct node_config {
   std::string log_format = "text";
   std::chrono::milliseconds drain_timeout{std::chrono::seconds{10}};
   bool enable_fault_injection = false;
-  uint32_t http_threads = 1;
+  uint32_t http_threads = 2;
   uint32_t actor_threads = 2;
   /// CAF's scheduler: "sharing" (one queue, idle workers block) or
   /// "stealing" (per-worker queues, idle workers poll and sleep).
