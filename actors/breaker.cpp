@@ -70,6 +70,11 @@ breaker_actor::behavior_type breaker_impl(breaker_pointer self,
           self->delayed_send(self, st.cb->open_until() - now,
                              advance_atom::value, generation);
       },
+      [self](checked_atom) {
+        auto& st = self->state;
+        if (auto t = st.cb->half_open_now(st.options.time->now()))
+          moved(self, *t);
+      },
       [self](get_atom) { return current(self); },
   };
 }

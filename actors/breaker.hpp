@@ -31,6 +31,9 @@ using breaker_actor = caf::typed_actor<
     caf::reacts_to<outcome_atom, std::vector<breaker_outcome>>,
     /// Internal: the open duration of `generation` has passed.
     caf::reacts_to<advance_atom, uint64_t>,
+    /// The instance passed an active health check: an open breaker turns
+    /// half-open at once.
+    caf::reacts_to<checked_atom>,
     /// Answers the current state.
     caf::replies_to<get_atom>::with<breaker_update>>;
 

@@ -1,5 +1,8 @@
 #include "actors/bulkhead.hpp"
 
+#include <string_view>
+#include <unordered_set>
+
 #include "runtime/random.hpp"
 
 namespace valmesh {
@@ -99,6 +102,20 @@ void bulkhead_gate::set_breaker(const breaker_update& u) {
 bulkhead_view bulkhead_gate::view(const std::string& service) const {
   std::lock_guard<std::mutex> guard{mtx_};
   return {service, pool_.in_flight(), pool_.queued(), pool_.members()};
+}
+
+std::vector<std::string> bulkhead_gate::open_among(
+    const std::vector<std::string>& ids) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::vector<std::string> out;
+  std::vector<const std::string*> open;
+  for (auto& m : pool_.members())
+    if (m.breaker == breaker_state::open) open.push_back(&m.id);
+  if (open.empty()) return out;  // the usual case: one pass, no lookups
+  std::unordered_set<std::string_view> passed{ids.begin(), ids.end()};
+  for (auto* id : open)
+    if (passed.count(*id) > 0) out.push_back(*id);
+  return out;
 }
 
 std::shared_ptr<bulkhead_gate> make_bulkhead_gate(const call_policy& policy,

@@ -75,6 +75,10 @@ class bulkhead_gate {
 
   bulkhead_view view(const std::string& service) const;
 
+  /// Those of `ids` whose breaker is open.
+  std::vector<std::string> open_among(
+      const std::vector<std::string>& ids) const;
+
  private:
   expected<mesh_grant> with_breaker(expected<pool_grant> g) const;
   /// Calls the waiters' callbacks (outside the lock).

@@ -42,6 +42,7 @@ checker_options checker_options_for(const health_options& o,
   c.time = o.time;
   c.probe = o.probe;
   c.registry = o.registry;
+  c.on_passed = o.on_passed;
   return c;
 }
 

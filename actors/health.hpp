@@ -45,6 +45,8 @@ struct health_options {
   std::shared_ptr<const clock> time;
   std::shared_ptr<prober> probe;
   std::function<registry_actor()> registry;
+  /// Passed on to each checker (`checker_options::on_passed`).
+  std::function<void(const std::string&, std::vector<std::string>)> on_passed;
   std::function<events_actor()> events;
 };
 

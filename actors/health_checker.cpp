@@ -26,6 +26,7 @@ struct checker_state {
   uint64_t timer_seq = 0;  ///< the armed timer's number; older ones are void
   uint64_t generations = 0;
   std::vector<check_report> outbox;  ///< results not yet sent to the registry
+  std::vector<std::string> passed;   ///< ids whose probe passed, since then
   bool flush_armed = false;
   std::array<int64_t, 1024> lateness_us{};  ///< ring of check start lateness
   size_t lateness_count = 0;
@@ -50,6 +51,9 @@ void flush(checker_pointer self) {
     self->send(reg, check_atom::value, st.options.service,
                std::move(st.outbox));
   st.outbox.clear();
+  if (!st.passed.empty() && st.options.on_passed)
+    st.options.on_passed(st.options.service, std::move(st.passed));
+  st.passed.clear();
 }
 
 /// Arms one timer for the earliest due check (re-armed if that moved earlier).
@@ -131,6 +135,7 @@ health_checker_actor::behavior_type checker_impl(checker_pointer self,
           return;
         auto& w = i->second;
         w.in_flight = false;
+        if (r.verdict == check_verdict::passing) st.passed.push_back(id);
         auto changed = w.health.record(r, st.options.time->unix_ms());
         st.outbox.push_back({id, w.health.status(),
                              static_cast<int64_t>(r.duration.count()),

@@ -51,6 +51,12 @@ struct checker_options {
   std::shared_ptr<prober> probe;
   /// Where results go: the registry records status and lastCheck.
   std::function<registry_actor()> registry;
+  /// Told, with each batch, the instances whose latest probe passed (the
+  /// mesh half-opens their open breakers: Envoy's
+  /// `successful_active_health_check_uneject_host`). Optional.
+  std::function<void(const std::string& service,
+                     std::vector<std::string> passed)>
+      on_passed;
   uint64_t seed = 0;
 };
 

@@ -180,6 +180,18 @@ mesh_supervisor_actor::behavior_type mesh_supervisor_impl(
                 },
                 [](caf::error&) {});
       },
+      [self](checked_atom, const std::string& service,
+             const std::vector<std::string>& ids) {
+        // Only open breakers care; the gate's mirror knows which are.
+        auto& st = self->state;
+        auto s = st.services.find(service);
+        auto entry = st.options.bulkheads->find(service);
+        if (s == st.services.end() || !entry) return;
+        for (auto& id : entry.gate->open_among(ids))
+          if (auto b = s->second.breakers.find(id);
+              b != s->second.breakers.end())
+            self->send(b->second.handle, checked_atom::value);
+      },
       [self](stats_atom) -> caf::result<std::vector<bulkhead_view>> {
         auto& st = self->state;
         if (st.services.empty()) return std::vector<bulkhead_view>{};

@@ -24,6 +24,8 @@ using mesh_supervisor_actor = caf::typed_actor<
     caf::reacts_to<changed_atom, catalog_change>,
     /// Internal: rebuilds from a registry snapshot (on start).
     caf::reacts_to<resync_atom>,
+    /// These instances of a service passed an active health check.
+    caf::reacts_to<checked_atom, std::string, std::vector<std::string>>,
     /// Answers every bulkhead's figures.
     caf::replies_to<stats_atom>::with<std::vector<bulkhead_view>>>;
 

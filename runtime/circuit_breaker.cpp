@@ -74,6 +74,12 @@ std::optional<circuit_breaker::transition> circuit_breaker::advance(
   return move_to(breaker_state::half_open, now);
 }
 
+std::optional<circuit_breaker::transition> circuit_breaker::half_open_now(
+    clock::time_point now) {
+  if (state_ != breaker_state::open) return std::nullopt;
+  return move_to(breaker_state::half_open, now);
+}
+
 void circuit_breaker::on_cancel() {
   if (state_ == breaker_state::half_open && trial_permits_ > trial_results_)
     --trial_permits_;

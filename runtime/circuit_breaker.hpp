@@ -77,6 +77,10 @@ class circuit_breaker {
   /// (the bulkhead) and move the breaker on a timer.
   std::optional<transition> advance(clock::time_point now);
 
+  /// Turns an open breaker half-open now, whatever its time: the instance
+  /// passed an active health check, so trial calls may test it.
+  std::optional<transition> half_open_now(clock::time_point now);
+
   /// When an open breaker may turn half-open.
   clock::time_point open_until() const noexcept { return open_until_; }
 

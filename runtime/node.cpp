@@ -191,6 +191,11 @@ std::optional<failure> node::start() {
   hopts_actors.time = d.time;
   hopts_actors.probe = make_http_prober(d.probe_ioc);
   hopts_actors.registry = [dir] { return dir->registry(); };
+  hopts_actors.on_passed = [dir](const std::string& service,
+                                 std::vector<std::string> ids) {
+    if (auto ms = dir->mesh_supervisor())
+      caf::anon_send(ms, checked_atom::value, service, std::move(ids));
+  };
   hopts_actors.events = [dir] { return dir->events(); };
   std::vector<child_spec> children;
   children.push_back({"registry",

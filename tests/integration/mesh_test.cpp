@@ -450,3 +450,31 @@ TEST(mesh, the_actor_dispatch_path_retries_and_rejects_alike) {
   EXPECT_EQ(error_code(rejected), "bulkhead_full");
   EXPECT_NE(busy.read_responses(1, 5s).find("HTTP/1.1 200"), std::string::npos);
 }
+
+TEST(mesh, a_passing_health_check_half_opens_an_open_breaker) {
+  // Open for a minute, but the instance keeps passing its health checks
+  // (every second): the next passing check half-opens the breaker, as
+  // Envoy's successful_active_health_check_uneject_host does.
+  auto f = mesh_fixture::start("uneject", 1,
+                               {{"uneject",
+                                 {{"windowSize", 4},
+                                  {"minimumCalls", 4},
+                                  {"openDuration", "60s"},
+                                  {"retries", 0}}}});
+  control(f.echoes[0], {{"status", 500}});
+  for (int i = 0; i < 4; ++i)
+    ASSERT_EQ(http(f.node.http(), "GET", "/proxy/uneject/x").status, 500u);
+  ASSERT_TRUE(eventually([&] {
+    return error_code(http(f.node.http(), "GET", "/proxy/uneject/x")) ==
+           "circuit_open";
+  }));
+  control(f.echoes[0], {{"status", 0}});
+  auto t0 = steady::now();
+  ASSERT_TRUE(eventually(
+      [&] {
+        return http(f.node.http(), "GET", "/proxy/uneject/x").status == 200;
+      },
+      5s));
+  EXPECT_LT(steady::now() - t0, 3s)
+      << "recovery must not wait for openDuration";
+}

@@ -163,3 +163,16 @@ TEST(circuit_breaker, advance_turns_it_half_open_only_when_due) {
   ASSERT_TRUE(again);
   EXPECT_EQ(again->to, breaker_state::open);
 }
+
+TEST(circuit_breaker, half_open_now_skips_the_rest_of_the_open_duration) {
+  manual_clock clk;
+  circuit_breaker b{small()};
+  EXPECT_FALSE(b.half_open_now(clk.now())) << "only an open breaker moves";
+  for (int i = 0; i < 4; ++i) b.on_failure(1ms, clk.now());
+  clk.advance(1s);  // 9 s of the open duration are left
+  auto t = b.half_open_now(clk.now());
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->to, breaker_state::half_open);
+  EXPECT_EQ(b.state(clk.now()), breaker_state::half_open);
+  EXPECT_FALSE(b.half_open_now(clk.now()));
+}
