@@ -57,6 +57,16 @@ bulkhead_gate::now_or_later bulkhead_gate::acquire(
   return std::nullopt;
 }
 
+bulkhead_gate::now_or_later bulkhead_gate::try_acquire(
+    const std::vector<std::string>& exclude, clock::time_point now) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (pool_.queued() > 0 || pool_.in_flight() >= pool_.options().max_concurrent)
+    return std::nullopt;
+  auto d = pool_.acquire(++next_ticket_, exclude, now);  // granted or failed
+  if (d.grant) return with_breaker(std::move(*d.grant));
+  return expected<mesh_grant>{std::move(*d.error)};
+}
+
 void bulkhead_gate::release(const std::string& id, uint64_t generation,
                             bool unused) {
   std::vector<std::pair<grant_fn, expected<mesh_grant>>> ready;

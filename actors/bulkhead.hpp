@@ -60,6 +60,12 @@ class bulkhead_gate {
   now_or_later acquire(std::vector<std::string> exclude, grant_fn& done,
                        clock::time_point now, bool& queued);
 
+  /// `acquire` for a call that would rather not wait: nothing when no
+  /// permit is free (then the caller prepares a callback and calls
+  /// `acquire`). Saves the callback's cost on the common path.
+  now_or_later try_acquire(const std::vector<std::string>& exclude,
+                           clock::time_point now);
+
   /// Returns a permit; the waiter that takes it over is answered.
   void release(const std::string& id, uint64_t generation, bool unused);
 

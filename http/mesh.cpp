@@ -260,6 +260,10 @@ class call_op : public std::enable_shared_from_this<call_op> {
       return d(failure{errc::no_healthy_instance,
                        "service '" + req_.service + "' has no instances"});
     gate_ = bulkhead;  // this attempt's permit goes back to this bulkhead
+    if (!m_->dispatch_via_actor) {
+      if (auto now = bulkhead.gate->try_acquire(tried_, m_->time->now()))
+        return on_grant(std::move(*now), std::move(d));
+    }
     // A queued call (or any call on the actor path) is answered from
     // another thread; if the bulkhead goes away first it drops the
     // callback, and the guard answers instead.
@@ -310,12 +314,11 @@ class call_op : public std::enable_shared_from_this<call_op> {
       release(grant, true);
       return d(failure{errc::deadline_exceeded, deadline_message()});
     }
-    auto req = upstream_;  // each attempt sends the same request
-    req.timeout = std::chrono::ceil<std::chrono::milliseconds>(*budget);
+    upstream_.timeout = std::chrono::ceil<std::chrono::milliseconds>(*budget);
     auto sent = std::chrono::steady_clock::now();
     auto self = shared_from_this();
     auto address = grant.grant.address;  // the lambda below takes `grant`
-    loop_.pool.send(address, std::move(req),
+    loop_.pool.send(address, upstream_,
                     [self, grant = std::move(grant), sent,
                      d = std::move(d)](upstream_result res) mutable {
                       self->on_result(grant, std::move(res), sent,

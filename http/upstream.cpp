@@ -120,21 +120,22 @@ namespace {
 class exchange : public std::enable_shared_from_this<exchange> {
  public:
   exchange(std::shared_ptr<upstream_pool::impl> pool, endpoint target,
-           upstream_request req, upstream_pool::callback done)
+           const upstream_request& req, upstream_pool::callback done)
       : pool_(std::move(pool)),
         target_(std::move(target)),
         key_(target_.to_string()),
-        req_(std::move(req)),
+        method_(req.method),
+        timeout_(req.timeout),
         done_(std::move(done)),
-        deadline_(std::chrono::steady_clock::now() + req_.timeout),
+        deadline_(std::chrono::steady_clock::now() + req.timeout),
         timer_(pool_->ioc.get_executor()) {
-    msg_.method(req_.method);
-    msg_.target(req_.target);
+    msg_.method(req.method);
+    msg_.target(req.target);
     msg_.version(11);
-    for (auto& [k, v] : req_.headers) msg_.insert(k, v);
+    for (auto& [k, v] : req.headers) msg_.insert(k, v);
     if (msg_.find(bhttp::field::host) == msg_.end())
       msg_.set(bhttp::field::host, key_);
-    msg_.body() = req_.body;
+    msg_.body() = req.body;
     msg_.keep_alive(true);
     msg_.prepare_payload();
   }
@@ -233,7 +234,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
   void read() {
     parser_.emplace();
     parser_->body_limit(pool_->options.response_limit);
-    if (req_.method == bhttp::verb::head) parser_->skip(true);
+    if (method_ == bhttp::verb::head) parser_->skip(true);
     // The header first: a declared length over the limit fails before any
     // of the body is downloaded. (Boost 1.74's parser skips its own length
     // check when header and body arrive in one read, so we check here and
@@ -287,10 +288,10 @@ class exchange : public std::enable_shared_from_this<exchange> {
     if (timed_out_)
       return finish_error(
           upstream_error::kind::timeout,
-          "timeout after " + std::to_string(req_.timeout.count()) + "ms");
+          "timeout after " + std::to_string(timeout_.count()) + "ms");
     bool nothing_back = !parser_ || !parser_->got_some();
     if (reused_ && nothing_back &&
-        (is_idempotent(req_.method) || std::string_view{stage} == "write")) {
+        (is_idempotent(method_) || std::string_view{stage} == "write")) {
       buffer_.clear();
       return connect();
     }
@@ -323,7 +324,8 @@ class exchange : public std::enable_shared_from_this<exchange> {
   std::shared_ptr<upstream_pool::impl> pool_;
   endpoint target_;
   std::string key_;
-  upstream_request req_;
+  bhttp::verb method_;
+  std::chrono::milliseconds timeout_;
   upstream_pool::callback done_;
   std::chrono::steady_clock::time_point deadline_;
   bhttp::request<bhttp::string_body> msg_;
@@ -344,10 +346,9 @@ upstream_pool::upstream_pool(net::io_context& ioc, upstream_options options)
 
 upstream_pool::~upstream_pool() = default;
 
-void upstream_pool::send(const endpoint& target, upstream_request req,
+void upstream_pool::send(const endpoint& target, const upstream_request& req,
                          callback done) {
-  auto x = std::make_shared<exchange>(impl_, target, std::move(req),
-                                      std::move(done));
+  auto x = std::make_shared<exchange>(impl_, target, req, std::move(done));
   // Start on an I/O thread: inline when called from one (the mesh's hot
   // path), else posted (health probes come from actor threads). A pooled
   // connection is used by one exchange at a time, so starting it from any

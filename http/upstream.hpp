@@ -81,7 +81,7 @@ class upstream_pool {
   ~upstream_pool();
 
   /// Sends `req` to `target`; calls `done` once.
-  void send(const endpoint& target, upstream_request req, callback done);
+  void send(const endpoint& target, const upstream_request& req, callback done);
 
   /// Idle connections held now (all instances).
   size_t idle_connections() const;
