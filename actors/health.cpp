@@ -1,5 +1,7 @@
 #include "actors/health.hpp"
 
+#include "actors/gather.hpp"
+
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
@@ -139,25 +141,15 @@ health_supervisor_actor::behavior_type health_supervisor_impl(
                 [](caf::error&) {});
       },
       [self](stats_atom) -> caf::result<std::vector<instance_check_view>> {
-        auto& st = self->state;
-        if (st.checkers.empty()) return std::vector<instance_check_view>{};
-        auto rp =
-            self->make_response_promise<std::vector<instance_check_view>>();
-        auto acc = std::make_shared<std::vector<instance_check_view>>();
-        auto pending = std::make_shared<size_t>(st.checkers.size());
-        auto one_done = [rp, acc, pending]() mutable {
-          if (--*pending == 0) rp.deliver(std::move(*acc));
-        };
-        for (auto& [_, c] : st.checkers)
-          self->request(c.handle, std::chrono::seconds{2}, stats_atom::value)
-              .then(
-                  [acc,
-                   one_done](std::vector<instance_check_view>& xs) mutable {
-                    for (auto& x : xs) acc->push_back(std::move(x));
-                    one_done();
-                  },
-                  [one_done](caf::error&) mutable { one_done(); });
-        return rp;
+        std::vector<health_checker_actor> targets;
+        for (auto& [_, c] : self->state.checkers) targets.push_back(c.handle);
+        return gather_stats<instance_check_view,
+                            std::vector<instance_check_view>>(
+            self, targets,
+            [](std::vector<instance_check_view>& acc,
+               std::vector<instance_check_view>& xs) {
+              for (auto& x : xs) acc.push_back(std::move(x));
+            });
       },
   };
 }

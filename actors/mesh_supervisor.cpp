@@ -1,5 +1,7 @@
 #include "actors/mesh_supervisor.hpp"
 
+#include "actors/gather.hpp"
+
 #include <map>
 
 #include <spdlog/spdlog.h>
@@ -193,23 +195,13 @@ mesh_supervisor_actor::behavior_type mesh_supervisor_impl(
             self->send(b->second.handle, checked_atom::value);
       },
       [self](stats_atom) -> caf::result<std::vector<bulkhead_view>> {
-        auto& st = self->state;
-        if (st.services.empty()) return std::vector<bulkhead_view>{};
-        auto rp = self->make_response_promise<std::vector<bulkhead_view>>();
-        auto acc = std::make_shared<std::vector<bulkhead_view>>();
-        auto pending = std::make_shared<size_t>(st.services.size());
-        auto one_done = [rp, acc, pending]() mutable {
-          if (--*pending == 0) rp.deliver(std::move(*acc));
-        };
-        for (auto& [_, u] : st.services)
-          self->request(u.bulkhead, std::chrono::seconds{2}, stats_atom::value)
-              .then(
-                  [acc, one_done](bulkhead_view& v) mutable {
-                    acc->push_back(std::move(v));
-                    one_done();
-                  },
-                  [one_done](caf::error&) mutable { one_done(); });
-        return rp;
+        std::vector<bulkhead_actor> targets;
+        for (auto& [_, u] : self->state.services) targets.push_back(u.bulkhead);
+        return gather_stats<bulkhead_view, bulkhead_view>(
+            self, targets,
+            [](std::vector<bulkhead_view>& acc, bulkhead_view& v) {
+              acc.push_back(std::move(v));
+            });
       },
   };
 }

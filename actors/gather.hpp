@@ -1,0 +1,37 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "actors/protocol.hpp"
+
+namespace valmesh {
+
+/// Asks each of `targets` for its `stats` (answer type `Answer`) and
+/// answers the collected `Item`s once all replied or timed out: a
+/// supervisor's view of its children. `add(acc, answer)` merges one answer.
+template <class Item, class Answer, class Self, class Handles, class Add>
+caf::result<std::vector<Item>> gather_stats(Self* self, const Handles& targets,
+                                            Add add) {
+  if (targets.empty()) return std::vector<Item>{};
+  auto rp = self->template make_response_promise<std::vector<Item>>();
+  auto acc = std::make_shared<std::vector<Item>>();
+  auto pending = std::make_shared<size_t>(targets.size());
+  auto one_done = [rp, acc, pending]() mutable {
+    if (--*pending == 0) rp.deliver(std::move(*acc));
+  };
+  for (auto& target : targets)
+    self->request(target, std::chrono::seconds{2}, stats_atom::value)
+        .then(
+            [acc, one_done, add](Answer& x) mutable {
+              add(*acc, x);
+              one_done();
+            },
+            [one_done](caf::error&) mutable { one_done(); });
+  return rp;
+}
+
+}  // namespace valmesh
