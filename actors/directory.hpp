@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 
 #include <caf/all.hpp>
@@ -20,6 +22,14 @@ namespace valmesh {
 class directory {
  public:
   registry_actor registry() const { return get(registry_); }
+
+  /// Waits until a registry is published (the supervisor starts its
+  /// children asynchronously), at most `timeout`; null if none came.
+  registry_actor await_registry(std::chrono::milliseconds timeout) const {
+    std::unique_lock<std::mutex> guard{mtx_};
+    cv_.wait_for(guard, timeout, [this] { return registry_ != nullptr; });
+    return registry_;
+  }
   caf::actor bridge() const { return get(bridge_); }
   events_actor events() const { return get(events_); }
   health_supervisor_actor health_supervisor() const { return get(health_); }
@@ -58,11 +68,15 @@ class directory {
 
   template <class T>
   void put(T& slot, T x) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    slot = std::move(x);
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      slot = std::move(x);
+    }
+    cv_.notify_all();
   }
 
   mutable std::mutex mtx_;
+  mutable std::condition_variable cv_;
   registry_actor registry_;
   caf::actor bridge_;
   events_actor events_;

@@ -296,7 +296,12 @@ std::optional<failure> node::start() {
       d.loops[i]->run();
     });
   }
-  // Automatic registration of the services in the config.
+  // Automatic registration of the services in the config, once the
+  // supervisor has started the registry (its children start
+  // asynchronously).
+  if (!d.cfg.services.empty() &&
+      !d.actors.await_registry(std::chrono::seconds{5}))
+    return failure{errc::unavailable, "the registry did not start"};
   for (auto& x : d.cfg.services) {
     auto stored = register_service(x);
     if (!stored)

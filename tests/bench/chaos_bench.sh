@@ -27,7 +27,7 @@
 #
 # Lock protocol (BENCH_LOCK, default /tmp/valmesh-bench.lock; empty = off):
 # before the load wait (poll 2 s, up to LOCK_WAIT s) until no compiler, build
-# tool or test binary (BUSY_RE below) runs and the lock file is absent,
+# tool or test binary (BUSY_RE in lib.sh) runs and the lock file is absent,
 # create it (noclobber), delete it after the load or on exit. A watchdog stops
 # the run if the hold passes LOCK_MAX s (it runs with the lock protocol off
 # too).
@@ -37,9 +37,14 @@
 #   RESTART_AFTER [1] s  AGENT_ARGS [] extra agent flags
 #   VALMESH [build/valmesh]  ECHO [build/examples/valmesh-echo]  KEEP_TMP [0]
 #   BENCH_LOCK [/tmp/valmesh-bench.lock]  LOCK_WAIT [900] s  LOCK_MAX [170] s
+#
+# Helpers shared with the other benchmarks (tools, cleanup, lock protocol,
+# CPU ticks, ports, polling, wrk output): tests/bench/lib.sh.
 set -euo pipefail
 
-root="$(cd "$(dirname "$0")/../.." && pwd)"
+bench_name=chaos-bench
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
 VALMESH="${VALMESH:-$root/build/valmesh}"
 ECHO="${ECHO:-$root/build/examples/valmesh-echo}"
 D="${D:-20s}"
@@ -50,14 +55,6 @@ KILL_EVERY="${KILL_EVERY:-5}"
 RESTART_AFTER="${RESTART_AFTER:-1}"
 AGENT_ARGS="${AGENT_ARGS:-}"
 BENCH_LOCK="${BENCH_LOCK-/tmp/valmesh-bench.lock}"
-LOCK_WAIT="${LOCK_WAIT:-900}"
-LOCK_MAX="${LOCK_MAX:-170}"
-KEEP_TMP="${KEEP_TMP:-0}"
-HZ="$(getconf CLK_TCK)"
-
-started_at=$SECONDS
-log() { echo "[chaos-bench +$((SECONDS - started_at))s] $*" >&2; }
-die() { echo "[chaos-bench] error: $*" >&2; exit 1; }
 
 [[ "$D" =~ ^[1-9][0-9]*s?$ ]] || die "D must be whole seconds, like 20s"
 DSEC="${D%s}"
@@ -66,130 +63,33 @@ DSEC="${D%s}"
 [[ "$ECHOES" =~ ^[1-9][0-9]*$ ]] || die "ECHOES must be a positive number"
 
 # -- tools ------------------------------------------------------------------
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v jq >/dev/null || need+=(jq)
-command -v curl >/dev/null || need+=(curl)
-command -v ss >/dev/null || need+=(iproute2)
-command -v pgrep >/dev/null || need+=(procps)
-if ((${#need[@]})); then
-  log "installing ${need[*]}"
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null ||
-    log "apt-get install ${need[*]} failed"
-fi
-for t in wrk jq curl ss pgrep; do command -v "$t" >/dev/null || die "$t missing"; done
-[[ -x "$VALMESH" ]] || die "$VALMESH not built"
-[[ -x "$ECHO" ]] || die "$ECHO not built"
+install_tools wrk jq curl ss pgrep
+require_tools wrk jq curl ss pgrep
+require_built "$VALMESH" "$ECHO"
 
 # -- cleanup ------------------------------------------------------------------
-tmp="$(mktemp -d /tmp/valmesh-chaos-bench.XXXXXX)"
-echo_pids=() echo_ports=() echo_starts=() agent_pid="" wrk_pid="" watchdog_pid=""
-lock_taken=0 notes=() used_ports=" "
-kill_wait() { # PID SIGNAL SECONDS: signal, wait, then SIGKILL
-  kill -"$2" "$1" 2>/dev/null || return 0
-  local k
-  for ((k = 0; k < $3 * 10; k++)); do
-    kill -0 "$1" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -0 "$1" 2>/dev/null && kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
-lock_release() {
-  [[ -n "$watchdog_pid" ]] && { kill "$watchdog_pid" 2>/dev/null || true; wait "$watchdog_pid" 2>/dev/null || true; }
-  watchdog_pid=""
-  if ((lock_taken)); then
-    rm -f "$BENCH_LOCK"
-    lock_taken=0
-    log "released $BENCH_LOCK"
-  fi
-}
-cleanup() {
-  local rc=$? p
-  trap - EXIT INT TERM
+echo_pids=() echo_ports=() echo_starts=() agent_pid="" notes=()
+stop_all() { # RC
+  local p
   [[ -n "$wrk_pid" ]] && kill_wait "$wrk_pid" INT 3
   [[ -n "$agent_pid" ]] && kill_wait "$agent_pid" TERM 5
   for p in "${echo_pids[@]}"; do [[ -n "$p" ]] && kill_wait "$p" TERM 3; done
   lock_release
-  if [[ "$KEEP_TMP" == 1 ]]; then log "kept $tmp"; else rm -rf "$tmp"; fi
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM
-
-# -- lock -----------------------------------------------------------------------
-# Processes whose presence makes a measurement worthless: compilers, the
-# linker, build tools and this project's test binaries.
-BUSY_RE='cc1plus|cc1|collect2|ld|ld.gold|ninja|make|cmake|ctest|valmesh_.*'
-busy_procs() { ps -eo comm= | grep -xE "$BUSY_RE" | sort -u | tr '\n' ' ' || true; }
-lock_acquire() { # PHASE
-  local t0=$SECONDS
-  if [[ -n "$BENCH_LOCK" ]]; then
-    while :; do
-      if [[ -z "$(busy_procs)" && ! -e "$BENCH_LOCK" ]] &&
-         (set -o noclobber; echo "chaos_bench.sh pid $$ phase $1 since $(date -Is)" \
-            >"$BENCH_LOCK") 2>/dev/null; then
-        lock_taken=1
-        break
-      fi
-      ((SECONDS - t0 < LOCK_WAIT)) || die "waited ${LOCK_WAIT}s for $(busy_procs)/ $BENCH_LOCK"
-      sleep 2
-    done
-    log "took $BENCH_LOCK for phase $1 (waited $((SECONDS - t0))s)"
-  fi
-  ( trap 'kill "$sp" 2>/dev/null; exit 0' TERM
-    sleep "$LOCK_MAX" & sp=$!
-    wait "$sp"
-    echo "[chaos-bench] phase held ${LOCK_MAX}s, stopping" >&2
-    kill -TERM $$ ) 2>/dev/null &
-  watchdog_pid=$!
-}
-busy_seen=""
-check_quiet() { # TAG
-  local b
-  b="$(busy_procs)"
-  [[ -z "$b" || "$busy_seen" == *"$1:${b% } "* ]] || busy_seen+="$1:${b% } "
-}
+bench_setup valmesh-chaos-bench
 
 # -- helpers ----------------------------------------------------------------------
-proc_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0; }
-now() { echo "$EPOCHREALTIME"; }
 since() { awk -v a="$t_load" -v b="$(now)" 'BEGIN{printf "%.2f", b - a}'; }
-sleep_until() { # EPOCH seconds (fractional)
-  local d
-  d="$(awk -v t="$1" -v n="$(now)" 'BEGIN{d = t - n; if (d > 0) printf "%.3f", d; else print 0}')"
-  [[ "$d" == 0 ]] || sleep "$d"
-}
-free_port() {
-  local p lo
-  lo="$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
-  ((lo > 11000)) || lo=32768
-  for _ in $(seq 50); do
-    p=$((10000 + RANDOM % (lo - 10000)))
-    [[ "$used_ports" == *" $p "* ]] && continue
-    ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null | grep -q . && continue
-    used_ports+="$p "
-    echo "$p"
-    return
-  done
-  die "no free port"
-}
 
 # Starts echo I (0-based) on PORT; waits up to SECONDS for /health 200.
 # Sets echo_pids[I]; returns 1 if it did not come up.
 run_echo() { # I PORT SECONDS
-  local i=$1 port=$2 n k
+  local i=$1 port=$2 n
   n=$((${echo_starts[i]:-0} + 1))
   echo_starts[i]=$n
   "$ECHO" --port "$port" --name "e$((i + 1))" >"$tmp/echo-$((i + 1))-$n.log" 2>&1 &
   echo_pids[i]=$!
-  for ((k = 0; k < $3 * 20; k++)); do
-    [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$port/health" 2>/dev/null)" == 200 ]] &&
-      return 0
-    kill -0 "${echo_pids[i]}" 2>/dev/null || break
-    sleep 0.05
-  done
+  poll $(($3 * 20)) 0.05 "${echo_pids[i]}" http_ok "http://127.0.0.1:$port/health" 1 && return 0
   kill_wait "${echo_pids[i]}" TERM 2
   echo_pids[i]=""
   return 1
@@ -233,11 +133,8 @@ start_agent() { # -> agent_pid agent_port
       --cluster 127.0.0.1:0 --config "$cfg" --node-name chaos-bench --drain-timeout 2s \
       $AGENT_ARGS >"$tmp/agent.log" 2>&1 &
     agent_pid=$!
-    for ((i = 0; i < 50; i++)); do
-      curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$agent_port/health" 2>/dev/null && return 0
-      kill -0 "$agent_pid" 2>/dev/null || break
-      sleep 0.1
-    done
+    poll 50 0.1 "$agent_pid" curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$agent_port/health" 2>/dev/null &&
+      return 0
     cat "$tmp/agent.log" >&2
     kill_wait "$agent_pid" TERM 5
     agent_pid=""
@@ -252,14 +149,9 @@ statuses() {
   curl -fsS --max-time 2 "http://127.0.0.1:$agent_port/api/services/echo" 2>/dev/null |
     jq -r '[.instances[] | "\(.id)=\(.status)"] | sort | join(" ")' 2>/dev/null || echo "n/a"
 }
-to_ms() {
-  awk -v t="$1" 'BEGIN{ n = t + 0; u = t; sub(/^[0-9.]+/, "", u)
-    f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : (u == "h") ? 3600000 : -1
-    if (f < 0 || t == "") print "n/a"; else printf "%.3f", n * f }'
-}
 
 # -- run --------------------------------------------------------------------------
-binary_info="$(stat -c '%y' "$VALMESH" | cut -d. -f1) ($("$VALMESH" version 2>/dev/null | head -1))"
+binary_info="$(describe_binary "$VALMESH")"
 for ((i = 0; i < ECHOES; i++)); do start_echo "$i"; done
 log "echoes: $(for ((i = 0; i < ECHOES; i++)); do printf 'e%d=127.0.0.1:%s(pid %s) ' "$((i + 1))" "${echo_ports[i]}" "${echo_pids[i]}"; done)"
 start_agent
@@ -312,15 +204,10 @@ statuses_later="$(statuses)"
 
 # -- report -----------------------------------------------------------------------
 out="$tmp/wrk.out"
-W_REQS="$(awk '/ requests in / {print $1; exit}' "$out")"
-W_RPS="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
-W_NON2XX="$(awk -F: '/Non-2xx or 3xx responses:/ {gsub(/ /, "", $2); print $2}' "$out")"
-W_SOCK="$(sed -n 's/^ *Socket errors: //p' "$out" | tr -d ',')"
-p50="$(awk '/Latency Distribution/ {d = 1; next} d && $1 == "50%" {print $2; exit}' "$out")"
-p99="$(awk '/Latency Distribution/ {d = 1; next} d && $1 == "99%" {print $2; exit}' "$out")"
+parse_wrk "$out" || true
 [[ -n "$W_REQS" ]] || { cat "$out" >&2; notes+=("wrk output not understood (above)"); }
 secs="$(awk -v a="$t_load" -v b="$t_end" 'BEGIN{printf "%.3f", b - a}')"
-agent_cpu="$(awk -v t=$((a1 - a0)) -v s="$secs" -v hz="$HZ" 'BEGIN{ if (s > 0) printf "%.0f", 100 * t / hz / s; else print "n/a" }')"
+agent_cpu="$(pct $((a1 - a0)) "$secs")"
 
 cat <<EOF
 
@@ -331,7 +218,7 @@ total requests:            ${W_REQS:-n/a}
 non-2xx/3xx responses:     ${W_NON2XX:-0}
 socket errors:             ${W_SOCK:-none (connect 0 read 0 write 0 timeout 0)}
 requests/s:                ${W_RPS:-n/a}
-latency p50 / p99:         $(to_ms "$p50") / $(to_ms "$p99") ms
+latency p50 / p99:         $W_P50 / $W_P99 ms
 agent CPU over the load:   ${agent_cpu}% of one core
 kills and restarts (seconds since the load started):
 EOF

@@ -48,9 +48,14 @@
 #   PERF_SECONDS [5]  STATE_SECONDS [5] (0 = skip)  FILL_THREADS [2]  FILL_CONNS [16]  FILL_TIMEOUT [60] s
 #   BENCH_LOCK [/tmp/valmesh-bench.lock]  LOCK_WAIT [900] s  LOCK_MAX [170] s
 #   VALMESH [build/valmesh]  ECHO [build/examples/valmesh-echo]  KEEP_TMP [0]
+#
+# Helpers shared with the other benchmarks (tools, cleanup, lock protocol,
+# CPU ticks, polling, wrk): tests/bench/lib.sh.
 set -euo pipefail
 
-root="$(cd "$(dirname "$0")/../.." && pwd)"
+bench_name=health-bench
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
 VALMESH="${VALMESH:-$root/build/valmesh}"
 ECHO="${ECHO:-$root/build/examples/valmesh-echo}"
 INSTANCES="${INSTANCES:-10000}"
@@ -67,62 +72,24 @@ FILL_THREADS="${FILL_THREADS:-2}"
 FILL_CONNS="${FILL_CONNS:-16}"
 FILL_TIMEOUT="${FILL_TIMEOUT:-60}"
 BENCH_LOCK="${BENCH_LOCK-/tmp/valmesh-bench.lock}"
-LOCK_WAIT="${LOCK_WAIT:-900}"
-LOCK_MAX="${LOCK_MAX:-170}"
-KEEP_TMP="${KEEP_TMP:-0}"
 AGENT_ARGS="${AGENT_ARGS:-}"  # extra agent flags, e.g. --actor-scheduler stealing
-HZ="$(getconf CLK_TCK)"
 CORES="$(nproc)"
-
-started_at=$SECONDS
-log() { echo "[health-bench +$((SECONDS - started_at))s] $*" >&2; }
-die() { echo "[health-bench] error: $*" >&2; exit 1; }
+# The lock protocol (lib.sh) as the header says: only cc1plus counts as busy,
+# busy_seen lists the tags that saw it, the watchdog runs only while the lock is held.
+BUSY_RE='cc1plus' busy_note=tag watchdog_unlocked=0 lock_waits_for='cc1plus '
 
 # -- tools ------------------------------------------------------------------
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v jq >/dev/null || need+=(jq)
-command -v curl >/dev/null || need+=(curl)
-command -v ss >/dev/null || need+=(iproute2)
-command -v pgrep >/dev/null || need+=(procps)
-if [[ "$PERF" == 1 ]] && ! command -v perf >/dev/null; then need+=(linux-perf); fi
-if ((${#need[@]})); then
-  log "installing ${need[*]}"
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null ||
-    log "apt-get install ${need[*]} failed"
-fi
-for t in wrk jq curl ss pgrep; do command -v "$t" >/dev/null || die "$t missing"; done
+tools=(wrk jq curl ss pgrep)
+if [[ "$PERF" == 1 ]]; then tools+=(perf); fi
+install_tools "${tools[@]}"
+require_tools wrk jq curl ss pgrep
 command -v perf >/dev/null || PERF=0
-[[ -x "$VALMESH" ]] || die "$VALMESH not built"
-[[ -x "$ECHO" ]] || die "$ECHO not built"
+require_built "$VALMESH" "$ECHO"
 [[ "$WINDOW" =~ ^[1-9][0-9]*$ ]] || die "WINDOW must be a whole number of seconds"
 
 # -- cleanup ------------------------------------------------------------------
-tmp="$(mktemp -d /tmp/valmesh-health-bench.XXXXXX)"
-echo_pids=() sample_pids=() agent_pid="" wrk_pid="" perf_pid="" watchdog_pid="" lock_taken=0
-kill_wait() { # PID SIGNAL SECONDS: signal, wait, then SIGKILL
-  kill -"$2" "$1" 2>/dev/null || return 0
-  local k
-  for ((k = 0; k < $3 * 10; k++)); do
-    kill -0 "$1" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -0 "$1" 2>/dev/null && kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
-lock_release() {
-  [[ -n "$watchdog_pid" ]] && { kill "$watchdog_pid" 2>/dev/null || true; wait "$watchdog_pid" 2>/dev/null || true; }
-  watchdog_pid=""
-  if ((lock_taken)); then
-    rm -f "$BENCH_LOCK"
-    lock_taken=0
-    log "released $BENCH_LOCK"
-  fi
-}
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
+echo_pids=() sample_pids=() agent_pid="" perf_pid=""
+stop_all() { # RC
   [[ -n "$perf_pid" ]] && kill_wait "$perf_pid" INT 3
   [[ -n "$wrk_pid" ]] && kill_wait "$wrk_pid" INT 3
   local p
@@ -130,47 +97,16 @@ cleanup() {
   [[ -n "$agent_pid" ]] && kill_wait "$agent_pid" TERM 5
   for p in "${echo_pids[@]}"; do kill_wait "$p" TERM 3; done
   lock_release
-  if [[ "$KEEP_TMP" == 1 ]]; then log "kept $tmp"; else rm -rf "$tmp"; fi
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM
-
-# -- lock -----------------------------------------------------------------------
-lock_acquire() { # PHASE
-  [[ -n "$BENCH_LOCK" ]] || return 0
-  local t0=$SECONDS
-  while :; do
-    if ! pgrep -x cc1plus >/dev/null && [[ ! -e "$BENCH_LOCK" ]] &&
-       (set -o noclobber; echo "health_bench.sh pid $$ phase $1 since $(date -Is)" \
-          >"$BENCH_LOCK") 2>/dev/null; then
-      lock_taken=1
-      break
-    fi
-    ((SECONDS - t0 < LOCK_WAIT)) || die "waited ${LOCK_WAIT}s for cc1plus / $BENCH_LOCK"
-    sleep 2
-  done
-  log "took $BENCH_LOCK for phase $1 (waited $((SECONDS - t0))s)"
-  # One hold never passes LOCK_MAX seconds.
-  ( trap 'kill "$sp" 2>/dev/null; exit 0' TERM
-    sleep "$LOCK_MAX" & sp=$!
-    wait "$sp"
-    echo "[health-bench] lock held ${LOCK_MAX}s, stopping" >&2
-    kill -TERM $$ ) 2>/dev/null &
-  watchdog_pid=$!
-}
-busy_seen=""
-check_quiet() { # TAG: notes compilers seen during a measurement
-  pgrep -x cc1plus >/dev/null && busy_seen+="$1 " || true
-}
+bench_setup valmesh-health-bench
 
 # -- helpers ----------------------------------------------------------------------
-# utime+stime of a process or thread (the comm field may hold spaces).
-ticks_of() { sed 's/^.*) //' "$1" 2>/dev/null | awk '{print $12 + $13}'; }
-proc_ticks() { ticks_of "/proc/$1/stat"; }
+# utime+stime of the agent, and of all echoes together (like ticks_of, they
+# print nothing and fail once a process is gone).
+agent_ticks() { ticks_of "/proc/$agent_pid/stat"; }
 echo_ticks() {
   local p s=0
-  for p in "${echo_pids[@]}"; do s=$((s + $(proc_ticks "$p"))); done
+  for p in "${echo_pids[@]}"; do s=$((s + $(ticks_of "/proc/$p/stat"))); done
   echo "$s"
 }
 # "TID COMM TICKS CONTEXT_SWITCHES" per thread of PID.
@@ -185,12 +121,10 @@ thread_ticks() {
 machine_jiffies() {
   awk '/^cpu /{b = $2 + $3 + $4 + $7 + $8 + $9; t = b + $5 + $6; print b, t}' /proc/stat
 }
-now() { echo "$EPOCHREALTIME"; }
 interval_seconds() { # 250ms | 5s | 2m | 1h
   awk -v d="$1" 'BEGIN{ n = d + 0; u = d; sub(/^[0-9]+/, "", u)
     print (u == "ms") ? n / 1000 : (u == "m") ? n * 60 : (u == "h") ? n * 3600 : n }'
 }
-pct() { awk -v t="$1" -v s="$2" -v hz="$HZ" 'BEGIN{ if (s > 0) printf "%.1f", 100 * t / hz / s; else print "n/a" }'; }
 # Kernel TCP counters, "NAME VALUE" (Tcp* from /proc/net/snmp, TcpExt* from netstat).
 net_counters() {
   awk '$1 == "Tcp:" || $1 == "TcpExt:" {
@@ -203,18 +137,13 @@ timewait() { ss -s | sed -n 's/.*timewait \([0-9]*\).*/\1/p' | head -1; }
 
 start_echo() { # I -> appends to echo_pids, echo_ports
   "$ECHO" --port 0 --threads 1 --name "bench-echo-$1" >"$tmp/echo-$1.log" 2>&1 &
-  local pid=$! port=""
+  local pid=$!
   echo_pids+=("$pid")
-  for _ in $(seq 100); do
-    port="$(sed -n 's/^valmesh-echo listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/echo-$1.log" | head -1)"
-    [[ -n "$port" ]] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  [[ -n "$port" ]] || { cat "$tmp/echo-$1.log" >&2; die "echo $1 did not start"; }
-  [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health")" == 200 ]] ||
+  wait_log_port "$tmp/echo-$1.log" "$pid" '^valmesh-echo listening on 127\.0\.0\.1:'
+  [[ -n "$PORT" ]] || { cat "$tmp/echo-$1.log" >&2; die "echo $1 did not start"; }
+  [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/health")" == 200 ]] ||
     die "echo $1 /health is not 200"
-  echo_ports+=("$port")
+  echo_ports+=("$PORT")
 }
 
 start_agent() { # NAME INTERVAL -> agent_pid, agent_port
@@ -225,25 +154,14 @@ start_agent() { # NAME INTERVAL -> agent_pid, agent_port
     --http 127.0.0.1:0 --cluster 127.0.0.1:0 --dev --drain-timeout 2s \
     >"$tmp/agent-$name.log" 2>&1 &
   agent_pid=$!
-  agent_port=""
-  for _ in $(seq 100); do
-    agent_port="$(grep -o 'valmesh agent started: .* http=127\.0\.0\.1:[0-9]*' \
-      "$tmp/agent-$name.log" | grep -o '[0-9]*$' | head -1 || true)"
-    [[ -n "$agent_port" ]] && break
-    kill -0 "$agent_pid" 2>/dev/null || break
-    sleep 0.1
-  done
+  wait_log_port "$tmp/agent-$name.log" "$agent_pid" "$AGENT_STARTED"
+  agent_port=$PORT
   [[ -n "$agent_port" ]] || { cat "$tmp/agent-$name.log" >&2; die "agent $name did not start"; }
   curl -fsS --max-time 5 "http://127.0.0.1:$agent_port/health" >/dev/null || die "agent $name not ready"
 }
 stop_agent() {
   [[ -n "$agent_pid" ]] && kill_wait "$agent_pid" TERM 5
   agent_pid=""
-}
-
-instance_count() {
-  curl -fsS --max-time 10 "http://127.0.0.1:$agent_port/api/services" |
-    jq '[.services[] | select(.name == "bench") | .instanceCount] | add // 0'
 }
 
 # wrk fill: thread t registers ids bench-N for N in its share of
@@ -284,9 +202,9 @@ end
 EOF
 
 fill() { # NAME -> FILL_SECONDS
-  local name=$1 pass have t0 deadline
+  local name=$1 pass have t0
   t0="$(now)"
-  have="$(instance_count)"
+  have="$(instance_count "$agent_port")"
   for pass in 1 2 3; do
     ((have < INSTANCES)) || break
     wrk -t"$FILL_THREADS" -c"$FILL_CONNS" -d"${FILL_TIMEOUT}s" --timeout 5s -s "$tmp/fill.lua" \
@@ -295,25 +213,13 @@ fill() { # NAME -> FILL_SECONDS
     wrk_pid=$!
     # A thread that reached its share stops, but wrk itself runs until -d:
     # poll the count and stop wrk (SIGINT: it prints its figures) once full.
-    deadline=$((SECONDS + FILL_TIMEOUT + 5))
-    while kill -0 "$wrk_pid" 2>/dev/null && ((SECONDS < deadline)); do
-      sleep 0.2
-      (($(instance_count) >= INSTANCES)) && break
-    done
-    kill_wait "$wrk_pid" INT 5
-    wrk_pid=""
+    wrk_until $((FILL_TIMEOUT + 5)) 0.2 holds "$agent_port" "$INSTANCES"
     grep -h '^FILL' "$tmp/fill-$name-$pass.out" >&2 || cat "$tmp/fill-$name-$pass.out" >&2
-    have="$(instance_count)"
+    have="$(instance_count "$agent_port")"
   done
   FILL_SECONDS="$(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.1f", b - a}')"
   ((have == INSTANCES)) || die "fill $name: $have of $INSTANCES instances"
   log "agent $name holds $have instances (registered in ${FILL_SECONDS}s)"
-}
-
-sleep_until() { # EPOCH seconds (fractional)
-  local d
-  d="$(awk -v t="$1" -v n="$(now)" 'BEGIN{d = t - n; if (d > 0) printf "%.3f", d; else print 0}')"
-  [[ "$d" == 0 ]] || sleep "$d"
 }
 
 # One phase's measurement: WINDOW s sampled, then QUIET s unsampled.
@@ -352,7 +258,7 @@ measure() { # TAG PHASE_NAME
   check_quiet "$tag"
   tr0="$(transitions "$phase")"
   t0="$(now)"
-  a0="$(proc_ticks "$agent_pid")" e0="$(echo_ticks)" m0="$(machine_jiffies)"
+  a0="$(agent_ticks)" e0="$(echo_ticks)" m0="$(machine_jiffies)"
   thread_ticks "$agent_pid" >"$tmp/$tag-threads0.txt"
   all_ticks >"$tmp/$tag-all0.txt"
   ss -s >"$tmp/$tag-ss0.txt"
@@ -363,7 +269,7 @@ measure() { # TAG PHASE_NAME
   done
   sleep_until "$(awk -v a="$t0" -v k="$WINDOW" 'BEGIN{printf "%.6f", a + k}')"
   t_end="$(now)"
-  a1="$(proc_ticks "$agent_pid")" e1="$(echo_ticks)" m1="$(machine_jiffies)"
+  a1="$(agent_ticks)" e1="$(echo_ticks)" m1="$(machine_jiffies)"
   thread_ticks "$agent_pid" >"$tmp/$tag-threads1.txt"
   all_ticks >"$tmp/$tag-all1.txt"
   net_counters >"$tmp/$tag-net1.txt"
@@ -379,9 +285,9 @@ measure() { # TAG PHASE_NAME
     echo "$k ${lat:-missing} $(cat "$tmp/$tag-curl-$k.txt" 2>/dev/null || echo "0 000 0 0")" >>"$tmp/$tag-lateness.txt"
   done
   # Quiet window: CPU only, no API requests; one sample closes it.
-  tq0="$(now)" q0="$(proc_ticks "$agent_pid")" qe0="$(echo_ticks)"
+  tq0="$(now)" q0="$(agent_ticks)" qe0="$(echo_ticks)"
   sleep "$QUIET"
-  tq1="$(now)" q1="$(proc_ticks "$agent_pid")" qe1="$(echo_ticks)"
+  tq1="$(now)" q1="$(agent_ticks)" qe1="$(echo_ticks)"
   sample "$tag" q
   wait "${sample_pids[0]}" 2>/dev/null || true
   sample_pids=()
@@ -399,10 +305,10 @@ measure() { # TAG PHASE_NAME
   secs="$(awk -v a="$t0" -v b="$t_end" 'BEGIN{printf "%.3f", b - a}')"
   qsecs="$(awk -v a="$tq0" -v b="$tq1" 'BEGIN{printf "%.3f", b - a}')"
   printf -v "P_${tag}_secs" '%s' "$secs"
-  printf -v "P_${tag}_agent" '%s' "$(pct $((a1 - a0)) "$secs")"
-  printf -v "P_${tag}_echo" '%s' "$(pct $((e1 - e0)) "$secs")"
-  printf -v "P_${tag}_qagent" '%s' "$(pct $((q1 - q0)) "$qsecs")"
-  printf -v "P_${tag}_qecho" '%s' "$(pct $((qe1 - qe0)) "$qsecs")"
+  printf -v "P_${tag}_agent" '%s' "$(pct $((a1 - a0)) "$secs" 1)"
+  printf -v "P_${tag}_echo" '%s' "$(pct $((e1 - e0)) "$secs" 1)"
+  printf -v "P_${tag}_qagent" '%s' "$(pct $((q1 - q0)) "$qsecs" 1)"
+  printf -v "P_${tag}_qecho" '%s' "$(pct $((qe1 - qe0)) "$qsecs" 1)"
   printf -v "P_${tag}_machine" '%s' "$(awk -v a="$m0" -v b="$m1" -v c="$CORES" 'BEGIN{
     split(a, x, " "); split(b, y, " "); t = y[2] - x[2];
     if (t > 0) printf "%.0f", 100 * c * (y[1] - x[1]) / t; else print "n/a" }')"
@@ -473,7 +379,7 @@ measure() { # TAG PHASE_NAME
 
 # -- run -----------------------------------------------------------------------------
 echo_ports=()
-binary_info="$(stat -c '%y' "$VALMESH" | cut -d. -f1) ($("$VALMESH" version 2>/dev/null | head -1))"
+binary_info="$(describe_binary "$VALMESH")"
 log "starting $ECHOES valmesh-echo upstreams (--threads 1)"
 for ((i = 1; i <= ECHOES; i++)); do start_echo "$i"; done
 log "echo ports: ${echo_ports[*]}"

@@ -38,9 +38,14 @@
 #   BENCH_LOCK [unset]: when set (e.g. /tmp/valmesh-bench.lock), wait (up to
 #     10 min) until no build or test process runs, create that file for the
 #     run, delete it on exit.
+#
+# Helpers shared with the other benchmarks (tools, cleanup, watchdog, ports,
+# polling): tests/bench/lib.sh.
 set -euo pipefail
 
-root="$(cd "$(dirname "$0")/../.." && pwd)"
+bench_name=bench
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
 VALMESH="${VALMESH:-$root/build/valmesh}"
 DURATION="${DURATION:-10s}"
 THREADS="${THREADS:-2}"
@@ -54,64 +59,29 @@ FILL_TIMEOUT="${FILL_TIMEOUT:-40}"
 IDLE_TIMEOUT="${IDLE_TIMEOUT:-20}"
 IDLE_PCT="${IDLE_PCT:-20}"
 MAX_SECONDS="${MAX_SECONDS:-170}"
-KEEP_TMP="${KEEP_TMP:-0}"
 BENCH_LOCK="${BENCH_LOCK:-}"
-# Processes whose presence makes a measurement worthless.
+# Processes whose presence makes a measurement worthless; check_quiet (lib.sh)
+# notes every sighting, so busy_seen may name a TAG:PROCS twice.
 BUSY_RE='cc1plus|cc1|collect2|ld|ld.gold|ninja|make|cmake|ctest'
-busy_procs() { ps -eo comm= | grep -xE "$BUSY_RE" | sort -u | tr '\n' ' ' || true; }
-
-started_at=$SECONDS
-log() { echo "[bench +$((SECONDS - started_at))s] $*" >&2; }
-die() { echo "[bench] error: $*" >&2; exit 1; }
+busy_note=every
 
 # -- tools ------------------------------------------------------------------
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v nginx >/dev/null || need+=(nginx-light)
-command -v jq >/dev/null || need+=(jq)
-command -v curl >/dev/null || need+=(curl)
-if ((${#need[@]})); then
-  log "installing ${need[*]}"
-  # This image's policy-rc.d keeps apt from starting the system nginx; the
-  # script never uses or touches it either way.
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null ||
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-      "${need[@]/nginx-light/nginx}" >/dev/null
-fi
-for t in wrk nginx jq curl ss; do command -v "$t" >/dev/null || die "$t missing"; done
-[[ -x "$VALMESH" ]] || die "$VALMESH not built"
+install_tools --strict wrk nginx jq curl
+require_tools wrk nginx jq curl ss
+require_built "$VALMESH"
 
 # -- cleanup ----------------------------------------------------------------
-tmp="$(mktemp -d /tmp/valmesh-bench.XXXXXX)"
-node_pids=() nginx_pid="" wrk_pid="" watchdog_pid="" lock_taken=0 finished=0 notes=()
-kill_wait() { # PID SIGNAL SECONDS: signal, wait, then SIGKILL
-  kill -"$2" "$1" 2>/dev/null || return 0
-  for ((k = 0; k < $3 * 10; k++)); do
-    kill -0 "$1" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$1" 2>/dev/null; then
-    kill -KILL "$1" 2>/dev/null || true
-    KILLED=1
-  fi
-  wait "$1" 2>/dev/null || true
-}
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  ((finished)) || summary "INCOMPLETE (stopped early, rc=$rc)" || true
+node_pids=() nginx_pid="" finished=0 notes=()
+stop_all() { # RC
+  ((finished)) || summary "INCOMPLETE (stopped early, rc=$1)" || true
   [[ -n "$watchdog_pid" ]] && kill "$watchdog_pid" 2>/dev/null || true
   [[ -n "$wrk_pid" ]] && kill_wait "$wrk_pid" INT 3
   [[ -n "$nginx_pid" ]] && kill_wait "$nginx_pid" QUIT 3
   for p in "${node_pids[@]}"; do kill_wait "$p" TERM 3; done
   wait 2>/dev/null || true
   ((lock_taken)) && rm -f "$BENCH_LOCK"
-  if [[ "$KEEP_TMP" == 1 ]]; then log "kept $tmp"; else rm -rf "$tmp"; fi
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM
+bench_setup valmesh-bench
 
 # -- lock (optional) ----------------------------------------------------------
 if [[ -n "$BENCH_LOCK" ]]; then
@@ -127,18 +97,7 @@ if [[ -n "$BENCH_LOCK" ]]; then
   log "took $BENCH_LOCK"
 fi
 # The run stops itself after MAX_SECONDS whatever happens.
-( trap 'kill "$sp" 2>/dev/null; wait "$sp"; exit 0' TERM
-  sleep "$MAX_SECONDS" & sp=$!
-  wait "$sp"
-  echo "[bench] MAX_SECONDS=$MAX_SECONDS reached, stopping" >&2
-  kill -TERM $$ ) 2>/dev/null &
-watchdog_pid=$!
-busy_seen=""
-check_quiet() {
-  local b
-  b="$(busy_procs)"
-  [[ -n "$b" ]] && busy_seen+="$1:${b% } " || true
-}
+start_watchdog "$MAX_SECONDS" "[bench] MAX_SECONDS=$MAX_SECONDS reached, stopping"
 
 # -- wrk scripts --------------------------------------------------------------
 cat >"$tmp/stats.lua" <<'EOF'
@@ -196,14 +155,11 @@ run_wrk() { # NAME THREADS URL SCRIPT [ARGS...]
   wait "$wrk_pid" || true
   wrk_pid=""
   check_quiet "$name"
-  parse_wrk "$tmp/$name.out" || { cat "$tmp/$name.out" >&2; die "wrk $name failed"; }
+  parse_wrkstat "$tmp/$name.out" || { cat "$tmp/$name.out" >&2; die "wrk $name failed"; }
   log "$name: $(printf '%.0f' "$W_RPS") ok/s, p50 $(ms "$W_P50") p99 $(ms "$W_P99"), $W_ERRS"
-  printf -v "R_${key}_rps" '%s' "$W_RPS"
-  printf -v "R_${key}_p50" '%s' "$W_P50"
-  printf -v "R_${key}_p99" '%s' "$W_P99"
-  printf -v "R_${key}_errs" '%s' "$W_ERRS"
+  keep_figures "$key" "$W_ERRS"
 }
-parse_wrk() {
+parse_wrkstat() { # FILE: the WRKSTAT line of stats.lua -> W_RPS W_P50 W_P99 (us) W_ERRS
   local line requests duration_us status connect read write timeout p50_us p99_us
   line="$(grep -m1 '^WRKSTAT' "$1")" || return 1
   # The line is ours: "WRKSTAT key=integer key=integer ...".
@@ -226,14 +182,8 @@ start_node() { # NAME -> NODE_PID NODE_PORT
     --cluster 127.0.0.1:0 --dev $NODE_ARGS >"$tmp/node-$name.log" 2>&1 &
   NODE_PID=$!
   node_pids+=("$NODE_PID")
-  NODE_PORT=""
-  for _ in $(seq 100); do
-    NODE_PORT="$(grep -o 'valmesh agent started: .* http=127\.0\.0\.1:[0-9]*' \
-      "$tmp/node-$name.log" | grep -o '[0-9]*$' || true)"
-    [[ -n "$NODE_PORT" ]] && break
-    kill -0 "$NODE_PID" 2>/dev/null || break
-    sleep 0.1
-  done
+  wait_log_port "$tmp/node-$name.log" "$NODE_PID" "$AGENT_STARTED"
+  NODE_PORT=$PORT
   [[ -n "$NODE_PORT" ]] || { cat "$tmp/node-$name.log" >&2; die "node $name did not start"; }
   curl -fsS "http://127.0.0.1:$NODE_PORT/health" >/dev/null || die "node $name not ready"
 }
@@ -242,9 +192,7 @@ stop_node() { # NAME PID: SIGTERM, 3 s, then SIGKILL
   kill_wait "$2" TERM 3
   ((KILLED)) && { notes+=("node $1 did not stop within 3 s of SIGTERM (killed)");
                   log "node $1 killed after 3 s"; } || true
-  local p kept=()
-  for p in "${node_pids[@]}"; do [[ "$p" == "$2" ]] || kept+=("$p"); done
-  node_pids=("${kept[@]}")
+  forget_pid node_pids "$2"
 }
 rss_bytes() { awk '/^VmRSS:/{print $2 * 1024}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -254,7 +202,7 @@ cpu_pct() { # PID SECONDS
   a="$(cpu_ticks "$1")"
   sleep "$2"
   b="$(cpu_ticks "$1")"
-  echo $(((b - a) * 100 / ($(getconf CLK_TCK) * $2)))
+  echo $(((b - a) * 100 / (HZ * $2)))
 }
 # Waits until PID uses < IDLE_PCT% of one core over 1 s, at most IDLE_TIMEOUT s.
 # (With 10,000 instances an otherwise idle node was seen using ~11%.)
@@ -269,13 +217,9 @@ wait_idle() { # NAME PID
   log "node $1 still busy after ${IDLE_TIMEOUT}s"
   return 1
 }
-instance_count() { # PORT
-  curl -fsS --max-time 10 "http://127.0.0.1:$1/api/services" |
-    jq '[.services[] | select(.name == "bench") | .instanceCount] | add // 0'
-}
 # Registers instances until PORT holds at least TARGET of `bench`.
 fill_to() { # NAME PORT TARGET
-  local name=$1 port=$2 target=$3 have pass=0 quota deadline t0=$SECONDS
+  local name=$1 port=$2 target=$3 have pass=0 quota t0=$SECONDS
   have="$(instance_count "$port")"
   while ((have < target)); do
     ((++pass <= 3)) || die "fill $name: only $have of $target instances"
@@ -284,14 +228,8 @@ fill_to() { # NAME PORT TARGET
       "http://127.0.0.1:$port/api/services" -- "$name$pass" "$CHECK_PORT" "$quota" \
       >"$tmp/fill-$name-$pass.out" 2>&1 &
     wrk_pid=$!
-    deadline=$((SECONDS + FILL_TIMEOUT + 5))
-    while kill -0 "$wrk_pid" 2>/dev/null && ((SECONDS < deadline)); do
-      sleep 0.5
-      (($(instance_count "$port") >= target)) && break
-    done
-    kill_wait "$wrk_pid" INT 5
-    wrk_pid=""
-    if parse_wrk "$tmp/fill-$name-$pass.out"; then
+    wrk_until $((FILL_TIMEOUT + 5)) 0.5 holds "$port" "$target"
+    if parse_wrkstat "$tmp/fill-$name-$pass.out"; then
       [[ "$W_ERRS" == "non2xx=0 connect=0 read=0 write=0 timeout=0" ]] ||
         notes+=("fill $name pass $pass: $W_ERRS")
     fi
@@ -303,17 +241,6 @@ fill_to() { # NAME PORT TARGET
 }
 
 # -- nginx --------------------------------------------------------------------
-# A port below the ephemeral range that no socket uses, in any state.
-free_port() {
-  local p lo
-  lo="$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
-  ((lo > 11000)) || lo=32768
-  for _ in $(seq 50); do
-    p=$((10000 + RANDOM % (lo - 10000)))
-    ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null | grep -q . || { echo "$p"; return; }
-  done
-  die "no free port"
-}
 start_nginx() { # RESOLVE_BODY_FILE REGISTER_BODY
   local body=$2
   [[ "$body" != *"'"* && "$body" != *'\'* && "$body" != *'$'* ]] ||
@@ -352,11 +279,8 @@ EOF
   nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/logs/error.log" \
     >"$tmp/nginx/stdout.log" 2>&1 &
   nginx_pid=$!
-  for _ in $(seq 50); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$NGINX_PORT/resolve.json" 2>/dev/null && return 0
-    kill -0 "$nginx_pid" 2>/dev/null || break
-    sleep 0.1
-  done
+  poll 50 0.1 "$nginx_pid" curl -fsS -o /dev/null "http://127.0.0.1:$NGINX_PORT/resolve.json" 2>/dev/null &&
+    return 0
   cat "$tmp/nginx/logs/error.log" "$tmp/nginx/stdout.log" >&2 2>/dev/null || true
   kill_wait "$nginx_pid" QUIT 3
   nginx_pid=""
@@ -364,7 +288,7 @@ EOF
 }
 
 # -- summary --------------------------------------------------------------------
-binary_info="$(stat -c '%y' "$VALMESH" | cut -d. -f1) ($("$VALMESH" version 2>/dev/null | head -1))"
+binary_info="$(describe_binary "$VALMESH")"
 summary() { # [TITLE SUFFIX]
   local row='%-26s %-16s %-16s %s\n' k v
   echo
