@@ -53,10 +53,6 @@ breaker_actor::behavior_type breaker_impl(breaker_pointer self,
   st.generation = options.generation;
   st.options = std::move(options);
   return {
-      [self](outcome_atom, uint64_t generation, bool failed,
-             int64_t latency_us) {
-        record(self, {generation, failed, latency_us});
-      },
       [self](outcome_atom, const std::vector<breaker_outcome>& xs) {
         for (auto& x : xs) record(self, x);
       },

@@ -25,9 +25,7 @@ struct breaker_outcome {
 };
 
 using breaker_actor = caf::typed_actor<
-    /// The outcome of a call granted at `generation`: failed?, latency (µs).
-    caf::reacts_to<outcome_atom, uint64_t, bool, int64_t>,
-    /// Outcomes in a batch (callers gather them per event-loop pass).
+    /// Outcomes of calls, in a batch (callers gather them per event loop).
     caf::reacts_to<outcome_atom, std::vector<breaker_outcome>>,
     /// Internal: the open duration of `generation` has passed.
     caf::reacts_to<advance_atom, uint64_t>,

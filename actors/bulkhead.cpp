@@ -37,23 +37,19 @@ void bulkhead_gate::answer(
   for (auto& [done, g] : xs) done(std::move(g));
 }
 
+expected<mesh_grant> bulkhead_gate::answer_now(
+    service_pool::decision& d) const {
+  if (d.grant) return with_breaker(std::move(*d.grant));
+  return std::move(*d.error);
+}
+
 bulkhead_gate::now_or_later bulkhead_gate::acquire(
-    std::vector<std::string> exclude, grant_fn& done, clock::time_point now,
-    bool& queued) {
+    std::vector<std::string> exclude, grant_fn& done, clock::time_point now) {
   std::lock_guard<std::mutex> guard{mtx_};
   auto t = ++next_ticket_;
   auto d = pool_.acquire(t, std::move(exclude), now);
-  queued = false;
-  switch (d.what) {
-    case service_pool::decision::kind::granted:
-      return with_breaker(std::move(*d.grant));
-    case service_pool::decision::kind::failed:
-      return expected<mesh_grant>{std::move(*d.error)};
-    case service_pool::decision::kind::queued:
-      waiting_.emplace(t, std::move(done));
-      queued = true;
-      return std::nullopt;
-  }
+  if (d.what != service_pool::decision::kind::queued) return answer_now(d);
+  waiting_.emplace(t, std::move(done));
   return std::nullopt;
 }
 
@@ -63,8 +59,7 @@ bulkhead_gate::now_or_later bulkhead_gate::try_acquire(
   if (pool_.queued() > 0 || pool_.in_flight() >= pool_.options().max_concurrent)
     return std::nullopt;
   auto d = pool_.acquire(++next_ticket_, exclude, now);  // granted or failed
-  if (d.grant) return with_breaker(std::move(*d.grant));
-  return expected<mesh_grant>{std::move(*d.error)};
+  return answer_now(d);
 }
 
 void bulkhead_gate::release(const std::string& id, uint64_t generation,
@@ -171,9 +166,8 @@ bulkhead_actor::behavior_type bulkhead_impl(bulkhead_pointer self,
   return {
       [self](acquire_atom, std::vector<std::string>& exclude, grant_fn& done) {
         auto& st = self->state;
-        bool queued = false;
         auto r = st.options.gate->acquire(std::move(exclude), done,
-                                          st.options.time->now(), queued);
+                                          st.options.time->now());
         if (r) return done(std::move(*r));
         tick(self, 0);
       },

@@ -55,10 +55,10 @@ class bulkhead_gate {
   /// call waits in the queue and `done` will be called.
   using now_or_later = std::optional<expected<mesh_grant>>;
 
-  /// Takes a permit and an instance. `queued` is set when the call waits
-  /// (its owner must make sure the expiry timer runs).
+  /// Takes a permit and an instance. Nothing means the call waits (`done`
+  /// was taken; its owner must make sure the expiry timer runs).
   now_or_later acquire(std::vector<std::string> exclude, grant_fn& done,
-                       clock::time_point now, bool& queued);
+                       clock::time_point now);
 
   /// `acquire` for a call that would rather not wait: nothing when no
   /// permit is free (then the caller prepares a callback and calls
@@ -87,6 +87,8 @@ class bulkhead_gate {
 
  private:
   expected<mesh_grant> with_breaker(expected<pool_grant> g) const;
+  /// A decision that is not `queued`, as the caller's answer.
+  expected<mesh_grant> answer_now(service_pool::decision& d) const;
   /// Calls the waiters' callbacks (outside the lock).
   void answer(std::vector<std::pair<grant_fn, expected<mesh_grant>>>& xs);
   std::vector<std::pair<grant_fn, expected<mesh_grant>>> take(

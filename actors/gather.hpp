@@ -10,6 +10,8 @@
 
 namespace valmesh {
 
+// Helpers the supervisors share.
+
 /// Asks each of `targets` for its `stats` (answer type `Answer`) and
 /// answers the collected `Item`s once all replied or timed out: a
 /// supervisor's view of its children. `add(acc, answer)` merges one answer.
@@ -32,6 +34,20 @@ caf::result<std::vector<Item>> gather_stats(Self* self, const Handles& targets,
             },
             [one_done](caf::error&) mutable { one_done(); });
   return rp;
+}
+
+/// Calls `f` with every instance of a registry snapshot (a supervisor
+/// rebuilding its children after a start); nothing if the registry is not
+/// running or does not answer.
+template <class Self, class Registry, class F>
+void for_each_registered(Self* self, const Registry& registry, F f) {
+  if (!registry) return;
+  self->request(registry, std::chrono::seconds{5}, snapshot_atom::value)
+      .then(
+          [f](std::vector<service_instance>& xs) mutable {
+            for (auto& x : xs) f(x);
+          },
+          [](caf::error&) {});
 }
 
 }  // namespace valmesh

@@ -131,14 +131,9 @@ health_supervisor_actor::behavior_type health_supervisor_impl(
         }
       },
       [self](resync_atom) {
-        auto reg = self->state.options.registry();
-        if (!reg) return;
-        self->request(reg, std::chrono::seconds{5}, snapshot_atom::value)
-            .then(
-                [self](std::vector<service_instance>& xs) {
-                  for (auto& x : xs) watch(self, x);
-                },
-                [](caf::error&) {});
+        for_each_registered(
+            self, self->state.options.registry(),
+            [self](const service_instance& x) { watch(self, x); });
       },
       [self](stats_atom) -> caf::result<std::vector<instance_check_view>> {
         std::vector<health_checker_actor> targets;

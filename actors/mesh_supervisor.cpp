@@ -96,10 +96,12 @@ void watch(msup_pointer self, const service_instance& x) {
              i->second.generation);
 }
 
-void stop_actor(msup_pointer self, const caf::actor_addr& a,
-                const caf::strong_actor_ptr& p) {
-  self->demonitor(a);
-  caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+/// Stops a child without taking its end for a crash.
+template <class Handle>
+void stop_child(msup_pointer self, const Handle& h,
+                caf::error why = caf::exit_reason::user_shutdown) {
+  self->demonitor(h.address());
+  self->send_exit(h, why);
 }
 
 void unwatch(msup_pointer self, const service_instance& x) {
@@ -108,8 +110,7 @@ void unwatch(msup_pointer self, const service_instance& x) {
   if (s == st.services.end()) return;
   auto& u = s->second;
   if (auto i = u.breakers.find(x.id); i != u.breakers.end()) {
-    stop_actor(self, i->second.handle.address(),
-               caf::actor_cast<caf::strong_actor_ptr>(i->second.handle));
+    stop_child(self, i->second.handle);
     u.breakers.erase(i);
   }
   if (!u.breakers.empty()) {
@@ -117,8 +118,7 @@ void unwatch(msup_pointer self, const service_instance& x) {
     return;
   }
   st.options.bulkheads->erase(x.name);
-  stop_actor(self, u.bulkhead.address(),
-             caf::actor_cast<caf::strong_actor_ptr>(u.bulkhead));
+  stop_child(self, u.bulkhead);
   st.services.erase(s);
 }
 
@@ -148,12 +148,8 @@ mesh_supervisor_actor::behavior_type mesh_supervisor_impl(
     auto& st = self->state;
     for (auto& [service, u] : st.services) {
       st.options.bulkheads->erase(service);
-      for (auto& [_, b] : u.breakers) {
-        self->demonitor(b.handle.address());
-        self->send_exit(b.handle, msg.reason);
-      }
-      self->demonitor(u.bulkhead.address());
-      self->send_exit(u.bulkhead, msg.reason);
+      for (auto& [_, b] : u.breakers) stop_child(self, b.handle, msg.reason);
+      stop_child(self, u.bulkhead, msg.reason);
     }
     st.services.clear();
     self->quit(msg.reason);
@@ -173,14 +169,9 @@ mesh_supervisor_actor::behavior_type mesh_supervisor_impl(
         }
       },
       [self](resync_atom) {
-        auto reg = self->state.options.registry();
-        if (!reg) return;
-        self->request(reg, std::chrono::seconds{5}, snapshot_atom::value)
-            .then(
-                [self](std::vector<service_instance>& xs) {
-                  for (auto& x : xs) watch(self, x);
-                },
-                [](caf::error&) {});
+        for_each_registered(
+            self, self->state.options.registry(),
+            [self](const service_instance& x) { watch(self, x); });
       },
       [self](checked_atom, const std::string& service,
              const std::vector<std::string>& ids) {

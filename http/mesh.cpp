@@ -55,22 +55,22 @@ bool listed_in(std::string_view value, std::string_view name) {
 
 /// The headers a proxy passes on: without hop-by-hop ones, those the
 /// Connection header names, and those in `drop`.
-header_list forwardable(const header_list& in,
+/// Filters `h` in place (no copies: this runs twice per proxied call).
+header_list forwardable(header_list h,
                         std::initializer_list<std::string_view> drop) {
-  std::string_view connection;
-  for (auto& [k, v] : in)
+  std::string connection;
+  for (auto& [k, v] : h)
     if (iequals(k, "connection")) connection = v;
-  header_list out;
-  out.reserve(in.size() + 4);
-  for (auto& [k, v] : in) {
-    if (is_hop_by_hop(k) || iequals(k, "content-length")) continue;
-    if (!connection.empty() && listed_in(connection, k)) continue;
-    bool dropped = false;
+  auto gone = [&](const std::pair<std::string, std::string>& kv) {
+    auto& k = kv.first;
+    if (is_hop_by_hop(k) || iequals(k, "content-length")) return true;
+    if (!connection.empty() && listed_in(connection, k)) return true;
     for (auto d : drop)
-      if (iequals(k, d)) dropped = true;
-    if (!dropped) out.emplace_back(k, v);
-  }
-  return out;
+      if (iequals(k, d)) return true;
+    return false;
+  };
+  h.erase(std::remove_if(h.begin(), h.end(), gone), h.end());
+  return h;
 }
 
 const std::string* find_header(const header_list& h, std::string_view name) {
@@ -199,17 +199,13 @@ class call_op : public std::enable_shared_from_this<call_op> {
     deadline_ = m_->time->now() + policy_.timeout;
     prepare();
     m_->count_request(req_.service, policy_);
-    retry_options o;
-    o.max_retries = policy_.retries;
-    o.backoff = policy_.backoff;
-    o.timeout = policy_.timeout;
+    auto o = retry_options_for(policy_);
     auto self = shared_from_this();
     o.retryable = [self](const failure&) {
-      if (!self->retryable_) return false;
-      if (!self->idempotent_ && !self->nothing_sent_ &&
-          !self->policy_.retry_non_idempotent)
-        return false;
-      return self->m_->allow_retry(self->req_.service, self->policy_);
+      return self->retryable_ &&
+             method_may_retry(self->policy_, self->idempotent_,
+                              self->nothing_sent_) &&
+             self->m_->allow_retry(self->req_.service, self->policy_);
     };
     auto& ioc = loop_.ioc;
     async_retry<mesh_result>(
@@ -230,23 +226,25 @@ class call_op : public std::enable_shared_from_this<call_op> {
     auto* cid = find_header(req_.headers, "x-correlation-id");
     if (req_.correlation_id.empty())
       req_.correlation_id = cid && !cid->empty() ? *cid : make_correlation_id();
-    auto* xff = find_header(req_.headers, "x-forwarded-for");
-    auto* host = find_header(req_.headers, "host");
+    // The values that survive the filter in other forms (the filter moves).
+    std::string xff, host;
+    if (auto* x = find_header(req_.headers, "x-forwarded-for")) xff = *x;
+    bool has_xfh = find_header(req_.headers, "x-forwarded-host") != nullptr;
+    if (auto* h = find_header(req_.headers, "host"); h && !has_xfh) host = *h;
     upstream_.method = req_.method;
     upstream_.target = req_.target;
     upstream_.headers = forwardable(
-        req_.headers, {"host", "x-correlation-id", "x-forwarded-for",
-                       "x-valmesh-timeout-ms", "x-valmesh-retries"});
+        std::move(req_.headers), {"host", "x-correlation-id", "x-forwarded-for",
+                                  "x-valmesh-timeout-ms", "x-valmesh-retries"});
     upstream_.headers.emplace_back("X-Correlation-ID", req_.correlation_id);
     if (!req_.client_addr.empty())
-      upstream_.headers.emplace_back("X-Forwarded-For",
-                                     xff && !xff->empty()
-                                         ? *xff + ", " + req_.client_addr
-                                         : req_.client_addr);
-    else if (xff)
-      upstream_.headers.emplace_back("X-Forwarded-For", *xff);
-    if (host && !find_header(req_.headers, "x-forwarded-host"))
-      upstream_.headers.emplace_back("X-Forwarded-Host", *host);
+      upstream_.headers.emplace_back(
+          "X-Forwarded-For",
+          xff.empty() ? req_.client_addr : xff + ", " + req_.client_addr);
+    else if (!xff.empty())
+      upstream_.headers.emplace_back("X-Forwarded-For", std::move(xff));
+    if (!host.empty())
+      upstream_.headers.emplace_back("X-Forwarded-Host", std::move(host));
     upstream_.body = std::move(req_.body);
   }
 
@@ -294,14 +292,13 @@ class call_op : public std::enable_shared_from_this<call_op> {
                      std::move(later));
       return;
     }
-    bool queued = false;
-    auto now = bulkhead.gate->acquire(tried_, later, m_->time->now(), queued);
+    auto now = bulkhead.gate->acquire(tried_, later, m_->time->now());
     if (now) {
       g->called = true;
       return on_grant(std::move(*now), std::move(g->d));
     }
     // Waiting: the bulkhead actor runs the queue's timer.
-    if (queued) caf::anon_send(bulkhead.actor, tick_atom::value, uint64_t{0});
+    caf::anon_send(bulkhead.actor, tick_atom::value, uint64_t{0});
   }
 
   void on_grant(expected<mesh_grant> r, attempt_done d) {
@@ -380,7 +377,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
   mesh_result to_result(upstream_response&& r) {
     mesh_result x;
     x.status = r.status;
-    x.headers = forwardable(r.headers, {"x-correlation-id"});
+    x.headers = forwardable(std::move(r.headers), {"x-correlation-id"});
     x.body = std::move(r.body);
     return x;
   }

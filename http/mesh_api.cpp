@@ -24,6 +24,13 @@ void stamp(Message& res, const mesh_result& r) {
   if (!r.instance.empty()) res.set("X-Valmesh-Instance", r.instance);
 }
 
+/// The mesh's own failure as SPEC's JSON error, with the mesh's headers.
+void reply_mesh_error(const responder& done, const mesh_result& r) {
+  auto res = make_error_response(*r.error, done.version());
+  stamp(res, r);
+  done(std::move(res));
+}
+
 /// `ANY /proxy/:name/<path>`: the upstream's answer, or the mesh's error.
 void proxy(mesh_caller& mesh, request_context&& rc, responder done) {
   auto overrides = parse_overrides(header_value(rc.req, "X-Valmesh-Timeout-Ms"),
@@ -42,11 +49,7 @@ void proxy(mesh_caller& mesh, request_context&& rc, responder done) {
   m.client_addr = done.peer();
   m.overrides = *overrides;
   mesh.call(std::move(m), [done = std::move(done)](mesh_result r) {
-    if (r.error) {
-      auto res = make_error_response(*r.error, done.version());
-      stamp(res, r);
-      return done(std::move(res));
-    }
+    if (r.error) return reply_mesh_error(done, r);
     response res{static_cast<beast_http::status>(r.status), done.version()};
     for (auto& [k, v] : r.headers) res.insert(k, v);
     stamp(res, r);
@@ -120,11 +123,7 @@ void api_call(mesh_caller& mesh, request_context&& rc, responder done) {
   if (!m) return reply_error(done, m.error());
   m->client_addr = done.peer();
   mesh.call(std::move(*m), [done = std::move(done)](mesh_result r) {
-    if (r.error) {
-      auto res = make_error_response(*r.error, done.version());
-      stamp(res, r);
-      return done(std::move(res));
-    }
+    if (r.error) return reply_mesh_error(done, r);
     auto headers = json::object();
     for (auto& [k, v] : r.headers) headers[k] = v;
     json j = {{"status", r.status},

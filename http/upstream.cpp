@@ -152,14 +152,6 @@ class exchange : public std::enable_shared_from_this<exchange> {
   }
 
  private:
-  /// Time left before the deadline, at full clock precision (rounding to
-  /// milliseconds would fire up to 1 ms early).
-  std::chrono::steady_clock::duration left() const {
-    auto d = deadline_ - std::chrono::steady_clock::now();
-    return std::max<std::chrono::steady_clock::duration>(
-        d, std::chrono::microseconds{100});
-  }
-
   /// (Re)arms the timer: when it fires, the socket is closed and the
   /// operation in progress fails with `operation_aborted`.
   void arm(std::chrono::steady_clock::time_point at) {

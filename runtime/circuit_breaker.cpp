@@ -70,8 +70,8 @@ bool circuit_breaker::try_acquire(clock::time_point now) {
 
 std::optional<circuit_breaker::transition> circuit_breaker::advance(
     clock::time_point now) {
-  if (state_ != breaker_state::open || now < open_until_) return std::nullopt;
-  return move_to(breaker_state::half_open, now);
+  if (now < open_until_) return std::nullopt;
+  return half_open_now(now);
 }
 
 std::optional<circuit_breaker::transition> circuit_breaker::half_open_now(

@@ -191,12 +191,17 @@ std::optional<std::chrono::nanoseconds> attempt_budget(
   return std::min<std::chrono::nanoseconds>(per_try, deadline - now);
 }
 
-bool may_retry(const call_policy& p, uint32_t retries_done, bool idempotent,
-               bool nothing_sent, clock::time_point now, clock::duration wait,
-               clock::time_point deadline) {
-  if (retries_done >= p.retries) return false;
-  if (!idempotent && !nothing_sent && !p.retry_non_idempotent) return false;
-  return now + wait < deadline;
+bool method_may_retry(const call_policy& p, bool idempotent,
+                      bool nothing_sent) noexcept {
+  return idempotent || nothing_sent || p.retry_non_idempotent;
+}
+
+retry_options retry_options_for(const call_policy& p) {
+  retry_options o;
+  o.max_retries = p.retries;
+  o.backoff = p.backoff;
+  o.timeout = p.timeout;
+  return o;
 }
 
 }  // namespace valmesh

@@ -97,13 +97,6 @@ call_policy with_overrides(call_policy p, const call_overrides& o);
 
 // -- the rules of one call ----------------------------------------------------
 
-/// What became of one attempt.
-enum class attempt_outcome : uint8_t {
-  success,    ///< an answer the mesh passes on as it is
-  retryable,  ///< connect error, reset, per-try timeout, 502/503/504
-  failed,     ///< a failure not worth another attempt (too large, 500...)
-};
-
 /// Whether an upstream answer with `status` counts as a failure for the
 /// breaker (any 5xx, as Envoy's outlier detection counts them).
 constexpr bool is_failure_status(unsigned status) noexcept {
@@ -120,11 +113,15 @@ constexpr bool is_retryable_status(unsigned status) noexcept {
 std::optional<std::chrono::nanoseconds> attempt_budget(
     clock::time_point now, clock::time_point deadline, clock::duration per_try);
 
-/// Whether another attempt may start: retries left, the method allows it
-/// (`nothing_sent`: a connect failure, safe for any method), and the wait
-/// ends before the deadline.
-bool may_retry(const call_policy& p, uint32_t retries_done, bool idempotent,
-               bool nothing_sent, clock::time_point now, clock::duration wait,
-               clock::time_point deadline);
+/// Whether the method allows another attempt: idempotent ones always, any
+/// after `nothing_sent` (a connect failure), others only with
+/// `retryNonIdempotent`.
+bool method_may_retry(const call_policy& p, bool idempotent,
+                      bool nothing_sent) noexcept;
+
+/// The retry utility's options for a call under `p`: its retries, backoff
+/// and overall deadline (the caller adds the `retryable` predicate, which
+/// knows the attempt's failure).
+retry_options retry_options_for(const call_policy& p);
 
 }  // namespace valmesh

@@ -85,8 +85,9 @@ struct fixture : test_coordinator_fixture<test_config> {
   /// Ends the call of answer `i` with an outcome.
   void finish(size_t i, bool failed) {
     auto& g = *answers.at(i);
-    self->send(g.breaker, outcome_atom::value, g.grant.generation, failed,
-               int64_t{1000});
+    self->send(g.breaker, outcome_atom::value,
+               std::vector<breaker_outcome>{
+                   {g.grant.generation, failed, int64_t{1000}}});
     self->send(bulkhead, release_atom::value, g.grant.id, g.grant.generation,
                false);
     consume_messages();

@@ -71,6 +71,14 @@ struct mesh_fixture {
         << "the instances never turned passing";
     return f;
   }
+
+  /// Waits until the (only) service's bulkhead has `n` calls in flight.
+  bool await_in_flight(int n) const {
+    return eventually([&] {
+      auto j = parse(http(node.http(), "GET", "/api/mesh"));
+      return j["services"][0]["inFlight"] == n;
+    });
+  }
 };
 
 std::string header(const web::client_response& r, const std::string& name) {
@@ -183,10 +191,7 @@ TEST(mesh, a_saturated_bulkhead_answers_503_at_once_and_recovers) {
     busy.emplace_back(f.node.http_port);
     busy.back().send("GET /proxy/slow/x HTTP/1.1\r\nHost: x\r\n\r\n");
   }
-  ASSERT_TRUE(eventually([&] {
-    auto j = parse(http(f.node.http(), "GET", "/api/mesh"));
-    return j["services"][0]["inFlight"] == 2;
-  }));
+  ASSERT_TRUE(f.await_in_flight(2));
   auto t0 = steady::now();
   auto rejected = http(f.node.http(), "GET", "/proxy/slow/x");
   auto took = steady::now() - t0;
@@ -208,10 +213,7 @@ TEST(mesh, a_queued_call_gives_up_after_the_queue_timeout) {
   control(f.echoes[0], {{"delayMs", 800}});
   raw_connection busy{f.node.http_port};
   busy.send("GET /proxy/queue/x HTTP/1.1\r\nHost: x\r\n\r\n");
-  ASSERT_TRUE(eventually([&] {
-    auto j = parse(http(f.node.http(), "GET", "/api/mesh"));
-    return j["services"][0]["inFlight"] == 1;
-  }));
+  ASSERT_TRUE(f.await_in_flight(1));
   auto t0 = steady::now();
   auto r = http(f.node.http(), "GET", "/proxy/queue/x");
   auto took = steady::now() - t0;
@@ -441,10 +443,7 @@ TEST(mesh, the_actor_dispatch_path_retries_and_rejects_alike) {
   control(f.echoes[1], {{"delayMs", 500}});
   raw_connection busy{f.node.http_port};
   busy.send("GET /proxy/viaactor/x HTTP/1.1\r\nHost: x\r\n\r\n");
-  ASSERT_TRUE(eventually([&] {
-    auto j = parse(http(f.node.http(), "GET", "/api/mesh"));
-    return j["services"][0]["inFlight"] == 1;
-  }));
+  ASSERT_TRUE(f.await_in_flight(1));
   auto rejected = http(f.node.http(), "GET", "/proxy/viaactor/x");
   EXPECT_EQ(rejected.status, 503u);
   EXPECT_EQ(error_code(rejected), "bulkhead_full");

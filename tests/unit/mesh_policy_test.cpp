@@ -119,20 +119,34 @@ TEST(mesh_policy, deadline_arithmetic) {
 }
 
 TEST(mesh_policy, retry_rules) {
+  // The same composition as a mesh call: the policy's retry options and a
+  // predicate with the method rule, judged by the retry utility.
   manual_clock clk;
   call_policy p;
-  auto deadline = clk.now() + 1s;
-  EXPECT_TRUE(may_retry(p, 0, true, false, clk.now(), 100ms, deadline));
-  EXPECT_FALSE(may_retry(p, 3, true, false, clk.now(), 100ms, deadline))
-      << "retries used up";
-  EXPECT_FALSE(may_retry(p, 0, false, false, clk.now(), 100ms, deadline))
-      << "POST is not retried";
-  EXPECT_TRUE(may_retry(p, 0, false, true, clk.now(), 100ms, deadline))
-      << "unless nothing was sent";
-  EXPECT_FALSE(may_retry(p, 0, true, false, clk.now(), 1s, deadline))
+  p.timeout = 1s;
+  p.backoff.jitter = jitter_kind::none;
+  auto may_retry = [&](uint32_t retries_done, bool idempotent,
+                       bool nothing_sent) {
+    auto o = retry_options_for(p);
+    o.retryable = [&](const failure&) {
+      return method_may_retry(p, idempotent, nothing_sent);
+    };
+    backoff b{o.backoff, 1};
+    return detail::plan_retry(o, b, retries_done,
+                              failure{errc::bad_gateway, "503"}, clk.now(),
+                              clk.now() + p.timeout)
+        .has_value();
+  };
+  EXPECT_TRUE(may_retry(0, true, false));
+  EXPECT_FALSE(may_retry(3, true, false)) << "retries used up";
+  EXPECT_FALSE(may_retry(0, false, false)) << "POST is not retried";
+  EXPECT_TRUE(may_retry(0, false, true)) << "unless nothing was sent";
+  p.backoff.base = 1s;
+  EXPECT_FALSE(may_retry(0, true, false))
       << "a wait past the deadline is pointless";
+  p.backoff.base = 100ms;
   p.retry_non_idempotent = true;
-  EXPECT_TRUE(may_retry(p, 0, false, false, clk.now(), 100ms, deadline));
+  EXPECT_TRUE(may_retry(0, false, false));
   EXPECT_TRUE(is_retryable_status(503));
   EXPECT_FALSE(is_retryable_status(500));
   EXPECT_TRUE(is_failure_status(500));
