@@ -26,9 +26,13 @@ class directory {
   /// Waits until a registry is published (the supervisor starts its
   /// children asynchronously), at most `timeout`; null if none came.
   registry_actor await_registry(std::chrono::milliseconds timeout) const {
-    std::unique_lock<std::mutex> guard{mtx_};
-    cv_.wait_for(guard, timeout, [this] { return registry_ != nullptr; });
-    return registry_;
+    return await(registry_, timeout);
+  }
+
+  /// The same for the mesh supervisor.
+  mesh_supervisor_actor await_mesh_supervisor(
+      std::chrono::milliseconds timeout) const {
+    return await(mesh_sup_, timeout);
   }
   caf::actor bridge() const { return get(bridge_); }
   events_actor events() const { return get(events_); }
@@ -60,6 +64,13 @@ class directory {
   }
 
  private:
+  template <class T>
+  T await(const T& slot, std::chrono::milliseconds timeout) const {
+    std::unique_lock<std::mutex> guard{mtx_};
+    cv_.wait_for(guard, timeout, [&] { return slot != nullptr; });
+    return slot;
+  }
+
   template <class T>
   T get(const T& x) const {
     std::lock_guard<std::mutex> guard{mtx_};

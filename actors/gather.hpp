@@ -37,17 +37,23 @@ caf::result<std::vector<Item>> gather_stats(Self* self, const Handles& targets,
 }
 
 /// Calls `f` with every instance of a registry snapshot (a supervisor
-/// rebuilding its children after a start); nothing if the registry is not
-/// running or does not answer.
-template <class Self, class Registry, class F>
-void for_each_registered(Self* self, const Registry& registry, F f) {
-  if (!registry) return;
+/// rebuilding its children after a start), then `done()`; only `done()` if
+/// the registry is not running or does not answer.
+template <class Self, class Registry, class F, class Done>
+void for_each_registered(Self* self, const Registry& registry, F f, Done done) {
+  if (!registry) return done();
   self->request(registry, std::chrono::seconds{5}, snapshot_atom::value)
       .then(
-          [f](std::vector<service_instance>& xs) mutable {
+          [f, done](std::vector<service_instance>& xs) mutable {
             for (auto& x : xs) f(x);
+            done();
           },
-          [](caf::error&) {});
+          [done](caf::error&) mutable { done(); });
+}
+
+template <class Self, class Registry, class F>
+void for_each_registered(Self* self, const Registry& registry, F f) {
+  for_each_registered(self, registry, std::move(f), [] {});
 }
 
 }  // namespace valmesh

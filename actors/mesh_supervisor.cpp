@@ -27,6 +27,10 @@ struct mesh_supervisor_state {
   mesh_options options;
   std::map<std::string, service_unit> services;
   uint64_t epoch = 0;
+  /// Until the first snapshot is in, `flush` callers wait here: the
+  /// services registered before this supervisor ran come from it.
+  bool resynced = false;
+  std::vector<std::function<void()>> waiting_flush;
 };
 
 using msup_pointer =
@@ -171,7 +175,13 @@ mesh_supervisor_actor::behavior_type mesh_supervisor_impl(
       [self](resync_atom) {
         for_each_registered(
             self, self->state.options.registry(),
-            [self](const service_instance& x) { watch(self, x); });
+            [self](const service_instance& x) { watch(self, x); },
+            [self] {
+              auto& st = self->state;
+              st.resynced = true;
+              for (auto& f : st.waiting_flush) f();
+              st.waiting_flush.clear();
+            });
       },
       [self](checked_atom, const std::string& service,
              const std::vector<std::string>& ids) {
@@ -184,6 +194,11 @@ mesh_supervisor_actor::behavior_type mesh_supervisor_impl(
           if (auto b = s->second.breakers.find(id);
               b != s->second.breakers.end())
             self->send(b->second.handle, checked_atom::value);
+      },
+      [self](flush_atom, std::function<void()>& done) {
+        if (!self->state.resynced)
+          return self->state.waiting_flush.push_back(std::move(done));
+        done();
       },
       [self](stats_atom) -> caf::result<std::vector<bulkhead_view>> {
         std::vector<bulkhead_actor> targets;

@@ -26,6 +26,10 @@ using mesh_supervisor_actor = caf::typed_actor<
     caf::reacts_to<resync_atom>,
     /// These instances of a service passed an active health check.
     caf::reacts_to<checked_atom, std::string, std::vector<std::string>>,
+    /// Calls the function once every message sent before it is handled (a
+    /// caller that missed a bulkhead for a just-registered service waits
+    /// for the registration to reach the mesh, then looks again).
+    caf::reacts_to<flush_atom, std::function<void()>>,
     /// Answers every bulkhead's figures.
     caf::replies_to<stats_atom>::with<std::vector<bulkhead_view>>>;
 
@@ -44,3 +48,4 @@ mesh_supervisor_actor spawn_mesh_supervisor(caf::actor_system& sys,
 }  // namespace valmesh
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<valmesh::bulkhead_view>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::function<void()>)

@@ -170,6 +170,7 @@ struct mesh_caller::impl {
   const mesh_directory& bulkheads;
   mesh_policies policies;
   bool dispatch_via_actor = false;
+  std::function<mesh_supervisor_actor()> supervisor;
   std::vector<std::unique_ptr<mesh_loop>> loops;
   std::shared_ptr<const clock> time;
   std::mutex budget_mtx;
@@ -254,9 +255,31 @@ class call_op : public std::enable_shared_from_this<call_op> {
     nothing_sent_ = false;
     last_.reset();
     auto bulkhead = m_->bulkheads.find(req_.service);
-    if (!bulkhead)
-      return d(failure{errc::no_healthy_instance,
-                       "service '" + req_.service + "' has no instances"});
+    if (!bulkhead) {
+      if (synced_ || !m_->supervisor) return no_instances(std::move(d));
+      // The service may have been registered an instant ago: its change
+      // reaches the mesh supervisor before any message sent after the
+      // registration was acknowledged. Let the supervisor catch up, once.
+      synced_ = true;
+      --attempts_;
+      auto sup = m_->supervisor();
+      if (!sup) return no_instances(std::move(d));
+      struct once {
+        std::shared_ptr<call_op> op;
+        attempt_done d;
+        ~once() {  // called or dropped: look again on the loop
+          if (!op) return;
+          net::post(op->loop_.ioc, [op = op, d = std::move(d)]() mutable {
+            op->attempt(std::move(d));
+          });
+        }
+      };
+      auto o = std::make_shared<once>();
+      o->op = shared_from_this();
+      o->d = std::move(d);
+      caf::anon_send(sup, flush_atom::value, std::function<void()>{[o] {}});
+      return;
+    }
     gate_ = bulkhead;  // this attempt's permit goes back to this bulkhead
     if (!m_->dispatch_via_actor) {
       if (auto now = bulkhead.gate->try_acquire(tried_, m_->time->now()))
@@ -299,6 +322,11 @@ class call_op : public std::enable_shared_from_this<call_op> {
     }
     // Waiting: the bulkhead actor runs the queue's timer.
     caf::anon_send(bulkhead.actor, tick_atom::value, uint64_t{0});
+  }
+
+  void no_instances(attempt_done d) {
+    d(failure{errc::no_healthy_instance,
+              "service '" + req_.service + "' has no instances"});
   }
 
   void on_grant(expected<mesh_grant> r, attempt_done d) {
@@ -415,6 +443,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
   std::chrono::steady_clock::time_point started_;
   clock::time_point deadline_;
   uint32_t attempts_ = 0;
+  bool synced_ = false;         ///< waited once for the mesh to see the service
   mesh_directory::entry gate_;  ///< the bulkhead of the current attempt
   std::vector<std::string> tried_;
   std::string instance_;
@@ -429,10 +458,13 @@ class call_op : public std::enable_shared_from_this<call_op> {
 mesh_caller::mesh_caller(const std::vector<net::io_context*>& loops,
                          const mesh_directory& bulkheads,
                          mesh_policies policies, upstream_options upstream,
-                         std::shared_ptr<const clock> time, bool via_actor)
+                         std::shared_ptr<const clock> time,
+                         std::function<mesh_supervisor_actor()> supervisor,
+                         bool via_actor)
     : impl_(std::make_shared<impl>(loops, bulkheads, std::move(policies),
                                    upstream, std::move(time))) {
   impl_->dispatch_via_actor = via_actor;
+  impl_->supervisor = std::move(supervisor);
 }
 
 mesh_caller::~mesh_caller() = default;

@@ -12,6 +12,7 @@
 #include <boost/beast/http/verb.hpp>
 
 #include "actors/mesh_directory.hpp"
+#include "actors/mesh_supervisor.hpp"
 #include "http/loops.hpp"
 #include "http/upstream.hpp"
 #include "runtime/clock.hpp"
@@ -65,6 +66,7 @@ class mesh_caller {
   mesh_caller(const std::vector<boost::asio::io_context*>& loops,
               const mesh_directory& bulkheads, mesh_policies policies,
               upstream_options upstream, std::shared_ptr<const clock> time,
+              std::function<mesh_supervisor_actor()> supervisor,
               bool via_actor = false);
   ~mesh_caller();
 

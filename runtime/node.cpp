@@ -285,6 +285,7 @@ std::optional<failure> node::start() {
   uopts.connect_timeout = d.cfg.upstream_connect_timeout;
   d.mesh = std::make_shared<web::mesh_caller>(
       d.loop_pointers(), d.actors.bulkheads(), d.cfg.policies, uopts, d.time,
+      [dir = &d.actors] { return dir->mesh_supervisor(); },
       d.cfg.mesh_dispatch == "actor");
   web::install_mesh_api(*rt, d.mesh);
   d.probe_work.emplace(d.probe_ioc.get_executor());
@@ -296,12 +297,12 @@ std::optional<failure> node::start() {
       d.loops[i]->run();
     });
   }
-  // Automatic registration of the services in the config, once the
-  // supervisor has started the registry (its children start
-  // asynchronously).
-  if (!d.cfg.services.empty() &&
-      !d.actors.await_registry(std::chrono::seconds{5}))
-    return failure{errc::unavailable, "the registry did not start"};
+  // The supervisor starts its children asynchronously: wait for the
+  // registry (registrations go to it) and the mesh supervisor (calls ask it
+  // to catch up), then register the services of the config.
+  if (!d.actors.await_registry(std::chrono::seconds{5}) ||
+      !d.actors.await_mesh_supervisor(std::chrono::seconds{5}))
+    return failure{errc::unavailable, "the supervision tree did not start"};
   for (auto& x : d.cfg.services) {
     auto stored = register_service(x);
     if (!stored)

@@ -477,3 +477,20 @@ TEST(mesh, a_passing_health_check_half_opens_an_open_breaker) {
   EXPECT_LT(steady::now() - t0, 3s)
       << "recovery must not wait for openDuration";
 }
+
+TEST(mesh, a_service_is_callable_as_soon_as_its_registration_is_acknowledged) {
+  // The registration reaches the mesh supervisor asynchronously; a call
+  // that misses the bulkhead waits for the supervisor once and looks again.
+  auto e = echo::start("fresh");
+  auto a = agent::start();
+  for (int i = 0; i < 20; ++i) {
+    auto name = "fresh" + std::to_string(i);
+    json x = {{"name", name}, {"host", "127.0.0.1"}, {"port", e.port}};
+    ASSERT_EQ(http(a.http(), "POST", "/api/services", x.dump()).status, 201u);
+    auto r = http(a.http(), "GET", "/proxy/" + name + "/x");
+    EXPECT_EQ(r.status, 200u) << name << ": " << r.body;
+    EXPECT_EQ(attempts(r), 1u);
+  }
+  auto unknown = http(a.http(), "GET", "/proxy/never-registered/x");
+  EXPECT_EQ(error_code(unknown), "no_healthy_instance");
+}
