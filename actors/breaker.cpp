@@ -11,7 +11,7 @@ struct breaker_state_holder {
   uint64_t generation = 0;
 };
 
-using breaker_pointer = breaker_actor::stateful_pointer<breaker_state_holder>;
+using breaker_pointer = metered_pointer<breaker_actor, breaker_state_holder>;
 
 breaker_update current(breaker_pointer self) {
   auto& st = self->state;
@@ -53,6 +53,7 @@ breaker_actor::behavior_type breaker_impl(breaker_pointer self,
   st.generation = options.generation;
   st.options = std::move(options);
   return {
+      [self](inspect_atom) { return self->figures("breaker"); },
       [self](outcome_atom, const std::vector<breaker_outcome>& xs) {
         for (auto& x : xs) record(self, x);
       },

@@ -7,6 +7,8 @@
 
 #include <caf/all.hpp>
 
+#include "actors/introspection.hpp"
+
 #include "actors/protocol.hpp"
 #include "runtime/circuit_breaker.hpp"
 #include "runtime/clock.hpp"
@@ -24,16 +26,18 @@ struct breaker_outcome {
   int64_t latency_us = 0;
 };
 
-using breaker_actor = caf::typed_actor<
-    /// Outcomes of calls, in a batch (callers gather them per event loop).
-    caf::reacts_to<outcome_atom, std::vector<breaker_outcome>>,
-    /// Internal: the open duration of `generation` has passed.
-    caf::reacts_to<advance_atom, uint64_t>,
-    /// The instance passed an active health check: an open breaker turns
-    /// half-open at once.
-    caf::reacts_to<checked_atom>,
-    /// Answers the current state.
-    caf::replies_to<get_atom>::with<breaker_update>>;
+using breaker_actor =
+    caf::typed_actor<inspectable,
+                     /// Outcomes of calls, in a batch (callers gather them per
+                     /// event loop).
+                     caf::reacts_to<outcome_atom, std::vector<breaker_outcome>>,
+                     /// Internal: the open duration of `generation` has passed.
+                     caf::reacts_to<advance_atom, uint64_t>,
+                     /// The instance passed an active health check: an open
+                     /// breaker turns half-open at once.
+                     caf::reacts_to<checked_atom>,
+                     /// Answers the current state.
+                     caf::replies_to<get_atom>::with<breaker_update>>;
 
 /// What a breaker needs.
 struct breaker_actor_options {

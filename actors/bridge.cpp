@@ -1,11 +1,18 @@
 #include "actors/bridge.hpp"
 
+#include "actors/introspection.hpp"
+
 namespace valmesh {
 
 namespace {
 
-caf::behavior bridge_impl(caf::event_based_actor* self) {
+struct bridge_state {
+  static inline const char* name = "bridge";
+};
+
+caf::behavior bridge_impl(metered_dynamic_pointer<bridge_state> self) {
   return {
+      [self](inspect_atom) { return self->figures("bridge"); },
       [self](bridge_job& job) { job(self); },
   };
 }

@@ -141,7 +141,7 @@ struct bulkhead_state {
   uint64_t timer_seq = 0;
 };
 
-using bulkhead_pointer = bulkhead_actor::stateful_pointer<bulkhead_state>;
+using bulkhead_pointer = metered_pointer<bulkhead_actor, bulkhead_state>;
 
 /// Expires what is due and arms the timer for the oldest waiter, unless one
 /// already fires earlier.
@@ -164,6 +164,7 @@ bulkhead_actor::behavior_type bulkhead_impl(bulkhead_pointer self,
     options.gate = make_bulkhead_gate(options.policy, options.seed);
   self->state.options = std::move(options);
   return {
+      [self](inspect_atom) { return self->figures("bulkhead"); },
       [self](acquire_atom, std::vector<std::string>& exclude, grant_fn& done) {
         auto& st = self->state;
         auto r = st.options.gate->acquire(std::move(exclude), done,

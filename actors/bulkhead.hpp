@@ -10,6 +10,8 @@
 
 #include <caf/all.hpp>
 
+#include "actors/introspection.hpp"
+
 #include "actors/breaker.hpp"
 #include "actors/protocol.hpp"
 #include "runtime/clock.hpp"
@@ -105,6 +107,7 @@ class bulkhead_gate {
 /// registry's and the breakers' changes to it, and runs the queue's expiry
 /// timer (DESIGN §3).
 using bulkhead_actor = caf::typed_actor<
+    inspectable,
     /// Asks for a permit, avoiding the instances already tried (the
     /// message path; the gate answers the same).
     caf::reacts_to<acquire_atom, std::vector<std::string>, grant_fn>,

@@ -35,6 +35,9 @@ class directory {
     return await(mesh_sup_, timeout);
   }
   caf::actor bridge() const { return get(bridge_); }
+  /// The root of the supervision tree (node_supervisor).
+  caf::actor root() const { return get(root_); }
+  void set_root(caf::actor x) { put(root_, std::move(x)); }
   events_actor events() const { return get(events_); }
   health_supervisor_actor health_supervisor() const { return get(health_); }
   health_aggregator_actor health_aggregator() const { return get(aggregator_); }
@@ -56,6 +59,7 @@ class directory {
     std::lock_guard<std::mutex> guard{mtx_};
     registry_ = nullptr;
     bridge_ = nullptr;
+    root_ = nullptr;
     events_ = nullptr;
     health_ = nullptr;
     aggregator_ = nullptr;
@@ -90,6 +94,7 @@ class directory {
   mutable std::condition_variable cv_;
   registry_actor registry_;
   caf::actor bridge_;
+  caf::actor root_;
   events_actor events_;
   health_supervisor_actor health_;
   health_aggregator_actor aggregator_;

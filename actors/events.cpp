@@ -14,11 +14,12 @@ struct events_state {
   uint64_t next_subscription = 1;
 };
 
-using events_pointer = events_actor::stateful_pointer<events_state>;
+using events_pointer = metered_pointer<events_actor, events_state>;
 
 events_actor::behavior_type events_impl(events_pointer self, size_t backlog) {
   self->state.log = std::make_unique<event_log>(backlog);
   return {
+      [self](inspect_atom) { return self->figures("events"); },
       [self](publish_atom, std::string& type, std::string& data) {
         auto& e = self->state.log->append(std::move(type), std::move(data));
         for (auto& [_, sink] : self->state.sinks) sink(e);

@@ -5,6 +5,8 @@
 
 #include <caf/all.hpp>
 
+#include "actors/introspection.hpp"
+
 #include "actors/protocol.hpp"
 
 namespace valmesh {
@@ -16,6 +18,7 @@ using event_sink = std::function<void(const event_record&)>;
 
 /// The pub/sub hub of a node: registrations, health and breaker transitions.
 using events_actor = caf::typed_actor<
+    inspectable,
     /// Publishes an event of `type` with JSON `data`; gives it the next id.
     caf::reacts_to<publish_atom, std::string, std::string>,
     /// Subscribes `sink`; first replays the backlog after `last_event_id` (0:

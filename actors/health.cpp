@@ -1,6 +1,7 @@
 #include "actors/health.hpp"
 
 #include "actors/gather.hpp"
+#include "runtime/supervision.hpp"
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -16,17 +17,25 @@ using json = nlohmann::json;
 struct checker_child {
   health_checker_actor handle;
   std::set<std::string> ids;
+};
+
+/// What outlives a child's incarnations, for introspection.
+struct child_history {
   uint32_t restarts = 0;
+  std::optional<failure_note> last_failure;
 };
 
 struct health_supervisor_state {
   static inline const char* name = "health_supervisor";
   health_options options;
   std::map<std::string, checker_child> checkers;
+  std::map<std::string, child_history> history;  ///< by child name
+  health_aggregator_actor aggregator;
+  std::unique_ptr<restart_intensity> window;
 };
 
 using hsup_pointer =
-    health_supervisor_actor::stateful_pointer<health_supervisor_state>;
+    metered_pointer<health_supervisor_actor, health_supervisor_state>;
 
 checker_options checker_options_for(const health_options& o,
                                     const std::string& service) {
@@ -79,27 +88,75 @@ void unwatch(hsup_pointer self, const service_instance& x) {
   }
 }
 
+void start_aggregator(hsup_pointer self) {
+  auto& st = self->state;
+  st.aggregator = spawn_health_aggregator(self->system(), st.options);
+  self->monitor(st.aggregator);
+  if (st.options.on_aggregator) st.options.on_aggregator(st.aggregator);
+}
+
+/// Stops every child: the checkers, then the aggregator (started first).
+void stop_all(hsup_pointer self, const caf::error& reason) {
+  auto& st = self->state;
+  for (auto& [_, c] : st.checkers) {
+    self->demonitor(c.handle.address());
+    self->send_exit(c.handle, reason);
+  }
+  st.checkers.clear();
+  if (st.aggregator) {
+    self->demonitor(st.aggregator.address());
+    self->send_exit(st.aggregator, reason);
+    st.aggregator = nullptr;
+  }
+}
+
+/// Records a child's failure and counts a restart; past the intensity,
+/// stops everything and exits with the child's reason (escalation).
+bool may_restart(hsup_pointer self, const std::string& child,
+                 const caf::down_msg& msg) {
+  auto& st = self->state;
+  auto& h = st.history[child];
+  h.last_failure =
+      failure_note{self->system().render(msg.reason), unix_now_ms()};
+  if (st.window->record(st.options.time->now())) {
+    ++h.restarts;
+    spdlog::warn("health_supervisor: restarting {} after {}", child,
+                 h.last_failure->reason);
+    return true;
+  }
+  spdlog::error(
+      "health_supervisor: {} failed more than {} times in {}ms; "
+      "escalating",
+      child, st.window->intensity(), st.window->period().count());
+  stop_all(self, msg.reason);
+  self->quit(msg.reason);
+  return false;
+}
+
 health_supervisor_actor::behavior_type health_supervisor_impl(
     hsup_pointer self, health_options options) {
+  self->state.window =
+      std::make_unique<restart_intensity>(options.intensity, options.period);
   self->state.options = std::move(options);
+  start_aggregator(self);
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
+    if (st.aggregator && st.aggregator.address() == msg.source) {
+      st.aggregator = nullptr;
+      if (may_restart(self, "health_aggregator", msg)) start_aggregator(self);
+      return;
+    }
     for (auto& [service, c] : st.checkers) {
       if (c.handle.address() != msg.source) continue;
       auto name = service;
-      auto restarts = c.restarts + 1;
-      spdlog::warn("health_supervisor: restarting health_checker/{} after {}",
-                   name, self->system().render(msg.reason));
       st.checkers.erase(name);
+      if (!may_restart(self, "health_checker/" + name, msg)) return;
       // Rebuild from the registry: it knows every instance of the service.
       if (auto reg = st.options.registry()) {
         self->request(reg, std::chrono::seconds{5}, get_atom::value, name)
             .then(
-                [self, name, restarts](std::vector<service_instance>& xs) {
+                [self](std::vector<service_instance>& xs) {
                   for (auto& x : xs) watch(self, x);
-                  if (auto i = self->state.checkers.find(name);
-                      i != self->state.checkers.end())
-                    i->second.restarts = restarts;
                 },
                 [](caf::error&) {});
       }
@@ -107,16 +164,37 @@ health_supervisor_actor::behavior_type health_supervisor_impl(
     }
   });
   self->send(self, resync_atom::value);
-  // Stopping the supervisor stops its checkers first.
+  // Stopping the supervisor stops its children first.
   self->set_exit_handler([self](caf::exit_msg& msg) {
-    for (auto& [_, c] : self->state.checkers) {
-      self->demonitor(c.handle.address());
-      self->send_exit(c.handle, msg.reason);
-    }
-    self->state.checkers.clear();
+    stop_all(self, msg.reason);
     self->quit(msg.reason);
   });
   return {
+      [self](inspect_atom) {
+        auto& st = self->state;
+        auto f = self->figures("supervisor");
+        f.supervisor = true;
+        f.strategy = "one_for_one";
+        f.intensity = st.window->intensity();
+        f.period_ms = st.window->period().count();
+        auto entry = [&](const std::string& name, const char* kind,
+                         caf::actor h) {
+          child_entry e{name, kind, std::move(h), "running", 0, std::nullopt};
+          if (auto i = st.history.find(name); i != st.history.end()) {
+            e.restarts = i->second.restarts;
+            e.last_failure = i->second.last_failure;
+          }
+          if (!e.handle) e.state = "restarting";
+          return e;
+        };
+        f.children.push_back(entry("health_aggregator", "health_aggregator",
+                                   caf::actor_cast<caf::actor>(st.aggregator)));
+        for (auto& [service, c] : st.checkers)
+          f.children.push_back(entry("health_checker/" + service,
+                                     "health_checker",
+                                     caf::actor_cast<caf::actor>(c.handle)));
+        return f;
+      },
       [self](changed_atom, const catalog_change& c) {
         switch (c.what) {
           case catalog_change::kind::registered:
@@ -161,7 +239,7 @@ struct aggregator_state {
 };
 
 using aggregator_pointer =
-    health_aggregator_actor::stateful_pointer<aggregator_state>;
+    metered_pointer<health_aggregator_actor, aggregator_state>;
 
 void publish(aggregator_pointer self, const char* type, const json& data) {
   if (auto ev = self->state.options.events())
@@ -237,6 +315,7 @@ health_aggregator_actor::behavior_type health_aggregator_impl(
   self->delayed_send(self, self->state.options.health.interval,
                      resync_atom::value);
   return {
+      [self](inspect_atom) { return self->figures("health_aggregator"); },
       [self](changed_atom, const catalog_change& c) {
         // Only the changed service and the overall can move: O(log n).
         auto& st = self->state;

@@ -10,6 +10,8 @@
 
 #include <caf/all.hpp>
 
+#include "actors/introspection.hpp"
+
 #include "actors/events.hpp"
 #include "actors/health_checker.hpp"
 #include "actors/protocol.hpp"
@@ -20,8 +22,10 @@ namespace valmesh {
 
 /// `health_supervisor`: keeps one `health_checker/<service>` per service
 /// with instances, spawned and stopped as the registry changes, and
-/// restarts a checker that fails (rebuilding it from the registry).
+/// restarts a checker that fails (rebuilding it from the registry). It also
+/// runs the `health_aggregator` as a child.
 using health_supervisor_actor = caf::typed_actor<
+    inspectable,
     /// A change in the catalog (the registry's `on_change`).
     caf::reacts_to<changed_atom, catalog_change>,
     /// Answers every checked instance's figures, from all checkers.
@@ -32,7 +36,7 @@ using health_supervisor_actor = caf::typed_actor<
 /// `health_aggregator`: rolls instance health up to services and overall,
 /// and publishes `service_health_changed` and `overall_changed`.
 using health_aggregator_actor =
-    caf::typed_actor<caf::reacts_to<changed_atom, catalog_change>,
+    caf::typed_actor<inspectable, caf::reacts_to<changed_atom, catalog_change>,
                      /// Answers the roll-up.
                      caf::replies_to<get_atom>::with<health_view>,
                      /// Internal: a full recompute from a registry snapshot
@@ -48,6 +52,12 @@ struct health_options {
   /// Passed on to each checker (`checker_options::on_passed`).
   std::function<void(const std::string&, std::vector<std::string>)> on_passed;
   std::function<events_actor()> events;
+  /// Called with each (re)started aggregator, to publish its handle.
+  std::function<void(const health_aggregator_actor&)> on_aggregator;
+  /// Restart intensity of the supervisor's children; past it the
+  /// supervisor exits and node_supervisor restarts it.
+  uint32_t intensity = 10;
+  std::chrono::milliseconds period{std::chrono::seconds{10}};
 };
 
 health_supervisor_actor spawn_health_supervisor(caf::actor_system& sys,

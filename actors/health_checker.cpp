@@ -41,7 +41,7 @@ struct checker_state {
   }
 };
 
-using checker_pointer = health_checker_actor::stateful_pointer<checker_state>;
+using checker_pointer = metered_pointer<health_checker_actor, checker_state>;
 
 /// Sends the gathered results to the registry in one message.
 void flush(checker_pointer self) {
@@ -82,6 +82,7 @@ health_checker_actor::behavior_type checker_impl(checker_pointer self,
       options.seed != 0 ? options.seed : random_seed());
   st.options = std::move(options);
   return {
+      [self](inspect_atom) { return self->figures("health_checker"); },
       [self](watch_atom, service_instance& x) {
         auto& st = self->state;
         auto& w = st.instances[x.id];

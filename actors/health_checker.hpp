@@ -7,6 +7,8 @@
 
 #include <caf/all.hpp>
 
+#include "actors/introspection.hpp"
+
 #include "actors/protocol.hpp"
 #include "actors/registry.hpp"
 #include "http/prober.hpp"
@@ -16,6 +18,7 @@ namespace valmesh {
 
 /// Checks the instances of one service (`health_checker/<service>`).
 using health_checker_actor = caf::typed_actor<
+    inspectable,
     /// Starts (or re-times) checking an instance; the first check comes soon.
     caf::reacts_to<watch_atom, service_instance>,
     /// Stops checking instance `id`.

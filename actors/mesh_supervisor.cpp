@@ -1,6 +1,7 @@
 #include "actors/mesh_supervisor.hpp"
 
 #include "actors/gather.hpp"
+#include "runtime/supervision.hpp"
 
 #include <map>
 
@@ -15,10 +16,14 @@ struct breaker_child {
   breaker_actor handle;
   uint64_t generation = 0;  ///< its first generation
   service_instance instance;
+  uint32_t restarts = 0;
+  std::optional<failure_note> last_failure;
 };
 
 struct service_unit {
   bulkhead_actor bulkhead;
+  uint32_t bulkhead_restarts = 0;
+  std::optional<failure_note> bulkhead_failure;
   std::map<std::string, breaker_child> breakers;
 };
 
@@ -31,10 +36,11 @@ struct mesh_supervisor_state {
   /// services registered before this supervisor ran come from it.
   bool resynced = false;
   std::vector<std::function<void()>> waiting_flush;
+  std::unique_ptr<restart_intensity> window;
 };
 
 using msup_pointer =
-    mesh_supervisor_actor::stateful_pointer<mesh_supervisor_state>;
+    metered_pointer<mesh_supervisor_actor, mesh_supervisor_state>;
 
 void spawn_bulkhead_of(msup_pointer self, const std::string& service,
                        service_unit& u) {
@@ -126,18 +132,52 @@ void unwatch(msup_pointer self, const service_instance& x) {
   st.services.erase(s);
 }
 
+/// Stops every child (youngest kind first: breakers, then bulkheads).
+void stop_all(msup_pointer self, const caf::error& reason) {
+  auto& st = self->state;
+  for (auto& [service, u] : st.services) {
+    st.options.bulkheads->erase(service);
+    for (auto& [_, b] : u.breakers) stop_child(self, b.handle, reason);
+    stop_child(self, u.bulkhead, reason);
+  }
+  st.services.clear();
+}
+
+/// Counts a restart; past the intensity, stops everything and exits with
+/// the child's reason, so that node_supervisor restarts this supervisor
+/// (which rebuilds from the registry).
+bool may_restart(msup_pointer self, const std::string& child,
+                 const caf::down_msg& msg) {
+  auto& st = self->state;
+  if (st.window->record(st.options.time->now())) return true;
+  spdlog::error(
+      "mesh_supervisor: {} failed more than {} times in {}ms; "
+      "escalating",
+      child, st.window->intensity(), st.window->period().count());
+  stop_all(self, msg.reason);
+  self->quit(msg.reason);
+  return false;
+}
+
 void on_down(msup_pointer self, const caf::down_msg& msg) {
+  auto reason = self->system().render(msg.reason);
   for (auto& [service, u] : self->state.services) {
     if (u.bulkhead.address() == msg.source) {
+      u.bulkhead_failure = failure_note{reason, unix_now_ms()};
+      if (!may_restart(self, "bulkhead/" + service, msg)) return;
       spdlog::warn("mesh_supervisor: restarting bulkhead/{} after {}", service,
-                   self->system().render(msg.reason));
+                   reason);
+      ++u.bulkhead_restarts;
       spawn_bulkhead_of(self, service, u);
       return;
     }
     for (auto& [id, b] : u.breakers) {
       if (b.handle.address() != msg.source) continue;
+      b.last_failure = failure_note{reason, unix_now_ms()};
+      if (!may_restart(self, "breaker/" + id, msg)) return;
       spdlog::warn("mesh_supervisor: restarting breaker/{} after {}", id,
-                   self->system().render(msg.reason));
+                   reason);
+      ++b.restarts;
       spawn_breaker_of(self, u, b);
       return;
     }
@@ -146,20 +186,35 @@ void on_down(msup_pointer self, const caf::down_msg& msg) {
 
 mesh_supervisor_actor::behavior_type mesh_supervisor_impl(
     msup_pointer self, mesh_options options) {
+  self->state.window =
+      std::make_unique<restart_intensity>(options.intensity, options.period);
   self->state.options = std::move(options);
   self->set_down_handler([self](caf::down_msg& msg) { on_down(self, msg); });
   self->set_exit_handler([self](caf::exit_msg& msg) {
-    auto& st = self->state;
-    for (auto& [service, u] : st.services) {
-      st.options.bulkheads->erase(service);
-      for (auto& [_, b] : u.breakers) stop_child(self, b.handle, msg.reason);
-      stop_child(self, u.bulkhead, msg.reason);
-    }
-    st.services.clear();
+    stop_all(self, msg.reason);
     self->quit(msg.reason);
   });
   self->send(self, resync_atom::value);
   return {
+      [self](inspect_atom) {
+        auto& st = self->state;
+        auto f = self->figures("supervisor");
+        f.supervisor = true;
+        f.strategy = "one_for_one";
+        f.intensity = st.window->intensity();
+        f.period_ms = st.window->period().count();
+        for (auto& [service, u] : st.services) {
+          f.children.push_back({"bulkhead/" + service, "bulkhead",
+                                caf::actor_cast<caf::actor>(u.bulkhead),
+                                "running", u.bulkhead_restarts,
+                                u.bulkhead_failure});
+          for (auto& [id, b] : u.breakers)
+            f.children.push_back({"breaker/" + id, "breaker",
+                                  caf::actor_cast<caf::actor>(b.handle),
+                                  "running", b.restarts, b.last_failure});
+        }
+        return f;
+      },
       [self](changed_atom, const catalog_change& c) {
         switch (c.what) {
           case catalog_change::kind::registered:

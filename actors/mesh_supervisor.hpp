@@ -1,10 +1,13 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <vector>
 
 #include <caf/all.hpp>
+
+#include "actors/introspection.hpp"
 
 #include "actors/bulkhead.hpp"
 #include "actors/events.hpp"
@@ -21,7 +24,7 @@ namespace valmesh {
 /// knows (instances and their breakers); a crashed breaker starts closed
 /// with a new generation.
 using mesh_supervisor_actor = caf::typed_actor<
-    caf::reacts_to<changed_atom, catalog_change>,
+    inspectable, caf::reacts_to<changed_atom, catalog_change>,
     /// Internal: rebuilds from a registry snapshot (on start).
     caf::reacts_to<resync_atom>,
     /// These instances of a service passed an active health check.
@@ -40,6 +43,10 @@ struct mesh_options {
   mesh_directory* bulkheads = nullptr;
   std::function<registry_actor()> registry;
   std::function<events_actor()> events;
+  /// Restart intensity of its children (bulkheads and breakers together);
+  /// past it the supervisor exits and node_supervisor restarts it.
+  uint32_t intensity = 10;
+  std::chrono::milliseconds period{std::chrono::seconds{10}};
 };
 
 mesh_supervisor_actor spawn_mesh_supervisor(caf::actor_system& sys,

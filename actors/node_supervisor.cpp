@@ -12,31 +12,86 @@ struct child_state {
   child_spec spec;
   caf::actor handle;
   uint32_t restarts = 0;
+  bool stopped = false;  ///< exited and not restarted
+  std::optional<failure_note> last_failure;
 };
 
 struct supervisor_state {
   static inline const char* name = "supervisor";
   std::string label;
   supervisor_options options;
-  std::unique_ptr<restart_intensity> window;
+  std::unique_ptr<supervisor_policy> policy;
   std::vector<child_state> children;
 };
 
-using supervisor_pointer = caf::stateful_actor<supervisor_state>*;
+using supervisor_pointer = metered_dynamic_pointer<supervisor_state>;
+
+void stop_child(supervisor_pointer self, child_state& c,
+                const caf::error& reason) {
+  if (!c.handle) return;
+  self->demonitor(c.handle);
+  self->send_exit(c.handle, reason);
+  c.handle = nullptr;
+}
 
 void stop_children(supervisor_pointer self, const caf::error& reason) {
   auto& xs = self->state.children;
-  for (auto i = xs.rbegin(); i != xs.rend(); ++i) {
-    if (!i->handle) continue;
-    self->demonitor(i->handle);
-    self->send_exit(i->handle, reason);
-    i->handle = nullptr;
-  }
+  for (auto i = xs.rbegin(); i != xs.rend(); ++i) stop_child(self, *i, reason);
 }
 
 void start_child(supervisor_pointer self, child_state& c) {
   c.handle = c.spec.start(self->system());
+  c.stopped = false;
   self->monitor(c.handle);
+}
+
+void on_child_down(supervisor_pointer self, caf::down_msg& msg) {
+  auto& st = self->state;
+  size_t index = st.children.size();
+  for (size_t i = 0; i < st.children.size(); ++i)
+    if (st.children[i].handle && st.children[i].handle.address() == msg.source)
+      index = i;
+  if (index == st.children.size()) return;  // a stopped child's late news
+  auto& child = st.children[index];
+  child.handle = nullptr;
+  bool abnormal = msg.reason && msg.reason != caf::exit_reason::normal;
+  auto reason = self->system().render(msg.reason);
+  if (abnormal) child.last_failure = failure_note{reason, unix_now_ms()};
+  std::vector<restart_type> types;
+  std::vector<bool> running;
+  for (auto& c : st.children) {
+    types.push_back(c.spec.restart);
+    running.push_back(c.handle != nullptr);
+  }
+  auto d = st.policy->on_exit(index, types, running, abnormal,
+                              st.options.time->now());
+  using action = supervision_decision::action;
+  switch (d.what) {
+    case action::forget:
+      child.stopped = true;
+      spdlog::info("{}: {} exited ({}), not restarted", st.label, child.spec.id,
+                   reason);
+      return;
+    case action::escalate:
+      spdlog::error("{}: {} failed more than {} times in {}ms; escalating",
+                    st.label, child.spec.id, st.policy->intensity(),
+                    st.options.period.count());
+      stop_children(self, msg.reason);
+      self->quit(msg.reason);
+      return;
+    case action::restart:
+      break;
+  }
+  spdlog::warn("{}: restarting {} after {} ({})", st.label, child.spec.id,
+               reason, to_string(st.options.strategy));
+  for (auto i : d.stop)
+    stop_child(self, st.children[i], caf::exit_reason::user_shutdown);
+  for (auto& c : st.children)
+    if (!c.handle) c.stopped = true;
+  for (auto i : d.start) {
+    ++st.children[i].restarts;
+    start_child(self, st.children[i]);
+  }
 }
 
 caf::behavior supervisor_impl(supervisor_pointer self, std::string name,
@@ -44,10 +99,14 @@ caf::behavior supervisor_impl(supervisor_pointer self, std::string name,
                               std::vector<child_spec> children) {
   auto& st = self->state;
   st.label = std::move(name);
-  st.window =
-      std::make_unique<restart_intensity>(options.intensity, options.period);
+  st.policy = std::make_unique<supervisor_policy>(
+      options.strategy, options.intensity, options.period);
   st.options = std::move(options);
-  for (auto& spec : children) st.children.push_back({std::move(spec), {}, 0});
+  for (auto& spec : children) {
+    child_state c;
+    c.spec = std::move(spec);
+    st.children.push_back(std::move(c));
+  }
   for (auto& c : st.children) start_child(self, c);
   // An exit message (shutdown, or the parent giving up) stops the children,
   // youngest first, while the state is still alive, then the supervisor.
@@ -55,28 +114,8 @@ caf::behavior supervisor_impl(supervisor_pointer self, std::string name,
     stop_children(self, msg.reason);
     self->quit(msg.reason);
   });
-  self->set_down_handler([self](caf::down_msg& msg) {
-    auto& st = self->state;
-    for (auto& c : st.children) {
-      if (c.handle.address() != msg.source) continue;
-      bool abnormal = msg.reason && msg.reason != caf::exit_reason::normal;
-      c.handle = nullptr;
-      if (!should_restart(c.spec.restart, abnormal)) return;
-      if (!st.window->record(st.options.time->now())) {
-        spdlog::error("{}: {} failed more than {} times in {}ms; escalating",
-                      st.label, c.spec.id, st.options.intensity,
-                      st.options.period.count());
-        stop_children(self, msg.reason);
-        self->quit(msg.reason);
-        return;
-      }
-      ++c.restarts;
-      spdlog::warn("{}: restarting {} after {}", st.label, c.spec.id,
-                   self->system().render(msg.reason));
-      start_child(self, c);
-      return;
-    }
-  });
+  self->set_down_handler(
+      [self](caf::down_msg& msg) { on_child_down(self, msg); });
   return {
       // Answers "id restarts" for each child, in start order.
       [self](list_atom) {
@@ -84,6 +123,21 @@ caf::behavior supervisor_impl(supervisor_pointer self, std::string name,
         for (auto& c : self->state.children)
           result.push_back(c.spec.id + " " + std::to_string(c.restarts));
         return result;
+      },
+      [self](inspect_atom) {
+        auto& st = self->state;
+        auto f = self->figures("supervisor");
+        f.supervisor = true;
+        f.strategy = std::string{to_string(st.options.strategy)};
+        f.intensity = st.options.intensity;
+        f.period_ms = st.options.period.count();
+        for (auto& c : st.children)
+          f.children.push_back({c.spec.id, c.spec.kind, c.handle,
+                                c.handle    ? "running"
+                                : c.stopped ? "stopped"
+                                            : "restarting",
+                                c.restarts, c.last_failure});
+        return f;
       },
   };
 }

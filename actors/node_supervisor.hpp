@@ -8,13 +8,15 @@
 
 #include <caf/all.hpp>
 
+#include "actors/introspection.hpp"
 #include "runtime/supervision.hpp"
 
 namespace valmesh {
 
 /// How a supervisor starts and restarts one child (OTP's child_spec).
 struct child_spec {
-  std::string id;  ///< stable name in the tree, e.g. "registry"
+  std::string id;    ///< stable name in the tree, e.g. "registry"
+  std::string kind;  ///< what it is, for introspection ("registry", ...)
   /// Spawns the child and returns its handle; called again on restart.
   std::function<caf::actor(caf::actor_system&)> start;
   restart_type restart = restart_type::permanent;
@@ -35,9 +37,13 @@ struct supervisor_options {
 };
 
 /// Spawns a supervisor that starts `children` in order, watches them, and
-/// restarts a child that exits as its `restart_type` says (one_for_one).
-/// Exceeding the intensity makes the supervisor exit with the child's reason
-/// (escalation). Exiting it (e.g. `user_shutdown`) stops every child.
+/// restarts a child that exits as its `restart_type` and the strategy say
+/// (`supervisor_policy`). Exceeding the intensity makes the supervisor stop
+/// every child and exit with the child's reason (escalation). Exiting it
+/// (e.g. `user_shutdown`) stops every child, youngest first.
+///
+/// It answers `inspect_atom` (introspection, high priority) with its own
+/// figures and its children's entries.
 caf::actor spawn_supervisor(caf::actor_system& sys, std::string name,
                             supervisor_options options,
                             std::vector<child_spec> children);

@@ -79,7 +79,7 @@ struct registry_state {
   }
 };
 
-using registry_pointer = registry_actor::stateful_pointer<registry_state>;
+using registry_pointer = metered_pointer<registry_actor, registry_state>;
 
 /// Keeps the expiry timer armed while any lease or removal is pending, and
 /// idle otherwise (an idle node never wakes up for nothing).
@@ -103,6 +103,7 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
   st.data = std::make_unique<catalog>(*options.time, options.catalog);
   st.options = std::move(options);
   return {
+      [self](inspect_atom) { return self->figures("registry"); },
       [self](register_atom,
              service_instance& x) -> caf::result<service_instance> {
         auto valid = validate_instance(std::move(x));

@@ -8,6 +8,8 @@
 
 #include <caf/all.hpp>
 
+#include "actors/introspection.hpp"
+
 #include "actors/protocol.hpp"
 #include "runtime/catalog.hpp"
 #include "runtime/clock.hpp"
@@ -16,6 +18,7 @@ namespace valmesh {
 
 /// The catalog of services and instances of one node.
 using registry_actor = caf::typed_actor<
+    inspectable,
     /// Registers or updates an instance; answers it as stored (with its id).
     caf::replies_to<register_atom, service_instance>::with<service_instance>,
     /// Removes instance (name, id); answers it as it was. `not_found` if

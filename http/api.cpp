@@ -167,7 +167,13 @@ void resolve(const ctx_ptr& ctx, request_context&& rc, responder done) {
 }
 
 void node_health(const ctx_ptr& ctx, request_context&&, responder done) {
-  // Liveness and readiness of this node: ready when the registry answers.
+  // Liveness and readiness of this node: ready when the registry answers,
+  // not ready while it drains for shutdown.
+  if (ctx->draining != nullptr && ctx->draining->load())
+    return reply_json(done, 503,
+                      {{"status", "draining"},
+                       {"node", ctx->node_name},
+                       {"version", version}});
   ask_registry<std::vector<service_summary>>(
       ctx, std::move(done),
       [ctx](std::vector<service_summary>& xs, const responder& done) {

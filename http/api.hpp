@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -20,6 +21,14 @@ struct api_context {
   std::string cluster_addr;
   /// How long a handler waits for an actor before answering 503.
   std::chrono::milliseconds actor_timeout{std::chrono::seconds{5}};
+  /// How long `GET /api/actors` waits for each actor before it shows it as
+  /// unresponsive.
+  std::chrono::milliseconds inspect_timeout{std::chrono::milliseconds{250}};
+  /// `--enable-fault-injection`: the debug endpoints exist.
+  bool fault_injection = false;
+  /// Set by the node when a graceful shutdown begins: `/health` answers
+  /// 503 "draining" so that load balancers stop sending.
+  const std::atomic<bool>* draining = nullptr;
 };
 
 /// Adds the registry, discovery and node endpoints of SPEC §3 to `r`.

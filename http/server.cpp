@@ -1,8 +1,11 @@
 #include "http/server.hpp"
 
 #include <array>
+#include <condition_variable>
 #include <deque>
+#include <mutex>
 #include <optional>
+#include <unordered_map>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
@@ -146,9 +149,25 @@ using loop_executor = net::io_context::executor_type;
 using loop_socket = net::basic_stream_socket<tcp, loop_executor>;
 using loop_stream = beast::basic_stream<tcp, loop_executor>;
 
+class session;
+
 struct shared_config {
   server_options options;
   request_handler handler;
+  // Graceful shutdown: the sessions alive (to close the idle ones), the
+  // requests in progress, and a condition to wait for them to finish.
+  std::atomic<bool> draining{false};
+  std::atomic<int64_t> in_flight{0};
+  std::mutex mtx;
+  std::condition_variable idle;
+  std::unordered_map<const session*, std::weak_ptr<session>> sessions;
+
+  void request_done() {
+    if (in_flight.fetch_sub(1) == 1 && draining.load()) {
+      std::lock_guard<std::mutex> guard{mtx};
+      idle.notify_all();
+    }
+  }
 };
 
 class session : public std::enable_shared_from_this<session> {
@@ -160,11 +179,29 @@ class session : public std::enable_shared_from_this<session> {
     if (!ec) peer_ = remote.address().to_string();
   }
 
+  ~session() {
+    std::lock_guard<std::mutex> guard{cfg_->mtx};
+    cfg_->sessions.erase(this);
+  }
+
   void run() {
+    {
+      std::lock_guard<std::mutex> guard{cfg_->mtx};
+      cfg_->sessions.emplace(this, weak_from_this());
+    }
     net::dispatch(
         stream_.get_executor(),
         beast::bind_front_handler(&session::do_read, shared_from_this()));
   }
+
+  /// Graceful shutdown, on the session's loop: a stream ends now (its
+  /// client reconnects elsewhere); other connections close after their
+  /// next answer, which do_write marks `Connection: close` (Envoy's drain).
+  void drain() {
+    if (streaming_) close_stream();
+  }
+
+  loop_executor executor() { return stream_.get_executor(); }
 
  private:
   void do_read() {
@@ -206,6 +243,8 @@ class session : public std::enable_shared_from_this<session> {
                      "the request body is larger than " +
                          std::to_string(cfg_->options.body_limit) + " bytes"});
     stream_.expires_never();  // the handler's own deadlines apply now
+    busy_ = true;
+    cfg_->in_flight.fetch_add(1);
     auto req = parser_->release();
     keep_alive_ = req.keep_alive();
     head_ = req.method() == beast_http::verb::head;
@@ -243,6 +282,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void do_write(response&& res) {
+    if (cfg_->draining.load()) keep_alive_ = false;
     res_ = std::move(res);
     res_.keep_alive(keep_alive_);
     res_.prepare_payload();
@@ -254,6 +294,10 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void on_write(beast::error_code ec, size_t) {
+    if (busy_) {
+      busy_ = false;
+      cfg_->request_done();
+    }
     if (ec) return;
     if (!keep_alive_) return do_close();
     do_read();
@@ -307,6 +351,11 @@ class session : public std::enable_shared_from_this<session> {
   void start_stream(response&& head, stream_open_fn on_open,
                     stream_close_fn on_close) {
     on_close_ = std::move(on_close);
+    streaming_ = true;
+    if (busy_) {
+      busy_ = false;
+      cfg_->request_done();
+    }
     stream_.expires_never();
     // A modest kernel buffer, so that our bounded queue (with its `lagged`
     // notice) governs a slow reader, not megabytes of socket buffer.
@@ -393,6 +442,8 @@ class session : public std::enable_shared_from_this<session> {
   response res_;
   std::string peer_;  ///< the client's IP address
   bool keep_alive_ = true;
+  bool busy_ = false;       ///< a request is being answered
+  bool streaming_ = false;  ///< the connection is an event stream
   bool head_ = false;
   bool linger_ = false;
   size_t lingered_ = 0;
@@ -484,6 +535,30 @@ expected<uint16_t> server::listen(const endpoint& ep) {
   auto port = a.local_endpoint().port();
   impl_->do_accept();
   return port;
+}
+
+void server::drain() {
+  auto& cfg = *impl_->cfg;
+  cfg.draining.store(true);
+  stop_accepting();
+  std::vector<std::shared_ptr<session>> alive;
+  {
+    std::lock_guard<std::mutex> guard{cfg.mtx};
+    for (auto& [_, w] : cfg.sessions)
+      if (auto s = w.lock()) alive.push_back(std::move(s));
+  }
+  for (auto& s : alive) net::post(s->executor(), [s] { s->drain(); });
+}
+
+bool server::await_idle(std::chrono::milliseconds timeout) {
+  auto& cfg = *impl_->cfg;
+  std::unique_lock<std::mutex> guard{cfg.mtx};
+  return cfg.idle.wait_for(guard, timeout,
+                           [&] { return cfg.in_flight.load() == 0; });
+}
+
+int64_t server::in_flight() const noexcept {
+  return impl_->cfg->in_flight.load();
 }
 
 void server::stop_accepting() {

@@ -116,6 +116,19 @@ class server {
   /// Stops accepting new connections (existing ones carry on).
   void stop_accepting();
 
+  /// Begins a graceful shutdown: stops accepting (new connections are
+  /// refused), ends event streams, and from now on answers every request
+  /// with `Connection: close`. Requests on open connections are still
+  /// served (and counted in flight) until the loops stop.
+  void drain();
+
+  /// Waits until no request is in progress, at most `timeout`; returns
+  /// whether none is left. Call after `drain`, from outside the loops.
+  bool await_idle(std::chrono::milliseconds timeout);
+
+  /// Requests read and not yet answered (streams excluded).
+  int64_t in_flight() const noexcept;
+
  private:
   struct impl;
   std::shared_ptr<impl> impl_;

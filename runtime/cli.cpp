@@ -116,8 +116,15 @@ int run_agent(const agent_flags& flags, CLI::App& cmd) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);  // internal: the supervision tree gave up
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   node n{*cfg};
+  auto main_thread = pthread_self();
+  n.on_fatal([main_thread](const std::string& why) {
+    spdlog::critical("node_supervisor gave up after {}; stopping the node",
+                     why);
+    pthread_kill(main_thread, SIGUSR1);
+  });
   if (auto err = n.start()) {
     spdlog::error("cannot start: {}", err->message);
     n.stop();
@@ -135,12 +142,23 @@ int run_agent(const agent_flags& flags, CLI::App& cmd) {
         "running as a single node");
   int sig = 0;
   sigwait(&signals, &sig);
+  if (sig == SIGUSR1) {
+    n.stop();
+    spdlog::info("valmesh agent stopped after a fatal failure");
+    return exit_code::agent_error;
+  }
   // A second signal ends the process at once.
-  pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
-  spdlog::info("received {}, shutting down",
-               sig == SIGINT ? "SIGINT" : "SIGTERM");
+  pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
+  spdlog::info("received {}, draining (up to {})",
+               sig == SIGINT ? "SIGINT" : "SIGTERM",
+               format_duration(cfg->drain_timeout));
+  n.drain(cfg->drain_timeout);
   n.stop();
   spdlog::info("valmesh agent stopped");
   return exit_code::ok;
@@ -247,6 +265,49 @@ void print_services(const json& j) {
                     std::to_string(s.value("passingCount", 0)),
                     join(s.value("versions", std::vector<std::string>{}))});
   print_table(rows);
+}
+
+/// `valmesh actors`: one row per actor, depth first, names as tree paths.
+void actor_rows(const json& x, std::vector<std::vector<std::string>>& rows) {
+  std::string failure = "-";
+  if (auto& f = x["lastFailure"]; f.is_object())
+    failure = f.value("at", "") + " " + f.value("reason", "");
+  rows.push_back({x.value("name", ""), x.value("kind", ""),
+                  std::to_string(x.value("id", 0)), x.value("state", ""),
+                  std::to_string(x.value("restarts", 0)),
+                  std::to_string(x.value("mailboxSize", 0)),
+                  std::to_string(x.value("messagesHandled", 0)),
+                  std::to_string(x.value("uptimeMs", 0)), failure});
+  for (auto& c : x["children"]) actor_rows(c, rows);
+}
+
+void print_actors(const json& j) {
+  std::vector<std::vector<std::string>> rows{{"NAME", "KIND", "ID", "STATE",
+                                              "RESTARTS", "MAILBOX", "HANDLED",
+                                              "UPTIME_MS", "LAST_FAILURE"}};
+  actor_rows(j["root"], rows);
+  print_table(rows);
+}
+
+/// `valmesh actors --tree`: the supervision tree, indented.
+void print_actor_tree(const json& x, const std::string& indent, bool last,
+                      bool top) {
+  std::string line = top ? "" : indent + (last ? "`-- " : "|-- ");
+  line += x.value("name", "") + " [" + x.value("state", "") + "]";
+  if (x.contains("strategy"))
+    line += " " + x.value("strategy", "") + " " +
+            std::to_string(x.value("intensity", 0)) + "/" +
+            x.value("period", "");
+  line += " mailbox=" + std::to_string(x.value("mailboxSize", 0)) +
+          " handled=" + std::to_string(x.value("messagesHandled", 0)) +
+          " restarts=" + std::to_string(x.value("restarts", 0));
+  if (auto& f = x["lastFailure"]; f.is_object())
+    line += " last failure: " + f.value("reason", "");
+  std::cout << line << "\n";
+  auto& children = x["children"];
+  auto next = top ? "" : indent + (last ? "    " : "|   ");
+  for (size_t i = 0; i < children.size(); ++i)
+    print_actor_tree(children[i], next, i + 1 == children.size(), false);
 }
 
 void print_health(const json& j) {
@@ -469,6 +530,12 @@ int run_cli(int argc, char** argv) {
                    "retries 0..10 (the service's policy)");
   add_client_flags(call, cf);
 
+  bool actors_tree = false;
+  auto* actors = app.add_subcommand(
+      "actors", "actor introspection: the supervision tree and its figures");
+  actors->add_flag("--tree", actors_tree, "print the tree, indented");
+  add_client_flags(actors, cf);
+
   auto* ver = app.add_subcommand("version", "print version and build info");
 
   try {
@@ -527,6 +594,13 @@ int run_cli(int argc, char** argv) {
                           });
     return rc == exit_code::ok && upstream_failed ? exit_code::agent_error : rc;
   }
+  if (actors->parsed())
+    return client_call(cf, "GET", "/api/actors", {}, 200, [&](const json& j) {
+      if (actors_tree)
+        print_actor_tree(j["root"], "", true, true);
+      else
+        print_actors(j);
+    });
   if (ver->parsed()) {
     std::cout << "valmesh " << version << "\n"
               << "caf " << CAF_MAJOR_VERSION << "." << CAF_MINOR_VERSION << "."

@@ -18,6 +18,7 @@
 #include "actors/node_supervisor.hpp"
 #include "actors/protocol.hpp"
 #include "actors/registry.hpp"
+#include "http/actors_api.hpp"
 #include "http/api.hpp"
 #include "http/loops.hpp"
 #include "http/mesh.hpp"
@@ -127,6 +128,8 @@ struct node::impl {
   uint16_t cluster_port = 0;
   bool started = false;
   bool stopped = false;
+  std::atomic<bool> draining{false};
+  std::function<void(std::string)> on_fatal;
 
   /// Sends one request from a scoped actor and waits for the answer.
   template <class R, class... Ts>
@@ -197,38 +200,34 @@ std::optional<failure> node::start() {
       caf::anon_send(ms, checked_atom::value, service, std::move(ids));
   };
   hopts_actors.events = [dir] { return dir->events(); };
+  hopts_actors.on_aggregator = [dir](const health_aggregator_actor& h) {
+    dir->set(h);
+  };
   std::vector<child_spec> children;
-  children.push_back({"registry",
+  children.push_back({"registry", "registry",
                       [dir, ropts](caf::actor_system& sys) {
                         auto h = spawn_registry(sys, ropts);
                         dir->set(h);
                         return caf::actor_cast<caf::actor>(h);
                       },
                       restart_type::permanent});
-  children.push_back({"events",
+  children.push_back({"events", "events",
                       [dir](caf::actor_system& sys) {
                         auto h = spawn_events(sys, 1024);
                         dir->set(h);
                         return caf::actor_cast<caf::actor>(h);
                       },
                       restart_type::permanent});
-  children.push_back({"bridge",
+  children.push_back({"bridge", "bridge",
                       [dir](caf::actor_system& sys) {
                         auto h = spawn_bridge(sys);
                         dir->set(h);
                         return h;
                       },
                       restart_type::permanent});
-  children.push_back({"health_supervisor",
+  children.push_back({"health_supervisor", "supervisor",
                       [dir, hopts_actors](caf::actor_system& sys) {
                         auto h = spawn_health_supervisor(sys, hopts_actors);
-                        dir->set(h);
-                        return caf::actor_cast<caf::actor>(h);
-                      },
-                      restart_type::permanent});
-  children.push_back({"health_aggregator",
-                      [dir, hopts_actors](caf::actor_system& sys) {
-                        auto h = spawn_health_aggregator(sys, hopts_actors);
                         dir->set(h);
                         return caf::actor_cast<caf::actor>(h);
                       },
@@ -239,7 +238,7 @@ std::optional<failure> node::start() {
   mopts.bulkheads = &dir->bulkheads();
   mopts.registry = [dir] { return dir->registry(); };
   mopts.events = [dir] { return dir->events(); };
-  children.push_back({"mesh_supervisor",
+  children.push_back({"mesh_supervisor", "supervisor",
                       [dir, mopts](caf::actor_system& sys) {
                         auto h = spawn_mesh_supervisor(sys, mopts);
                         dir->set(h);
@@ -250,6 +249,15 @@ std::optional<failure> node::start() {
   sopts.time = d.time;
   d.supervisor =
       spawn_supervisor(d.sys, "node_supervisor", sopts, std::move(children));
+  d.actors.set_root(d.supervisor);
+  // The root giving up (a child failing past its intensity) ends the node,
+  // as an OTP application's top supervisor does: whoever runs the node
+  // hears of it through `on_fatal`.
+  d.supervisor->attach_functor([on_fatal = d.on_fatal](const caf::error& why) {
+    if (why && why != caf::exit_reason::user_shutdown &&
+        why != caf::exit_reason::normal && on_fatal)
+      on_fatal(to_string(why));
+  });
   // The cluster port: CAF's middleman, publishing this node's cluster actor.
   d.cluster = spawn_cluster(d.sys, node_info{d.cfg.node_name, {}, version});
   auto published = d.sys.middleman().publish(d.cluster, d.cfg.cluster.port,
@@ -264,6 +272,8 @@ std::optional<failure> node::start() {
   api->actors = &d.actors;
   api->token = d.cfg.token;
   api->node_name = d.cfg.node_name;
+  api->fault_injection = d.cfg.enable_fault_injection;
+  api->draining = &d.draining;
   auto rt = std::make_shared<web::router>();
   web::server_options hopts;
   hopts.body_limit = d.cfg.http_body_limit;
@@ -280,6 +290,7 @@ std::optional<failure> node::start() {
   api->http_addr = endpoint{d.cfg.http.host, d.http_port}.to_string();
   api->cluster_addr = endpoint{d.cfg.cluster.host, d.cluster_port}.to_string();
   web::install_api(*rt, api);
+  web::install_actors_api(*rt, api);
   web::upstream_options uopts;
   uopts.response_limit = d.cfg.upstream_response_limit;
   uopts.connect_timeout = d.cfg.upstream_connect_timeout;
@@ -312,6 +323,28 @@ std::optional<failure> node::start() {
                  stored->host, stored->port);
   }
   return std::nullopt;
+}
+
+void node::on_fatal(std::function<void(std::string)> f) {
+  impl_->on_fatal = std::move(f);
+}
+
+bool node::drain(std::chrono::milliseconds timeout) {
+  auto& d = *impl_;
+  if (!d.started || d.stopped || !d.http) return true;
+  d.draining.store(true);
+  d.http->drain();
+  auto left = d.http->in_flight();
+  if (left > 0)
+    spdlog::info("draining: waiting up to {}ms for {} request(s) in flight",
+                 timeout.count(), left);
+  auto idle = d.http->await_idle(timeout);
+  if (!idle)
+    spdlog::warn(
+        "draining: {} request(s) still in flight after {}ms; "
+        "stopping anyway",
+        d.http->in_flight(), timeout.count());
+  return idle;
 }
 
 void node::stop() {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,6 +60,17 @@ class node {
 
   /// Stops listening, stops every actor and waits for them. Idempotent.
   void stop();
+
+  /// Graceful shutdown's first half: `/health` turns 503 "draining", new
+  /// connections are refused, idle ones closed, and the requests in
+  /// progress get up to `timeout` to finish. Returns whether all did.
+  /// Call `stop` afterwards.
+  bool drain(std::chrono::milliseconds timeout);
+
+  /// Called (from an actor thread) if the supervision tree gives up: a
+  /// child of node_supervisor failed past its restart intensity. Set before
+  /// `start`.
+  void on_fatal(std::function<void(std::string)> f);
 
   /// The bound ports (the real ones when the config asked for port 0).
   uint16_t http_port() const noexcept;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <deque>
 #include <string_view>
+#include <vector>
 
 #include "runtime/clock.hpp"
 
@@ -51,6 +52,56 @@ class restart_intensity {
   uint32_t intensity_;
   clock::duration period_;
   std::deque<clock::time_point> recent_;
+};
+
+/// What a supervisor does about one child's exit.
+struct supervision_decision {
+  enum class action : uint8_t {
+    /// Nothing else moves: the child is not restarted (temporary, or a
+    /// transient that ended normally) and stays stopped.
+    forget,
+    /// Stop the children in `stop` (youngest first), then start the
+    /// children in `start` (oldest first). `start` always holds the child
+    /// that exited; `stop` never does (it is gone already).
+    restart,
+    /// Too many restarts within the period: stop every child and exit
+    /// with the child's reason, so the parent decides (OTP's escalation).
+    escalate,
+  };
+  action what = action::forget;
+  std::vector<size_t> stop;
+  std::vector<size_t> start;
+};
+
+/// The rules of one supervisor (OTP's `supervisor` behaviour without the
+/// process part): given which child exited and how, which children to stop
+/// and start again, or whether to give up. No CAF in it; the supervisor
+/// actor applies its decisions.
+///
+/// Children are known by their index in start order. Siblings stopped by a
+/// `one_for_all` or `rest_for_one` restart come back too unless they are
+/// `temporary` (those are forgotten, as in OTP).
+class supervisor_policy {
+ public:
+  supervisor_policy(restart_strategy strategy, uint32_t intensity,
+                    clock::duration period)
+      : strategy_(strategy), window_(intensity, period) {}
+
+  /// Decides about child `index` of `types` (the restart types of every
+  /// child, running or not) exiting at `now`. `running[i]` tells whether
+  /// child i is currently running (only running siblings are stopped).
+  supervision_decision on_exit(size_t index,
+                               const std::vector<restart_type>& types,
+                               const std::vector<bool>& running, bool abnormal,
+                               clock::time_point now);
+
+  restart_strategy strategy() const noexcept { return strategy_; }
+  uint32_t intensity() const noexcept { return window_.intensity(); }
+  clock::duration period() const noexcept { return window_.period(); }
+
+ private:
+  restart_strategy strategy_;
+  restart_intensity window_;
 };
 
 }  // namespace valmesh

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/node.hpp"
+#include "tests/support/mesh_fixture.hpp"
 #include "tests/support/process.hpp"
 
 using namespace valmesh;
@@ -20,81 +21,9 @@ using json = nlohmann::json;
 
 namespace {
 
-using steady = std::chrono::steady_clock;
-
-std::string write_config(const std::string& name, const json& cfg) {
-  auto path = ::testing::TempDir() + "/" + name + ".json";
-  std::ofstream{path} << cfg.dump();
-  return path;
-}
-
-void control(const echo& e, const json& body) {
-  ASSERT_EQ(http({"127.0.0.1", e.port}, "POST", "/control", body.dump()).status,
-            200u);
-}
-
-/// An agent with `policies` and the echoes registered as `service`; waits
-/// until the mesh sees every instance passing.
-struct mesh_fixture {
-  agent node;
-  std::vector<echo> echoes;
-
-  static mesh_fixture start(const std::string& service, size_t n,
-                            json policies = json::object(),
-                            std::vector<std::string> flags = {}) {
-    mesh_fixture f;
-    for (size_t i = 0; i < n; ++i)
-      f.echoes.push_back(echo::start("e" + std::to_string(i)));
-    json services = json::array();
-    for (size_t i = 0; i < n; ++i)
-      services.push_back({{"name", service},
-                          {"id", service + "-" + std::to_string(i)},
-                          {"host", "127.0.0.1"},
-                          {"port", f.echoes[i].port}});
-    auto path = write_config(
-        service, {{"services", services}, {"policies", std::move(policies)}});
-    flags.insert(flags.end(), {"--config", path, "--health-interval", "1s"});
-    f.node = agent::start(flags);
-    EXPECT_TRUE(eventually(
-        [&] {
-          auto j = parse(http(f.node.http(), "GET", "/api/mesh"));
-          for (auto& s : j["services"])
-            if (s["name"] == service) {
-              size_t passing = 0;
-              for (auto& x : s["instances"])
-                passing += x["status"] == "passing";
-              return passing == n;
-            }
-          return false;
-        },
-        10s))
-        << "the instances never turned passing";
-    return f;
-  }
-
-  /// Waits until the (only) service's bulkhead has `n` calls in flight.
-  bool await_in_flight(int n) const {
-    return eventually([&] {
-      auto j = parse(http(node.http(), "GET", "/api/mesh"));
-      return j["services"][0]["inFlight"] == n;
-    });
-  }
-};
-
-std::string header(const web::client_response& r, const std::string& name) {
-  auto i = r.headers.find(name);
-  return i == r.headers.end() ? std::string{} : i->second;
-}
-
 uint32_t attempts(const web::client_response& r) {
   auto h = header(r, "x-valmesh-attempts");
   return h.empty() ? 0 : static_cast<uint32_t>(std::stoul(h));
-}
-
-std::string error_code(const web::client_response& r) {
-  auto j = json::parse(r.body, nullptr, false);
-  if (j.is_discarded() || !j.contains("error")) return {};
-  return j["error"]["code"];
 }
 
 }  // namespace

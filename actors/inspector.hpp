@@ -1,0 +1,53 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "actors/introspection.hpp"
+
+namespace valmesh {
+
+/// One actor of the supervision tree, as `GET /api/actors` shows it.
+struct actor_tree_node {
+  std::string name;  ///< stable path: "registry", "breaker/orders-1a2b"
+  std::string kind;
+  uint64_t id = 0;
+  /// running | restarting | stopped | unresponsive
+  std::string state = "running";
+  uint32_t restarts = 0;
+  std::optional<failure_note> last_failure;
+  size_t mailbox_size = 0;
+  uint64_t messages_handled = 0;
+  int64_t uptime_ms = 0;
+  bool supervisor = false;
+  std::string strategy;
+  uint32_t intensity = 0;
+  int64_t period_ms = 0;
+  std::vector<actor_tree_node> children;
+  caf::actor handle;  ///< null when not running (for fault injection)
+};
+
+/// Called once with the whole tree.
+using tree_fn = std::function<void(actor_tree_node)>;
+
+/// Walks the tree under `root` (named `root_name`): asks every actor for
+/// its figures with high priority, supervisors for their children too,
+/// and calls `done` when all answered or `timeout` passed, whichever comes
+/// first. An actor that did not answer in time is `unresponsive` (and its
+/// children unknown); the walk itself never waits longer than `timeout`.
+/// Runs in a short-lived actor spawned from `sys`.
+void inspect_tree(caf::actor_system& sys, caf::actor root,
+                  std::string root_name, std::chrono::milliseconds timeout,
+                  tree_fn done);
+
+/// Finds the actor named `name` in `tree` (depth first); null if absent.
+const actor_tree_node* find_actor(const actor_tree_node& tree,
+                                  const std::string& name);
+
+}  // namespace valmesh
