@@ -7,8 +7,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <future>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -327,4 +330,70 @@ TEST(supervision, health_answers_draining_on_open_connections) {
   EXPECT_TRUE(keep.wait_closed(2s).has_value());
   EXPECT_EQ(call.get().status, 200u);
   EXPECT_EQ(f.node.proc->wait(10s), 0);
+}
+
+TEST(supervision,
+     a_crashed_registry_is_back_at_once_and_loses_no_acknowledged_instance) {
+  auto a = agent::start({"--enable-fault-injection"});
+  std::atomic<bool> stop{false};
+  std::mutex mtx;
+  std::set<std::string> acknowledged;
+  std::atomic<int> answered{0}, unavailable{0}, other{0};
+  auto client = [&](int k) {
+    for (int i = 0; !stop.load(); ++i) {
+      auto id = "c" + std::to_string(k) + "-" + std::to_string(i);
+      json x = {{"name", "orders"},
+                {"id", id},
+                {"host", "127.0.0.1"},
+                {"port", 7000 + i % 1000}};
+      web::client_request req;
+      req.method = "POST";
+      req.target = "/api/services";
+      req.body = x.dump();
+      req.timeout = 2s;  // a hung request fails the test
+      auto r = web::send_request(a.http(), req);
+      ASSERT_TRUE(r.has_value()) << r.error().message;
+      if (r->status == 201) {
+        std::lock_guard<std::mutex> guard{mtx};
+        acknowledged.insert(id);
+      } else if (r->status == 503 && r->headers.count("retry-after") == 1) {
+        ++unavailable;
+      } else {
+        ++other;
+        ADD_FAILURE() << r->status << " " << r->body;
+      }
+      req.method = "GET";
+      req.target = "/api/services/orders/resolve";
+      req.body.clear();
+      r = web::send_request(a.http(), req);
+      ASSERT_TRUE(r.has_value()) << r.error().message;
+      EXPECT_TRUE(r->status == 200 || r->status == 503) << r->body;
+      ++answered;
+    }
+  };
+  std::thread c1{client, 1}, c2{client, 2};
+  ASSERT_TRUE(eventually([&] { return answered.load() >= 50; }));
+  ASSERT_EQ(crash(a, "registry").status, 202u);
+  auto t0 = steady::now();
+  // Back: a read answers again, from a new registry incarnation.
+  ASSERT_TRUE(eventually(
+      [&] { return http(a.http(), "GET", "/api/services").status == 200; },
+      2s));
+  auto back = steady::now() - t0;
+  auto seen = answered.load();
+  ASSERT_TRUE(eventually([&] { return answered.load() >= seen + 50; }));
+  stop = true;
+  c1.join();
+  c2.join();
+  EXPECT_LT(back, 100ms)
+      << std::chrono::duration_cast<std::chrono::milliseconds>(back).count()
+      << " ms";
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(await_restarted(a, "registry", 1)["restarts"], 1);
+  auto j = parse(http(a.http(), "GET", "/api/services/orders"));
+  std::set<std::string> stored;
+  for (auto& x : j["instances"]) stored.insert(x["id"]);
+  for (auto& id : acknowledged)
+    EXPECT_EQ(stored.count(id), 1u) << "acknowledged " << id << " is missing";
+  EXPECT_GT(acknowledged.size(), 50u);
 }
