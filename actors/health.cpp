@@ -1,7 +1,7 @@
 #include "actors/health.hpp"
 
+#include "actors/dynamic_supervision.hpp"
 #include "actors/gather.hpp"
-#include "runtime/supervision.hpp"
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -19,19 +19,12 @@ struct checker_child {
   std::set<std::string> ids;
 };
 
-/// What outlives a child's incarnations, for introspection.
-struct child_history {
-  uint32_t restarts = 0;
-  std::optional<failure_note> last_failure;
-};
-
 struct health_supervisor_state {
   static inline const char* name = "health_supervisor";
   health_options options;
   std::map<std::string, checker_child> checkers;
-  std::map<std::string, child_history> history;  ///< by child name
   health_aggregator_actor aggregator;
-  std::unique_ptr<restart_intensity> window;
+  std::unique_ptr<dynamic_supervision> supervision;
 };
 
 using hsup_pointer =
@@ -115,28 +108,15 @@ void stop_all(hsup_pointer self, const caf::error& reason) {
 bool may_restart(hsup_pointer self, const std::string& child,
                  const caf::down_msg& msg) {
   auto& st = self->state;
-  auto& h = st.history[child];
-  h.last_failure =
-      failure_note{self->system().render(msg.reason), unix_now_ms()};
-  if (st.window->record(st.options.time->now())) {
-    ++h.restarts;
-    spdlog::warn("health_supervisor: restarting {} after {}", child,
-                 h.last_failure->reason);
-    return true;
-  }
-  spdlog::error(
-      "health_supervisor: {} failed more than {} times in {}ms; "
-      "escalating",
-      child, st.window->intensity(), st.window->period().count());
-  stop_all(self, msg.reason);
-  self->quit(msg.reason);
-  return false;
+  return restart_or_escalate(
+      self, *st.supervision, "health_supervisor", child, msg, *st.options.time,
+      [self](const caf::error& why) { stop_all(self, why); });
 }
 
 health_supervisor_actor::behavior_type health_supervisor_impl(
     hsup_pointer self, health_options options) {
-  self->state.window =
-      std::make_unique<restart_intensity>(options.intensity, options.period);
+  self->state.supervision =
+      std::make_unique<dynamic_supervision>(options.intensity, options.period);
   self->state.options = std::move(options);
   start_aggregator(self);
   self->set_down_handler([self](caf::down_msg& msg) {
@@ -172,27 +152,14 @@ health_supervisor_actor::behavior_type health_supervisor_impl(
   return {
       [self](inspect_atom) {
         auto& st = self->state;
-        auto f = self->figures("supervisor");
-        f.supervisor = true;
-        f.strategy = "one_for_one";
-        f.intensity = st.window->intensity();
-        f.period_ms = st.window->period().count();
-        auto entry = [&](const std::string& name, const char* kind,
-                         caf::actor h) {
-          child_entry e{name, kind, std::move(h), "running", 0, std::nullopt};
-          if (auto i = st.history.find(name); i != st.history.end()) {
-            e.restarts = i->second.restarts;
-            e.last_failure = i->second.last_failure;
-          }
-          if (!e.handle) e.state = "restarting";
-          return e;
-        };
-        f.children.push_back(entry("health_aggregator", "health_aggregator",
-                                   caf::actor_cast<caf::actor>(st.aggregator)));
+        auto f = dynamic_supervisor_figures(self, *st.supervision);
+        f.children.push_back(dynamic_child(
+            *st.supervision, "health_aggregator", "health_aggregator",
+            caf::actor_cast<caf::actor>(st.aggregator)));
         for (auto& [service, c] : st.checkers)
-          f.children.push_back(entry("health_checker/" + service,
-                                     "health_checker",
-                                     caf::actor_cast<caf::actor>(c.handle)));
+          f.children.push_back(dynamic_child(
+              *st.supervision, "health_checker/" + service, "health_checker",
+              caf::actor_cast<caf::actor>(c.handle)));
         return f;
       },
       [self](changed_atom, const catalog_change& c) {

@@ -1,7 +1,7 @@
 #include "actors/mesh_supervisor.hpp"
 
+#include "actors/dynamic_supervision.hpp"
 #include "actors/gather.hpp"
-#include "runtime/supervision.hpp"
 
 #include <map>
 
@@ -16,14 +16,10 @@ struct breaker_child {
   breaker_actor handle;
   uint64_t generation = 0;  ///< its first generation
   service_instance instance;
-  uint32_t restarts = 0;
-  std::optional<failure_note> last_failure;
 };
 
 struct service_unit {
   bulkhead_actor bulkhead;
-  uint32_t bulkhead_restarts = 0;
-  std::optional<failure_note> bulkhead_failure;
   std::map<std::string, breaker_child> breakers;
 };
 
@@ -36,7 +32,7 @@ struct mesh_supervisor_state {
   /// services registered before this supervisor ran come from it.
   bool resynced = false;
   std::vector<std::function<void()>> waiting_flush;
-  std::unique_ptr<restart_intensity> window;
+  std::unique_ptr<dynamic_supervision> supervision;
 };
 
 using msup_pointer =
@@ -149,36 +145,21 @@ void stop_all(msup_pointer self, const caf::error& reason) {
 bool may_restart(msup_pointer self, const std::string& child,
                  const caf::down_msg& msg) {
   auto& st = self->state;
-  if (st.window->record(st.options.time->now())) return true;
-  spdlog::error(
-      "mesh_supervisor: {} failed more than {} times in {}ms; "
-      "escalating",
-      child, st.window->intensity(), st.window->period().count());
-  stop_all(self, msg.reason);
-  self->quit(msg.reason);
-  return false;
+  return restart_or_escalate(
+      self, *st.supervision, "mesh_supervisor", child, msg, *st.options.time,
+      [self](const caf::error& why) { stop_all(self, why); });
 }
 
 void on_down(msup_pointer self, const caf::down_msg& msg) {
-  auto reason = self->system().render(msg.reason);
   for (auto& [service, u] : self->state.services) {
     if (u.bulkhead.address() == msg.source) {
-      u.bulkhead_failure = failure_note{reason, unix_now_ms()};
-      if (!may_restart(self, "bulkhead/" + service, msg)) return;
-      spdlog::warn("mesh_supervisor: restarting bulkhead/{} after {}", service,
-                   reason);
-      ++u.bulkhead_restarts;
-      spawn_bulkhead_of(self, service, u);
+      if (may_restart(self, "bulkhead/" + service, msg))
+        spawn_bulkhead_of(self, service, u);
       return;
     }
     for (auto& [id, b] : u.breakers) {
       if (b.handle.address() != msg.source) continue;
-      b.last_failure = failure_note{reason, unix_now_ms()};
-      if (!may_restart(self, "breaker/" + id, msg)) return;
-      spdlog::warn("mesh_supervisor: restarting breaker/{} after {}", id,
-                   reason);
-      ++b.restarts;
-      spawn_breaker_of(self, u, b);
+      if (may_restart(self, "breaker/" + id, msg)) spawn_breaker_of(self, u, b);
       return;
     }
   }
@@ -186,8 +167,8 @@ void on_down(msup_pointer self, const caf::down_msg& msg) {
 
 mesh_supervisor_actor::behavior_type mesh_supervisor_impl(
     msup_pointer self, mesh_options options) {
-  self->state.window =
-      std::make_unique<restart_intensity>(options.intensity, options.period);
+  self->state.supervision =
+      std::make_unique<dynamic_supervision>(options.intensity, options.period);
   self->state.options = std::move(options);
   self->set_down_handler([self](caf::down_msg& msg) { on_down(self, msg); });
   self->set_exit_handler([self](caf::exit_msg& msg) {
@@ -198,20 +179,15 @@ mesh_supervisor_actor::behavior_type mesh_supervisor_impl(
   return {
       [self](inspect_atom) {
         auto& st = self->state;
-        auto f = self->figures("supervisor");
-        f.supervisor = true;
-        f.strategy = "one_for_one";
-        f.intensity = st.window->intensity();
-        f.period_ms = st.window->period().count();
+        auto f = dynamic_supervisor_figures(self, *st.supervision);
         for (auto& [service, u] : st.services) {
-          f.children.push_back({"bulkhead/" + service, "bulkhead",
-                                caf::actor_cast<caf::actor>(u.bulkhead),
-                                "running", u.bulkhead_restarts,
-                                u.bulkhead_failure});
+          f.children.push_back(
+              dynamic_child(*st.supervision, "bulkhead/" + service, "bulkhead",
+                            caf::actor_cast<caf::actor>(u.bulkhead)));
           for (auto& [id, b] : u.breakers)
-            f.children.push_back({"breaker/" + id, "breaker",
-                                  caf::actor_cast<caf::actor>(b.handle),
-                                  "running", b.restarts, b.last_failure});
+            f.children.push_back(
+                dynamic_child(*st.supervision, "breaker/" + id, "breaker",
+                              caf::actor_cast<caf::actor>(b.handle)));
         }
         return f;
       },

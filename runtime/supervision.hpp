@@ -3,6 +3,9 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -52,6 +55,48 @@ class restart_intensity {
   uint32_t intensity_;
   clock::duration period_;
   std::deque<clock::time_point> recent_;
+};
+
+/// The restart bookkeeping of a supervisor whose children come and go with
+/// the registry (OTP's `simple_one_for_one`: health and mesh supervisors):
+/// one restart intensity over all children, and each child's history by
+/// name, kept across its incarnations for introspection.
+class dynamic_supervision {
+ public:
+  struct history {
+    uint32_t restarts = 0;
+    std::string last_reason;  ///< empty: never failed
+    int64_t last_failure_ms = 0;
+  };
+
+  dynamic_supervision(uint32_t intensity, clock::duration period)
+      : window_(intensity, period) {}
+
+  /// Records that `child` failed with `reason` at `now` (`unix_ms` for
+  /// display). Returns whether it may be restarted (it then counts as
+  /// restarted); false means too many restarts: escalate.
+  bool on_failure(const std::string& child, std::string reason,
+                  clock::time_point now, int64_t unix_ms) {
+    auto& h = children_[child];
+    h.last_reason = std::move(reason);
+    h.last_failure_ms = unix_ms;
+    if (!window_.record(now)) return false;
+    ++h.restarts;
+    return true;
+  }
+
+  /// The history of `child`; null if it never failed.
+  const history* find(const std::string& child) const {
+    auto i = children_.find(child);
+    return i == children_.end() ? nullptr : &i->second;
+  }
+
+  uint32_t intensity() const noexcept { return window_.intensity(); }
+  clock::duration period() const noexcept { return window_.period(); }
+
+ private:
+  restart_intensity window_;
+  std::map<std::string, history> children_;
 };
 
 /// What a supervisor does about one child's exit.

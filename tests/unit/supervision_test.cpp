@@ -121,3 +121,22 @@ TEST(supervision, more_restarts_than_the_intensity_within_the_period_escalate) {
   EXPECT_EQ(p.intensity(), 2u);
   EXPECT_EQ(p.period(), std::chrono::milliseconds{10s});
 }
+
+TEST(supervision, dynamic_children_share_one_intensity_and_keep_their_history) {
+  manual_clock clk;
+  dynamic_supervision s{2, 10s};
+  EXPECT_EQ(s.find("breaker/a"), nullptr);
+  EXPECT_TRUE(s.on_failure("breaker/a", "boom", clk.now(), 1000));
+  EXPECT_TRUE(s.on_failure("bulkhead/x", "bang", clk.now(), 2000));
+  // A third restart of any child within the period is one too many.
+  EXPECT_FALSE(s.on_failure("breaker/a", "boom again", clk.now(), 3000));
+  auto* a = s.find("breaker/a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->restarts, 1u);  // the refused one did not count
+  EXPECT_EQ(a->last_reason, "boom again");
+  EXPECT_EQ(a->last_failure_ms, 3000);
+  clk.advance(11s);
+  EXPECT_TRUE(s.on_failure("breaker/a", "later", clk.now(), 4000));
+  EXPECT_EQ(s.find("breaker/a")->restarts, 2u);
+  EXPECT_EQ(s.find("bulkhead/x")->restarts, 1u);
+}
