@@ -44,26 +44,20 @@ void ask(inspector_pointer self, size_t index);
 
 void on_figures(inspector_pointer self, size_t index, actor_figures& f) {
   auto& st = self->state;
+  auto entries = std::move(f.children);
   auto& d = st.nodes[index].data;
-  d.kind = f.kind.empty() ? d.kind : f.kind;
-  d.id = f.id;
-  d.mailbox_size = f.mailbox_size;
-  d.messages_handled = f.messages_handled;
-  d.uptime_ms = f.uptime_ms;
-  d.supervisor = f.supervisor;
-  d.strategy = f.strategy;
-  d.intensity = f.intensity;
-  d.period_ms = f.period_ms;
-  for (auto& c : f.children) {
+  if (f.kind.empty()) f.kind = d.figures.kind;
+  d.figures = std::move(f);
+  for (auto& c : entries) {
     walk_node n;
     n.parent = index;
     n.data.name = c.name;
-    n.data.kind = c.kind;
+    n.data.figures.kind = c.kind;
     n.data.state = c.state;
     n.data.restarts = c.restarts;
     n.data.last_failure = c.last_failure;
     n.data.handle = c.handle;
-    if (c.handle) n.data.id = c.handle.id();
+    if (c.handle) n.data.figures.id = c.handle.id();
     st.nodes.push_back(std::move(n));
     auto j = st.nodes.size() - 1;
     st.nodes[index].children.push_back(j);
@@ -101,7 +95,7 @@ caf::behavior inspector_impl(inspector_pointer self, caf::actor root,
   st.deadline = std::chrono::steady_clock::now() + timeout;
   walk_node top;
   top.data.name = std::move(root_name);
-  top.data.kind = "supervisor";
+  top.data.figures.kind = "supervisor";
   top.data.handle = std::move(root);
   st.nodes.push_back(std::move(top));
   if (!st.nodes[0].data.handle) {

@@ -16,19 +16,13 @@ namespace valmesh {
 /// One actor of the supervision tree, as `GET /api/actors` shows it.
 struct actor_tree_node {
   std::string name;  ///< stable path: "registry", "breaker/orders-1a2b"
-  std::string kind;
-  uint64_t id = 0;
   /// running | restarting | stopped | unresponsive
   std::string state = "running";
-  uint32_t restarts = 0;
+  uint32_t restarts = 0;  ///< from its supervisor
   std::optional<failure_note> last_failure;
-  size_t mailbox_size = 0;
-  uint64_t messages_handled = 0;
-  int64_t uptime_ms = 0;
-  bool supervisor = false;
-  std::string strategy;
-  uint32_t intensity = 0;
-  int64_t period_ms = 0;
+  /// What the actor said of itself (its `children` moved to the field
+  /// below); only the kind and id when it did not answer.
+  actor_figures figures;
   std::vector<actor_tree_node> children;
   caf::actor handle;  ///< null when not running (for fault injection)
 };

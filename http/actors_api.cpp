@@ -104,8 +104,8 @@ void debug_actor(const ctx_ptr& ctx, request_context&& rc, responder done) {
           caf::anon_send<caf::message_priority::high>(
               x->handle, stall_atom::value, stall_ms);
         json j = {{"name", x->name},
-                  {"kind", x->kind},
-                  {"id", x->id},
+                  {"kind", x->figures.kind},
+                  {"id", x->figures.id},
                   {"action", action}};
         if (action == "stall") j["ms"] = stall_ms;
         reply_json(done, 202, j);
@@ -115,22 +115,23 @@ void debug_actor(const ctx_ptr& ctx, request_context&& rc, responder done) {
 }  // namespace
 
 json to_json(const actor_tree_node& x) {
+  auto& f = x.figures;
   json j = {{"name", x.name},
-            {"kind", x.kind},
-            {"id", x.id},
+            {"kind", f.kind},
+            {"id", f.id},
             {"state", x.state},
             {"restarts", x.restarts},
             {"lastFailure", nullptr},
-            {"mailboxSize", x.mailbox_size},
-            {"messagesHandled", x.messages_handled},
-            {"uptimeMs", x.uptime_ms}};
+            {"mailboxSize", f.mailbox_size},
+            {"messagesHandled", f.messages_handled},
+            {"uptimeMs", f.uptime_ms}};
   if (x.last_failure)
     j["lastFailure"] = {{"reason", x.last_failure->reason},
                         {"at", format_unix_ms(x.last_failure->at_ms)}};
-  if (x.supervisor) {
-    j["strategy"] = x.strategy;
-    j["intensity"] = x.intensity;
-    j["period"] = format_duration(std::chrono::milliseconds{x.period_ms});
+  if (f.supervisor) {
+    j["strategy"] = f.strategy;
+    j["intensity"] = f.intensity;
+    j["period"] = format_duration(std::chrono::milliseconds{f.period_ms});
   }
   auto children = json::array();
   for (auto& c : x.children) children.push_back(to_json(c));
