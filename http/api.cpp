@@ -105,11 +105,25 @@ void register_service(const ctx_ptr& ctx, request_context&& rc,
       register_atom::value, std::move(*x));
 }
 
+/// Fills `activeRequests` from the mesh: the calls in flight through this
+/// node's bulkhead of the service, per instance (the registry does not see
+/// calls).
+void add_active_requests(const ctx_ptr& ctx, const std::string& service,
+                         std::vector<service_instance>& xs) {
+  auto entry = ctx->actors->bulkheads().find(service);
+  if (!entry) return;
+  auto view = entry.gate->view(service);
+  for (auto& x : xs)
+    for (auto& m : view.members)
+      if (m.id == x.id) x.active_requests = m.in_flight;
+}
+
 void get_service(const ctx_ptr& ctx, request_context&& rc, responder done) {
   std::string name{rc.param("name")};
   ask_registry<std::vector<service_instance>>(
       ctx, std::move(done),
-      [name](std::vector<service_instance>& xs, const responder& done) {
+      [ctx, name](std::vector<service_instance>& xs, const responder& done) {
+        add_active_requests(ctx, name, xs);
         reply_json(done, 200,
                    {{"name", name}, {"instances", instances_json(xs)}});
       },

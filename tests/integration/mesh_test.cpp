@@ -423,3 +423,17 @@ TEST(mesh, a_service_is_callable_as_soon_as_its_registration_is_acknowledged) {
   auto unknown = http(a.http(), "GET", "/proxy/never-registered/x");
   EXPECT_EQ(error_code(unknown), "no_healthy_instance");
 }
+
+TEST(mesh, active_requests_show_the_calls_in_flight) {
+  auto f = mesh_fixture::start("slow", 1);
+  control(f.echoes[0], {{"delayMs", 800}});
+  auto call = std::async(std::launch::async, [&] {
+    return http(f.node.http(), "GET", "/proxy/slow/x");
+  });
+  ASSERT_TRUE(f.await_in_flight(1));
+  auto j = parse(http(f.node.http(), "GET", "/api/services/slow"));
+  EXPECT_EQ(j["instances"][0]["activeRequests"], 1);
+  EXPECT_EQ(call.get().status, 200u);
+  j = parse(http(f.node.http(), "GET", "/api/services/slow"));
+  EXPECT_EQ(j["instances"][0]["activeRequests"], 0);
+}
