@@ -189,9 +189,12 @@ expected<registry_client> make_client(const client_flags& f) {
 }
 
 /// Runs one request; prints the JSON with --json, else calls `table`.
+/// `seen`, when given, is called with the answer in both output modes
+/// (for exit codes that depend on it).
 int client_call(const client_flags& f, const std::string& method,
                 const std::string& target, std::string body, unsigned ok,
-                const std::function<void(const json&)>& table) {
+                const std::function<void(const json&)>& table,
+                const std::function<void(const json&)>& seen = {}) {
   auto client = make_client(f);
   if (!client) return usage_error(client.error().message);
   auto res = client->raw(method, target, std::move(body));
@@ -207,6 +210,7 @@ int client_call(const client_flags& f, const std::string& method,
     return exit_code::agent_error;
   }
   auto j = res->body.empty() ? json{} : json::parse(res->body, nullptr, false);
+  if (seen && !j.is_discarded()) seen(j);
   if (f.json) {
     std::cout << (j.is_discarded() ? res->body : j.dump(2)) << "\n";
   } else {
@@ -587,11 +591,9 @@ int run_cli(int argc, char** argv) {
     // The upstream's 4xx/5xx is the call's result, not the agent's error;
     // it still exits 1, as `curl --fail` does, so scripts can test it.
     int upstream_failed = 0;
-    auto rc = client_call(cf, "POST", "/api/call", std::move(*body), 200,
-                          [&](const json& j) {
-                            print_call(j);
-                            upstream_failed = j.value("status", 0) >= 400;
-                          });
+    auto rc = client_call(
+        cf, "POST", "/api/call", std::move(*body), 200, print_call,
+        [&](const json& j) { upstream_failed = j.value("status", 0) >= 400; });
     return rc == exit_code::ok && upstream_failed ? exit_code::agent_error : rc;
   }
   if (actors->parsed())

@@ -304,6 +304,10 @@ TEST(mesh, valmesh_call_prints_status_attempts_instance_and_body) {
   control(f.echoes[0], {{"status", 404}});
   EXPECT_EQ(
       run_valmesh({"call", "cli", "/x", "--addr", f.node.addr()}).exit_code, 1);
+  auto failed =
+      run_valmesh({"call", "cli", "/x", "--json", "--addr", f.node.addr()});
+  EXPECT_EQ(failed.exit_code, 1);  // as without --json
+  EXPECT_EQ(json::parse(failed.out)["status"], 404);
   EXPECT_EQ(
       run_valmesh({"call", "nobody", "/x", "--addr", f.node.addr()}).exit_code,
       1);
