@@ -47,6 +47,7 @@ checker_options checker_options_for(const health_options& o,
   c.probe = o.probe;
   c.registry = o.registry;
   c.on_passed = o.on_passed;
+  c.meter = o.meter;
   return c;
 }
 

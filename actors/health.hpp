@@ -52,6 +52,8 @@ struct health_options {
   /// Passed on to each checker (`checker_options::on_passed`).
   std::function<void(const std::string&, std::vector<std::string>)> on_passed;
   std::function<events_actor()> events;
+  /// Passed on to each checker (`checker_options::meter`). Optional.
+  std::shared_ptr<metrics> meter;
   /// Called with each (re)started aggregator, to publish its handle.
   std::function<void(const health_aggregator_actor&)> on_aggregator;
   /// Restart intensity of the supervisor's children; past it the

@@ -137,6 +137,10 @@ health_checker_actor::behavior_type checker_impl(checker_pointer self,
         auto& w = i->second;
         w.in_flight = false;
         if (r.verdict == check_verdict::passing) st.passed.push_back(id);
+        if (st.options.meter)
+          st.options.meter->health_check(
+              st.options.service, to_string(r.verdict),
+              std::chrono::duration<double>(r.duration).count());
         auto changed = w.health.record(r, st.options.time->unix_ms());
         st.outbox.push_back({id, w.health.status(),
                              static_cast<int64_t>(r.duration.count()),

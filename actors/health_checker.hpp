@@ -8,6 +8,7 @@
 #include <caf/all.hpp>
 
 #include "actors/introspection.hpp"
+#include "runtime/metrics.hpp"
 
 #include "actors/protocol.hpp"
 #include "actors/registry.hpp"
@@ -61,6 +62,8 @@ struct checker_options {
                      std::vector<std::string> passed)>
       on_passed;
   uint64_t seed = 0;
+  /// Counts each check and its duration (`GET /metrics`). Optional.
+  std::shared_ptr<metrics> meter;
 };
 
 /// Spawns a checker; it checks nothing until told to `watch`.

@@ -67,7 +67,10 @@ void spawn_breaker_of(msup_pointer self, service_unit& u, breaker_child& b) {
   o.time = st.options.time;
   auto* dir = st.options.bulkheads;
   auto events = st.options.events;
-  o.on_transition = [dir, events](const breaker_update& u, breaker_state from) {
+  auto meter = st.options.meter;
+  o.on_transition = [dir, events, meter](const breaker_update& u,
+                                         breaker_state from) {
+    if (meter) meter->breaker_transition(u.service, to_string(u.state));
     if (auto bh = dir->find(u.service))
       caf::anon_send(bh.actor, breaker_atom::value, u);
     if (auto ev = events ? events() : events_actor{}) {

@@ -15,6 +15,7 @@
 #include "actors/protocol.hpp"
 #include "actors/registry.hpp"
 #include "runtime/mesh_policy.hpp"
+#include "runtime/metrics.hpp"
 
 namespace valmesh {
 
@@ -43,6 +44,8 @@ struct mesh_options {
   mesh_directory* bulkheads = nullptr;
   std::function<registry_actor()> registry;
   std::function<events_actor()> events;
+  /// Counts breaker transitions (`GET /metrics`). Optional.
+  std::shared_ptr<metrics> meter;
   /// Restart intensity of its children (bulkheads and breakers together);
   /// past it the supervisor exits and node_supervisor restarts it.
   uint32_t intensity = 10;

@@ -305,6 +305,53 @@ void mesh_state(const ctx_ptr& ctx, request_context&&, responder done) {
       stats_atom::value);
 }
 
+/// A label value in the text exposition format (backslash, quote and
+/// newline escaped).
+std::string label_value(std::string_view x) {
+  std::string out;
+  for (char c : x) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+/// `GET /metrics`: the counters and histograms of runtime/metrics.hpp, and
+/// the catalog read from the registry at scrape time.
+void metrics_text(const ctx_ptr& ctx, request_context&&, responder done) {
+  ask_registry<std::vector<service_summary>>(
+      ctx, std::move(done),
+      [ctx](std::vector<service_summary>& xs, const responder& done) {
+        std::string text = ctx->meter ? ctx->meter->expose() : std::string{};
+        text +=
+            "# HELP valmesh_services Services in the catalog\n"
+            "# TYPE valmesh_services gauge\n"
+            "valmesh_services " +
+            std::to_string(xs.size()) +
+            "\n"
+            "# HELP valmesh_instances Instances in the catalog, by service\n"
+            "# TYPE valmesh_instances gauge\n";
+        for (auto& x : xs)
+          text += "valmesh_instances{service=\"" + label_value(x.name) +
+                  "\"} " + std::to_string(x.instance_count) + "\n";
+        text +=
+            "# HELP valmesh_instances_passing Passing instances, by service\n"
+            "# TYPE valmesh_instances_passing gauge\n";
+        for (auto& x : xs)
+          text += "valmesh_instances_passing{service=\"" + label_value(x.name) +
+                  "\"} " + std::to_string(x.passing_count) + "\n";
+        auto res = make_json_response(200, std::move(text), done.version());
+        res.set(beast_http::field::content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+        done(std::move(res));
+      },
+      list_atom::value);
+}
+
 /// Formats one event as an SSE message.
 std::string sse_message(const event_record& e) {
   std::string out;
@@ -418,6 +465,7 @@ void install_api(router& r, std::shared_ptr<const api_context> ctx) {
   r.add(verb::get, "/api/health/services", bind(health_services));
   r.add(verb::get, "/api/events", bind(events_stream));
   r.add(verb::get, "/api/mesh", bind(mesh_state));
+  r.add(verb::get, "/metrics", bind(metrics_text));
 }
 
 }  // namespace valmesh::web

@@ -9,6 +9,7 @@
 
 #include "actors/directory.hpp"
 #include "http/router.hpp"
+#include "runtime/metrics.hpp"
 
 namespace valmesh::web {
 
@@ -29,6 +30,8 @@ struct api_context {
   /// Set by the node when a graceful shutdown begins: `/health` answers
   /// 503 "draining" so that load balancers stop sending.
   const std::atomic<bool>* draining = nullptr;
+  /// The node's metrics, exposed at `GET /metrics`.
+  std::shared_ptr<metrics> meter;
 };
 
 /// Adds the registry, discovery and node endpoints of SPEC §3 to `r`.

@@ -284,6 +284,8 @@ class session : public std::enable_shared_from_this<session> {
   void do_write(response&& res) {
     if (cfg_->draining.load()) keep_alive_ = false;
     res_ = std::move(res);
+    if (cfg_->options.meter)
+      cfg_->options.meter->http_response(res_.result_int());
     res_.keep_alive(keep_alive_);
     res_.prepare_payload();
     if (head_) res_.body().clear();  // Content-Length stays: RFC 9110 §9.3.2

@@ -12,6 +12,7 @@
 
 #include "runtime/config.hpp"
 #include "runtime/error.hpp"
+#include "runtime/metrics.hpp"
 
 namespace valmesh::web {
 
@@ -86,6 +87,8 @@ using request_handler = std::function<void(request&&, responder done)>;
 /// stream before the oldest drop | | stream_keepalive | 15s   | a comment line
 /// on idle streams                    |
 struct server_options {
+  /// Counts every answer by status class (`GET /metrics`). Optional.
+  std::shared_ptr<metrics> meter;
   uint64_t body_limit = 1024 * 1024;
   uint32_t header_limit = 16 * 1024;
   std::chrono::milliseconds read_timeout{std::chrono::seconds{30}};

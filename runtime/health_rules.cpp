@@ -5,6 +5,18 @@
 
 namespace valmesh {
 
+std::string_view to_string(check_verdict x) noexcept {
+  switch (x) {
+    case check_verdict::passing:
+      return "passing";
+    case check_verdict::warning:
+      return "warning";
+    case check_verdict::critical:
+      return "critical";
+  }
+  return "critical";
+}
+
 check_verdict classify_http_status(unsigned status) noexcept {
   if (status >= 200 && status < 300) return check_verdict::passing;
   if (status == 429) return check_verdict::warning;

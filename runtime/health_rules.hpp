@@ -17,6 +17,9 @@ namespace valmesh {
 /// What one health check found.
 enum class check_verdict : uint8_t { passing, warning, critical };
 
+/// "passing", "warning" or "critical".
+std::string_view to_string(check_verdict x) noexcept;
+
 /// Consul's rule for an HTTP check: 2xx passing, 429 warning, else critical.
 check_verdict classify_http_status(unsigned status) noexcept;
 

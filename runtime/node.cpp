@@ -129,6 +129,7 @@ struct node::impl {
   bool started = false;
   bool stopped = false;
   std::atomic<bool> draining{false};
+  std::shared_ptr<metrics> meter = std::make_shared<metrics>();
   std::function<void(std::string)> on_fatal;
 
   /// Sends one request from a scoped actor and waits for the answer.
@@ -200,6 +201,7 @@ std::optional<failure> node::start() {
       caf::anon_send(ms, checked_atom::value, service, std::move(ids));
   };
   hopts_actors.events = [dir] { return dir->events(); };
+  hopts_actors.meter = d.meter;
   hopts_actors.on_aggregator = [dir](const health_aggregator_actor& h) {
     dir->set(h);
   };
@@ -238,6 +240,7 @@ std::optional<failure> node::start() {
   mopts.bulkheads = &dir->bulkheads();
   mopts.registry = [dir] { return dir->registry(); };
   mopts.events = [dir] { return dir->events(); };
+  mopts.meter = d.meter;
   children.push_back({"mesh_supervisor", "supervisor",
                       [dir, mopts](caf::actor_system& sys) {
                         auto h = spawn_mesh_supervisor(sys, mopts);
@@ -274,8 +277,10 @@ std::optional<failure> node::start() {
   api->node_name = d.cfg.node_name;
   api->fault_injection = d.cfg.enable_fault_injection;
   api->draining = &d.draining;
+  api->meter = d.meter;
   auto rt = std::make_shared<web::router>();
   web::server_options hopts;
+  hopts.meter = d.meter;
   hopts.body_limit = d.cfg.http_body_limit;
   hopts.read_timeout = d.cfg.http_read_timeout;
   hopts.stream_keepalive = d.cfg.events_keepalive;

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config
   libcaf-dev libboost-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
+  prometheus-cpp-dev
   libgtest-dev libgmock-dev
   curl
 )
