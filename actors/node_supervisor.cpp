@@ -16,12 +16,18 @@ struct child_state {
   std::optional<failure_note> last_failure;
 };
 
+/// Internal: a child being stopped did not exit within its `shutdown`.
+using stop_timeout_atom = caf::atom_constant<caf::atom("stoptimeo")>;
+
 struct supervisor_state {
   static inline const char* name = "supervisor";
   std::string label;
   supervisor_options options;
   std::unique_ptr<supervisor_policy> policy;
   std::vector<child_state> children;
+  /// Shutting down: children are stopped one at a time, youngest first,
+  /// each awaited (OTP's order), then the supervisor exits with this.
+  std::optional<caf::error> stopping;
 };
 
 using supervisor_pointer = metered_dynamic_pointer<supervisor_state>;
@@ -34,9 +40,30 @@ void stop_child(supervisor_pointer self, child_state& c,
   c.handle = nullptr;
 }
 
-void stop_children(supervisor_pointer self, const caf::error& reason) {
+/// Stops the youngest running child and waits for its exit (`on_child_down`
+/// calls this again); with none left, exits with the stop reason.
+void stop_next(supervisor_pointer self) {
   auto& xs = self->state.children;
-  for (auto i = xs.rbegin(); i != xs.rend(); ++i) stop_child(self, *i, reason);
+  for (auto i = xs.rbegin(); i != xs.rend(); ++i) {
+    if (!i->handle) continue;
+    auto& c = *i;
+    if (c.spec.shutdown.count() == 0) {
+      self->send_exit(c.handle, caf::exit_reason::kill);  // brutal_kill
+    } else {
+      self->send_exit(c.handle, caf::exit_reason::user_shutdown);
+      self->delayed_send(self, c.spec.shutdown, stop_timeout_atom::value,
+                         c.handle.id());
+    }
+    return;
+  }
+  self->quit(*self->state.stopping);
+}
+
+/// Begins the ordered stop (a shutdown, or an escalation).
+void begin_stop(supervisor_pointer self, caf::error reason) {
+  if (self->state.stopping) return;
+  self->state.stopping = std::move(reason);
+  stop_next(self);
 }
 
 void start_child(supervisor_pointer self, child_state& c) {
@@ -54,6 +81,10 @@ void on_child_down(supervisor_pointer self, caf::down_msg& msg) {
   if (index == st.children.size()) return;  // a stopped child's late news
   auto& child = st.children[index];
   child.handle = nullptr;
+  if (st.stopping) {
+    child.stopped = true;
+    return stop_next(self);
+  }
   bool abnormal = msg.reason && msg.reason != caf::exit_reason::normal;
   auto reason = self->system().render(msg.reason);
   if (abnormal) child.last_failure = failure_note{reason, unix_now_ms()};
@@ -76,8 +107,7 @@ void on_child_down(supervisor_pointer self, caf::down_msg& msg) {
       spdlog::error("{}: {} failed more than {} times in {}ms; escalating",
                     st.label, child.spec.id, st.policy->intensity(),
                     st.options.period.count());
-      stop_children(self, msg.reason);
-      self->quit(msg.reason);
+      begin_stop(self, msg.reason);
       return;
     case action::restart:
       break;
@@ -110,13 +140,19 @@ caf::behavior supervisor_impl(supervisor_pointer self, std::string name,
   for (auto& c : st.children) start_child(self, c);
   // An exit message (shutdown, or the parent giving up) stops the children,
   // youngest first, while the state is still alive, then the supervisor.
-  self->set_exit_handler([self](caf::exit_msg& msg) {
-    stop_children(self, msg.reason);
-    self->quit(msg.reason);
-  });
+  self->set_exit_handler(
+      [self](caf::exit_msg& msg) { begin_stop(self, std::move(msg.reason)); });
   self->set_down_handler(
       [self](caf::down_msg& msg) { on_child_down(self, msg); });
   return {
+      [self](stop_timeout_atom, uint64_t id) {
+        for (auto& c : self->state.children)
+          if (c.handle && c.handle.id() == id) {
+            spdlog::warn("{}: {} did not stop within {}ms; killing it",
+                         self->state.label, c.spec.id, c.spec.shutdown.count());
+            self->send_exit(c.handle, caf::exit_reason::kill);
+          }
+      },
       // Answers "id restarts" for each child, in start order.
       [self](list_atom) {
         std::vector<std::string> result;

@@ -20,6 +20,10 @@ struct child_spec {
   /// Spawns the child and returns its handle; called again on restart.
   std::function<caf::actor(caf::actor_system&)> start;
   restart_type restart = restart_type::permanent;
+  /// How long a stop waits for the child to exit before killing it; 0 kills
+  /// at once (OTP's `brutal_kill`). Children stop one at a time, youngest
+  /// first.
+  std::chrono::milliseconds shutdown{std::chrono::seconds{5}};
 };
 
 /// Options of a supervisor.

@@ -155,4 +155,39 @@ CAF_TEST(failures past the intensity stop the children and escalate) {
   sup = nullptr;
 }
 
+CAF_TEST(a stop takes the children down youngest first and kills the stuck) {
+  std::vector<std::string> exits;
+  std::vector<child_spec> children;
+  for (std::string id : {"a", "b", "c"})
+    children.push_back(
+        {id, "worker",
+         [&exits, id](caf::actor_system& s) {
+           auto h =
+               s.spawn([id](caf::event_based_actor* self) -> caf::behavior {
+                 // "c" ignores shutdown requests, as a wedged actor would.
+                 if (id == "c") self->set_exit_handler([](caf::exit_msg&) {});
+                 return {[](int x) { return x; }};
+               });
+           h->attach_functor([&exits, id] { exits.push_back(id); });
+           return h;
+         },
+         restart_type::permanent, 2s});
+  supervisor_options o;
+  o.time = clk;
+  sup = spawn_supervisor(sys, "sup", o, std::move(children));
+  sup->attach_functor([this](const caf::error& e) { sup_exit = e; });
+  sched.run();  // jobs only: run() would also fire the shutdown timer
+  self->send_exit(sup, caf::exit_reason::user_shutdown);
+  sched.run();
+  // c was asked first and ignores it; b and a wait their turn.
+  CAF_CHECK(exits.empty());
+  CAF_CHECK(!sup_exit.has_value());
+  sched.trigger_timeout();  // c's 2 s pass: it is killed
+  sched.run();
+  CAF_CHECK_EQUAL(exits, (std::vector<std::string>{"c", "b", "a"}));
+  CAF_REQUIRE(sup_exit.has_value());
+  CAF_CHECK_EQUAL(*sup_exit, caf::exit_reason::user_shutdown);
+  sup = nullptr;
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
