@@ -18,6 +18,7 @@
 #include "actors/node_supervisor.hpp"
 #include "actors/protocol.hpp"
 #include "actors/registry.hpp"
+#include "actors/store.hpp"
 #include "http/api.hpp"
 #include "http/loops.hpp"
 #include "http/mesh.hpp"
@@ -26,6 +27,7 @@
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "runtime/clock.hpp"
+#include "runtime/durable_store.hpp"
 #include "runtime/version.hpp"
 
 namespace valmesh {
@@ -111,6 +113,9 @@ struct node::impl {
   /// Before the actor system too: actors hold a pointer to it until they
   /// are gone.
   directory actors;
+  /// The store's data (the data dir, or memory with --dev): opened once, so
+  /// every incarnation of the store actor shares it and its lock.
+  std::shared_ptr<store_backend> backend;
   node_actor_config actor_cfg;
   caf::actor_system sys;
   std::shared_ptr<const clock> time = std::make_shared<system_clock_source>();
@@ -167,7 +172,15 @@ std::optional<failure> node::start() {
   // The supervision tree. Each start function publishes the new handle in
   // the directory, so HTTP handlers always reach the current incarnation.
   auto* dir = &d.actors;
+  if (d.cfg.dev) {
+    d.backend = std::make_shared<memory_store>();
+  } else {
+    auto opened = durable_store::open({d.cfg.data_dir});
+    if (!opened) return opened.error();
+    d.backend = std::move(*opened);
+  }
   registry_options ropts;
+  ropts.store = [dir] { return dir->store(); };
   ropts.time = d.time;
   ropts.catalog.node_name = d.cfg.node_name;
   ropts.catalog.deregister_critical_after =
@@ -198,6 +211,13 @@ std::optional<failure> node::start() {
   };
   hopts_actors.events = [dir] { return dir->events(); };
   std::vector<child_spec> children;
+  children.push_back({"store",
+                      [dir, backend = d.backend](caf::actor_system& sys) {
+                        auto h = spawn_store(sys, {backend});
+                        dir->set(h);
+                        return caf::actor_cast<caf::actor>(h);
+                      },
+                      restart_type::permanent});
   children.push_back({"registry",
                       [dir, ropts](caf::actor_system& sys) {
                         auto h = spawn_registry(sys, ropts);
