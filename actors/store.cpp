@@ -61,7 +61,15 @@ store_actor::behavior_type store_impl(store_pointer self,
   }
   // Graceful stop: what was appended is still fsynced and answered.
   self->set_exit_handler([self](caf::exit_msg& msg) {
-    if (!self->state.waiting.empty()) flush(self);
+    auto& st = self->state;
+    if (!st.waiting.empty()) flush(self);
+    auto s = st.backend->stats();
+    spdlog::info(
+        "store: stopping: {} appends in {} fsyncs since start ({:.1f} per "
+        "fsync), {} compactions, {} instances",
+        s.appends, s.syncs,
+        s.syncs > 0 ? static_cast<double>(s.appends) / s.syncs : 0.0,
+        s.compactions, s.live);
     self->quit(msg.reason);
   });
   return {

@@ -323,7 +323,14 @@ std::optional<failure> node::start() {
   if (!d.actors.await_registry(std::chrono::seconds{5}) ||
       !d.actors.await_mesh_supervisor(std::chrono::seconds{5}))
     return failure{errc::unavailable, "the supervision tree did not start"};
-  for (auto& x : d.cfg.services) {
+  for (auto x : d.cfg.services) {
+    // A config service without an id gets a stable one, so registering it
+    // again on every start updates the persisted entry instead of adding
+    // one more (Consul gives service definitions a stable id too).
+    if (x.id.empty()) {
+      auto id = x.name + "-" + x.host + "-" + std::to_string(x.port);
+      if (valid_instance_id(id)) x.id = std::move(id);
+    }
     auto stored = register_service(x);
     if (!stored)
       return failure{stored.error().code, "cannot register service '" + x.name +
