@@ -62,6 +62,25 @@ struct registry_state {
     if (options.on_change) options.on_change(c);
   }
 
+  /// Answers waiting for the store's fsync, by ticket. The `.then` of the
+  /// store request delivers one; if the registry ends first (a crash), the
+  /// destructor fails the rest with `unavailable`, since CAF 0.17 sends
+  /// nothing for a dropped promise and the client would wait out its timeout.
+  std::unordered_map<uint64_t, caf::typed_response_promise<service_instance>>
+      awaiting_store;
+  uint64_t tickets = 0;
+
+  registry_state() = default;
+  registry_state(const registry_state&) = delete;
+  registry_state& operator=(const registry_state&) = delete;
+
+  ~registry_state() {
+    for (auto& [_, rp] : awaiting_store)
+      rp.deliver(make_error(errc::unavailable,
+                            "the registry restarted before the store "
+                            "confirmed the change; retry the request"));
+  }
+
   /// The store to persist to: null without one (nothing is persisted), and
   /// `nullopt` when there should be one but none is running (restarting).
   std::optional<store_actor> store() const {
@@ -83,21 +102,34 @@ caf::result<service_instance> persist(registry_pointer self,
                                       const store_actor& store,
                                       store_mutation m,
                                       service_instance answer) {
+  auto& st = self->state;
   auto rp = self->make_response_promise<service_instance>();
+  auto ticket = ++st.tickets;
+  st.awaiting_store.emplace(ticket, rp);
   auto what = m.instance.name + "/" + m.instance.id;
-  self->request(store, self->state.options.store_timeout, append_atom::value,
+  self->request(store, st.options.store_timeout, append_atom::value,
                 std::move(m))
-      .then([rp, answer = std::move(answer)](
-                uint64_t) mutable { rp.deliver(std::move(answer)); },
-            [rp, what](caf::error& err) mutable {
-              spdlog::warn("registry: the store did not confirm {}: {}", what,
-                           to_failure(err).message);
-              rp.deliver(make_error(
+      .then(
+          [self, ticket, answer = std::move(answer)](uint64_t) mutable {
+            auto& waiting = self->state.awaiting_store;
+            if (auto i = waiting.find(ticket); i != waiting.end()) {
+              i->second.deliver(std::move(answer));
+              waiting.erase(i);
+            }
+          },
+          [self, ticket, what](caf::error& err) {
+            spdlog::warn("registry: the store did not confirm {}: {}", what,
+                         to_failure(err).message);
+            auto& waiting = self->state.awaiting_store;
+            if (auto i = waiting.find(ticket); i != waiting.end()) {
+              i->second.deliver(make_error(
                   errc::unavailable,
                   "the change of " + what +
-                      " is not confirmed durable (the store is restarting or "
-                      "failed); retry the request"));
-            });
+                      " is not confirmed durable (the store is restarting "
+                      "or failed); retry the request"));
+              waiting.erase(i);
+            }
+          });
   return rp;
 }
 
@@ -169,7 +201,7 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
   } else if (*store) {
     // The catalog first: `await` keeps every other message in the mailbox
     // until the store answered, so nothing is served from an empty catalog.
-    self->request(*store, st.options.store_timeout, load_atom::value)
+    self->request(*store, st.options.load_timeout, load_atom::value)
         .await(
             [self](store_contents& c) {
               auto& st = self->state;

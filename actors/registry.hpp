@@ -62,9 +62,12 @@ struct registry_options {
   /// deregistration only once the store made it durable. Unset: nothing is
   /// persisted (tests of the registry alone).
   std::function<store_actor()> store;
-  /// How long the registry waits for the store to load or to make a change
-  /// durable before failing with `unavailable`.
-  std::chrono::milliseconds store_timeout{std::chrono::seconds{30}};
+  /// How long the registry waits for the store to make a change durable
+  /// before failing the request with `unavailable`.
+  std::chrono::milliseconds store_timeout{std::chrono::seconds{10}};
+  /// How long it waits for its catalog on start (the store decodes every
+  /// instance) before exiting to be restarted.
+  std::chrono::milliseconds load_timeout{std::chrono::seconds{60}};
 };
 
 /// Spawns a registry; with a store, its catalog is the store's contents.

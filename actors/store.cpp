@@ -15,6 +15,20 @@ struct store_state {
   /// The appends written since the last fsync, waiting for it.
   std::vector<caf::typed_response_promise<uint64_t>> waiting;
   bool flush_pending = false;
+
+  store_state() = default;
+  store_state(const store_state&) = delete;
+  store_state& operator=(const store_state&) = delete;
+
+  /// A store that ends with appends not yet fsynced (a crash) fails them, so
+  /// the registry answers its clients at once instead of at its timeout
+  /// (CAF 0.17 sends nothing for a dropped promise).
+  ~store_state() {
+    for (auto& rp : waiting)
+      rp.deliver(make_error(errc::unavailable,
+                            "the store restarted before the change was "
+                            "durable; retry the request"));
+  }
 };
 
 using store_pointer = store_actor::stateful_pointer<store_state>;
