@@ -2,7 +2,8 @@
 // CAF's test DSL: group commit (appends in the mailbox together share one
 // flush, and none is answered before it), the registry loading its catalog
 // before it serves anything, a restarted registry rebuilding from the store,
-// and a store that is not running failing a registration with `unavailable`.
+// a store that is not running failing a registration with `unavailable`, and
+// a store or registry that dies with requests in flight answering them.
 
 #define CAF_SUITE store_actor
 
@@ -175,6 +176,49 @@ CAF_TEST(without a running store a registration fails and changes nothing) {
   CAF_CHECK(
       call<service_instance>(reg, register_atom::value, make("o-1", 6001)));
   caf::anon_send_exit(reg, caf::exit_reason::user_shutdown);
+}
+
+CAF_TEST(a store that dies before its flush fails the waiting appends) {
+  auto doomed = spawn_store(sys, {backend});
+  run();
+  auto r = self->request(doomed, caf::infinite, append_atom::value,
+                         store_mutation::put(make("o-1", 1)));
+  // A crash queued right behind the append: the flush the append sends
+  // itself comes after it and never runs.
+  caf::anon_send_exit(doomed, caf::exit_reason::kill);
+  run();
+  std::optional<failure> got;
+  r.receive([&](uint64_t) { CAF_FAIL("answered without a flush"); },
+            [&](caf::error& err) { got = to_failure(err); });
+  CAF_REQUIRE(got.has_value());
+  CAF_CHECK(got->code == errc::unavailable);
+  CAF_CHECK_NOT_EQUAL(got->message.find("before the change was durable"),
+                      std::string::npos);
+  CAF_CHECK_EQUAL(backend->stats().syncs, 0u);
+}
+
+CAF_TEST(a registry that dies while the store works fails the waiting client) {
+  auto reg = spawn_registry_over_store();
+  run();
+  auto r = self->request(reg, caf::infinite, register_atom::value,
+                         make("o-1", 6001));
+  expect((register_atom, service_instance), from(self).to(reg).with(_, _));
+  caf::anon_send_exit(reg, caf::exit_reason::kill);
+  run();
+  std::optional<failure> got;
+  r.receive([&](service_instance&) { CAF_FAIL("answered by a dead registry"); },
+            [&](caf::error& err) { got = to_failure(err); });
+  CAF_REQUIRE(got.has_value());
+  CAF_CHECK(got->code == errc::unavailable);
+  CAF_CHECK_NOT_EQUAL(got->message.find("before the store confirmed"),
+                      std::string::npos);
+  // The store still made it durable: a new registry has it.
+  auto again = spawn_registry_over_store();
+  auto xs = call<std::vector<service_instance>>(again, get_atom::value,
+                                                std::string{"orders"});
+  CAF_REQUIRE(xs.has_value());
+  CAF_CHECK_EQUAL(xs->size(), 1u);
+  caf::anon_send_exit(again, caf::exit_reason::user_shutdown);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
