@@ -108,6 +108,8 @@ store_actor::behavior_type store_impl(store_pointer self,
 }  // namespace
 
 store_actor spawn_store(caf::actor_system& sys, store_options options) {
+  if (options.detached)
+    return sys.spawn<caf::detached>(store_impl, std::move(options));
   return sys.spawn(store_impl, std::move(options));
 }
 

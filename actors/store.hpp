@@ -28,6 +28,10 @@ struct store_options {
   /// The backend, shared by every incarnation of the actor (the node owns
   /// it): a restarted store recovers from it and loses nothing acknowledged.
   std::shared_ptr<store_backend> backend;
+  /// Runs the actor on a thread of its own, so that an fsync never blocks
+  /// one of CAF's few scheduler workers (the node sets it for the durable
+  /// store; the DSL tests need the deterministic scheduler).
+  bool detached = false;
 };
 
 /// Spawns a store over `options.backend`. If the backend is dirty (its last

@@ -212,8 +212,9 @@ std::optional<failure> node::start() {
   hopts_actors.events = [dir] { return dir->events(); };
   std::vector<child_spec> children;
   children.push_back({"store",
-                      [dir, backend = d.backend](caf::actor_system& sys) {
-                        auto h = spawn_store(sys, {backend});
+                      [dir, backend = d.backend,
+                       detached = !d.cfg.dev](caf::actor_system& sys) {
+                        auto h = spawn_store(sys, {backend, detached});
                         dir->set(h);
                         return caf::actor_cast<caf::actor>(h);
                       },
