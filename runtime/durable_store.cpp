@@ -87,6 +87,18 @@ std::optional<uint64_t> parse_seq(const std::string& name,
   return x;
 }
 
+/// The file names in `dir`, without throwing (a range-for over a
+/// directory_iterator throws on a read error part-way).
+std::optional<std::vector<std::string>> list_dir(const std::string& dir,
+                                                 std::error_code& ec) {
+  std::vector<std::string> names;
+  fs::directory_iterator it{dir, ec};
+  for (; !ec && it != fs::directory_iterator{}; it.increment(ec))
+    names.push_back(it->path().filename().string());
+  if (ec) return std::nullopt;
+  return names;
+}
+
 std::string_view to_string(store_format::scan_stop s) {
   return s == store_format::scan_stop::torn ? "torn" : "corrupt";
 }
@@ -294,11 +306,15 @@ std::optional<failure> durable_store::recover() {
   // What the dir holds.
   std::vector<uint64_t> logs, snapshots;
   std::error_code ec;
-  for (auto& e : fs::directory_iterator{options_.dir, ec}) {
-    auto name = e.path().filename().string();
+  auto names = list_dir(options_.dir, ec);
+  if (!names)
+    return failure{errc::unavailable, "cannot list data dir '" + options_.dir +
+                                          "': " + ec.message()};
+  for (auto& name : *names) {
     if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) {
       // A snapshot that was never renamed: its log is still there.
-      fs::remove(e.path(), ec);
+      std::error_code ignored;
+      fs::remove(fs::path{options_.dir} / name, ignored);
       continue;
     }
     if (auto seq = parse_seq(name, "log-"))
@@ -306,9 +322,6 @@ std::optional<failure> durable_store::recover() {
     else if (auto seq = parse_seq(name, "snapshot-"))
       snapshots.push_back(*seq);
   }
-  if (ec)
-    return failure{errc::unavailable, "cannot list data dir '" + options_.dir +
-                                          "': " + ec.message()};
   std::sort(logs.begin(), logs.end());
   std::sort(snapshots.begin(), snapshots.end());
   uint64_t base = snapshots.empty() ? 0 : snapshots.back();
@@ -477,10 +490,11 @@ std::optional<failure> durable_store::compact() {
   // (3) what is obsolete now.
   std::error_code ec;
   fs::remove(fs::path{options_.dir} / log_name(old_seq), ec);
-  for (auto& e : fs::directory_iterator{options_.dir, ec}) {
-    auto seq = parse_seq(e.path().filename().string(), "snapshot-");
-    if (seq && *seq < next) fs::remove(e.path(), ec);
-  }
+  if (auto names = list_dir(options_.dir, ec))
+    for (auto& name : *names) {
+      auto seq = parse_seq(name, "snapshot-");
+      if (seq && *seq < next) fs::remove(fs::path{options_.dir} / name, ec);
+    }
   if (auto f = fsync_dir()) return f;
   ++stats_.compactions;
   dirty_ = false;
