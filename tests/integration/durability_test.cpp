@@ -1,7 +1,8 @@
 // The durable store of a real `valmesh agent` (not --dev), each test on a
 // fresh data dir: acknowledged registrations survive `kill -9`, a log cut in
 // the middle of its last record recovers the rest with a warning, a second
-// agent on the same dir is refused, and --dev writes nothing.
+// agent on the same dir is refused, config services keep one entry across
+// restarts, and --dev writes nothing.
 
 #include <sys/types.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -208,6 +210,24 @@ TEST(durability, a_second_agent_on_the_same_data_dir_exits_2) {
   // The first one is unaffected.
   EXPECT_EQ(http(a.http(), "GET", "/health").status, 200u);
   EXPECT_EQ(a.proc->stop(SIGTERM), 0);
+}
+
+TEST(durability, config_services_are_not_duplicated_by_restarts) {
+  temp_dir tmp;
+  auto cfg = tmp.path + "/valmesh.json";
+  {
+    std::ofstream out{cfg};
+    out << R"({"services": [{"name": "orders", "host": "127.0.0.1",
+                             "port": 6000}]})";
+  }
+  for (int start = 0; start < 2; ++start) {
+    auto a = agent::start_durable(tmp.data(), {"--config", cfg});
+    ASSERT_TRUE(a.proc);
+    auto xs = instances_of(a, "orders");
+    ASSERT_EQ(xs.size(), 1u) << "start " << start << ": " << xs.dump();
+    EXPECT_EQ(xs[0]["id"], "orders-127.0.0.1-6000");
+    EXPECT_EQ(a.proc->stop(SIGTERM), 0);
+  }
 }
 
 TEST(durability, dev_mode_writes_no_files) {
