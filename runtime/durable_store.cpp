@@ -197,11 +197,23 @@ expected<std::unique_ptr<durable_store>> durable_store::open(
   if (options.dir.empty())
     return failure{errc::invalid_argument, "--data-dir must not be empty"};
   std::error_code ec;
-  fs::create_directories(options.dir, ec);
+  bool created = fs::create_directories(options.dir, ec);
   if (ec)
     return failure{
         errc::invalid_argument,
         "cannot create data dir '" + options.dir + "': " + ec.message()};
+  if (created) {
+    // The new dir's own entry must survive a power loss too.
+    auto path = fs::absolute(options.dir, ec);
+    if (!path.has_filename()) path = path.parent_path();  // "dir/"
+    auto parent = path.parent_path().string();
+    int fd =
+        ec ? -1 : ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+      ::fsync(fd);
+      ::close(fd);
+    }
+  }
   std::unique_ptr<durable_store> s{new durable_store(std::move(options))};
   if (auto f = s->lock()) return std::move(*f);
   if (auto f = s->recover()) return std::move(*f);
