@@ -11,6 +11,7 @@
 #include "actors/mesh_directory.hpp"
 #include "actors/mesh_supervisor.hpp"
 #include "actors/registry.hpp"
+#include "actors/store.hpp"
 
 namespace valmesh {
 
@@ -22,6 +23,7 @@ namespace valmesh {
 class directory {
  public:
   registry_actor registry() const { return get(registry_); }
+  store_actor store() const { return get(store_); }
 
   /// Waits until a registry is published (the supervisor starts its
   /// children asynchronously), at most `timeout`; null if none came.
@@ -44,6 +46,7 @@ class directory {
   mesh_supervisor_actor mesh_supervisor() const { return get(mesh_sup_); }
 
   void set(registry_actor x) { put(registry_, std::move(x)); }
+  void set(store_actor x) { put(store_, std::move(x)); }
   void set(caf::actor x) { put(bridge_, std::move(x)); }
   void set(events_actor x) { put(events_, std::move(x)); }
   void set(health_supervisor_actor x) { put(health_, std::move(x)); }
@@ -58,6 +61,7 @@ class directory {
   void clear() {
     std::lock_guard<std::mutex> guard{mtx_};
     registry_ = nullptr;
+    store_ = nullptr;
     bridge_ = nullptr;
     root_ = nullptr;
     events_ = nullptr;
@@ -93,6 +97,7 @@ class directory {
   mutable std::mutex mtx_;
   mutable std::condition_variable cv_;
   registry_actor registry_;
+  store_actor store_;
   caf::actor bridge_;
   caf::actor root_;
   events_actor events_;

@@ -13,6 +13,7 @@
 #include "runtime/catalog.hpp"
 #include "runtime/check_schedule.hpp"
 #include "runtime/circuit_breaker.hpp"
+#include "runtime/durable_store.hpp"
 #include "runtime/error.hpp"
 #include "runtime/health_rules.hpp"
 #include "runtime/load_balancer.hpp"
@@ -48,6 +49,8 @@ using release_atom = caf::atom_constant<caf::atom("release")>;
 using outcome_atom = caf::atom_constant<caf::atom("outcome")>;
 using breaker_atom = caf::atom_constant<caf::atom("breaker")>;
 using advance_atom = caf::atom_constant<caf::atom("advance")>;
+using append_atom = caf::atom_constant<caf::atom("append")>;
+using load_atom = caf::atom_constant<caf::atom("load")>;
 
 /// The error category of `errc` inside a `caf::error`.
 inline constexpr caf::atom_value errc_category = caf::atom("valmesh");
@@ -159,3 +162,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<valmesh::instance_check_view>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::health_view)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::event_record)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::breaker_update)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::store_mutation)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::store_contents)

@@ -62,24 +62,118 @@ struct registry_state {
     if (options.on_change) options.on_change(c);
   }
 
-  void log_changes(const std::vector<catalog_change>& changes) {
-    for (auto& c : changes) {
-      publish(c);
-      auto& x = c.instance;
-      if (c.what == catalog_change::kind::deregistered) {
-        balancers.erase(x.name);
-        spdlog::info(
-            "registry: removed {}/{} after {}s critical", x.name, x.id,
-            options.catalog.deregister_critical_after.count() / 1000.0);
-      } else if (c.what == catalog_change::kind::status_changed) {
-        spdlog::info("registry: {}/{} is {} (was {})", x.name, x.id,
-                     to_string(x.status), to_string(c.previous));
-      }
-    }
+  /// Answers waiting for the store's fsync, by ticket. The `.then` of the
+  /// store request delivers one; if the registry ends first (a crash), the
+  /// destructor fails the rest with `unavailable`, since CAF 0.17 sends
+  /// nothing for a dropped promise and the client would wait out its timeout.
+  std::unordered_map<uint64_t, caf::typed_response_promise<service_instance>>
+      awaiting_store;
+  uint64_t tickets = 0;
+
+  registry_state() = default;
+  registry_state(const registry_state&) = delete;
+  registry_state& operator=(const registry_state&) = delete;
+
+  ~registry_state() {
+    for (auto& [_, rp] : awaiting_store)
+      rp.deliver(make_error(errc::unavailable,
+                            "the registry restarted before the store "
+                            "confirmed the change; retry the request"));
+  }
+
+  /// The store to persist to: null without one (nothing is persisted), and
+  /// `nullopt` when there should be one but none is running (restarting).
+  std::optional<store_actor> store() const {
+    if (!options.store) return store_actor{};
+    auto h = options.store();
+    if (!h) return std::nullopt;
+    return h;
   }
 };
 
 using registry_pointer = metered_pointer<registry_actor, registry_state>;
+
+/// Sends `m` to the store and answers `answer` once it is durable; a store
+/// that fails or does not answer in time makes the request fail with
+/// `unavailable` (retryable: a registration with its id is idempotent). The
+/// catalog already holds the change, so reads and the `on_change` hook see
+/// it at once; only the acknowledgement waits for the fsync.
+caf::result<service_instance> persist(registry_pointer self,
+                                      const store_actor& store,
+                                      store_mutation m,
+                                      service_instance answer) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise<service_instance>();
+  auto ticket = ++st.tickets;
+  st.awaiting_store.emplace(ticket, rp);
+  auto what = m.instance.name + "/" + m.instance.id;
+  self->request(store, st.options.store_timeout, append_atom::value,
+                std::move(m))
+      .then(
+          [self, ticket, answer = std::move(answer)](uint64_t) mutable {
+            auto& waiting = self->state.awaiting_store;
+            if (auto i = waiting.find(ticket); i != waiting.end()) {
+              i->second.deliver(std::move(answer));
+              waiting.erase(i);
+            }
+          },
+          [self, ticket, what](caf::error& err) {
+            spdlog::warn("registry: the store did not confirm {}: {}", what,
+                         to_failure(err).message);
+            auto& waiting = self->state.awaiting_store;
+            if (auto i = waiting.find(ticket); i != waiting.end()) {
+              i->second.deliver(make_error(
+                  errc::unavailable,
+                  "the change of " + what +
+                      " is not confirmed durable (the store is restarting "
+                      "or failed); retry the request"));
+              waiting.erase(i);
+            }
+          });
+  return rp;
+}
+
+/// Sends a removal the registry made on its own (lease expiry, critical too
+/// long) to the store; nobody waits for it.
+void persist_removal(registry_pointer self, const service_instance& x) {
+  auto store = self->state.store();
+  if (!store || !*store) {
+    if (!store)
+      spdlog::warn("registry: no store to record the removal of {}/{}", x.name,
+                   x.id);
+    return;
+  }
+  auto what = x.name + "/" + x.id;
+  self->request(*store, self->state.options.store_timeout, append_atom::value,
+                store_mutation::remove(x.name, x.id, self->state.data->index()))
+      .then([](uint64_t) {},
+            [what](caf::error& err) {
+              spdlog::warn(
+                  "registry: the store did not record the removal "
+                  "of {}: {}",
+                  what, to_failure(err).message);
+            });
+}
+
+/// Publishes what expiry changed, logs it, and records removals.
+void log_changes(registry_pointer self,
+                 const std::vector<catalog_change>& changes) {
+  auto& st = self->state;
+  for (auto& c : changes) {
+    st.publish(c);
+    auto& x = c.instance;
+    if (c.what == catalog_change::kind::deregistered) {
+      persist_removal(self, x);
+      st.balancers.erase(x.name);
+      spdlog::info(
+          "registry: removed {}/{} after {}s critical", x.name, x.id,
+          st.options.catalog.deregister_critical_after.count() / 1000.0);
+    } else if (c.what == catalog_change::kind::status_changed) {
+      spdlog::info("registry: {}/{} is {} (was {})", x.name, x.id,
+                   to_string(x.status), to_string(c.previous));
+    }
+  }
+}
 
 /// Keeps the expiry timer armed while any lease or removal is pending, and
 /// idle otherwise (an idle node never wakes up for nothing).
@@ -102,12 +196,37 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
   st.seed = options.seed != 0 ? options.seed : random_seed();
   st.data = std::make_unique<catalog>(*options.time, options.catalog);
   st.options = std::move(options);
+  if (auto store = st.store(); !store) {
+    self->quit(make_error(errc::unavailable, "no store to load from"));
+  } else if (*store) {
+    // The catalog first: `await` keeps every other message in the mailbox
+    // until the store answered, so nothing is served from an empty catalog.
+    self->request(*store, st.options.load_timeout, load_atom::value)
+        .await(
+            [self](store_contents& c) {
+              auto& st = self->state;
+              auto n = c.instances.size();
+              for (auto& x : c.instances) st.data->restore(std::move(x));
+              st.data->restore_index(c.index);
+              spdlog::info("registry: loaded {} instances from the store", n);
+              arm_timer(self);
+            },
+            [self](caf::error& err) {
+              spdlog::error("registry: cannot load the catalog: {}",
+                            to_failure(err).message);
+              self->quit(err);
+            });
+  }
   return {
       [self](inspect_atom) { return self->figures("registry"); },
       [self](register_atom,
              service_instance& x) -> caf::result<service_instance> {
         auto valid = validate_instance(std::move(x));
         if (!valid) return make_error(std::move(valid).error());
+        auto store = self->state.store();
+        if (!store)
+          return make_error(errc::unavailable,
+                            "the store is restarting; retry the request");
         auto stored = self->state.data->upsert(std::move(*valid));
         if (stored) {
           spdlog::debug("registry: registered {}/{} at {}:{}", stored->name,
@@ -120,10 +239,15 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
                                {}});
         }
         arm_timer(self);
-        return answer(std::move(stored));
+        if (!stored || !*store) return answer(std::move(stored));
+        return persist(self, *store, store_mutation::put(*stored), *stored);
       },
       [self](deregister_atom, const std::string& name,
              const std::string& id) -> caf::result<service_instance> {
+        auto store = self->state.store();
+        if (!store)
+          return make_error(errc::unavailable,
+                            "the store is restarting; retry the request");
         auto removed = self->state.data->remove(name, id);
         if (removed) {
           if (self->state.data->instances(name) == nullptr)
@@ -131,7 +255,11 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
           self->state.publish({catalog_change::kind::deregistered, *removed,
                                removed->status, "deregistered"});
         }
-        return answer(std::move(removed));
+        if (!removed || !*store) return answer(std::move(removed));
+        return persist(
+            self, *store,
+            store_mutation::remove(name, id, self->state.data->index()),
+            *removed);
       },
       [self](heartbeat_atom, const std::string& name,
              const std::string& id) -> caf::result<service_instance> {
@@ -204,7 +332,7 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
       [self](tick_atom) {
         auto& st = self->state;
         st.tick_pending = false;
-        st.log_changes(st.data->expire());
+        log_changes(self, st.data->expire());
         arm_timer(self);
       },
   };

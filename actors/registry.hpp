@@ -11,6 +11,7 @@
 #include "actors/introspection.hpp"
 
 #include "actors/protocol.hpp"
+#include "actors/store.hpp"
 #include "runtime/catalog.hpp"
 #include "runtime/clock.hpp"
 
@@ -58,9 +59,21 @@ struct registry_options {
   /// Called inside the registry after every change (registration, update,
   /// removal, status change), for publishing. Must not block.
   std::function<void(const catalog_change&)> on_change;
+  /// The current store (a getter, so a restart of the store is invisible).
+  /// When set, the registry loads its catalog from it before serving
+  /// anything, and acknowledges a registration, an update or a
+  /// deregistration only once the store made it durable. Unset: nothing is
+  /// persisted (tests of the registry alone).
+  std::function<store_actor()> store;
+  /// How long the registry waits for the store to make a change durable
+  /// before failing the request with `unavailable`.
+  std::chrono::milliseconds store_timeout{std::chrono::seconds{10}};
+  /// How long it waits for its catalog on start (the store decodes every
+  /// instance) before exiting to be restarted.
+  std::chrono::milliseconds load_timeout{std::chrono::seconds{60}};
 };
 
-/// Spawns a registry with an empty catalog.
+/// Spawns a registry; with a store, its catalog is the store's contents.
 registry_actor spawn_registry(caf::actor_system& sys, registry_options options);
 
 }  // namespace valmesh

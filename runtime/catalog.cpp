@@ -64,6 +64,24 @@ expected<service_instance> catalog::upsert(service_instance x) {
   return old;
 }
 
+void catalog::restore(service_instance x) {
+  auto& svc = services_[x.name];
+  x.status = health_status::unknown;
+  x.last_heartbeat_ms = 0;
+  x.active_requests = 0;
+  x.last_check_ms = 0;
+  x.last_check_duration_us = 0;
+  x.last_check_output.clear();
+  index_ = std::max({index_, x.create_index, x.modify_index});
+  auto& lease = svc.leases[x.id];
+  lease = lease_state{};
+  if (x.ttl_ms > 0)
+    lease.lease_deadline = clock_.now() + std::chrono::milliseconds{x.ttl_ms};
+  auto [pos, fresh] = svc.instances.insert_or_assign(x.id, std::move(x));
+  if (fresh) ++instance_count_;
+  update_timed(pos->second, lease);
+}
+
 service_instance catalog::erase(
     std::map<std::string, service_entry>::iterator svc, const std::string& id) {
   auto i = svc->second.instances.find(id);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -66,6 +67,17 @@ class catalog {
   /// status and `registeredAt`, and a changed `ttl` restarts the lease.
   /// `x` must have passed `validate_instance`.
   expected<service_instance> upsert(service_instance x);
+
+  /// Puts back an instance recovered from the store as it was persisted:
+  /// its id, `registeredAt`, `node` and indexes are kept; it starts
+  /// `unknown` with a fresh lease (DESIGN §7), and the catalog's index
+  /// rises to at least its `modify_index`. Replaces an entry with its id.
+  void restore(service_instance x);
+
+  /// Raises the index to at least `index` (the store's, after `restore`).
+  void restore_index(uint64_t index) noexcept {
+    index_ = std::max(index_, index);
+  }
 
   /// Removes an instance; returns it as it was.
   expected<service_instance> remove(const std::string& name,

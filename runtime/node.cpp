@@ -19,6 +19,7 @@
 #include "actors/protocol.hpp"
 #include "actors/registry.hpp"
 #include "http/actors_api.hpp"
+#include "actors/store.hpp"
 #include "http/api.hpp"
 #include "http/loops.hpp"
 #include "http/mesh.hpp"
@@ -27,6 +28,7 @@
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "runtime/clock.hpp"
+#include "runtime/durable_store.hpp"
 #include "runtime/version.hpp"
 
 namespace valmesh {
@@ -112,6 +114,9 @@ struct node::impl {
   /// Before the actor system too: actors hold a pointer to it until they
   /// are gone.
   directory actors;
+  /// The store's data (the data dir, or memory with --dev): opened once, so
+  /// every incarnation of the store actor shares it and its lock.
+  std::shared_ptr<store_backend> backend;
   node_actor_config actor_cfg;
   caf::actor_system sys;
   std::shared_ptr<const clock> time = std::make_shared<system_clock_source>();
@@ -171,7 +176,15 @@ std::optional<failure> node::start() {
   // The supervision tree. Each start function publishes the new handle in
   // the directory, so HTTP handlers always reach the current incarnation.
   auto* dir = &d.actors;
+  if (d.cfg.dev) {
+    d.backend = std::make_shared<memory_store>();
+  } else {
+    auto opened = durable_store::open({d.cfg.data_dir});
+    if (!opened) return opened.error();
+    d.backend = std::move(*opened);
+  }
   registry_options ropts;
+  ropts.store = [dir] { return dir->store(); };
   ropts.time = d.time;
   ropts.catalog.node_name = d.cfg.node_name;
   ropts.catalog.deregister_critical_after =
@@ -206,6 +219,14 @@ std::optional<failure> node::start() {
     dir->set(h);
   };
   std::vector<child_spec> children;
+  children.push_back({"store", "store",
+                      [dir, backend = d.backend,
+                       detached = !d.cfg.dev](caf::actor_system& sys) {
+                        auto h = spawn_store(sys, {backend, detached});
+                        dir->set(h);
+                        return caf::actor_cast<caf::actor>(h);
+                      },
+                      restart_type::permanent});
   children.push_back({"registry", "registry",
                       [dir, ropts](caf::actor_system& sys) {
                         auto h = spawn_registry(sys, ropts);
@@ -319,7 +340,14 @@ std::optional<failure> node::start() {
   if (!d.actors.await_registry(std::chrono::seconds{5}) ||
       !d.actors.await_mesh_supervisor(std::chrono::seconds{5}))
     return failure{errc::unavailable, "the supervision tree did not start"};
-  for (auto& x : d.cfg.services) {
+  for (auto x : d.cfg.services) {
+    // A config service without an id gets a stable one, so registering it
+    // again on every start updates the persisted entry instead of adding
+    // one more (Consul gives service definitions a stable id too).
+    if (x.id.empty()) {
+      auto id = x.name + "-" + x.host + "-" + std::to_string(x.port);
+      if (valid_instance_id(id)) x.id = std::move(id);
+    }
     auto stored = register_service(x);
     if (!stored)
       return failure{stored.error().code, "cannot register service '" + x.name +

@@ -186,12 +186,10 @@ run_result run_valmesh(std::vector<std::string> args,
 
 // -- agent and echo -----------------------------------------------------------
 
-agent agent::start(std::vector<std::string> extra) {
+namespace {
+
+agent start_agent(std::vector<std::string> argv) {
   agent a;
-  std::vector<std::string> argv{VALMESH_BIN,   "agent",     "--http",
-                                "127.0.0.1:0", "--cluster", "127.0.0.1:0",
-                                "--dev"};
-  argv.insert(argv.end(), extra.begin(), extra.end());
   a.proc = process::start(argv);
   if (!a.proc) {
     ADD_FAILURE() << "cannot start valmesh";
@@ -207,6 +205,25 @@ agent agent::start(std::vector<std::string> extra) {
   a.http_port = static_cast<uint16_t>(std::stoi((*m)[1]));
   a.cluster_port = static_cast<uint16_t>(std::stoi((*m)[2]));
   return a;
+}
+
+}  // namespace
+
+agent agent::start(std::vector<std::string> extra) {
+  std::vector<std::string> argv{VALMESH_BIN,   "agent",     "--http",
+                                "127.0.0.1:0", "--cluster", "127.0.0.1:0",
+                                "--dev"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return start_agent(std::move(argv));
+}
+
+agent agent::start_durable(const std::string& data_dir,
+                           std::vector<std::string> extra) {
+  std::vector<std::string> argv{VALMESH_BIN,   "agent",     "--http",
+                                "127.0.0.1:0", "--cluster", "127.0.0.1:0",
+                                "--data-dir",  data_dir};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return start_agent(std::move(argv));
 }
 
 echo echo::start(std::string name) {

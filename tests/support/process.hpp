@@ -98,6 +98,10 @@ struct agent {
   /// Fails the test (returns an agent without a process) if it does not start.
   static agent start(std::vector<std::string> extra = {});
 
+  /// The same without --dev: durable state in `data_dir`.
+  static agent start_durable(const std::string& data_dir,
+                             std::vector<std::string> extra = {});
+
   endpoint http() const { return {"127.0.0.1", http_port}; }
   std::string addr() const {
     return "http://127.0.0.1:" + std::to_string(http_port);
