@@ -48,6 +48,8 @@ using release_atom = caf::atom_constant<caf::atom("release")>;
 using outcome_atom = caf::atom_constant<caf::atom("outcome")>;
 using breaker_atom = caf::atom_constant<caf::atom("breaker")>;
 using advance_atom = caf::atom_constant<caf::atom("advance")>;
+using spans_atom = caf::atom_constant<caf::atom("spans")>;
+using exported_atom = caf::atom_constant<caf::atom("exported")>;
 
 /// The error category of `errc` inside a `caf::error`.
 inline constexpr caf::atom_value errc_category = caf::atom("valmesh");
