@@ -473,6 +473,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
     else
       server_ = t.start_span({}, kind, nullptr);
     if (!server_.recording()) return;
+    server_.reserve_attributes(12);
     std::string name;
     if (req_.route.empty()) {
       name = "call " + req_.service;
@@ -501,6 +502,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
     format_traceparent(client_.context(), tp);
     upstream_.headers[traceparent_at_].second.assign(tp.data(), tp.size());
     if (!client_.recording()) return;
+    client_.reserve_attributes(12);
     auto method = boost::beast::http::to_string(req_.method);
     std::string name{method.data(), method.size()};
     name += ' ';

@@ -95,6 +95,12 @@ class span {
   /// Sets the status (an `error` keeps its message; `ok` and `unset` none).
   span& set_status(status_code code, std::string_view message = {});
 
+  /// Makes room for `n` attributes (one allocation instead of several).
+  span& reserve_attributes(size_t n) {
+    if (data_) data_->attributes.reserve(n);
+    return *this;
+  }
+
   /// Renames the span (e.g. once the route is known).
   span& set_name(std::string_view name);
 
