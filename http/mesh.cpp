@@ -203,9 +203,11 @@ class call_op : public std::enable_shared_from_this<call_op> {
     if (m_->spans) start_server_span();
     prepare();
     if (server_.recording()) {
-      server_.set_attribute("valmesh.correlation_id", req_.correlation_id);
+      server_.set_attribute(known_attribute::valmesh_correlation_id,
+                            req_.correlation_id);
       if (!req_.client_addr.empty())
-        server_.set_attribute("client.address", req_.client_addr);
+        server_.set_attribute(known_attribute::client_address,
+                              req_.client_addr);
     }
     m_->count_request(req_.service, policy_);
     auto o = retry_options_for(policy_);
@@ -486,12 +488,13 @@ class call_op : public std::enable_shared_from_this<call_op> {
         name.replace(at, 5, req_.service);
     }
     server_.set_name(name);
-    server_.set_attribute("http.request.method", method);
-    if (!req_.route.empty()) server_.set_attribute("http.route", req_.route);
+    server_.set_attribute(known_attribute::http_request_method, method);
+    if (!req_.route.empty())
+      server_.set_attribute(known_attribute::http_route, req_.route);
     auto q = req_.target.find('?');
-    server_.set_attribute("url.path",
+    server_.set_attribute(known_attribute::url_path,
                           std::string_view{req_.target}.substr(0, q));
-    server_.set_attribute("valmesh.service", req_.service);
+    server_.set_attribute(known_attribute::valmesh_service, req_.service);
   }
 
   /// One upstream attempt's client span, child of the call's span; its
@@ -508,25 +511,28 @@ class call_op : public std::enable_shared_from_this<call_op> {
     name += ' ';
     name += req_.service;
     client_.set_name(name);
-    client_.set_attribute("http.request.method", method);
-    client_.set_attribute("server.address", grant.grant.address.host);
-    client_.set_attribute("server.port",
+    client_.set_attribute(known_attribute::http_request_method, method);
+    client_.set_attribute(known_attribute::server_address,
+                          grant.grant.address.host);
+    client_.set_attribute(known_attribute::server_port,
                           static_cast<int64_t>(grant.grant.address.port));
     auto q = req_.target.find('?');
-    client_.set_attribute("url.path",
+    client_.set_attribute(known_attribute::url_path,
                           std::string_view{req_.target}.substr(0, q));
-    client_.set_attribute("valmesh.service", req_.service);
-    client_.set_attribute("valmesh.instance", grant.grant.id);
-    client_.set_attribute("valmesh.attempt", static_cast<int64_t>(attempts_));
-    client_.set_attribute("valmesh.breaker_state",
+    client_.set_attribute(known_attribute::valmesh_service, req_.service);
+    client_.set_attribute(known_attribute::valmesh_instance, grant.grant.id);
+    client_.set_attribute(known_attribute::valmesh_attempt,
+                          static_cast<int64_t>(attempts_));
+    client_.set_attribute(known_attribute::valmesh_breaker_state,
                           to_string(grant.grant.breaker));
-    client_.set_attribute("valmesh.correlation_id", req_.correlation_id);
+    client_.set_attribute(known_attribute::valmesh_correlation_id,
+                          req_.correlation_id);
   }
 
   void end_client_span(const upstream_result& res) {
     if (res.ok) {
       auto status = res.response.status;
-      client_.set_attribute("http.response.status_code",
+      client_.set_attribute(known_attribute::http_response_status_code,
                             static_cast<int64_t>(status));
       if (status >= 400)
         client_.set_status(status_code::error,
@@ -554,22 +560,24 @@ class call_op : public std::enable_shared_from_this<call_op> {
         type = "protocol";
         break;
     }
-    client_.set_attribute("error.type", type);
+    client_.set_attribute(known_attribute::error_type, type);
     client_.set_status(status_code::error, res.error.message);
   }
 
   void end_server_span(const mesh_result& x) {
-    server_.set_attribute("valmesh.attempts", static_cast<int64_t>(x.attempts));
+    server_.set_attribute(known_attribute::valmesh_attempts,
+                          static_cast<int64_t>(x.attempts));
     if (!x.instance.empty())
-      server_.set_attribute("valmesh.instance", x.instance);
+      server_.set_attribute(known_attribute::valmesh_instance, x.instance);
     if (x.error) {
       auto status = static_cast<int64_t>(status_of(x.error->code));
-      server_.set_attribute("http.response.status_code", status);
-      server_.set_attribute("error.type", to_string(x.error->code));
+      server_.set_attribute(known_attribute::http_response_status_code, status);
+      server_.set_attribute(known_attribute::error_type,
+                            to_string(x.error->code));
       server_.set_status(status_code::error, x.error->message);
       return;
     }
-    server_.set_attribute("http.response.status_code",
+    server_.set_attribute(known_attribute::http_response_status_code,
                           static_cast<int64_t>(x.status));
     if (x.status >= 500)
       server_.set_status(status_code::error,

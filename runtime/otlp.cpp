@@ -37,7 +37,7 @@ json any_value(const attribute_value& v) {
 json key_values(const attribute_list& xs) {
   auto arr = json::array();
   for (auto& a : xs)
-    arr.push_back({{"key", a.key}, {"value", any_value(a.value)}});
+    arr.push_back({{"key", a.key.name()}, {"value", any_value(a.value)}});
   return arr;
 }
 

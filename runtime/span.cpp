@@ -32,6 +32,42 @@ std::string_view to_string(status_code c) noexcept {
   return "unset";
 }
 
+std::string_view to_string(known_attribute k) noexcept {
+  switch (k) {
+    case known_attribute::none:
+      return {};
+    case known_attribute::http_request_method:
+      return "http.request.method";
+    case known_attribute::http_route:
+      return "http.route";
+    case known_attribute::http_response_status_code:
+      return "http.response.status_code";
+    case known_attribute::url_path:
+      return "url.path";
+    case known_attribute::server_address:
+      return "server.address";
+    case known_attribute::server_port:
+      return "server.port";
+    case known_attribute::client_address:
+      return "client.address";
+    case known_attribute::error_type:
+      return "error.type";
+    case known_attribute::valmesh_service:
+      return "valmesh.service";
+    case known_attribute::valmesh_instance:
+      return "valmesh.instance";
+    case known_attribute::valmesh_attempt:
+      return "valmesh.attempt";
+    case known_attribute::valmesh_attempts:
+      return "valmesh.attempts";
+    case known_attribute::valmesh_breaker_state:
+      return "valmesh.breaker_state";
+    case known_attribute::valmesh_correlation_id:
+      return "valmesh.correlation_id";
+  }
+  return {};
+}
+
 const attribute_value* span_data::find(std::string_view key) const noexcept {
   for (auto& a : attributes)
     if (a.key == key) return &a.value;
@@ -46,7 +82,7 @@ namespace {
 
 nlohmann::json attributes_json(const attribute_list& xs) {
   auto j = nlohmann::json::object();
-  for (auto& a : xs) j[a.key] = to_json(a.value);
+  for (auto& a : xs) j[std::string{a.key.name()}] = to_json(a.value);
   return j;
 }
 

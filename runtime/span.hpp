@@ -30,9 +30,60 @@ std::string_view to_string(status_code c) noexcept;
 /// An attribute value: string, integer, floating point or boolean.
 using attribute_value = std::variant<std::string, int64_t, double, bool>;
 
+/// The attribute names the gateway records on every span (OpenTelemetry's
+/// semantic conventions, and valmesh's own). Kept as a number, so setting one
+/// allocates nothing for its name.
+enum class known_attribute : uint8_t {
+  none,
+  http_request_method,        ///< http.request.method
+  http_route,                 ///< http.route
+  http_response_status_code,  ///< http.response.status_code
+  url_path,                   ///< url.path
+  server_address,             ///< server.address
+  server_port,                ///< server.port
+  client_address,             ///< client.address
+  error_type,                 ///< error.type
+  valmesh_service,            ///< valmesh.service
+  valmesh_instance,           ///< valmesh.instance
+  valmesh_attempt,            ///< valmesh.attempt
+  valmesh_attempts,           ///< valmesh.attempts
+  valmesh_breaker_state,      ///< valmesh.breaker_state
+  valmesh_correlation_id,     ///< valmesh.correlation_id
+};
+
+/// Returns the dotted name of `k` (empty for `none`).
+std::string_view to_string(known_attribute k) noexcept;
+
+/// An attribute's name: one of `known_attribute`, or any other string.
+class attribute_key {
+ public:
+  attribute_key(known_attribute k) noexcept : known_(k) {}
+  attribute_key(std::string s) : custom_(std::move(s)) {}
+  attribute_key(std::string_view s) : custom_(s) {}
+  attribute_key(const char* s) : custom_(s) {}
+
+  std::string_view name() const noexcept {
+    return known_ == known_attribute::none ? std::string_view{custom_}
+                                           : to_string(known_);
+  }
+
+  friend bool operator==(const attribute_key& a, const attribute_key& b) {
+    if (a.known_ != known_attribute::none && b.known_ != known_attribute::none)
+      return a.known_ == b.known_;
+    return a.name() == b.name();
+  }
+  friend bool operator==(const attribute_key& a, std::string_view b) {
+    return a.name() == b;
+  }
+
+ private:
+  known_attribute known_ = known_attribute::none;
+  std::string custom_;
+};
+
 /// One attribute (key and value).
 struct attribute {
-  std::string key;
+  attribute_key key;
   attribute_value value;
 };
 

@@ -12,13 +12,13 @@ bool iequal(std::string_view a, std::string_view b) noexcept {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
-void put(attribute_list& xs, std::string_view key, attribute_value v) {
+void put(attribute_list& xs, attribute_key key, attribute_value v) {
   for (auto& a : xs)
     if (a.key == key) {
       a.value = std::move(v);
       return;
     }
-  xs.push_back({std::string{key}, std::move(v)});
+  xs.push_back({std::move(key), std::move(v)});
 }
 
 }  // namespace
@@ -47,23 +47,23 @@ span& span::operator=(span&& other) noexcept {
   return *this;
 }
 
-span& span::set_attribute(std::string_view key, std::string_view value) {
-  if (data_) put(data_->attributes, key, std::string{value});
+span& span::set_attribute(attribute_key key, std::string_view value) {
+  if (data_) put(data_->attributes, std::move(key), std::string{value});
   return *this;
 }
 
-span& span::set_attribute(std::string_view key, int64_t value) {
-  if (data_) put(data_->attributes, key, value);
+span& span::set_attribute(attribute_key key, int64_t value) {
+  if (data_) put(data_->attributes, std::move(key), value);
   return *this;
 }
 
-span& span::set_attribute(std::string_view key, double value) {
-  if (data_) put(data_->attributes, key, value);
+span& span::set_attribute(attribute_key key, double value) {
+  if (data_) put(data_->attributes, std::move(key), value);
   return *this;
 }
 
-span& span::set_attribute(std::string_view key, bool value) {
-  if (data_) put(data_->attributes, key, value);
+span& span::set_attribute(attribute_key key, bool value) {
+  if (data_) put(data_->attributes, std::move(key), value);
   return *this;
 }
 
@@ -167,7 +167,8 @@ span tracer::start_span(std::string_view name, attribute_list tags,
                ? start_span(name, kind, &cur->context(), cur->trace_state())
                : start_span(name, kind, nullptr);
   if (s.data_)
-    for (auto& a : tags) put(s.data_->attributes, a.key, std::move(a.value));
+    for (auto& a : tags)
+      put(s.data_->attributes, std::move(a.key), std::move(a.value));
   return s;
 }
 

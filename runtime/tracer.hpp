@@ -72,22 +72,23 @@ class span {
   const std::string& trace_state() const noexcept { return state_; }
 
   /// Sets (or replaces) an attribute. No-op when not recording.
-  span& set_attribute(std::string_view key, std::string_view value);
-  span& set_attribute(std::string_view key, const char* value) {
-    return set_attribute(key, std::string_view{value});
+  /// `key` is any string, or a `known_attribute` (no allocation for it).
+  span& set_attribute(attribute_key key, std::string_view value);
+  span& set_attribute(attribute_key key, const char* value) {
+    return set_attribute(std::move(key), std::string_view{value});
   }
-  span& set_attribute(std::string_view key, const std::string& value) {
-    return set_attribute(key, std::string_view{value});
+  span& set_attribute(attribute_key key, const std::string& value) {
+    return set_attribute(std::move(key), std::string_view{value});
   }
-  span& set_attribute(std::string_view key, int64_t value);
-  span& set_attribute(std::string_view key, int value) {
-    return set_attribute(key, static_cast<int64_t>(value));
+  span& set_attribute(attribute_key key, int64_t value);
+  span& set_attribute(attribute_key key, int value) {
+    return set_attribute(std::move(key), static_cast<int64_t>(value));
   }
-  span& set_attribute(std::string_view key, unsigned value) {
-    return set_attribute(key, static_cast<int64_t>(value));
+  span& set_attribute(attribute_key key, unsigned value) {
+    return set_attribute(std::move(key), static_cast<int64_t>(value));
   }
-  span& set_attribute(std::string_view key, double value);
-  span& set_attribute(std::string_view key, bool value);
+  span& set_attribute(attribute_key key, double value);
+  span& set_attribute(attribute_key key, bool value);
 
   /// Records an event now.
   span& add_event(std::string_view name, attribute_list attributes = {});

@@ -77,16 +77,16 @@ void span_sampled_gateway_attributes(benchmark::State& state) {
   for (auto _ : state) {
     auto s = t.start_span("GET orders", span_kind::client, &parent_ctx);
     s.reserve_attributes(12);  // as http/mesh.cpp does
-    s.set_attribute("http.request.method", "GET");
-    s.set_attribute("server.address", "127.0.0.1");
-    s.set_attribute("server.port", 6000);
-    s.set_attribute("url.path", "/api/x");
-    s.set_attribute("valmesh.service", "orders");
-    s.set_attribute("valmesh.instance", instance);
-    s.set_attribute("valmesh.attempt", 1);
-    s.set_attribute("valmesh.breaker_state", "closed");
-    s.set_attribute("valmesh.correlation_id", corr);
-    s.set_attribute("http.response.status_code", 200);
+    s.set_attribute(known_attribute::http_request_method, "GET");
+    s.set_attribute(known_attribute::server_address, "127.0.0.1");
+    s.set_attribute(known_attribute::server_port, 6000);
+    s.set_attribute(known_attribute::url_path, "/api/x");
+    s.set_attribute(known_attribute::valmesh_service, "orders");
+    s.set_attribute(known_attribute::valmesh_instance, instance);
+    s.set_attribute(known_attribute::valmesh_attempt, 1);
+    s.set_attribute(known_attribute::valmesh_breaker_state, "closed");
+    s.set_attribute(known_attribute::valmesh_correlation_id, corr);
+    s.set_attribute(known_attribute::http_response_status_code, 200);
     s.set_status(status_code::ok);
     s.end();
   }
