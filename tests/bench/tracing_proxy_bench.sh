@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tracing on vs off on the proxy path, in one run: the same valmesh binary in
 # front of the same trivial upstream, started with `--no-tracing` (no spans,
-# trace headers pass through) and with `--trace-sampler always` (a server
+# trace headers pass through) and with `--trace-sampler always` (SAMPLER; a server
 # span and a client span recorded for every request, batched to the tracer
 # actor, kept in the 10,000-span ring), alternating ROUNDS times so that
 # drift of the machine hits both alike. Prints requests/s, p50, p99 and the
@@ -14,6 +14,8 @@
 #
 # Environment (defaults in brackets):
 #   D [10s]  WARM [2s]  CONNS [64]  THREADS [2]  ROUNDS [2]
+#   SAMPLER [always] the sampler of the "on" runs (e.g. ratio:0.1)
+#   TRACE_BUFFER [10000] the span buffer's capacity in the "on" runs
 #   AGENT_ARGS [] extra agent flags for both runs
 #   VALMESH [build/valmesh]  KEEP_TMP [0]
 #   BENCH_LOCK [/tmp/valmesh-bench.lock; empty: off]  LOCK_WAIT [900] s
@@ -30,6 +32,8 @@ CONNS="${CONNS:-64}"
 THREADS="${THREADS:-2}"
 ROUNDS="${ROUNDS:-2}"
 AGENT_ARGS="${AGENT_ARGS:-}"
+SAMPLER="${SAMPLER:-always}"
+TRACE_BUFFER="${TRACE_BUFFER:-10000}"
 BENCH_LOCK="${BENCH_LOCK-/tmp/valmesh-bench.lock}"
 
 [[ "$D" =~ ^[1-9][0-9]*s?$ ]] || die "D must be whole seconds, like 10s"
@@ -89,7 +93,11 @@ start_agent() { # MODE -> VM_PORT VM_PID
   local mode=$1 cfg="$tmp/valmesh.json" flags
   printf '{"services":[{"name":"bench","id":"bench-upstream","host":"127.0.0.1","port":%s}]}\n' \
     "$UP_PORT" >"$cfg"
-  if [[ "$mode" == on ]]; then flags="--trace-sampler always"; else flags="--no-tracing"; fi
+  if [[ "$mode" == on ]]; then
+    flags="--trace-sampler $SAMPLER --trace-buffer $TRACE_BUFFER"
+  else
+    flags="--no-tracing"
+  fi
   for _ in 1 2 3; do
     VM_PORT="$(free_port)"
     # shellcheck disable=SC2086 # flags and AGENT_ARGS are lists of flags
@@ -144,7 +152,7 @@ stop_proc "$UP_PID"
 cat <<EOF
 
 tracing on vs off, proxy path: wrk -t$THREADS -c$CONNS -d$D --latency after a $WARM warm-up, $ROUNDS rounds (off, on alternating), $(nproc) cores
-valmesh: $(describe_binary "$VALMESH"), flags: --dev ${AGENT_ARGS:-(no extra flags)}; off = --no-tracing, on = --trace-sampler always
+valmesh: $(describe_binary "$VALMESH"), flags: --dev ${AGENT_ARGS:-(no extra flags)}; off = --no-tracing, on = --trace-sampler $SAMPLER --trace-buffer $TRACE_BUFFER
 EOF
 printf '%-8s %5s %12s %10s %10s %6s\n' tracing round requests/s "p50 ms" "p99 ms" "cpu%"
 while read -r m r rps p50 p99 cpu; do
