@@ -32,6 +32,12 @@ std::vector<span_data> span_buffer::query(const span_query& q) const {
     auto& s = ring_[(next_ + ring_.size() - 1 - i) % ring_.size()];
     if (matches(s)) out.push_back(s);
   }
+  // Spans arrive in batches (a loop's pass, or one by one from other
+  // threads), so arrival order is only nearly end order: sort what is
+  // returned by end time, newest first.
+  std::stable_sort(out.begin(), out.end(), [](auto& a, auto& b) {
+    return a.end_unix_nano > b.end_unix_nano;
+  });
   return out;
 }
 

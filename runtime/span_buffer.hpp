@@ -40,7 +40,8 @@ class span_buffer {
   /// Adds a span; when full, the oldest one goes (and is counted).
   void push(span_data s);
 
-  /// Returns the spans that match `q`, newest first.
+  /// Returns the newest spans (by arrival) that match `q`, sorted by end
+  /// time, newest first.
   std::vector<span_data> query(const span_query& q) const;
 
   span_buffer_stats stats() const noexcept {

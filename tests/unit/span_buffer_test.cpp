@@ -72,6 +72,16 @@ TEST(span_buffer, filters_by_trace_and_service) {
   EXPECT_TRUE(b.query(none).empty());
 }
 
+TEST(span_buffer, sorts_what_it_returns_by_end_time) {
+  span_buffer b{10};
+  auto late = make(1), early = make(2);
+  late.end_unix_nano = 200;
+  early.end_unix_nano = 100;
+  b.push(late);
+  b.push(early);  // arrived later, ended earlier
+  EXPECT_EQ(ids(b.query({})), (std::vector<uint64_t>{1, 2}));
+}
+
 TEST(span_buffer, a_capacity_of_one_keeps_the_last) {
   span_buffer b{1};
   b.push(make(1));
