@@ -292,14 +292,17 @@ std::optional<failure> node::start() {
                         return caf::actor_cast<caf::actor>(h);
                       },
                       restart_type::permanent});
-  children.push_back(
-      {"tracer",
-       [dir, topts = impl::tracer_options_of(d)](caf::actor_system& sys) {
-         auto h = spawn_tracer(sys, topts);
-         dir->set(h);
-         return caf::actor_cast<caf::actor>(h);
-       },
-       restart_type::permanent});
+  // Field by field, so that the spec keeps compiling as child_spec grows.
+  child_spec tracer_spec;
+  tracer_spec.id = "tracer";
+  tracer_spec.start =
+      [dir, topts = impl::tracer_options_of(d)](caf::actor_system& sys) {
+        auto h = spawn_tracer(sys, topts);
+        dir->set(h);
+        return caf::actor_cast<caf::actor>(h);
+      };
+  tracer_spec.restart = restart_type::permanent;
+  children.push_back(std::move(tracer_spec));
   supervisor_options sopts;
   sopts.time = d.time;
   d.supervisor =
