@@ -12,6 +12,7 @@
 #include "actors/mesh_supervisor.hpp"
 #include "actors/registry.hpp"
 #include "actors/store.hpp"
+#include "actors/tracer.hpp"
 
 namespace valmesh {
 
@@ -44,6 +45,7 @@ class directory {
   health_supervisor_actor health_supervisor() const { return get(health_); }
   health_aggregator_actor health_aggregator() const { return get(aggregator_); }
   mesh_supervisor_actor mesh_supervisor() const { return get(mesh_sup_); }
+  tracer_actor tracer() const { return get(tracer_); }
 
   void set(registry_actor x) { put(registry_, std::move(x)); }
   void set(store_actor x) { put(store_, std::move(x)); }
@@ -52,6 +54,7 @@ class directory {
   void set(health_supervisor_actor x) { put(health_, std::move(x)); }
   void set(health_aggregator_actor x) { put(aggregator_, std::move(x)); }
   void set(mesh_supervisor_actor x) { put(mesh_sup_, std::move(x)); }
+  void set(tracer_actor x) { put(tracer_, std::move(x)); }
 
   /// The bulkheads by service (the mesh supervisor keeps it current).
   mesh_directory& bulkheads() noexcept { return bulkheads_; }
@@ -68,6 +71,7 @@ class directory {
     health_ = nullptr;
     aggregator_ = nullptr;
     mesh_sup_ = nullptr;
+    tracer_ = nullptr;
     bulkheads_.clear();
   }
 
@@ -104,6 +108,7 @@ class directory {
   health_supervisor_actor health_;
   health_aggregator_actor aggregator_;
   mesh_supervisor_actor mesh_sup_;
+  tracer_actor tracer_;
   mesh_directory bulkheads_;
 };
 

@@ -51,6 +51,8 @@ using breaker_atom = caf::atom_constant<caf::atom("breaker")>;
 using advance_atom = caf::atom_constant<caf::atom("advance")>;
 using append_atom = caf::atom_constant<caf::atom("append")>;
 using load_atom = caf::atom_constant<caf::atom("load")>;
+using spans_atom = caf::atom_constant<caf::atom("spans")>;
+using exported_atom = caf::atom_constant<caf::atom("exported")>;
 
 /// The error category of `errc` inside a `caf::error`.
 inline constexpr caf::atom_value errc_category = caf::atom("valmesh");

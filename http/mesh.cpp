@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/string.hpp>
 
+#include "http/server.hpp"
 #include "runtime/random.hpp"
 #include "runtime/retry.hpp"
 
@@ -175,6 +176,7 @@ struct mesh_caller::impl {
   std::shared_ptr<const clock> time;
   std::mutex budget_mtx;
   std::unordered_map<std::string, retry_budget> budgets;
+  std::shared_ptr<tracer> spans;  ///< null: tracing off
 };
 
 namespace {
@@ -198,7 +200,15 @@ class call_op : public std::enable_shared_from_this<call_op> {
   void start() {
     started_ = std::chrono::steady_clock::now();
     deadline_ = m_->time->now() + policy_.timeout;
+    if (m_->spans) start_server_span();
     prepare();
+    if (server_.recording()) {
+      server_.set_attribute(known_attribute::valmesh_correlation_id,
+                            req_.correlation_id);
+      if (!req_.client_addr.empty())
+        server_.set_attribute(known_attribute::client_address,
+                              req_.client_addr);
+    }
     m_->count_request(req_.service, policy_);
     auto o = retry_options_for(policy_);
     auto self = shared_from_this();
@@ -234,9 +244,23 @@ class call_op : public std::enable_shared_from_this<call_op> {
     if (auto* h = find_header(req_.headers, "host"); h && !has_xfh) host = *h;
     upstream_.method = req_.method;
     upstream_.target = req_.target;
-    upstream_.headers = forwardable(
-        std::move(req_.headers), {"host", "x-correlation-id", "x-forwarded-for",
-                                  "x-valmesh-timeout-ms", "x-valmesh-retries"});
+    // With tracing on, each attempt sends its own client span's context
+    // (set in `on_grant`) in place of the client's.
+    upstream_.headers =
+        m_->spans ? forwardable(std::move(req_.headers),
+                                {"host", "x-correlation-id", "x-forwarded-for",
+                                 "x-valmesh-timeout-ms", "x-valmesh-retries",
+                                 "traceparent", "tracestate"})
+                  : forwardable(std::move(req_.headers),
+                                {"host", "x-correlation-id", "x-forwarded-for",
+                                 "x-valmesh-timeout-ms", "x-valmesh-retries"});
+    if (m_->spans) {
+      traceparent_at_ = upstream_.headers.size();
+      upstream_.headers.emplace_back("traceparent",
+                                     std::string(traceparent_size, '0'));
+      if (!server_.trace_state().empty())
+        upstream_.headers.emplace_back("tracestate", server_.trace_state());
+    }
     upstream_.headers.emplace_back("X-Correlation-ID", req_.correlation_id);
     if (!req_.client_addr.empty())
       upstream_.headers.emplace_back(
@@ -340,6 +364,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
       return d(failure{errc::deadline_exceeded, deadline_message()});
     }
     upstream_.timeout = std::chrono::ceil<std::chrono::milliseconds>(*budget);
+    if (m_->spans) start_client_span(grant);
     auto sent = std::chrono::steady_clock::now();
     auto self = shared_from_this();
     auto address = grant.grant.address;  // the lambda below takes `grant`
@@ -361,6 +386,8 @@ class call_op : public std::enable_shared_from_this<call_op> {
                                    static_cast<int64_t>(took.count())});
     release(grant, false);
     tried_.push_back(grant.grant.id);
+    if (client_.recording()) end_client_span(res);
+    client_.end();
     if (res.ok) {
       auto result = to_result(std::move(res.response));
       if (!is_retryable_status(result.status)) return d(std::move(result));
@@ -429,8 +456,134 @@ class call_op : public std::enable_shared_from_this<call_op> {
     x.correlation_id = req_.correlation_id;
     x.duration = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - started_);
+    if (server_.recording()) end_server_span(x);
+    server_.end();
     auto done = std::move(done_);
     done(std::move(x));
+  }
+
+  // -- spans (SPEC §5; attribute names in docs/ARCHITECTURE.md) -------------
+
+  /// The call's span: a server span continuing the client's `traceparent`
+  /// (an internal one for the C++ API).
+  void start_server_span() {
+    auto& t = *m_->spans;
+    auto method = boost::beast::http::to_string(req_.method);
+    auto kind = req_.route.empty() ? span_kind::internal : span_kind::server;
+    if (auto remote = tracer::extract(req_.headers))
+      server_ = t.start_span({}, kind, &remote->parent, remote->trace_state);
+    else
+      server_ = t.start_span({}, kind, nullptr);
+    if (!server_.recording()) return;
+    server_.reserve_attributes(12);
+    std::string name;
+    if (req_.route.empty()) {
+      name = "call " + req_.service;
+    } else {
+      // The route with the service for its `:name`: "GET /proxy/orders/*".
+      name.append(method.data(), method.size());
+      name += ' ';
+      name += req_.route;
+      if (auto at = name.find(":name"); at != std::string::npos)
+        name.replace(at, 5, req_.service);
+    }
+    server_.set_name(name);
+    server_.set_attribute(known_attribute::http_request_method, method);
+    if (!req_.route.empty())
+      server_.set_attribute(known_attribute::http_route, req_.route);
+    auto q = req_.target.find('?');
+    server_.set_attribute(known_attribute::url_path,
+                          std::string_view{req_.target}.substr(0, q));
+    server_.set_attribute(known_attribute::valmesh_service, req_.service);
+  }
+
+  /// One upstream attempt's client span, child of the call's span; its
+  /// context goes upstream in `traceparent`.
+  void start_client_span(const mesh_grant& grant) {
+    client_ = m_->spans->start_child(server_, {}, span_kind::client);
+    std::array<char, traceparent_size> tp;
+    format_traceparent(client_.context(), tp);
+    upstream_.headers[traceparent_at_].second.assign(tp.data(), tp.size());
+    if (!client_.recording()) return;
+    client_.reserve_attributes(12);
+    auto method = boost::beast::http::to_string(req_.method);
+    std::string name{method.data(), method.size()};
+    name += ' ';
+    name += req_.service;
+    client_.set_name(name);
+    client_.set_attribute(known_attribute::http_request_method, method);
+    client_.set_attribute(known_attribute::server_address,
+                          grant.grant.address.host);
+    client_.set_attribute(known_attribute::server_port,
+                          static_cast<int64_t>(grant.grant.address.port));
+    auto q = req_.target.find('?');
+    client_.set_attribute(known_attribute::url_path,
+                          std::string_view{req_.target}.substr(0, q));
+    client_.set_attribute(known_attribute::valmesh_service, req_.service);
+    client_.set_attribute(known_attribute::valmesh_instance, grant.grant.id);
+    client_.set_attribute(known_attribute::valmesh_attempt,
+                          static_cast<int64_t>(attempts_));
+    client_.set_attribute(known_attribute::valmesh_breaker_state,
+                          to_string(grant.grant.breaker));
+    client_.set_attribute(known_attribute::valmesh_correlation_id,
+                          req_.correlation_id);
+  }
+
+  void end_client_span(const upstream_result& res) {
+    if (res.ok) {
+      auto status = res.response.status;
+      client_.set_attribute(known_attribute::http_response_status_code,
+                            static_cast<int64_t>(status));
+      if (status >= 400)
+        client_.set_status(status_code::error,
+                           "HTTP " + std::to_string(status));
+      else
+        client_.set_status(status_code::ok);
+      return;
+    }
+    using kind = upstream_error::kind;
+    std::string_view type = "protocol";
+    switch (res.error.what) {
+      case kind::connect:
+        type = "connect";
+        break;
+      case kind::timeout:
+        type = "timeout";
+        break;
+      case kind::reset:
+        type = "reset";
+        break;
+      case kind::too_large:
+        type = "too_large";
+        break;
+      case kind::protocol:
+        type = "protocol";
+        break;
+    }
+    client_.set_attribute(known_attribute::error_type, type);
+    client_.set_status(status_code::error, res.error.message);
+  }
+
+  void end_server_span(const mesh_result& x) {
+    server_.set_attribute(known_attribute::valmesh_attempts,
+                          static_cast<int64_t>(x.attempts));
+    if (!x.instance.empty())
+      server_.set_attribute(known_attribute::valmesh_instance, x.instance);
+    if (x.error) {
+      auto status = static_cast<int64_t>(status_of(x.error->code));
+      server_.set_attribute(known_attribute::http_response_status_code, status);
+      server_.set_attribute(known_attribute::error_type,
+                            to_string(x.error->code));
+      server_.set_status(status_code::error, x.error->message);
+      return;
+    }
+    server_.set_attribute(known_attribute::http_response_status_code,
+                          static_cast<int64_t>(x.status));
+    if (x.status >= 500)
+      server_.set_status(status_code::error,
+                         "HTTP " + std::to_string(x.status));
+    else
+      server_.set_status(status_code::ok);
   }
 
   std::shared_ptr<mesh_caller::impl> m_;
@@ -451,6 +604,11 @@ class call_op : public std::enable_shared_from_this<call_op> {
   bool retryable_ = false;
   bool nothing_sent_ = false;
   std::optional<mesh_result> last_;
+  // Tracing: the call's span, the current attempt's, and where the
+  // attempt's `traceparent` sits in `upstream_.headers`.
+  span server_;
+  span client_;
+  size_t traceparent_at_ = 0;
 };
 
 }  // namespace
@@ -468,6 +626,10 @@ mesh_caller::mesh_caller(const std::vector<net::io_context*>& loops,
 }
 
 mesh_caller::~mesh_caller() = default;
+
+void mesh_caller::set_tracer(std::shared_ptr<tracer> t) {
+  impl_->spans = std::move(t);
+}
 
 void mesh_caller::call(mesh_request req, callback done) {
   auto& loops = impl_->loops;

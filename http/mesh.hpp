@@ -18,6 +18,7 @@
 #include "runtime/clock.hpp"
 #include "runtime/error.hpp"
 #include "runtime/mesh_policy.hpp"
+#include "runtime/tracer.hpp"
 
 namespace valmesh::web {
 
@@ -35,6 +36,10 @@ struct mesh_request {
   std::string client_addr;     ///< appended to X-Forwarded-For
   /// Changes to the service's policy (headers or JSON fields).
   call_overrides overrides;
+  /// The route that took the request (`/proxy/:name/*`, `/api/call`): the
+  /// call is a server span; empty (the C++ API) makes it an internal one.
+  /// Its parent is the `traceparent` in `headers`, if valid (SPEC §5).
+  std::string route;
 };
 
 /// What became of it: the upstream's answer, or the mesh's own failure
@@ -72,6 +77,11 @@ class mesh_caller {
 
   /// Starts a call; `done` runs once, on an I/O thread.
   void call(mesh_request req, callback done);
+
+  /// Records a span per call and per upstream attempt with `t`, and sends
+  /// each attempt's context upstream (SPEC §5). Without a tracer (tracing
+  /// off) trace headers pass through untouched. Set before the first call.
+  void set_tracer(std::shared_ptr<tracer> t);
 
   struct impl;
 

@@ -48,6 +48,7 @@ void proxy(mesh_caller& mesh, request_context&& rc, responder done) {
   m.body = std::move(rc.req.body());
   m.client_addr = done.peer();
   m.overrides = *overrides;
+  m.route = "/proxy/:name/*";
   mesh.call(std::move(m), [done = std::move(done)](mesh_result r) {
     if (r.error) return reply_mesh_error(done, r);
     response res{static_cast<beast_http::status>(r.status), done.version()};
@@ -122,6 +123,13 @@ void api_call(mesh_caller& mesh, request_context&& rc, responder done) {
   auto m = read_call(*body);
   if (!m) return reply_error(done, m.error());
   m->client_addr = done.peer();
+  m->route = "/api/call";
+  // The call continues the trace of the HTTP request, unless its JSON
+  // headers name another parent.
+  if (!tracer::extract(m->headers))
+    for (auto name : {"traceparent", "tracestate"})
+      if (auto v = header_value(rc.req, name); !v.empty())
+        m->headers.emplace_back(name, std::string{v});
   mesh.call(std::move(*m), [done = std::move(done)](mesh_result r) {
     if (r.error) return reply_mesh_error(done, r);
     auto headers = json::object();

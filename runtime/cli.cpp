@@ -18,6 +18,7 @@
 #include "runtime/duration.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node.hpp"
+#include "runtime/spans_cli.hpp"
 #include "runtime/version.hpp"
 
 namespace valmesh {
@@ -32,8 +33,10 @@ using json = nlohmann::json;
 struct agent_flags {
   std::string config_file, node_name, http, cluster, data_dir, token,
       health_interval, log_level, log_format, drain_timeout, http_read_timeout,
-      actor_scheduler, mesh_dispatch;
+      actor_scheduler, mesh_dispatch, trace_sampler, otlp_endpoint;
   std::vector<std::string> join;
+  bool no_tracing = false;
+  uint64_t trace_buffer = 0;
   bool dev = false, fault_injection = false;
   uint32_t http_threads = 0, actor_threads = 0;
 };
@@ -103,6 +106,10 @@ expected<node_config> agent_config(const agent_flags& f, CLI::App& cmd) {
   if (given("--actor-threads")) cfg.actor_threads = f.actor_threads;
   if (given("--actor-scheduler")) cfg.actor_scheduler = f.actor_scheduler;
   if (given("--mesh-dispatch")) cfg.mesh_dispatch = f.mesh_dispatch;
+  if (given("--trace-sampler")) cfg.tracing.sampler = f.trace_sampler;
+  if (given("--otlp-endpoint")) cfg.tracing.otlp_endpoint = f.otlp_endpoint;
+  if (given("--trace-buffer")) cfg.tracing.buffer_capacity = f.trace_buffer;
+  if (given("--no-tracing")) cfg.tracing.enabled = false;
   if (e) return *e;
   return validate_config(std::move(cfg));
 }
@@ -483,6 +490,15 @@ int run_cli(int argc, char** argv) {
   agent->add_option(
       "--http-read-timeout", af.http_read_timeout,
       "time to receive a whole request; idle keep-alive limit (30s)");
+  agent->add_option("--trace-sampler", af.trace_sampler,
+                    "always, never, ratio:P, parent-based[:P] (parent-based)");
+  agent->add_option("--otlp-endpoint", af.otlp_endpoint,
+                    "OTLP/HTTP JSON receiver, e.g. "
+                    "http://127.0.0.1:4318/v1/traces (none)");
+  agent->add_option("--trace-buffer", af.trace_buffer,
+                    "finished spans kept (10000)");
+  agent->add_flag("--no-tracing", af.no_tracing,
+                  "no spans at all; trace headers pass through");
 
   client_flags cf;
   std::string service_name;
@@ -539,6 +555,8 @@ int run_cli(int argc, char** argv) {
       "actors", "actor introspection: the supervision tree and its figures");
   actors->add_flag("--tree", actors_tree, "print the tree, indented");
   add_client_flags(actors, cf);
+  spans_command spansf;
+  add_spans_command(app, spansf);
 
   auto* ver = app.add_subcommand("version", "print version and build info");
 
@@ -603,6 +621,7 @@ int run_cli(int argc, char** argv) {
       else
         print_actors(j);
     });
+  if (spansf.cmd->parsed()) return run_spans_command(spansf);
   if (ver->parsed()) {
     std::cout << "valmesh " << version << "\n"
               << "caf " << CAF_MAJOR_VERSION << "." << CAF_MINOR_VERSION << "."

@@ -155,6 +155,7 @@ expected<node_config> validate_config(node_config cfg) {
     return bad("health.interval", "must be longer than 0ms");
   if (cfg.health.timeout.count() <= 0)
     return bad("health.timeout", "must be longer than 0ms");
+  if (auto f = validate_tracing(cfg.tracing)) return *f;
   return cfg;
 }
 
@@ -221,6 +222,8 @@ expected<node_config> parse_config(const json& j, node_config cfg) {
         e = bad(k, "must be longer than 0ms");
     } else if (k == "mesh_dispatch")
       e = read_string(v, k, cfg.mesh_dispatch);
+    else if (k == "tracing")
+      e = read_tracing(v, cfg.tracing);
     else if (k == "policies")
       e = read_policies(v, cfg.policies);
     else if (k == "services") {

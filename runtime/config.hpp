@@ -13,6 +13,7 @@
 #include "runtime/error.hpp"
 #include "runtime/mesh_policy.hpp"
 #include "runtime/service_instance.hpp"
+#include "runtime/tracing_config.hpp"
 
 namespace valmesh {
 
@@ -89,6 +90,7 @@ struct health_config {
 /// | mesh_dispatch (--mesh-dispatch)        | direct (or actor)  |
 /// | services                               | none: instances registered on
 /// start |
+/// | tracing (--trace-sampler, ...)         | see `tracing_config` |
 struct node_config {
   std::string node_name;
   endpoint http{"127.0.0.1", 8700};
@@ -118,6 +120,7 @@ struct node_config {
   uint64_t upstream_response_limit = 16 * 1024 * 1024;
   std::chrono::milliseconds upstream_connect_timeout{std::chrono::seconds{1}};
   std::vector<service_instance> services;
+  tracing_config tracing;
 };
 
 /// Returns the defaults, with `node_name` set to this machine's host name.

@@ -18,8 +18,9 @@
 #include "actors/node_supervisor.hpp"
 #include "actors/protocol.hpp"
 #include "actors/registry.hpp"
-#include "http/actors_api.hpp"
 #include "actors/store.hpp"
+#include "actors/tracer.hpp"
+#include "http/actors_api.hpp"
 #include "http/api.hpp"
 #include "http/loops.hpp"
 #include "http/mesh.hpp"
@@ -27,6 +28,9 @@
 #include "http/prober.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "http/span_batcher.hpp"
+#include "http/tracing_api.hpp"
+#include "http/upstream.hpp"
 #include "runtime/clock.hpp"
 #include "runtime/durable_store.hpp"
 #include "runtime/version.hpp"
@@ -129,6 +133,10 @@ struct node::impl {
   std::vector<std::thread> threads;
   std::unique_ptr<web::server> http;
   std::shared_ptr<web::mesh_caller> mesh;
+  /// Tracing: the tracer of the node's spans (and the embedder's), and the
+  /// OTLP client on the probe loop (export never runs on an HTTP loop).
+  std::shared_ptr<valmesh::tracer> spans;
+  std::shared_ptr<web::upstream_pool> otlp_pool;
   uint16_t http_port = 0;
   uint16_t cluster_port = 0;
   bool started = false;
@@ -136,6 +144,44 @@ struct node::impl {
   std::atomic<bool> draining{false};
   std::shared_ptr<metrics> meter = std::make_shared<metrics>();
   std::function<void(std::string)> on_fatal;
+
+  /// The tracer actor's options: buffer, export queue, and the OTLP client
+  /// (an upstream pool on the probe loop) when an endpoint is set.
+  static tracer_options tracer_options_of(impl& d) {
+    tracer_options o;
+    o.capacity = d.cfg.tracing.buffer_capacity;
+    o.exporter = d.cfg.tracing.exporter;
+    o.resource.instance_id = d.cfg.node_name;
+    o.resource.version = version;
+    o.time = d.time;
+    auto target = parse_otlp_endpoint(d.cfg.tracing.otlp_endpoint);
+    if (!d.cfg.tracing.enabled || d.cfg.tracing.otlp_endpoint.empty() ||
+        !target)
+      return o;
+    if (!d.otlp_pool)
+      d.otlp_pool = std::make_shared<web::upstream_pool>(d.probe_ioc);
+    auto timeout = d.cfg.tracing.exporter.timeout;
+    o.post = [pool = d.otlp_pool, t = *target, timeout](std::string body,
+                                                        otlp_done_fn done) {
+      web::upstream_request req;
+      req.method = boost::beast::http::verb::post;
+      req.target = t.path;
+      req.headers = {{"Content-Type", "application/json"}};
+      req.body = std::move(body);
+      req.timeout = timeout;
+      pool->send(endpoint{t.host, t.port}, req,
+                 [done = std::move(done)](web::upstream_result r) {
+                   if (!r.ok) return done(false, true, r.error.message);
+                   auto s = r.response.status;
+                   if (s >= 200 && s < 300) return done(true, false, {});
+                   bool retryable =
+                       s == 429 || s == 502 || s == 503 || s == 504;
+                   done(false, retryable,
+                        "the OTLP receiver answered " + std::to_string(s));
+                 });
+    };
+    return o;
+  }
 
   /// Sends one request from a scoped actor and waits for the answer.
   template <class R, class... Ts>
@@ -269,6 +315,18 @@ std::optional<failure> node::start() {
                         return caf::actor_cast<caf::actor>(h);
                       },
                       restart_type::permanent});
+  // Field by field, so that the spec keeps compiling as child_spec grows.
+  child_spec tracer_spec;
+  tracer_spec.id = "tracer";
+  tracer_spec.kind = "tracer";
+  tracer_spec.start =
+      [dir, topts = impl::tracer_options_of(d)](caf::actor_system& sys) {
+        auto h = spawn_tracer(sys, topts);
+        dir->set(h);
+        return caf::actor_cast<caf::actor>(h);
+      };
+  tracer_spec.restart = restart_type::permanent;
+  children.push_back(std::move(tracer_spec));
   supervisor_options sopts;
   sopts.time = d.time;
   d.supervisor =
@@ -325,6 +383,21 @@ std::optional<failure> node::start() {
       [dir = &d.actors] { return dir->mesh_supervisor(); },
       d.cfg.mesh_dispatch == "actor");
   web::install_mesh_api(*rt, d.mesh);
+  // Tracing (SPEC §5): spans end on the loops and reach the tracer actor in
+  // batches; with tracing off the mesh records none.
+  auto sampling = sampler::parse(d.cfg.tracing.sampler);
+  d.spans = std::make_shared<valmesh::tracer>(
+      d.cfg.tracing.enabled && sampling ? *sampling : sampler::never(), d.time,
+      std::make_shared<web::span_batcher>(d.loop_pointers(),
+                                          [dir] { return dir->tracer(); }));
+  if (d.cfg.tracing.enabled) d.mesh->set_tracer(d.spans);
+  auto tapi = std::make_shared<web::tracing_api_context>();
+  tapi->actors = &d.actors;
+  if (d.cfg.tracing.enabled) tapi->spans = d.spans;
+  tapi->sampler =
+      d.cfg.tracing.enabled ? d.spans->sampling().to_string() : "off";
+  tapi->otlp_endpoint = d.cfg.tracing.otlp_endpoint;
+  web::install_tracing_api(*rt, tapi);
   d.probe_work.emplace(d.probe_ioc.get_executor());
   d.threads.emplace_back([&d] { d.probe_ioc.run(); });
   for (size_t i = 0; i < d.loops.size(); ++i) {
@@ -430,6 +503,14 @@ expected<service_instance> node::deregister(const std::string& name,
   return impl_->ask<service_instance>(deregister_atom::value, name, id);
 }
 
+tracer& node::tracer() {
+  auto& d = *impl_;
+  if (!d.spans)  // before start(): a tracer that records nothing
+    d.spans = std::make_shared<valmesh::tracer>(sampler::never(), d.time,
+                                                std::shared_ptr<span_sink>{});
+  return *d.spans;
+}
+
 expected<call_result> node::call_service(const std::string& name,
                                          call_options options) {
   auto& d = *impl_;
@@ -442,6 +523,10 @@ expected<call_result> node::call_service(const std::string& name,
                    "not an HTTP method: " + options.method};
   m.target = std::move(options.path);
   m.headers = std::move(options.headers);
+  // A call inside a scoped span is its child.
+  if (auto* cur = scoped_span::current();
+      cur && !valmesh::tracer::extract(m.headers))
+    valmesh::tracer::inject(*cur, m.headers);
   m.body = std::move(options.body);
   m.correlation_id = std::move(options.correlation_id);
   m.overrides = {options.timeout, options.retries};

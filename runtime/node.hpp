@@ -13,6 +13,7 @@
 #include "runtime/error.hpp"
 #include "runtime/load_balancer.hpp"
 #include "runtime/service_instance.hpp"
+#include "runtime/tracer.hpp"
 
 namespace valmesh {
 
@@ -98,6 +99,14 @@ class node {
   /// `deadline_exceeded`); an upstream's 4xx or 5xx is a result.
   expected<call_result> call_service(const std::string& name,
                                      call_options options = {});
+
+  /// The node's tracer, for spans of the embedding program (SPEC §5):
+  /// `start_span(name, {tags})`, `span.finish("success" | "error", why)`,
+  /// `tracer::inject(span, headers)`. Spans it records land in the node's
+  /// buffer (`GET /api/tracing/spans`) and export. A `call_service` made
+  /// inside a `scoped_span` is its child. Valid from `start()` until the
+  /// node is destroyed; with tracing off it samples nothing.
+  valmesh::tracer& tracer();
 
  private:
   struct impl;

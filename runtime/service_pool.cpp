@@ -94,7 +94,7 @@ expected<pool_grant> service_pool::choose(
   auto& m = members_[candidate_index_[*pick]];
   ++m.in_flight;
   if (m.breaker == breaker_state::half_open) --m.trials_left;
-  return pool_grant{m.id, m.address, m.generation};
+  return pool_grant{m.id, m.address, m.generation, m.breaker};
 }
 
 service_pool::decision service_pool::acquire(ticket t,

@@ -24,6 +24,8 @@ struct pool_grant {
   std::string id;
   endpoint address;
   uint64_t generation = 0;
+  /// The instance's breaker state when the permit was granted.
+  breaker_state breaker = breaker_state::closed;
 };
 
 /// What a service's bulkhead knows and decides (DESIGN §3): the instances

@@ -7,7 +7,7 @@ packages=(
   g++ cmake ninja-build pkg-config
   libcaf-dev libboost-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
   prometheus-cpp-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
   curl
 )
 
@@ -16,6 +16,12 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
     || missing+=("$p")
 done
+
+# The tracing interoperability test (tests/otel) runs the OpenTelemetry JS
+# SDK: node and npm, from Debian unless some other install already provides
+# the commands (a NodeSource nodejs bundles npm and conflicts with Debian's).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -88,9 +88,9 @@ TEST(supervision, the_tree_shows_every_actor_with_its_figures) {
   EXPECT_EQ(root["period"], "10s");
   std::vector<std::string> top;
   for (auto& c : root["children"]) top.push_back(c["name"]);
-  EXPECT_EQ(top,
-            (std::vector<std::string>{"registry", "events", "bridge",
-                                      "health_supervisor", "mesh_supervisor"}));
+  EXPECT_EQ(top, (std::vector<std::string>{"store", "registry", "events",
+                                           "bridge", "health_supervisor",
+                                           "mesh_supervisor", "tracer"}));
   for (auto name :
        {"registry", "health_aggregator", "health_checker/orders",
         "bulkhead/orders", "breaker/orders-0", "breaker/orders-1"}) {
@@ -124,7 +124,7 @@ TEST(supervision, the_cli_prints_a_table_and_a_tree) {
   ASSERT_EQ(t.exit_code, 0) << t.err;
   EXPECT_EQ(t.out.rfind("node_supervisor [running] one_for_one 5/10s", 0), 0u)
       << t.out;
-  EXPECT_NE(t.out.find("`-- mesh_supervisor [running]"), std::string::npos)
+  EXPECT_NE(t.out.find("|-- mesh_supervisor [running]"), std::string::npos)
       << t.out;
   auto j = run_valmesh({"actors", "--json", "--addr", a.addr()});
   ASSERT_EQ(j.exit_code, 0);

@@ -1,0 +1,79 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "actors/introspection.hpp"
+
+#include "actors/protocol.hpp"
+#include "runtime/clock.hpp"
+#include "runtime/otlp.hpp"
+#include "runtime/span_buffer.hpp"
+
+namespace valmesh {
+
+/// Finished spans as they travel to the tracer (a batch per HTTP loop and
+/// flush). Node-local.
+using span_batch = std::vector<span_data>;
+
+/// The tracer actor's figures, for `GET /api/tracing/stats`. Node-local.
+struct tracing_stats {
+  span_buffer_stats buffer;
+  bool export_enabled = false;
+  otlp_export_stats exporter;
+};
+
+/// How an export is answered: `ok`, or whether the failure is `retryable`
+/// and why. May be called from any thread.
+using otlp_done_fn =
+    std::function<void(bool ok, bool retryable, std::string error)>;
+
+/// Posts one OTLP JSON body to the receiver without blocking; calls `done`
+/// once when the exchange is over.
+using otlp_post_fn = std::function<void(std::string body, otlp_done_fn done)>;
+
+/// The node's finished-span buffer, its figures and the OTLP exporter.
+using tracer_actor = caf::typed_actor<
+    inspectable,
+    /// Adds finished spans to the buffer (and the export queue).
+    caf::reacts_to<spans_atom, span_batch>,
+    /// Answers the spans that match, newest first.
+    caf::replies_to<get_atom, span_query>::with<span_batch>,
+    /// Answers the buffer's and the exporter's figures.
+    caf::replies_to<stats_atom>::with<tracing_stats>,
+    /// The export timer (sent to itself).
+    caf::reacts_to<tick_atom>,
+    /// The outcome of the export in flight: ok, retryable, error.
+    caf::reacts_to<exported_atom, bool, bool, std::string>>;
+
+/// Options of the tracer actor.
+///
+/// | name      | default | meaning |
+/// |-----------|---------|---------------------------------------------|
+/// | capacity  | 10000   | finished spans kept (`tracing.bufferCapacity`) |
+/// | post      | none    | the OTLP client; none: no export |
+/// | exporter  | —       | batching, queue bound and retries
+/// (`otlp_export_options`) | | resource  | —       | `service.name` etc. of the
+/// exported spans |
+struct tracer_options {
+  size_t capacity = span_buffer::default_capacity;
+  otlp_post_fn post;
+  otlp_export_options exporter;
+  otlp_resource resource;
+  std::shared_ptr<const clock> time;
+};
+
+/// Spawns the tracer. Spans reach it in batches (one-way sends); the
+/// export runs on the caller's asio client through `post`, never in the
+/// actor's thread.
+tracer_actor spawn_tracer(caf::actor_system& sys, tracer_options opts);
+
+}  // namespace valmesh
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::span_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::span_query)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::tracing_stats)

@@ -1,0 +1,68 @@
+#include "http/span_batcher.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "http/loops.hpp"
+
+namespace valmesh::web {
+
+/// One loop's spans of this pass; only the loop's thread touches it.
+struct span_batcher::loop_batch {
+  loop_batch(boost::asio::io_context& ioc,
+             const std::function<tracer_actor()>& target)
+      : timer(ioc), target(target) {}
+
+  boost::asio::steady_timer timer;
+  const std::function<tracer_actor()>& target;
+  span_batch spans;
+  bool flush_scheduled = false;
+
+  void add(span_data&& s) {
+    spans.push_back(std::move(s));
+    if (spans.size() >= flush_batch) {
+      timer.cancel();  // its handler then finds nothing to do
+      return flush();
+    }
+    if (flush_scheduled) return;
+    flush_scheduled = true;
+    timer.expires_after(flush_period);
+    timer.async_wait([this](boost::system::error_code ec) {
+      if (!ec) flush();
+    });
+  }
+
+  void flush() {
+    flush_scheduled = false;
+    if (spans.empty()) return;
+    if (auto t = target()) {
+      span_batch out;
+      out.reserve(flush_batch);
+      out.swap(spans);
+      caf::anon_send(t, spans_atom::value, std::move(out));
+    } else {
+      spans.clear();  // the tracer is restarting: these are lost
+    }
+  }
+};
+
+span_batcher::span_batcher(const std::vector<boost::asio::io_context*>& loops,
+                           std::function<tracer_actor()> target)
+    : target_(std::move(target)) {
+  for (auto* ioc : loops)
+    loops_.push_back(std::make_unique<loop_batch>(*ioc, target_));
+}
+
+span_batcher::~span_batcher() = default;
+
+void span_batcher::submit(span_data&& s) {
+  auto i = this_thread_loop();
+  if (i >= 0 && static_cast<size_t>(i) < loops_.size())
+    return loops_[static_cast<size_t>(i)]->add(std::move(s));
+  if (auto t = target_()) {
+    span_batch one;
+    one.push_back(std::move(s));
+    caf::anon_send(t, spans_atom::value, std::move(one));
+  }
+}
+
+}  // namespace valmesh::web

@@ -1,0 +1,39 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "actors/tracer.hpp"
+#include "runtime/tracer.hpp"
+
+namespace valmesh::web {
+
+/// The node's `span_sink`: spans that end on an HTTP loop gather in that
+/// loop's batch and go to the tracer actor in one message per millisecond
+/// or per 256 spans, whichever comes first (as breaker outcomes do in
+/// http/mesh.cpp); spans that end on any other thread (the C++ API) go at
+/// once, one message each.
+class span_batcher final : public span_sink {
+ public:
+  /// How long spans gather on a loop.
+  static constexpr auto flush_period = std::chrono::milliseconds{1};
+  /// A batch this large goes at once.
+  static constexpr size_t flush_batch = 256;
+
+  span_batcher(const std::vector<boost::asio::io_context*>& loops,
+               std::function<tracer_actor()> target);
+  ~span_batcher() override;
+
+  void submit(span_data&& s) override;
+
+  struct loop_batch;
+
+ private:
+  std::function<tracer_actor()> target_;
+  std::vector<std::unique_ptr<loop_batch>> loops_;
+};
+
+}  // namespace valmesh::web
