@@ -9,7 +9,7 @@ namespace {
 using prometheus::BuildCounter;
 using prometheus::BuildHistogram;
 
-/// Seconds: 1 ms to 10 s, for health checks and mesh calls alike.
+/// Seconds: 1 ms to 10 s.
 const prometheus::Histogram::BucketBoundaries& latency_buckets() {
   static const prometheus::Histogram::BucketBoundaries b{
       0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -35,20 +35,7 @@ metrics::metrics()
       transitions_(BuildCounter()
                        .Name("valmesh_breaker_transitions_total")
                        .Help("Circuit breaker transitions, by target state")
-                       .Register(*registry_)),
-      calls_(BuildCounter()
-                 .Name("valmesh_mesh_calls_total")
-                 .Help("Calls through the mesh, by outcome")
-                 .Register(*registry_)),
-      call_duration_(BuildHistogram()
-                         .Name("valmesh_mesh_call_duration_seconds")
-                         .Help("Duration of calls through the mesh, all "
-                               "attempts included")
-                         .Register(*registry_)),
-      attempts_(BuildCounter()
-                    .Name("valmesh_mesh_attempts_total")
-                    .Help("Upstream attempts of mesh calls (retries included)")
-                    .Register(*registry_)) {
+                       .Register(*registry_)) {
   static constexpr const char* classes[] = {"1xx", "2xx", "3xx",
                                             "4xx", "5xx", "other"};
   for (size_t i = 0; i < http_by_class_.size(); ++i)
@@ -71,9 +58,6 @@ metrics::service_series& metrics::series(const std::string& service) {
     auto& s = i->second;
     s.check_duration =
         &check_duration_.Add({{"service", service}}, latency_buckets());
-    s.call_duration =
-        &call_duration_.Add({{"service", service}}, latency_buckets());
-    s.attempts = &attempts_.Add({{"service", service}});
   }
   return i->second;
 }
@@ -105,15 +89,6 @@ void metrics::breaker_transition(const std::string& service,
                                  std::string_view to) {
   std::lock_guard<std::mutex> guard{mtx_};
   labelled(series(service), transitions_, service, "to", to).Increment();
-}
-
-void metrics::mesh_call(const std::string& service, std::string_view outcome,
-                        double seconds, uint32_t attempts) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  auto& s = series(service);
-  labelled(s, calls_, service, "outcome", outcome).Increment();
-  s.call_duration->Observe(seconds);
-  s.attempts->Increment(attempts);
 }
 
 }  // namespace valmesh

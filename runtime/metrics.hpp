@@ -25,13 +25,10 @@ namespace valmesh {
 ///
 /// | metric | type | labels |
 /// |---|---|---|
-/// | valmesh_http_responses_total | counter | code (1xx..5xx) |
-/// | valmesh_health_checks_total | counter | service, result (passing, warning,
-/// critical) | | valmesh_health_check_duration_seconds | histogram | service |
-/// | valmesh_breaker_transitions_total | counter | service, to |
-/// | valmesh_mesh_calls_total | counter | service, outcome (2xx..5xx or the
-/// mesh's error code) | | valmesh_mesh_call_duration_seconds | histogram |
-/// service | | valmesh_mesh_attempts_total | counter | service |
+/// - valmesh_http_responses_total (counter; code: 1xx..5xx)
+/// - valmesh_health_checks_total (counter; service, result)
+/// - valmesh_health_check_duration_seconds (histogram; service)
+/// - valmesh_breaker_transitions_total (counter; service, to)
 class metrics {
  public:
   metrics();
@@ -51,16 +48,9 @@ class metrics {
   /// A breaker of `service` moved to state `to`.
   void breaker_transition(const std::string& service, std::string_view to);
 
-  /// One call through the mesh: `outcome` is the status class of the
-  /// upstream's answer ("2xx") or the mesh's own error code.
-  void mesh_call(const std::string& service, std::string_view outcome,
-                 double seconds, uint32_t attempts);
-
  private:
   struct service_series {
     prometheus::Histogram* check_duration = nullptr;
-    prometheus::Histogram* call_duration = nullptr;
-    prometheus::Counter* attempts = nullptr;
     std::unordered_map<std::string, prometheus::Counter*> by_label;
   };
 
@@ -76,9 +66,6 @@ class metrics {
   prometheus::Family<prometheus::Counter>& checks_;
   prometheus::Family<prometheus::Histogram>& check_duration_;
   prometheus::Family<prometheus::Counter>& transitions_;
-  prometheus::Family<prometheus::Counter>& calls_;
-  prometheus::Family<prometheus::Histogram>& call_duration_;
-  prometheus::Family<prometheus::Counter>& attempts_;
   std::mutex mtx_;
   std::unordered_map<std::string, service_series> services_;
 };
