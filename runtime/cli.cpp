@@ -226,25 +226,6 @@ int client_call(const client_flags& f, const std::string& method,
   return exit_code::ok;
 }
 
-/// Prints rows as columns padded to their widest cell.
-void print_table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (auto& r : rows)
-    for (size_t i = 0; i < r.size(); ++i) {
-      if (widths.size() <= i) widths.push_back(0);
-      widths[i] = std::max(widths[i], r[i].size());
-    }
-  for (auto& r : rows) {
-    std::string line;
-    for (size_t i = 0; i < r.size(); ++i) {
-      line += r[i];
-      if (i + 1 < r.size())
-        line += std::string(widths[i] - r[i].size() + 2, ' ');
-    }
-    std::cout << line << "\n";
-  }
-}
-
 std::string join(const std::vector<std::string>& xs, const char* sep = ",") {
   std::string out;
   for (auto& x : xs) {
@@ -454,6 +435,25 @@ void print_call(const json& j) {
 }
 
 }  // namespace
+
+/// Prints rows as columns padded to their widest cell.
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (auto& r : rows)
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (widths.size() <= i) widths.push_back(0);
+      widths[i] = std::max(widths[i], r[i].size());
+    }
+  for (auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size())
+        line += std::string(widths[i] - r[i].size() + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
+}
 
 int run_cli(int argc, char** argv) {
   CLI::App app{"valmesh: an actor-model runtime for microservices", "valmesh"};

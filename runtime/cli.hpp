@@ -1,5 +1,8 @@
 #pragma once
 
+#include <string>
+#include <vector>
+
 namespace valmesh {
 
 /// Exit codes of every `valmesh` command (SPEC §1).
@@ -12,5 +15,8 @@ inline constexpr int unreachable = 3;  ///< no agent at --addr
 
 /// Runs the `valmesh` command line; returns the process exit code.
 int run_cli(int argc, char** argv);
+
+/// Prints rows as columns padded to their widest cell (client tables).
+void print_table(const std::vector<std::vector<std::string>>& rows);
 
 }  // namespace valmesh

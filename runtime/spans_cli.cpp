@@ -45,19 +45,7 @@ void print_table(const json& spans) {
     rows.push_back({s.value("traceId", ""), s.value("spanId", ""),
                     s.value("name", ""), s.value("kind", ""), service_of(s),
                     s["status"].value("code", "unset"), duration_text(s)});
-  std::vector<size_t> widths(rows[0].size(), 0);
-  for (auto& r : rows)
-    for (size_t i = 0; i < r.size(); ++i)
-      widths[i] = std::max(widths[i], r[i].size());
-  for (auto& r : rows) {
-    std::string line;
-    for (size_t i = 0; i < r.size(); ++i) {
-      line += r[i];
-      if (i + 1 < r.size())
-        line += std::string(widths[i] - r[i].size() + 2, ' ');
-    }
-    std::cout << line << "\n";
-  }
+  valmesh::print_table(rows);
 }
 
 /// Prints one trace as a tree: each span under its parent, children in
