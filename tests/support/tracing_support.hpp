@@ -3,6 +3,8 @@
 // Helpers for the tracing integration tests: a tiny HTTP receiver (for OTLP
 // export and the like) and span lookups on an agent.
 
+#include <unistd.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -15,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/mesh_fixture.hpp"
 #include "tests/support/process.hpp"
 
 namespace valmesh::test {
@@ -55,9 +58,12 @@ class http_receiver {
 };
 
 /// Writes `cfg` to a temporary file and returns its path.
+/// A config file of this test process (ctest runs tests in parallel: a
+/// shared name let one test start with another's upstream ports).
 inline std::string write_temp_config(const std::string& name,
                                      const nlohmann::json& cfg) {
-  auto path = ::testing::TempDir() + "/" + name + ".json";
+  auto path = ::testing::TempDir() + "/" + name + "-" +
+              std::to_string(::getpid()) + ".json";
   std::ofstream{path} << cfg.dump();
   return path;
 }
