@@ -17,7 +17,6 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "tests/support/mesh_fixture.hpp"
 #include "tests/support/process.hpp"
 
 namespace valmesh::test {
