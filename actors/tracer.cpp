@@ -13,6 +13,16 @@ struct tracer_state {
   tracer_options opts;
   /// When the export timer fires next, if it is set.
   std::optional<clock::time_point> tick_at;
+  /// Flushes waiting for the export queue to empty.
+  std::vector<caf::typed_response_promise<tracing_stats>> flushes;
+
+  tracing_stats stats() const {
+    tracing_stats s;
+    s.buffer = buffer->stats();
+    s.export_enabled = queue != nullptr;
+    if (queue) s.exporter = queue->stats();
+    return s;
+  }
 };
 
 using tracer_pointer = metered_pointer<tracer_actor, tracer_state>;
@@ -47,11 +57,16 @@ tracer_actor::behavior_type tracer_impl(tracer_pointer self,
     st.queue = std::make_unique<otlp_export_queue>(st.opts.exporter);
   return {
       [self](inspect_atom) { return self->figures("tracer"); },
-      [self](spans_atom, span_batch& spans) {
+      [self](spans_atom, packed_batch& spans) {
         auto& st = self->state;
         if (st.queue) {
-          for (auto& s : spans) st.buffer->push(s);
-          st.queue->add(std::move(spans), st.opts.time->now());
+          span_batch out;
+          out.reserve(spans.size());
+          for (auto& s : spans) {
+            out.push_back(s.unpack());
+            st.buffer->push(std::move(s));
+          }
+          st.queue->add(std::move(out), st.opts.time->now());
           pump(self);
         } else {
           for (auto& s : spans) st.buffer->push(std::move(s));
@@ -60,13 +75,14 @@ tracer_actor::behavior_type tracer_impl(tracer_pointer self,
       [self](get_atom, const span_query& q) {
         return self->state.buffer->query(q);
       },
-      [self](stats_atom) {
+      [self](stats_atom) { return self->state.stats(); },
+      [self](flush_atom) -> caf::result<tracing_stats> {
         auto& st = self->state;
-        tracing_stats s;
-        s.buffer = st.buffer->stats();
-        s.export_enabled = st.queue != nullptr;
-        if (st.queue) s.exporter = st.queue->stats();
-        return s;
+        if (!st.queue || st.queue->idle()) return st.stats();
+        st.queue->flush();
+        pump(self);
+        st.flushes.push_back(self->make_response_promise<tracing_stats>());
+        return st.flushes.back();
       },
       [self](tick_atom) {
         self->state.tick_at.reset();
@@ -77,6 +93,10 @@ tracer_actor::behavior_type tracer_impl(tracer_pointer self,
         if (!st.queue) return;
         st.queue->on_sent(ok, retryable, std::move(error), st.opts.time->now());
         pump(self);
+        if (st.queue->idle() && !st.flushes.empty()) {
+          for (auto& p : st.flushes) p.deliver(st.stats());
+          st.flushes.clear();
+        }
       },
   };
 }

@@ -16,8 +16,9 @@
 
 namespace valmesh {
 
-/// Finished spans as they travel to the tracer (a batch per HTTP loop and
-/// flush). Node-local.
+/// Finished spans as the spans endpoint gets them. Node-local. (They
+/// travel to the tracer packed, as a `packed_batch`: a batch per HTTP loop
+/// and flush.)
 using span_batch = std::vector<span_data>;
 
 /// The tracer actor's figures, for `GET /api/tracing/stats`. Node-local.
@@ -40,11 +41,16 @@ using otlp_post_fn = std::function<void(std::string body, otlp_done_fn done)>;
 using tracer_actor = caf::typed_actor<
     inspectable,
     /// Adds finished spans to the buffer (and the export queue).
-    caf::reacts_to<spans_atom, span_batch>,
+    caf::reacts_to<spans_atom, packed_batch>,
     /// Answers the spans that match, newest first.
     caf::replies_to<get_atom, span_query>::with<span_batch>,
     /// Answers the buffer's and the exporter's figures.
     caf::replies_to<stats_atom>::with<tracing_stats>,
+    /// Graceful shutdown: sends every span waiting for export without
+    /// waiting for a batch to fill or age, and answers the figures once the
+    /// export queue is empty (at once without export). The caller bounds the
+    /// wait.
+    caf::replies_to<flush_atom>::with<tracing_stats>,
     /// The export timer (sent to itself).
     caf::reacts_to<tick_atom>,
     /// The outcome of the export in flight: ok, retryable, error.
@@ -75,5 +81,6 @@ tracer_actor spawn_tracer(caf::actor_system& sys, tracer_options opts);
 }  // namespace valmesh
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::span_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::packed_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::span_query)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::tracing_stats)

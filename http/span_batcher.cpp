@@ -1,5 +1,9 @@
 #include "http/span_batcher.hpp"
 
+#include <condition_variable>
+#include <mutex>
+
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "http/loops.hpp"
@@ -14,10 +18,10 @@ struct span_batcher::loop_batch {
 
   boost::asio::steady_timer timer;
   const std::function<tracer_actor()>& target;
-  span_batch spans;
+  packed_batch spans;
   bool flush_scheduled = false;
 
-  void add(span_data&& s) {
+  void add(packed_span&& s) {
     spans.push_back(std::move(s));
     if (spans.size() >= flush_batch) {
       timer.cancel();  // its handler then finds nothing to do
@@ -35,7 +39,7 @@ struct span_batcher::loop_batch {
     flush_scheduled = false;
     if (spans.empty()) return;
     if (auto t = target()) {
-      span_batch out;
+      packed_batch out;
       out.reserve(flush_batch);
       out.swap(spans);
       caf::anon_send(t, spans_atom::value, std::move(out));
@@ -54,15 +58,34 @@ span_batcher::span_batcher(const std::vector<boost::asio::io_context*>& loops,
 
 span_batcher::~span_batcher() = default;
 
-void span_batcher::submit(span_data&& s) {
+void span_batcher::submit(packed_span&& s) {
   auto i = this_thread_loop();
   if (i >= 0 && static_cast<size_t>(i) < loops_.size())
     return loops_[static_cast<size_t>(i)]->add(std::move(s));
   if (auto t = target_()) {
-    span_batch one;
+    packed_batch one;
     one.push_back(std::move(s));
     caf::anon_send(t, spans_atom::value, std::move(one));
   }
+}
+
+bool span_batcher::flush(std::chrono::milliseconds timeout) {
+  struct countdown {
+    std::mutex mtx;
+    std::condition_variable cv;
+    size_t left;
+  };
+  auto done = std::make_shared<countdown>();
+  done->left = loops_.size();
+  for (auto& b : loops_)
+    boost::asio::post(b->timer.get_executor(), [done, b = b.get()] {
+      b->timer.cancel();
+      b->flush();
+      std::lock_guard guard{done->mtx};
+      if (--done->left == 0) done->cv.notify_all();
+    });
+  std::unique_lock guard{done->mtx};
+  return done->cv.wait_for(guard, timeout, [&] { return done->left == 0; });
 }
 
 }  // namespace valmesh::web

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -11,15 +12,16 @@
 
 namespace valmesh::web {
 
-/// The node's `span_sink`: spans that end on an HTTP loop gather in that
-/// loop's batch and go to the tracer actor in one message per millisecond
-/// or per 256 spans, whichever comes first (as breaker outcomes do in
-/// http/mesh.cpp); spans that end on any other thread (the C++ API) go at
-/// once, one message each.
+/// The node's `span_sink`: spans (packed, runtime/packed_span.hpp) that end
+/// on an HTTP loop gather in that loop's batch and go to the tracer actor in
+/// one message per 10 ms or per 256 spans, whichever comes first (as
+/// breaker outcomes do in http/mesh.cpp, there per millisecond: spans are
+/// not needed as soon, and each message wakes an actor thread); spans that
+/// end on any other thread (the C++ API) go at once, one message each.
 class span_batcher final : public span_sink {
  public:
   /// How long spans gather on a loop.
-  static constexpr auto flush_period = std::chrono::milliseconds{1};
+  static constexpr auto flush_period = std::chrono::milliseconds{10};
   /// A batch this large goes at once.
   static constexpr size_t flush_batch = 256;
 
@@ -27,7 +29,13 @@ class span_batcher final : public span_sink {
                std::function<tracer_actor()> target);
   ~span_batcher() override;
 
-  void submit(span_data&& s) override;
+  void submit(packed_span&& s) override;
+
+  /// Sends every loop's gathered spans to the tracer now (graceful
+  /// shutdown) and waits until each loop has done so, at most `timeout`.
+  /// Returns false when a loop did not answer in time. The loops must be
+  /// running.
+  bool flush(std::chrono::milliseconds timeout);
 
   struct loop_batch;
 

@@ -136,6 +136,7 @@ struct node::impl {
   /// Tracing: the tracer of the node's spans (and the embedder's), and the
   /// OTLP client on the probe loop (export never runs on an HTTP loop).
   std::shared_ptr<valmesh::tracer> spans;
+  std::shared_ptr<web::span_batcher> batcher;  ///< the sink of `spans`
   std::shared_ptr<web::upstream_pool> otlp_pool;
   uint16_t http_port = 0;
   uint16_t cluster_port = 0;
@@ -182,6 +183,10 @@ struct node::impl {
     };
     return o;
   }
+
+  /// Hands the loops' spans to the tracer and waits, at most `budget`, for
+  /// the tracer to export what waits (graceful shutdown).
+  void flush_spans(std::chrono::milliseconds budget);
 
   /// Sends one request from a scoped actor and waits for the answer.
   template <class R, class... Ts>
@@ -386,10 +391,11 @@ std::optional<failure> node::start() {
   // Tracing (SPEC §5): spans end on the loops and reach the tracer actor in
   // batches; with tracing off the mesh records none.
   auto sampling = sampler::parse(d.cfg.tracing.sampler);
+  d.batcher = std::make_shared<web::span_batcher>(
+      d.loop_pointers(), [dir] { return dir->tracer(); });
   d.spans = std::make_shared<valmesh::tracer>(
       d.cfg.tracing.enabled && sampling ? *sampling : sampler::never(), d.time,
-      std::make_shared<web::span_batcher>(d.loop_pointers(),
-                                          [dir] { return dir->tracer(); }));
+      d.batcher);
   if (d.cfg.tracing.enabled) d.mesh->set_tracer(d.spans);
   auto tapi = std::make_shared<web::tracing_api_context>();
   tapi->actors = &d.actors;
@@ -435,9 +441,47 @@ void node::on_fatal(std::function<void(std::string)> f) {
   impl_->on_fatal = std::move(f);
 }
 
+namespace {
+
+/// The least time the span flush gets, even when the calls in flight used up
+/// the drain timeout.
+constexpr std::chrono::milliseconds min_flush_time{250};
+
+}  // namespace
+
+void node::impl::flush_spans(std::chrono::milliseconds budget) {
+  using steady = std::chrono::steady_clock;
+  auto deadline = steady::now() + budget;
+  if (batcher && !batcher->flush(budget))
+    spdlog::warn("tracing: a loop did not hand over its spans in time");
+  auto t = actors.tracer();
+  if (!t) return;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - steady::now());
+  caf::scoped_actor self{sys};
+  self->request(t, std::max(left, std::chrono::milliseconds{1}),
+                flush_atom::value)
+      .receive(
+          [](const tracing_stats& s) {
+            if (!s.export_enabled) return;
+            spdlog::info(
+                "tracing: export flushed ({} span(s) exported, {} failed, {} "
+                "dropped)",
+                s.exporter.exported, s.exporter.failed_spans,
+                s.exporter.dropped);
+          },
+          [&](const caf::error&) {
+            spdlog::warn(
+                "tracing: spans still waiting for export after {}ms; they are "
+                "lost",
+                budget.count());
+          });
+}
+
 bool node::drain(std::chrono::milliseconds timeout) {
   auto& d = *impl_;
   if (!d.started || d.stopped || !d.http) return true;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
   d.draining.store(true);
   d.http->drain();
   auto left = d.http->in_flight();
@@ -450,6 +494,11 @@ bool node::drain(std::chrono::milliseconds timeout) {
         "draining: {} request(s) still in flight after {}ms; "
         "stopping anyway",
         d.http->in_flight(), timeout.count());
+  // The calls are over (or cut off): their spans go to the tracer, and the
+  // tracer exports what waits, within what is left of the timeout.
+  auto rest = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  d.flush_spans(std::max(rest, min_flush_time));
   return idle;
 }
 

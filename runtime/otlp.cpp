@@ -113,7 +113,7 @@ std::optional<std::vector<span_data>> otlp_export_queue::next(
     return batch_;
   }
   if (waiting_.empty()) return std::nullopt;
-  if (waiting_.size() < opts_.batch_size && oldest_ &&
+  if (!flushing_ && waiting_.size() < opts_.batch_size && oldest_ &&
       now - *oldest_ < opts_.interval)
     return std::nullopt;
   auto n = std::min(opts_.batch_size, waiting_.size());
@@ -124,6 +124,7 @@ std::optional<std::vector<span_data>> otlp_export_queue::next(
   }
   // What remains waits from now on (a full batch of it goes at once).
   oldest_ = waiting_.empty() ? std::nullopt : std::optional{now};
+  if (waiting_.empty()) flushing_ = false;
   attempt_ = 0;
   retry_at_.reset();
   in_flight_ = true;
@@ -161,7 +162,7 @@ std::optional<clock::time_point> otlp_export_queue::wake_at() const {
   if (in_flight_) return std::nullopt;
   if (!batch_.empty()) return retry_at_;
   if (waiting_.empty() || !oldest_) return std::nullopt;
-  if (waiting_.size() >= opts_.batch_size) return *oldest_;
+  if (flushing_ || waiting_.size() >= opts_.batch_size) return *oldest_;
   return *oldest_ + opts_.interval;
 }
 

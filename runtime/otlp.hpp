@@ -87,6 +87,14 @@ class otlp_export_queue {
   /// if ever.
   std::optional<clock::time_point> wake_at() const;
 
+  /// Makes every span waiting now due at once (graceful shutdown): `next`
+  /// stops waiting for a batch to fill or age until the queue is empty.
+  /// Retries keep their backoff.
+  void flush() noexcept { flushing_ = !waiting_.empty(); }
+
+  /// Nothing waiting, nothing in flight and nothing to retry.
+  bool idle() const noexcept { return waiting_.empty() && batch_.empty(); }
+
   bool in_flight() const noexcept { return in_flight_; }
   const otlp_export_stats& stats() const noexcept { return stats_; }
   const otlp_export_options& options() const noexcept { return opts_; }
@@ -99,6 +107,7 @@ class otlp_export_queue {
   bool in_flight_ = false;
   uint32_t attempt_ = 0;  ///< failures of `batch_` so far
   std::optional<clock::time_point> retry_at_;
+  bool flushing_ = false;  ///< partial batches are due at once
   otlp_export_stats stats_;
 };
 

@@ -62,6 +62,9 @@ class attribute_key {
   attribute_key(std::string_view s) : custom_(s) {}
   attribute_key(const char* s) : custom_(s) {}
 
+  /// The known name, or `none` for a custom one.
+  known_attribute known() const noexcept { return known_; }
+
   std::string_view name() const noexcept {
     return known_ == known_attribute::none ? std::string_view{custom_}
                                            : to_string(known_);

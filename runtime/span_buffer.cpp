@@ -7,7 +7,7 @@ namespace valmesh {
 span_buffer::span_buffer(size_t capacity)
     : ring_(std::max<size_t>(capacity, 1)) {}
 
-void span_buffer::push(span_data s) {
+void span_buffer::push(packed_span s) {
   ++finished_;
   if (size_ == ring_.size())
     ++dropped_;
@@ -19,18 +19,17 @@ void span_buffer::push(span_data s) {
 
 std::vector<span_data> span_buffer::query(const span_query& q) const {
   std::vector<span_data> out;
-  auto matches = [&](const span_data& s) {
-    if (q.trace && s.trace != *q.trace) return false;
+  auto matches = [&](const packed_span& s) {
+    if (q.trace && s.trace() != *q.trace) return false;
     if (q.service) {
-      auto* v = s.find(service_attribute);
-      auto* name = v ? std::get_if<std::string>(v) : nullptr;
+      auto name = s.string_attribute(service_attribute);
       if (!name || *name != *q.service) return false;
     }
     return true;
   };
   for (size_t i = 0; i < size_ && out.size() < q.limit; ++i) {
     auto& s = ring_[(next_ + ring_.size() - 1 - i) % ring_.size()];
-    if (matches(s)) out.push_back(s);
+    if (matches(s)) out.push_back(s.unpack());
   }
   // Spans arrive in batches (a loop's pass, or one by one from other
   // threads), so arrival order is only nearly end order: sort what is

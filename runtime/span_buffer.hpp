@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/packed_span.hpp"
 #include "runtime/span.hpp"
 
 namespace valmesh {
@@ -29,7 +30,8 @@ struct span_buffer_stats {
   size_t capacity = 0;
 };
 
-/// A ring buffer of finished spans with a fixed capacity.
+/// A ring buffer of finished spans with a fixed capacity, kept packed
+/// (runtime/packed_span.hpp) and unpacked by `query`.
 class span_buffer {
  public:
   /// The default of `tracing.bufferCapacity`.
@@ -38,7 +40,8 @@ class span_buffer {
   explicit span_buffer(size_t capacity = default_capacity);
 
   /// Adds a span; when full, the oldest one goes (and is counted).
-  void push(span_data s);
+  void push(packed_span s);
+  void push(const span_data& s) { push(packed_span{s}); }
 
   /// Returns the newest spans (by arrival) that match `q`, sorted by end
   /// time, newest first.
@@ -49,7 +52,7 @@ class span_buffer {
   }
 
  private:
-  std::vector<span_data> ring_;
+  std::vector<packed_span> ring_;
   size_t next_ = 0;  ///< where the next span goes
   size_t size_ = 0;
   uint64_t finished_ = 0;

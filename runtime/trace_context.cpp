@@ -1,6 +1,8 @@
 #include "runtime/trace_context.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 
 #include "runtime/random.hpp"
 
@@ -30,10 +32,20 @@ bool parse_u64(const char* p, bool strict, uint64_t& out) noexcept {
   return true;
 }
 
+/// Every byte as its two hex digits: a number is written a byte at a time.
+constexpr auto hex_pairs = [] {
+  std::array<char, 512> t{};
+  for (int i = 0; i < 256; ++i) {
+    t[2 * i] = hex_digits[i >> 4];
+    t[2 * i + 1] = hex_digits[i & 15];
+  }
+  return t;
+}();
+
 void write_u64(uint64_t x, char* out) noexcept {
-  for (int i = 15; i >= 0; --i) {
-    out[i] = hex_digits[x & 15];
-    x >>= 4;
+  for (int i = 7; i >= 0; --i) {
+    std::memcpy(out + 2 * i, &hex_pairs[2 * (x & 0xff)], 2);
+    x >>= 8;
   }
 }
 

@@ -12,15 +12,6 @@ bool iequal(std::string_view a, std::string_view b) noexcept {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
-void put(attribute_list& xs, attribute_key key, attribute_value v) {
-  for (auto& a : xs)
-    if (a.key == key) {
-      a.value = std::move(v);
-      return;
-    }
-  xs.push_back({std::move(key), std::move(v)});
-}
-
 }  // namespace
 
 // -- span ---------------------------------------------------------------------
@@ -47,45 +38,10 @@ span& span::operator=(span&& other) noexcept {
   return *this;
 }
 
-span& span::set_attribute(attribute_key key, std::string_view value) {
-  if (data_) put(data_->attributes, std::move(key), std::string{value});
-  return *this;
-}
-
-span& span::set_attribute(attribute_key key, int64_t value) {
-  if (data_) put(data_->attributes, std::move(key), value);
-  return *this;
-}
-
-span& span::set_attribute(attribute_key key, double value) {
-  if (data_) put(data_->attributes, std::move(key), value);
-  return *this;
-}
-
-span& span::set_attribute(attribute_key key, bool value) {
-  if (data_) put(data_->attributes, std::move(key), value);
-  return *this;
-}
-
-span& span::add_event(std::string_view name, attribute_list attributes) {
+span& span::add_event(std::string_view name, const attribute_list& attributes) {
   if (data_ && tracer_)
-    data_->events.push_back({std::string{name},
-                             tracer_->unix_nano(tracer_->time().now()),
-                             std::move(attributes)});
-  return *this;
-}
-
-span& span::set_status(status_code code, std::string_view message) {
-  if (data_) {
-    data_->status = code;
-    data_->status_message =
-        code == status_code::error ? std::string{message} : std::string{};
-  }
-  return *this;
-}
-
-span& span::set_name(std::string_view name) {
-  if (data_) data_->name.assign(name);
+    data_->add_event(name, tracer_->unix_nano(tracer_->time().now()),
+                     attributes);
   return *this;
 }
 
@@ -101,8 +57,8 @@ void span::end() noexcept {
   auto* t = std::exchange(tracer_, nullptr);
   if (!t || !data_) return;
   auto& d = *data_;
-  d.end_unix_nano = t->unix_nano(t->time().now());
-  if (!state_.empty()) d.trace_state = std::move(state_);
+  d.set_end(t->unix_nano(t->time().now()));
+  d.set_trace_state(state_);
   t->record(std::move(d));
   data_.reset();
 }
@@ -150,13 +106,10 @@ span tracer::start_span(std::string_view name, span_kind kind,
   s.ctx_.flags = trace_flag_sampled;
   if (!trace_state.empty()) s.state_.assign(trace_state);
   s.start_ = time_->now();
-  auto& d = s.data_.emplace();
-  d.trace = s.ctx_.trace;
-  d.span = s.ctx_.span;
-  if (parent) d.parent = parent->span;
-  d.name.assign(name);
-  d.kind = kind;
-  d.start_unix_nano = unix_nano(s.start_);
+  auto& d = s.data_.emplace(s.ctx_.trace, s.ctx_.span,
+                            parent ? parent->span : span_id{}, kind,
+                            unix_nano(s.start_));
+  if (!name.empty()) d.set_name(name);
   return s;
 }
 
@@ -167,8 +120,7 @@ span tracer::start_span(std::string_view name, attribute_list tags,
                ? start_span(name, kind, &cur->context(), cur->trace_state())
                : start_span(name, kind, nullptr);
   if (s.data_)
-    for (auto& a : tags)
-      put(s.data_->attributes, std::move(a.key), std::move(a.value));
+    for (auto& a : tags) s.data_->set_attribute(a.key, a.value);
   return s;
 }
 

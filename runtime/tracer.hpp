@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "runtime/clock.hpp"
+#include "runtime/packed_span.hpp"
 #include "runtime/sampler.hpp"
 #include "runtime/span.hpp"
 #include "runtime/trace_context.hpp"
@@ -30,7 +31,7 @@ using header_pairs = std::vector<std::pair<std::string, std::string>>;
 class span_sink {
  public:
   virtual ~span_sink() = default;
-  virtual void submit(span_data&& s) = 0;
+  virtual void submit(packed_span&& s) = 0;
 };
 
 /// What a tracer has started since it was made.
@@ -73,37 +74,59 @@ class span {
 
   /// Sets (or replaces) an attribute. No-op when not recording.
   /// `key` is any string, or a `known_attribute` (no allocation for it).
-  span& set_attribute(attribute_key key, std::string_view value);
-  span& set_attribute(attribute_key key, const char* value) {
-    return set_attribute(std::move(key), std::string_view{value});
+  span& set_attribute(const attribute_key& key, std::string_view value) {
+    if (data_) data_->set_attribute(key, value);
+    return *this;
   }
-  span& set_attribute(attribute_key key, const std::string& value) {
-    return set_attribute(std::move(key), std::string_view{value});
+  span& set_attribute(const attribute_key& key, const char* value) {
+    return set_attribute(key, std::string_view{value});
   }
-  span& set_attribute(attribute_key key, int64_t value);
-  span& set_attribute(attribute_key key, int value) {
-    return set_attribute(std::move(key), static_cast<int64_t>(value));
+  span& set_attribute(const attribute_key& key, const std::string& value) {
+    return set_attribute(key, std::string_view{value});
   }
-  span& set_attribute(attribute_key key, unsigned value) {
-    return set_attribute(std::move(key), static_cast<int64_t>(value));
+  span& set_attribute(const attribute_key& key, int64_t value) {
+    if (data_) data_->set_attribute(key, value);
+    return *this;
   }
-  span& set_attribute(attribute_key key, double value);
-  span& set_attribute(attribute_key key, bool value);
-
-  /// Records an event now.
-  span& add_event(std::string_view name, attribute_list attributes = {});
-
-  /// Sets the status (an `error` keeps its message; `ok` and `unset` none).
-  span& set_status(status_code code, std::string_view message = {});
-
-  /// Makes room for `n` attributes (one allocation instead of several).
-  span& reserve_attributes(size_t n) {
-    if (data_) data_->attributes.reserve(n);
+  span& set_attribute(const attribute_key& key, int value) {
+    return set_attribute(key, static_cast<int64_t>(value));
+  }
+  span& set_attribute(const attribute_key& key, unsigned value) {
+    return set_attribute(key, static_cast<int64_t>(value));
+  }
+  span& set_attribute(const attribute_key& key, double value) {
+    if (data_) data_->set_attribute(key, value);
+    return *this;
+  }
+  span& set_attribute(const attribute_key& key, bool value) {
+    if (data_) data_->set_attribute(key, value);
     return *this;
   }
 
+  /// Records an event now.
+  span& add_event(std::string_view name, const attribute_list& attributes = {});
+
+  /// Sets the status (an `error` keeps its message; `ok` and `unset` none).
+  span& set_status(status_code code, std::string_view message = {}) {
+    if (data_) data_->set_status(code, message);
+    return *this;
+  }
+
+  /// Makes room for `n` attributes (one allocation instead of several).
+  span& reserve_attributes(size_t n) {
+    if (data_) data_->reserve(n * bytes_per_attribute);
+    return *this;
+  }
+
+  /// About what an attribute takes in the span's log (a known key and a
+  /// short string value).
+  static constexpr size_t bytes_per_attribute = 24;
+
   /// Renames the span (e.g. once the route is known).
-  span& set_name(std::string_view name);
+  span& set_name(std::string_view name) {
+    if (data_) data_->set_name(name);
+    return *this;
+  }
 
   /// The original system's `span.finish('success' | 'error', error)`:
   /// status ok, or error with `error` as its message (any outcome other
@@ -123,7 +146,7 @@ class span {
   tracer* tracer_ = nullptr;  ///< null: ended, or a no-op span
   span_context ctx_;
   std::string state_;
-  std::optional<span_data> data_;
+  std::optional<packed_span> data_;  ///< what a sampled span records
   clock::time_point start_{};
 };
 
@@ -201,7 +224,7 @@ class tracer {
 
  private:
   friend class span;
-  void record(span_data&& s) { sink_->submit(std::move(s)); }
+  void record(packed_span&& s) { sink_->submit(std::move(s)); }
 
   sampler sampler_;
   std::shared_ptr<const clock> time_;

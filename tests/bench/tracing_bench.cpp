@@ -24,9 +24,9 @@ using namespace valmesh;
 namespace {
 
 struct batch_sink final : span_sink {
-  std::vector<span_data> spans;
+  std::vector<packed_span> spans;
   batch_sink() { spans.reserve(256); }
-  void submit(span_data&& s) override {
+  void submit(packed_span&& s) override {
     spans.push_back(std::move(s));
     if (spans.size() == 256) spans.clear();
   }

@@ -19,6 +19,8 @@ using json = nlohmann::json;
 
 namespace {
 
+using steady = std::chrono::steady_clock;
+
 constexpr const char* incoming_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
 constexpr const char* incoming_parent = "00f067aa0ba902b7";
 
@@ -333,6 +335,68 @@ TEST(tracing, export_delivers_valid_otlp_json_and_retries) {
   EXPECT_EQ(e["exportedBatches"], 1);
   EXPECT_GE(e["retries"], 1);
   EXPECT_EQ(e["failedBatches"], 0);
+}
+
+TEST(tracing, shutdown_exports_the_spans_still_waiting) {
+  http_receiver receiver;
+  // An hour-long export interval: only the shutdown's flush sends them.
+  auto h = single_hop::start(
+      {"--drain-timeout", "5s"},
+      {{"otlpEndpoint",
+        "http://127.0.0.1:" + std::to_string(receiver.port()) + "/v1/traces"},
+       {"exportInterval", "1h"}});
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(http(h.node.http(), "GET", "/proxy/orders/x", {},
+                   {{"traceparent", incoming()}})
+                  .status,
+              200u);
+  ASSERT_TRUE(
+      eventually([&] { return stats(h.node)["export"]["queuedSpans"] == 6; }));
+  EXPECT_EQ(receiver.requests(), 0);
+  auto t0 = steady::now();
+  ::kill(h.node.proc->pid(), SIGTERM);
+  auto code = h.node.proc->wait(10s);
+  ASSERT_TRUE(code.has_value()) << "the node kept running";
+  EXPECT_EQ(*code, 0) << h.node.proc->out();
+  EXPECT_LT(steady::now() - t0, 5s + 1s);
+  size_t exported = 0;
+  while (auto body = receiver.next_body(0ms)) {
+    auto j = json::parse(*body, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << *body;
+    for (auto& s : j["resourceSpans"].at(0)["scopeSpans"].at(0)["spans"]) {
+      EXPECT_EQ(s["traceId"], incoming_trace);
+      ++exported;
+    }
+  }
+  EXPECT_EQ(exported, 6u);  // three calls: a server and a client span each
+  EXPECT_NE(h.node.proc->out().find("export flushed (6 span(s) exported"),
+            std::string::npos)
+      << h.node.proc->out();
+}
+
+TEST(tracing,
+     shutdown_does_not_wait_past_the_drain_timeout_for_a_dead_receiver) {
+  // Nothing listens on port 1: every export attempt is refused and
+  // retried, and the flush gives up at the deadline.
+  int port = 1;
+  auto h = single_hop::start(
+      {"--drain-timeout", "500ms"},
+      {{"otlpEndpoint",
+        "http://127.0.0.1:" + std::to_string(port) + "/v1/traces"},
+       {"exportInterval", "1h"},
+       {"exportMaxRetries", 100}});
+  ASSERT_EQ(http(h.node.http(), "GET", "/proxy/orders/x").status, 200u);
+  ASSERT_TRUE(
+      eventually([&] { return stats(h.node)["export"]["queuedSpans"] == 2; }));
+  auto t0 = steady::now();
+  ::kill(h.node.proc->pid(), SIGTERM);
+  auto code = h.node.proc->wait(10s);
+  ASSERT_TRUE(code.has_value()) << "the node kept running";
+  EXPECT_EQ(*code, 0) << h.node.proc->out();
+  EXPECT_LT(steady::now() - t0, 500ms + 1s);
+  EXPECT_NE(h.node.proc->out().find("still waiting for export"),
+            std::string::npos)
+      << h.node.proc->out();
 }
 
 TEST(tracing, a_bad_tracing_config_exits_2_naming_the_key) {

@@ -162,6 +162,53 @@ TEST(otlp_queue, a_non_retryable_failure_drops_the_batch_at_once) {
   EXPECT_EQ((*b)[0].span.value, 2u);
 }
 
+TEST(otlp_queue, a_flush_sends_partial_batches_at_once_until_empty) {
+  manual_clock time;
+  otlp_export_options o;
+  o.batch_size = 4;
+  o.interval = 1h;
+  otlp_export_queue q{o};
+  q.add(many(6), time.now());
+  auto full = q.next(time.now());
+  ASSERT_TRUE(full);
+  q.on_sent(true, false, {}, time.now());
+  EXPECT_FALSE(q.next(time.now()));  // two wait for the hour
+  EXPECT_FALSE(q.idle());
+  q.flush();
+  EXPECT_EQ(*q.wake_at(), time.now());
+  auto rest = q.next(time.now());
+  ASSERT_TRUE(rest);
+  EXPECT_EQ(rest->size(), 2u);
+  EXPECT_FALSE(q.idle());  // in flight
+  q.on_sent(true, false, {}, time.now());
+  EXPECT_TRUE(q.idle());
+  EXPECT_EQ(q.stats().exported, 6u);
+  // The flush is over: what comes later batches as usual again.
+  q.add(many(1, 20), time.now());
+  EXPECT_FALSE(q.next(time.now()));
+  EXPECT_EQ(*q.wake_at(), time.now() + 1h);
+}
+
+TEST(otlp_queue, a_flush_keeps_the_retry_backoff) {
+  manual_clock time;
+  otlp_export_options o;
+  o.batch_size = 4;
+  o.interval = 1h;
+  o.retry_delay = 100ms;
+  otlp_export_queue q{o};
+  q.add(many(1), time.now());
+  q.flush();
+  ASSERT_TRUE(q.next(time.now()));
+  q.on_sent(false, true, "refused", time.now());
+  q.flush();
+  EXPECT_FALSE(q.next(time.now()));
+  EXPECT_EQ(*q.wake_at(), time.now() + 100ms);
+  time.advance(100ms);
+  ASSERT_TRUE(q.next(time.now()));
+  q.on_sent(true, false, {}, time.now());
+  EXPECT_TRUE(q.idle());
+}
+
 TEST(otlp_endpoint, parses_http_urls) {
   auto t = parse_otlp_endpoint("http://127.0.0.1:4318/v1/traces");
   ASSERT_TRUE(t);

@@ -89,3 +89,83 @@ TEST(span_buffer, a_capacity_of_one_keeps_the_last) {
   EXPECT_EQ(ids(b.query({})), (std::vector<uint64_t>{2}));
   EXPECT_EQ(b.stats().dropped, 1u);
 }
+
+TEST(packed_span, gives_back_every_field_it_was_packed_with) {
+  span_data s;
+  s.trace = *trace_id::from_hex("4bf92f3577b34da6a3ce929d0e0e4736");
+  s.span = span_id{0x00f067aa0ba902b7};
+  s.parent = span_id{42};
+  s.name = "GET /proxy/orders/* with a name longer than the small buffer";
+  s.kind = span_kind::client;
+  s.start_unix_nano = 1'700'000'000'000'000'000;
+  s.end_unix_nano = 1'700'000'000'000'500'000;
+  s.attributes = {{known_attribute::http_request_method, std::string{"GET"}},
+                  {known_attribute::http_response_status_code, int64_t{503}},
+                  {"custom.ratio", 0.25},
+                  {"custom.flag", true},
+                  {"custom.empty", std::string{}},
+                  {known_attribute::valmesh_correlation_id,
+                   std::string{"6f1c3e2a-1b7d-4c55-9a0e-8d2f4b6c1a90"}}};
+  s.events = {{"retry", 1'700'000'000'000'100'000, {{"attempt", int64_t{2}}}},
+              {"empty", 7, {}}};
+  s.status = status_code::error;
+  s.status_message = "upstream refused";
+  s.trace_state = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
+
+  packed_span p{s};
+  auto copy = p;  // a copy owns its own buffer
+  for (auto* x : {&p, &copy}) {
+    auto u = x->unpack();
+    EXPECT_EQ(u.trace, s.trace);
+    EXPECT_EQ(u.span, s.span);
+    EXPECT_EQ(u.parent, s.parent);
+    EXPECT_EQ(u.name, s.name);
+    EXPECT_EQ(u.kind, s.kind);
+    EXPECT_EQ(u.start_unix_nano, s.start_unix_nano);
+    EXPECT_EQ(u.end_unix_nano, s.end_unix_nano);
+    EXPECT_EQ(u.status, s.status);
+    EXPECT_EQ(u.status_message, s.status_message);
+    EXPECT_EQ(u.trace_state, s.trace_state);
+    ASSERT_EQ(u.attributes.size(), s.attributes.size());
+    for (size_t i = 0; i < s.attributes.size(); ++i) {
+      EXPECT_EQ(u.attributes[i].key.name(), s.attributes[i].key.name());
+      EXPECT_EQ(u.attributes[i].key.known(), s.attributes[i].key.known());
+      EXPECT_EQ(u.attributes[i].value, s.attributes[i].value) << i;
+    }
+    ASSERT_EQ(u.events.size(), 2u);
+    EXPECT_EQ(u.events[0].name, "retry");
+    EXPECT_EQ(u.events[0].time_unix_nano, s.events[0].time_unix_nano);
+    ASSERT_EQ(u.events[0].attributes.size(), 1u);
+    EXPECT_EQ(u.events[0].attributes[0].key.name(), "attempt");
+    EXPECT_EQ(u.events[0].attributes[0].value, attribute_value{int64_t{2}});
+    EXPECT_TRUE(u.events[1].attributes.empty());
+  }
+  EXPECT_EQ(p.string_attribute("valmesh.correlation_id"),
+            "6f1c3e2a-1b7d-4c55-9a0e-8d2f4b6c1a90");
+  EXPECT_EQ(p.string_attribute("custom.empty"), "");
+  EXPECT_FALSE(p.string_attribute("custom.flag"));  // not a string
+  EXPECT_FALSE(p.string_attribute("absent"));
+  EXPECT_EQ(p.end_unix_nano(), s.end_unix_nano);
+}
+
+TEST(packed_span, an_empty_span_round_trips) {
+  span_data s;
+  auto u = packed_span{s}.unpack();
+  EXPECT_FALSE(u.trace.valid());
+  EXPECT_TRUE(u.name.empty());
+  EXPECT_TRUE(u.attributes.empty());
+  EXPECT_TRUE(u.events.empty());
+  EXPECT_FALSE(packed_span{}.string_attribute("x"));
+  EXPECT_TRUE(packed_span{}.unpack().attributes.empty());
+}
+
+TEST(span_buffer, the_service_filter_matches_the_gateway_s_known_attribute) {
+  span_buffer b{10};
+  span_data s = make(1);
+  s.attributes = {{known_attribute::valmesh_service, std::string{"orders"}}};
+  b.push(s);
+  b.push(make(2, 1, "billing"));
+  span_query q;
+  q.service = "orders";
+  EXPECT_EQ(ids(b.query(q)), (std::vector<uint64_t>{1}));
+}

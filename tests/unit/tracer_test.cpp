@@ -14,7 +14,7 @@ namespace {
 
 struct collecting_sink : span_sink {
   std::vector<span_data> spans;
-  void submit(span_data&& s) override { spans.push_back(std::move(s)); }
+  void submit(packed_span&& s) override { spans.push_back(s.unpack()); }
 };
 
 struct fixture : ::testing::Test {
