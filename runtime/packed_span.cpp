@@ -109,56 +109,34 @@ void set_in(attribute_list& xs, attribute_key key, attribute_value v) {
 
 // -- the buffer ---------------------------------------------------------------
 
-packed_span::packed_span(packed_span&& other) noexcept
-    : trace_(other.trace_),
-      span_(other.span_),
-      parent_(other.parent_),
-      start_(other.start_),
-      end_(other.end_),
-      kind_(other.kind_),
-      status_(other.status_),
-      log_(std::move(other.log_)),
+packed_span::byte_log::byte_log(byte_log&& other) noexcept
+    : bytes_(std::move(other.bytes_)),
       size_(std::exchange(other.size_, 0)),
       capacity_(std::exchange(other.capacity_, 0)) {}
 
-packed_span& packed_span::operator=(packed_span&& other) noexcept {
-  if (this != &other) {
-    trace_ = other.trace_;
-    span_ = other.span_;
-    parent_ = other.parent_;
-    start_ = other.start_;
-    end_ = other.end_;
-    kind_ = other.kind_;
-    status_ = other.status_;
-    log_ = std::move(other.log_);
-    size_ = std::exchange(other.size_, 0);
-    capacity_ = std::exchange(other.capacity_, 0);
-  }
+packed_span::byte_log& packed_span::byte_log::operator=(
+    byte_log&& other) noexcept {
+  bytes_ = std::move(other.bytes_);
+  size_ = std::exchange(other.size_, 0);
+  capacity_ = std::exchange(other.capacity_, 0);
   return *this;
 }
 
-packed_span::packed_span(const packed_span& other)
-    : trace_(other.trace_),
-      span_(other.span_),
-      parent_(other.parent_),
-      start_(other.start_),
-      end_(other.end_),
-      kind_(other.kind_),
-      status_(other.status_) {
+packed_span::byte_log::byte_log(const byte_log& other) {
   if (other.size_ > 0)
-    std::memcpy(append(other.size_), other.log_.get(), other.size_);
+    std::memcpy(append(other.size_), other.begin(), other.size_);
 }
 
-packed_span& packed_span::operator=(const packed_span& other) {
-  if (this != &other) *this = packed_span{other};
+packed_span::byte_log& packed_span::byte_log::operator=(const byte_log& other) {
+  if (this != &other) *this = byte_log{other};
   return *this;
 }
 
-void packed_span::grow(size_t n) {
+void packed_span::byte_log::grow(size_t n) {
   auto want = std::max<size_t>({size_ + n, size_t{capacity_} * 2, 64});
   auto bigger = std::make_unique_for_overwrite<char[]>(want);
-  if (size_ > 0) std::memcpy(bigger.get(), log_.get(), size_);
-  log_ = std::move(bigger);
+  if (size_ > 0) std::memcpy(bigger.get(), bytes_.get(), size_);
+  bytes_ = std::move(bigger);
   capacity_ = static_cast<uint32_t>(want);
 }
 
@@ -316,7 +294,7 @@ span_data packed_span::unpack() const {
   s.end_unix_nano = end_;
   s.kind = kind_;
   s.status = status_;
-  reader in{log_.get(), log_.get() + size_};
+  reader in{log_.begin(), log_.end()};
   while (!in.done()) {
     switch (in.number<record>()) {
       case record::attribute: {
@@ -355,7 +333,7 @@ span_data packed_span::unpack() const {
 std::optional<std::string_view> packed_span::string_attribute(
     std::string_view key) const {
   std::optional<std::string_view> found;
-  reader in{log_.get(), log_.get() + size_};
+  reader in{log_.begin(), log_.end()};
   while (!in.done()) {
     switch (in.number<record>()) {
       case record::attribute:

@@ -25,11 +25,6 @@ namespace valmesh {
 class packed_span {
  public:
   packed_span() = default;
-  packed_span(packed_span&& other) noexcept;
-  packed_span& operator=(packed_span&& other) noexcept;
-  packed_span(const packed_span& other);
-  packed_span& operator=(const packed_span& other);
-  ~packed_span() = default;
 
   /// Packs a whole span (the C++ API's tests, the spans of other sinks).
   explicit packed_span(const span_data& s);
@@ -53,9 +48,7 @@ class packed_span {
   void set_trace_state(std::string_view state);
   void set_end(int64_t end_unix_nano) noexcept { end_ = end_unix_nano; }
   /// Makes room for `bytes` more of log.
-  void reserve(size_t bytes) {
-    if (size_ + bytes > capacity_) grow(bytes);
-  }
+  void reserve(size_t bytes) { log_.reserve(bytes); }
 
   // -- reading ---------------------------------------------------------------
 
@@ -70,7 +63,7 @@ class packed_span {
   std::optional<std::string_view> string_attribute(std::string_view key) const;
 
   /// The log's size in bytes.
-  size_t packed_size() const noexcept { return size_; }
+  size_t packed_size() const noexcept { return log_.size(); }
 
  private:
   trace_id trace_;
@@ -82,20 +75,40 @@ class packed_span {
   status_code status_ = status_code::unset;
   /// The log: records (an attribute, an event, the name, the status
   /// message or the trace state), each a tag byte and its fields
-  /// (packed_span.cpp). A plain buffer: appending is a bounds check and a
-  /// copy.
-  std::unique_ptr<char[]> log_;
-  uint32_t size_ = 0;
-  uint32_t capacity_ = 0;
+  /// (packed_span.cpp).
+  class byte_log {
+   public:
+    byte_log() = default;
+    byte_log(byte_log&& other) noexcept;
+    byte_log& operator=(byte_log&& other) noexcept;
+    byte_log(const byte_log& other);
+    byte_log& operator=(const byte_log& other);
 
-  /// Room for `n` more bytes; returns where they go.
-  char* append(size_t n) {
-    if (size_ + n > capacity_) grow(n);
-    auto* at = log_.get() + size_;
-    size_ += static_cast<uint32_t>(n);
-    return at;
-  }
-  void grow(size_t n);
+    /// Room for `n` more bytes, uninitialised; returns where they go.
+    char* append(size_t n) {
+      if (size_ + n > capacity_) grow(n);
+      auto* at = bytes_.get() + size_;
+      size_ += static_cast<uint32_t>(n);
+      return at;
+    }
+    void reserve(size_t n) {
+      if (size_ + n > capacity_) grow(n);
+    }
+    const char* begin() const noexcept { return bytes_.get(); }
+    const char* end() const noexcept { return bytes_.get() + size_; }
+    size_t size() const noexcept { return size_; }
+
+   private:
+    void grow(size_t n);
+    /// A plain buffer: appending is a bounds check and a copy (a string
+    /// zero-fills or checks more per append).
+    std::unique_ptr<char[]> bytes_;
+    uint32_t size_ = 0;
+    uint32_t capacity_ = 0;
+  };
+  byte_log log_;
+
+  char* append(size_t n) { return log_.append(n); }
   template <class T>
   void put(T x);
   void put_string(std::string_view s);
