@@ -57,20 +57,19 @@ tracer_actor::behavior_type tracer_impl(tracer_pointer self,
     st.queue = std::make_unique<otlp_export_queue>(st.opts.exporter);
   return {
       [self](inspect_atom) { return self->figures("tracer"); },
-      [self](spans_atom, packed_batch& spans) {
+      [self](spans_atom, packed_batch& batch) {
         auto& st = self->state;
         if (st.queue) {
           span_batch out;
-          out.reserve(spans.size());
-          for (auto& s : spans) {
-            out.push_back(s.unpack());
-            st.buffer->push(std::move(s));
-          }
+          out.reserve(batch.spans.size());
+          for (auto& s : batch.spans) out.push_back(s.unpack());
           st.queue->add(std::move(out), st.opts.time->now());
           pump(self);
-        } else {
-          for (auto& s : spans) st.buffer->push(std::move(s));
         }
+        // The buffer keeps a copy; the spans go back to the thread that
+        // sent them, to be recorded into again.
+        for (auto& s : batch.spans) st.buffer->push(s);
+        if (batch.origin) batch.origin->give_back(std::move(batch.spans));
       },
       [self](get_atom, const span_query& q) {
         return self->state.buffer->query(q);

@@ -10,7 +10,9 @@
 
 namespace valmesh::web {
 
-/// One loop's spans of this pass; only the loop's thread touches it.
+/// One loop's spans of this pass, and the spans the tracer gave back for
+/// the loop's next spans to record into; only the loop's thread touches it
+/// (but `returns`, which the tracer fills).
 struct span_batcher::loop_batch {
   loop_batch(boost::asio::io_context& ioc,
              const std::function<tracer_actor()>& target)
@@ -18,8 +20,23 @@ struct span_batcher::loop_batch {
 
   boost::asio::steady_timer timer;
   const std::function<tracer_actor()>& target;
-  packed_batch spans;
+  std::vector<packed_span> spans;
   bool flush_scheduled = false;
+  std::shared_ptr<span_returns> returns = std::make_shared<span_returns>();
+  /// Spans given back, to record into (popped from the back).
+  std::vector<packed_span> spare;
+  /// An empty vector with room, for the next batch.
+  std::vector<packed_span> next_batch;
+
+  packed_span fresh() {
+    if (spare.empty()) {
+      if (next_batch.capacity() == 0) next_batch.swap(spare);
+      if (!returns->take(spare)) return {};
+    }
+    auto s = std::move(spare.back());
+    spare.pop_back();
+    return s;
+  }
 
   void add(packed_span&& s) {
     spans.push_back(std::move(s));
@@ -39,10 +56,11 @@ struct span_batcher::loop_batch {
     flush_scheduled = false;
     if (spans.empty()) return;
     if (auto t = target()) {
-      packed_batch out;
-      out.reserve(flush_batch);
-      out.swap(spans);
-      caf::anon_send(t, spans_atom::value, std::move(out));
+      caf::anon_send(t, spans_atom::value,
+                     packed_batch{std::move(spans), returns});
+      spans.clear();
+      spans.swap(next_batch);
+      if (spans.capacity() == 0) spans.reserve(flush_batch);
     } else {
       spans.clear();  // the tracer is restarting: these are lost
     }
@@ -64,9 +82,16 @@ void span_batcher::submit(packed_span&& s) {
     return loops_[static_cast<size_t>(i)]->add(std::move(s));
   if (auto t = target_()) {
     packed_batch one;
-    one.push_back(std::move(s));
+    one.spans.push_back(std::move(s));
     caf::anon_send(t, spans_atom::value, std::move(one));
   }
+}
+
+packed_span span_batcher::fresh() {
+  auto i = this_thread_loop();
+  if (i >= 0 && static_cast<size_t>(i) < loops_.size())
+    return loops_[static_cast<size_t>(i)]->fresh();
+  return {};
 }
 
 bool span_batcher::flush(std::chrono::milliseconds timeout) {

@@ -18,6 +18,9 @@ namespace valmesh::web {
 /// breaker outcomes do in http/mesh.cpp, there per millisecond: spans are
 /// not needed as soon, and each message wakes an actor thread); spans that
 /// end on any other thread (the C++ API) go at once, one message each.
+/// The tracer copies the spans into its buffer and gives each loop its
+/// batches back, and the loop's next spans record into them
+/// (`span_returns`): no allocation per span in the steady state.
 class span_batcher final : public span_sink {
  public:
   /// How long spans gather on a loop.
@@ -30,6 +33,8 @@ class span_batcher final : public span_sink {
   ~span_batcher() override;
 
   void submit(packed_span&& s) override;
+  /// On a loop: a span the tracer gave back, to record into.
+  packed_span fresh() override;
 
   /// Sends every loop's gathered spans to the tracer now (graceful
   /// shutdown) and waits until each loop has done so, at most `timeout`.

@@ -187,17 +187,20 @@ void packed_span::put_value(const attribute_value& v) {
 packed_span::packed_span(const trace_id& trace, const span_id& id,
                          const span_id& parent, span_kind kind,
                          int64_t start_unix_nano, size_t reserve_bytes)
-    : trace_(trace),
-      span_(id),
-      parent_(parent),
-      start_(start_unix_nano),
-      kind_(kind) {
+    : head_{trace, id, parent, start_unix_nano, 0, kind, status_code::unset} {
   if (reserve_bytes > 0) reserve(reserve_bytes);
+}
+
+void packed_span::reset(const trace_id& trace, const span_id& id,
+                        const span_id& parent, span_kind kind,
+                        int64_t start_unix_nano) noexcept {
+  head_ = {trace, id, parent, start_unix_nano, 0, kind, status_code::unset};
+  log_.clear();
 }
 
 packed_span::packed_span(const span_data& s)
     : packed_span(s.trace, s.span, s.parent, s.kind, s.start_unix_nano) {
-  end_ = s.end_unix_nano;
+  head_.end = s.end_unix_nano;
   set_name(s.name);
   for (auto& a : s.attributes) set_attribute(a.key, a.value);
   for (auto& e : s.events) add_event(e.name, e.time_unix_nano, e.attributes);
@@ -273,7 +276,7 @@ void packed_span::add_event(std::string_view name, int64_t time_unix_nano,
 }
 
 void packed_span::set_status(status_code code, std::string_view message) {
-  status_ = code;
+  head_.status = code;
   if (code != status_code::error) return;  // `unpack` drops the message
   put(record::status_message);
   put_string(message);
@@ -285,16 +288,16 @@ void packed_span::set_trace_state(std::string_view state) {
   put_string(state);
 }
 
-span_data packed_span::unpack() const {
+span_data packed_span::unpack(const header& head, std::string_view log) {
   span_data s;
-  s.trace = trace_;
-  s.span = span_;
-  s.parent = parent_;
-  s.start_unix_nano = start_;
-  s.end_unix_nano = end_;
-  s.kind = kind_;
-  s.status = status_;
-  reader in{log_.begin(), log_.end()};
+  s.trace = head.trace;
+  s.span = head.span;
+  s.parent = head.parent;
+  s.start_unix_nano = head.start;
+  s.end_unix_nano = head.end;
+  s.kind = head.kind;
+  s.status = head.status;
+  reader in{log.data(), log.data() + log.size()};
   while (!in.done()) {
     switch (in.number<record>()) {
       case record::attribute: {
@@ -331,9 +334,9 @@ span_data packed_span::unpack() const {
 }
 
 std::optional<std::string_view> packed_span::string_attribute(
-    std::string_view key) const {
+    std::string_view log, std::string_view key) {
   std::optional<std::string_view> found;
-  reader in{log_.begin(), log_.end()};
+  reader in{log.data(), log.data() + log.size()};
   while (!in.done()) {
     switch (in.number<record>()) {
       case record::attribute:
@@ -353,6 +356,26 @@ std::optional<std::string_view> packed_span::string_attribute(
     }
   }
   return found;
+}
+
+// -- span_returns -------------------------------------------------------------
+
+void span_returns::give_back(std::vector<packed_span>&& spans) {
+  std::erase_if(spans, [](const packed_span& s) {
+    return s.packed_capacity() == 0 || s.packed_capacity() > max_log_bytes;
+  });
+  if (spans.empty()) return;
+  std::unique_lock guard{mtx_};
+  if (waiting_.size() >= max_waiting) return;  // freed where they are
+  waiting_.push_back(std::move(spans));
+}
+
+bool span_returns::take(std::vector<packed_span>& into) {
+  std::unique_lock guard{mtx_};
+  if (waiting_.empty()) return false;
+  into = std::move(waiting_.front());
+  waiting_.erase(waiting_.begin());
+  return true;
 }
 
 }  // namespace valmesh

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,33 +47,53 @@ class packed_span {
   /// The status; the message is kept for `error` only.
   void set_status(status_code code, std::string_view message);
   void set_trace_state(std::string_view state);
-  void set_end(int64_t end_unix_nano) noexcept { end_ = end_unix_nano; }
+  void set_end(int64_t end_unix_nano) noexcept { head_.end = end_unix_nano; }
+  /// Starts recording a new span into this one: the header is replaced and
+  /// the log emptied, its memory kept (see `span_returns`).
+  void reset(const trace_id& trace, const span_id& id, const span_id& parent,
+             span_kind kind, int64_t start_unix_nano) noexcept;
   /// Makes room for `bytes` more of log.
   void reserve(size_t bytes) { log_.reserve(bytes); }
 
   // -- reading ---------------------------------------------------------------
 
-  /// The span, with every change of the log applied in order.
-  span_data unpack() const;
+  /// The fixed part: ids, kind, times and status code.
+  struct header {
+    trace_id trace;
+    span_id span;
+    span_id parent;
+    int64_t start = 0;
+    int64_t end = 0;
+    span_kind kind = span_kind::internal;
+    status_code status = status_code::unset;
+  };
 
-  const trace_id& trace() const noexcept { return trace_; }
-  const span_id& id() const noexcept { return span_; }
-  int64_t end_unix_nano() const noexcept { return end_; }
+  /// The span, with every change of the log applied in order.
+  span_data unpack() const { return unpack(head_, log()); }
+  /// The same for a header and log kept elsewhere (the span buffer).
+  static span_data unpack(const header& head, std::string_view log);
+
+  const header& head() const noexcept { return head_; }
+  const trace_id& trace() const noexcept { return head_.trace; }
+  const span_id& id() const noexcept { return head_.span; }
+  int64_t end_unix_nano() const noexcept { return head_.end; }
+  /// The log's bytes.
+  std::string_view log() const noexcept { return {log_.begin(), log_.size()}; }
 
   /// The (last) value of attribute `key` if it is a string.
-  std::optional<std::string_view> string_attribute(std::string_view key) const;
+  std::optional<std::string_view> string_attribute(std::string_view key) const {
+    return string_attribute(log(), key);
+  }
+  static std::optional<std::string_view> string_attribute(std::string_view log,
+                                                          std::string_view key);
 
   /// The log's size in bytes.
   size_t packed_size() const noexcept { return log_.size(); }
+  /// The bytes of log allocated.
+  size_t packed_capacity() const noexcept { return log_.capacity(); }
 
  private:
-  trace_id trace_;
-  span_id span_;
-  span_id parent_;
-  int64_t start_ = 0;
-  int64_t end_ = 0;
-  span_kind kind_ = span_kind::internal;
-  status_code status_ = status_code::unset;
+  header head_;
   /// The log: records (an attribute, an event, the name, the status
   /// message or the trace state), each a tag byte and its fields
   /// (packed_span.cpp).
@@ -94,9 +115,11 @@ class packed_span {
     void reserve(size_t n) {
       if (size_ + n > capacity_) grow(n);
     }
+    void clear() noexcept { size_ = 0; }
     const char* begin() const noexcept { return bytes_.get(); }
     const char* end() const noexcept { return bytes_.get() + size_; }
     size_t size() const noexcept { return size_; }
+    size_t capacity() const noexcept { return capacity_; }
 
    private:
     void grow(size_t n);
@@ -120,7 +143,38 @@ class packed_span {
                         size_t value_bytes);
 };
 
+/// Spans going back to the thread that recorded them, to be recorded into
+/// again: the tracer copies each span of a batch into its buffer and hands
+/// the batch back, and that thread's next spans reuse the logs' memory, a
+/// few batches' worth that stays in cache. A log allocated on one thread
+/// and freed on another takes glibc malloc's slow path on both sides (docs/
+/// BENCHMARKS.md, "The span buffer's own memory"). Thread-safe: the tracer
+/// gives, the recording thread takes, each about once per batch.
+class span_returns {
+ public:
+  /// A log larger than this is freed rather than given back.
+  static constexpr size_t max_log_bytes = 4096;
+  /// At most this many batches wait to be taken; more are freed.
+  static constexpr size_t max_waiting = 2;
+
+  /// Gives spans back (those without a log, or with a log too large, are
+  /// freed).
+  void give_back(std::vector<packed_span>&& spans);
+
+  /// Replaces `into` with the oldest batch given back; false if none.
+  bool take(std::vector<packed_span>& into);
+
+ private:
+  std::mutex mtx_;
+  std::vector<std::vector<packed_span>> waiting_;
+};
+
 /// Spans on their way to the tracer actor.
-using packed_batch = std::vector<packed_span>;
+struct packed_batch {
+  std::vector<packed_span> spans;
+  /// Where the spans go back to once the tracer has kept them; null:
+  /// nowhere (they are freed).
+  std::shared_ptr<span_returns> origin;
+};
 
 }  // namespace valmesh

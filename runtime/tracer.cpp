@@ -106,9 +106,9 @@ span tracer::start_span(std::string_view name, span_kind kind,
   s.ctx_.flags = trace_flag_sampled;
   if (!trace_state.empty()) s.state_.assign(trace_state);
   s.start_ = time_->now();
-  auto& d = s.data_.emplace(s.ctx_.trace, s.ctx_.span,
-                            parent ? parent->span : span_id{}, kind,
-                            unix_nano(s.start_));
+  auto& d = s.data_.emplace(sink_->fresh());
+  d.reset(s.ctx_.trace, s.ctx_.span, parent ? parent->span : span_id{}, kind,
+          unix_nano(s.start_));
   if (!name.empty()) d.set_name(name);
   return s;
 }

@@ -32,6 +32,10 @@ class span_sink {
  public:
   virtual ~span_sink() = default;
   virtual void submit(packed_span&& s) = 0;
+  /// A span to record into, called on the thread that starts a sampled
+  /// span (the tracer resets it): one whose log memory is reused, if the
+  /// sink has one (`span_returns`).
+  virtual packed_span fresh() { return {}; }
 };
 
 /// What a tracer has started since it was made.

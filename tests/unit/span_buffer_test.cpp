@@ -169,3 +169,129 @@ TEST(span_buffer, the_service_filter_matches_the_gateway_s_known_attribute) {
   q.service = "orders";
   EXPECT_EQ(ids(b.query(q)), (std::vector<uint64_t>{1}));
 }
+
+namespace {
+
+/// A span whose log carries `bytes` of one attribute's value, made of `n`.
+span_data with_log(uint64_t n, size_t bytes) {
+  auto s = make(n);
+  s.attributes.push_back(
+      {"payload", std::string(bytes, static_cast<char>('a' + n % 26))});
+  return s;
+}
+
+}  // namespace
+
+// The byte ring: whatever the logs' sizes, the buffer holds the newest
+// spans it says it holds, each intact, however the logs wrap around.
+TEST(span_buffer, holds_the_newest_spans_intact_whatever_their_sizes) {
+  span_buffer b{50};
+  std::vector<span_data> pushed;
+  uint64_t seed = 12345;
+  for (uint64_t i = 1; i <= 2000; ++i) {
+    seed = seed * 6364136223846793005u + 1442695040888963407u;
+    auto bytes = static_cast<size_t>((seed >> 33) % 3000);
+    if (i % 97 == 0) bytes = 40'000;  // now and then a large one
+    pushed.push_back(with_log(i, bytes));
+    b.push(pushed.back());
+    auto st = b.stats();
+    ASSERT_GE(st.size, 1u);
+    ASSERT_LE(st.size, 50u);
+    ASSERT_EQ(st.finished, i);
+    ASSERT_EQ(st.dropped, i - st.size);
+    if (i % 50 != 0 && i != 1999) continue;
+    span_query q;
+    q.limit = st.size;
+    auto got = b.query(q);
+    ASSERT_EQ(got.size(), st.size);
+    for (size_t k = 0; k < got.size(); ++k) {
+      auto& want = pushed[pushed.size() - 1 - k];
+      ASSERT_EQ(got[k].span, want.span) << "push " << i << ", newest " << k;
+      ASSERT_EQ(got[k].name, want.name);
+      ASSERT_EQ(got[k].attributes.size(), 2u);
+      ASSERT_EQ(got[k].attributes[1].value, want.attributes[1].value);
+    }
+  }
+}
+
+TEST(span_buffer, grows_its_byte_ring_before_it_drops_spans) {
+  span_buffer b{1000};  // 256 KiB of bytes to start with, 1 MiB at most
+  EXPECT_EQ(b.byte_capacity(), 256'000u);
+  for (uint64_t i = 1; i <= 1000; ++i) b.push(with_log(i, 600));
+  EXPECT_EQ(b.stats().size, 1000u);  // 600 KB of logs: grown, none dropped
+  EXPECT_EQ(b.stats().dropped, 0u);
+  EXPECT_GT(b.byte_capacity(), 600'000u);
+  // 2 KB logs for 1000 spans need more than the most it grows to: it holds
+  // fewer spans than its capacity and counts the others as dropped.
+  for (uint64_t i = 1001; i <= 2000; ++i) b.push(with_log(i, 2000));
+  EXPECT_EQ(b.byte_capacity(), 1'024'000u);
+  auto st = b.stats();
+  EXPECT_LT(st.size, 1000u);
+  EXPECT_GT(st.size, 400u);
+  EXPECT_EQ(st.dropped, 2000u - st.size);
+  span_query q;
+  q.limit = 1;
+  auto newest = b.query(q);
+  ASSERT_EQ(newest.size(), 1u);
+  EXPECT_EQ(newest[0].span, span_id{2000});
+}
+
+TEST(span_buffer, a_log_larger_than_its_byte_ring_fits_beside_the_others) {
+  span_buffer b{3};  // 64 KiB
+  b.push(make(1));
+  b.push(with_log(2, 100'000));
+  b.push(make(3));
+  EXPECT_GE(b.byte_capacity(), 200'000u);
+  auto got = b.query({});
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].span, span_id{3});
+  EXPECT_EQ(got[1].attributes[1].value,
+            attribute_value{std::string(100'000, 'c')});
+  EXPECT_EQ(got[2].span, span_id{1});
+  EXPECT_EQ(b.stats().dropped, 0u);
+}
+
+TEST(packed_span, a_reset_keeps_the_log_s_memory_and_nothing_else) {
+  packed_span p{with_log(1, 500)};
+  p.set_status(status_code::error, "boom");
+  auto room = p.packed_capacity();
+  ASSERT_GE(room, 500u);
+  p.reset(trace_id{0, 9}, span_id{10}, span_id{11}, span_kind::server, 5);
+  EXPECT_EQ(p.packed_capacity(), room);
+  EXPECT_EQ(p.packed_size(), 0u);
+  auto u = p.unpack();
+  EXPECT_EQ(u.trace, (trace_id{0, 9}));
+  EXPECT_EQ(u.span, span_id{10});
+  EXPECT_EQ(u.parent, span_id{11});
+  EXPECT_EQ(u.kind, span_kind::server);
+  EXPECT_EQ(u.start_unix_nano, 5);
+  EXPECT_EQ(u.end_unix_nano, 0);
+  EXPECT_EQ(u.status, status_code::unset);
+  EXPECT_TRUE(u.name.empty());
+  EXPECT_TRUE(u.attributes.empty());
+}
+
+TEST(span_returns, hands_back_batches_oldest_first_and_keeps_only_a_few) {
+  span_returns r;
+  std::vector<packed_span> into;
+  EXPECT_FALSE(r.take(into));
+  auto batch = [](uint64_t first, size_t log_bytes) {
+    std::vector<packed_span> xs;
+    for (uint64_t i = first; i < first + 3; ++i)
+      xs.emplace_back(with_log(i, log_bytes));
+    xs.emplace_back();  // no log: nothing to reuse, not kept
+    return xs;
+  };
+  r.give_back(batch(1, 10));
+  r.give_back(batch(4, 10));
+  r.give_back(batch(7, 10));  // more than `max_waiting`: freed
+  ASSERT_TRUE(r.take(into));
+  ASSERT_EQ(into.size(), 3u);
+  EXPECT_EQ(into[0].id(), span_id{1});
+  ASSERT_TRUE(r.take(into));
+  EXPECT_EQ(into[0].id(), span_id{4});
+  EXPECT_FALSE(r.take(into));
+  // A log grown past `max_log_bytes` is not worth keeping.
+  r.give_back(batch(10, span_returns::max_log_bytes + 1));
+  EXPECT_FALSE(r.take(into));
+}

@@ -199,3 +199,45 @@ TEST_F(tracer_api, span_json_has_the_spec_fields) {
   EXPECT_DOUBLE_EQ(j["durationMs"].get<double>(), 1.5);
   EXPECT_EQ(j["traceId"].get<std::string>().size(), 32u);
 }
+
+namespace {
+
+/// A sink that hands out spans with a log already allocated, as the node's
+/// does with the spans its tracer gives back.
+struct recycling_sink : span_sink {
+  std::vector<packed_span> submitted;
+  size_t handed_out = 0;
+  void submit(packed_span&& s) override { submitted.push_back(std::move(s)); }
+  packed_span fresh() override {
+    ++handed_out;
+    span_data old;
+    old.name = "an earlier span's name";
+    old.attributes.push_back({"old", std::string(200, 'x')});
+    old.status = status_code::error;
+    packed_span p{old};
+    p.reserve(1000);
+    return p;
+  }
+};
+
+}  // namespace
+
+TEST_F(tracer_api, records_into_the_span_its_sink_hands_out_and_nothing_of_it) {
+  auto sink = std::make_shared<recycling_sink>();
+  tracer t{sampler::always(), time, sink};
+  {
+    auto s = t.start_span("new", {{"k", int64_t{1}}});
+    EXPECT_EQ(sink->handed_out, 1u);
+  }
+  auto unsampled = tracer{sampler::never(), time, sink}.start_span("n");
+  unsampled.end();
+  EXPECT_EQ(sink->handed_out, 1u);  // only sampled spans record
+  ASSERT_EQ(sink->submitted.size(), 1u);
+  auto& p = sink->submitted[0];
+  EXPECT_GE(p.packed_capacity(), 1000u);  // the memory it was handed
+  auto u = p.unpack();
+  EXPECT_EQ(u.name, "new");
+  ASSERT_EQ(u.attributes.size(), 1u);
+  EXPECT_EQ(u.attributes[0].key.name(), "k");
+  EXPECT_EQ(u.status, status_code::unset);
+}
