@@ -476,18 +476,21 @@ class call_op : public std::enable_shared_from_this<call_op> {
       server_ = t.start_span({}, kind, nullptr);
     if (!server_.recording()) return;
     server_.reserve_attributes(12);
-    std::string name;
     if (req_.route.empty()) {
-      name = "call " + req_.service;
+      server_.set_name({"call ", req_.service});
     } else {
       // The route with the service for its `:name`: "GET /proxy/orders/*".
-      name.append(method.data(), method.size());
-      name += ' ';
-      name += req_.route;
-      if (auto at = name.find(":name"); at != std::string::npos)
-        name.replace(at, 5, req_.service);
+      std::string_view route = req_.route;
+      auto at = route.find(":name");
+      if (at == std::string_view::npos)
+        server_.set_name({{method.data(), method.size()}, " ", route});
+      else
+        server_.set_name({{method.data(), method.size()},
+                          " ",
+                          route.substr(0, at),
+                          req_.service,
+                          route.substr(at + 5)});
     }
-    server_.set_name(name);
     server_.set_attribute(known_attribute::http_request_method, method);
     if (!req_.route.empty())
       server_.set_attribute(known_attribute::http_route, req_.route);
@@ -507,10 +510,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
     if (!client_.recording()) return;
     client_.reserve_attributes(12);
     auto method = boost::beast::http::to_string(req_.method);
-    std::string name{method.data(), method.size()};
-    name += ' ';
-    name += req_.service;
-    client_.set_name(name);
+    client_.set_name({{method.data(), method.size()}, " ", req_.service});
     client_.set_attribute(known_attribute::http_request_method, method);
     client_.set_attribute(known_attribute::server_address,
                           grant.grant.address.host);

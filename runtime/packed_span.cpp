@@ -17,9 +17,8 @@ namespace {
 // A string is a u32 length and the bytes; numbers are in host order (the log
 // never leaves the process).
 
-enum class record : uint8_t { attribute, event, name, status_message, state };
-
-enum class value_type : uint8_t { string, integer, floating, boolean };
+using packed_log::record;
+using packed_log::value_type;
 
 /// Reads what `packed_span`'s `put` functions wrote.
 struct reader {
@@ -208,52 +207,49 @@ packed_span::packed_span(const span_data& s)
   set_trace_state(s.trace_state);
 }
 
-void packed_span::set_name(std::string_view name) {
-  put(record::name);
-  put_string(name);
-}
-
-char* packed_span::begin_attribute(const attribute_key& key, uint8_t type,
-                                   size_t value_bytes) {
-  auto k = key.known();
-  if (k == known_attribute::none) {
-    put(record::attribute);
-    put_key(key);
-    put(type);
-    return append(value_bytes);
-  }
-  // The gateway's case, in one append: tag, key, type and the value.
-  auto* at = append(3 + value_bytes);
-  at[0] = static_cast<char>(record::attribute);
-  at[1] = static_cast<char>(k);
-  at[2] = static_cast<char>(type);
-  return at + 3;
-}
-
-void packed_span::set_attribute(const attribute_key& key,
-                                std::string_view value) {
-  auto n = static_cast<uint32_t>(value.size());
-  auto* at = begin_attribute(key, static_cast<uint8_t>(value_type::string),
-                             sizeof(n) + n);
+void packed_span::set_name(std::initializer_list<std::string_view> parts) {
+  uint32_t n = 0;
+  for (auto p : parts) n += static_cast<uint32_t>(p.size());
+  auto* at = append(1 + sizeof(n) + n);
+  *at++ = static_cast<char>(record::name);
   std::memcpy(at, &n, sizeof(n));
-  if (n > 0) std::memcpy(at + sizeof(n), value.data(), n);
+  at += sizeof(n);
+  for (auto p : parts) {
+    if (!p.empty()) std::memcpy(at, p.data(), p.size());
+    at += p.size();
+  }
 }
 
-void packed_span::set_attribute(const attribute_key& key, int64_t value) {
-  std::memcpy(begin_attribute(key, static_cast<uint8_t>(value_type::integer),
-                              sizeof(value)),
-              &value, sizeof(value));
+void packed_span::set_custom(std::string_view key, std::string_view value) {
+  put(record::attribute);
+  put(known_attribute::none);
+  put_string(key);
+  put(value_type::string);
+  put_string(value);
 }
 
-void packed_span::set_attribute(const attribute_key& key, double value) {
-  std::memcpy(begin_attribute(key, static_cast<uint8_t>(value_type::floating),
-                              sizeof(value)),
-              &value, sizeof(value));
+void packed_span::set_custom(std::string_view key, int64_t value) {
+  put(record::attribute);
+  put(known_attribute::none);
+  put_string(key);
+  put(value_type::integer);
+  put(value);
 }
 
-void packed_span::set_attribute(const attribute_key& key, bool value) {
-  *begin_attribute(key, static_cast<uint8_t>(value_type::boolean), 1) =
-      static_cast<char>(value);
+void packed_span::set_custom(std::string_view key, double value) {
+  put(record::attribute);
+  put(known_attribute::none);
+  put_string(key);
+  put(value_type::floating);
+  put(value);
+}
+
+void packed_span::set_custom(std::string_view key, bool value) {
+  put(record::attribute);
+  put(known_attribute::none);
+  put_string(key);
+  put(value_type::boolean);
+  put(static_cast<uint8_t>(value));
 }
 
 void packed_span::set_attribute(const attribute_key& key,

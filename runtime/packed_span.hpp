@@ -12,6 +12,8 @@
 // (docs/BENCHMARKS.md, "Packed spans").
 
 #include <cstdint>
+#include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -22,6 +24,12 @@
 #include "runtime/span.hpp"
 
 namespace valmesh {
+
+/// The tags of a packed span's log (packed_span.cpp describes the records).
+namespace packed_log {
+enum class record : uint8_t { attribute, event, name, status_message, state };
+enum class value_type : uint8_t { string, integer, floating, boolean };
+}  // namespace packed_log
 
 class packed_span {
  public:
@@ -36,11 +44,42 @@ class packed_span {
 
   // -- recording (appends to the log) ----------------------------------------
 
-  void set_name(std::string_view name);
-  void set_attribute(const attribute_key& key, std::string_view value);
-  void set_attribute(const attribute_key& key, int64_t value);
-  void set_attribute(const attribute_key& key, double value);
-  void set_attribute(const attribute_key& key, bool value);
+  void set_name(std::string_view name) { set_name({name}); }
+  /// The name is the parts one after the other (no string to build).
+  void set_name(std::initializer_list<std::string_view> parts);
+
+  // A known key is one byte, written with its value in one append; these
+  // are inline, as the gateway sets some twenty attributes per request.
+  void set_attribute(known_attribute key, std::string_view value) {
+    auto n = static_cast<uint32_t>(value.size());
+    auto* at = begin_known(key, packed_log::value_type::string, sizeof(n) + n);
+    std::memcpy(at, &n, sizeof(n));
+    if (n > 0) std::memcpy(at + sizeof(n), value.data(), n);
+  }
+  void set_attribute(known_attribute key, int64_t value) {
+    std::memcpy(begin_known(key, packed_log::value_type::integer, 8), &value,
+                8);
+  }
+  void set_attribute(known_attribute key, double value) {
+    std::memcpy(begin_known(key, packed_log::value_type::floating, 8), &value,
+                8);
+  }
+  void set_attribute(known_attribute key, bool value) {
+    *begin_known(key, packed_log::value_type::boolean, 1) =
+        static_cast<char>(value);
+  }
+  void set_attribute(const attribute_key& key, std::string_view value) {
+    set_any(key, value);
+  }
+  void set_attribute(const attribute_key& key, int64_t value) {
+    set_any(key, value);
+  }
+  void set_attribute(const attribute_key& key, double value) {
+    set_any(key, value);
+  }
+  void set_attribute(const attribute_key& key, bool value) {
+    set_any(key, value);
+  }
   void set_attribute(const attribute_key& key, const attribute_value& value);
   void add_event(std::string_view name, int64_t time_unix_nano,
                  const attribute_list& attributes);
@@ -139,8 +178,25 @@ class packed_span {
   void put_value(const attribute_value& v);
   /// Writes an attribute's tag, key and value type; returns where its
   /// `value_bytes` go.
-  char* begin_attribute(const attribute_key& key, uint8_t type,
-                        size_t value_bytes);
+  char* begin_known(known_attribute key, packed_log::value_type type,
+                    size_t value_bytes) {
+    auto* at = append(3 + value_bytes);
+    at[0] = static_cast<char>(packed_log::record::attribute);
+    at[1] = static_cast<char>(key);
+    at[2] = static_cast<char>(type);
+    return at + 3;
+  }
+  template <class T>
+  void set_any(const attribute_key& key, T value) {
+    if (key.known() != known_attribute::none)
+      set_attribute(key.known(), value);
+    else
+      set_custom(key.name(), value);
+  }
+  void set_custom(std::string_view key, std::string_view value);
+  void set_custom(std::string_view key, int64_t value);
+  void set_custom(std::string_view key, double value);
+  void set_custom(std::string_view key, bool value);
 };
 
 /// Spans going back to the thread that recorded them, to be recorded into

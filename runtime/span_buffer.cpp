@@ -26,6 +26,17 @@ constexpr size_t padded(size_t n) noexcept {
 /// BENCHMARKS.md, "The span buffer's own memory").
 void stream_copy(char* dst, const char* src, size_t n) noexcept {
 #if defined(__SSE2__)
+  auto block = [&](size_t at) {
+    _mm_stream_si128(
+        reinterpret_cast<__m128i*>(dst + at),
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + at)));
+  };
+  for (; n >= 4 * align; n -= 4 * align, dst += 4 * align, src += 4 * align) {
+    block(0);
+    block(align);
+    block(2 * align);
+    block(3 * align);
+  }
   for (; n >= align; n -= align, dst += align, src += align)
     _mm_stream_si128(reinterpret_cast<__m128i*>(dst),
                      _mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));

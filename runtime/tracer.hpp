@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -76,34 +77,18 @@ class span {
   /// The `tracestate` members this span propagates (may be empty).
   const std::string& trace_state() const noexcept { return state_; }
 
-  /// Sets (or replaces) an attribute. No-op when not recording.
-  /// `key` is any string, or a `known_attribute` (no allocation for it).
-  span& set_attribute(const attribute_key& key, std::string_view value) {
-    if (data_) data_->set_attribute(key, value);
-    return *this;
-  }
-  span& set_attribute(const attribute_key& key, const char* value) {
-    return set_attribute(key, std::string_view{value});
-  }
-  span& set_attribute(const attribute_key& key, const std::string& value) {
-    return set_attribute(key, std::string_view{value});
-  }
-  span& set_attribute(const attribute_key& key, int64_t value) {
-    if (data_) data_->set_attribute(key, value);
-    return *this;
-  }
-  span& set_attribute(const attribute_key& key, int value) {
-    return set_attribute(key, static_cast<int64_t>(value));
-  }
-  span& set_attribute(const attribute_key& key, unsigned value) {
-    return set_attribute(key, static_cast<int64_t>(value));
-  }
-  span& set_attribute(const attribute_key& key, double value) {
-    if (data_) data_->set_attribute(key, value);
-    return *this;
-  }
-  span& set_attribute(const attribute_key& key, bool value) {
-    if (data_) data_->set_attribute(key, value);
+  /// Sets (or replaces) an attribute. No-op when not recording. `key` is a
+  /// `known_attribute` (one byte in the log, nothing built) or any string;
+  /// `value` a string, an integer, a double or a bool.
+  template <class Key, class Value>
+  span& set_attribute(const Key& key, const Value& value) {
+    if (!data_) return *this;
+    if constexpr (std::is_same_v<Key, known_attribute> ||
+                  std::is_same_v<Key, attribute_key>)
+      data_->set_attribute(key, value_of(value));
+    else
+      data_->set_attribute(attribute_key{std::string_view{key}},
+                           value_of(value));
     return *this;
   }
 
@@ -131,6 +116,12 @@ class span {
     if (data_) data_->set_name(name);
     return *this;
   }
+  /// Names the span with the parts one after the other (nothing built when
+  /// not recording, no string when recording).
+  span& set_name(std::initializer_list<std::string_view> parts) {
+    if (data_) data_->set_name(parts);
+    return *this;
+  }
 
   /// The original system's `span.finish('success' | 'error', error)`:
   /// status ok, or error with `error` as its message (any outcome other
@@ -146,6 +137,18 @@ class span {
 
  private:
   friend class tracer;
+
+  template <class V>
+  static auto value_of(const V& v) {
+    if constexpr (std::is_same_v<V, bool>)
+      return v;
+    else if constexpr (std::is_integral_v<V>)
+      return static_cast<int64_t>(v);
+    else if constexpr (std::is_floating_point_v<V>)
+      return static_cast<double>(v);
+    else
+      return std::string_view{v};
+  }
 
   tracer* tracer_ = nullptr;  ///< null: ended, or a no-op span
   span_context ctx_;

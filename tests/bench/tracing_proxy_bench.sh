@@ -5,7 +5,8 @@
 # span and a client span recorded for every request, batched to the tracer
 # actor, kept in the 10,000-span ring), alternating ROUNDS times so that
 # drift of the machine hits both alike. Prints requests/s, p50, p99 and the
-# agent's CPU of each, and the ratio on/off (aim: at least 0.95).
+# agent's CPU of each, and the ratio on/off (aim: at least 0.95), also per
+# round with a confidence interval.
 #
 # Runs on demand only, never in the timed suite. Everything listens on
 # 127.0.0.1, every wait is bounded, and everything it starts is stopped on
@@ -158,10 +159,23 @@ printf '%-8s %5s %12s %10s %10s %6s\n' tracing round requests/s "p50 ms" "p99 ms
 while read -r m r rps p50 p99 cpu; do
   printf '%-8s %5s %12s %10s %10s %6s\n' "$m" "$r" "$rps" "$p50" "$p99" "$cpu"
 done <"$tmp/results"
-awk '{ n[$1]++; s[$1] += $3 } END {
+# The ratio of the means, and the ratios of each round's pair (off, then on
+# a few seconds later): their mean with a 95% confidence interval (Student's
+# t), since the machine's drift from round to round is larger than the
+# difference measured.
+awk '{ n[$1]++; s[$1] += $3; if ($1 == "off") last = $3; else r[++k] = $3 / last }
+END {
   off = s["off"] / n["off"]; on = s["on"] / n["on"]
   printf "mean requests/s: off %.0f, on %.0f; on/off %.3f (aim >= 0.95: %s)\n",
-    off, on, on / off, (on / off >= 0.95) ? "met" : "MISSED" }' "$tmp/results"
+    off, on, on / off, (on / off >= 0.95) ? "met" : "MISSED"
+  if (k < 2) exit
+  for (i = 1; i <= k; i++) m += r[i] / k
+  for (i = 1; i <= k; i++) v += (r[i] - m) ^ 2 / (k - 1)
+  # t(0.975, k - 1) for k - 1 = 1..30, and 1.96 past that.
+  split("12.71 4.30 3.18 2.78 2.57 2.45 2.36 2.31 2.26 2.23 2.20 2.18 2.16 2.14 2.13 2.12 2.11 2.10 2.09 2.09 2.08 2.07 2.07 2.06 2.06 2.06 2.05 2.05 2.05 2.04", t, " ")
+  h = (k - 1 <= 30 ? t[k - 1] : 1.96) * sqrt(v / k)
+  printf "per-round on/off: mean %.3f, 95%% interval %.3f to %.3f (%d pairs)\n", m, m - h, m + h, k
+}' "$tmp/results"
 [[ -n "${SPANS:-}" ]] && echo "tracer after the last 'on' run: $SPANS"
 for v in "${notes[@]}"; do echo "note: $v"; done
 [[ -n "$busy_seen" ]] && echo "WARNING: build/test processes ran during a measurement ($busy_seen): numbers are suspect"
