@@ -158,27 +158,28 @@ void packed_span::put_key(const attribute_key& key) {
   if (k == known_attribute::none) put_string(key.name());
 }
 
+void packed_span::put_typed(std::string_view s) {
+  put(value_type::string);
+  put_string(s);
+}
+
+void packed_span::put_typed(int64_t x) {
+  put(value_type::integer);
+  put(x);
+}
+
+void packed_span::put_typed(double x) {
+  put(value_type::floating);
+  put(x);
+}
+
+void packed_span::put_typed(bool x) {
+  put(value_type::boolean);
+  put(static_cast<uint8_t>(x));
+}
+
 void packed_span::put_value(const attribute_value& v) {
-  struct visitor {
-    packed_span& out;
-    void operator()(const std::string& s) const {
-      out.put(value_type::string);
-      out.put_string(s);
-    }
-    void operator()(int64_t x) const {
-      out.put(value_type::integer);
-      out.put(x);
-    }
-    void operator()(double x) const {
-      out.put(value_type::floating);
-      out.put(x);
-    }
-    void operator()(bool x) const {
-      out.put(value_type::boolean);
-      out.put(static_cast<uint8_t>(x));
-    }
-  };
-  std::visit(visitor{*this}, v);
+  std::visit([this](const auto& x) { put_typed(x); }, v);
 }
 
 // -- recording ----------------------------------------------------------------
@@ -220,37 +221,18 @@ void packed_span::set_name(std::initializer_list<std::string_view> parts) {
   }
 }
 
-void packed_span::set_custom(std::string_view key, std::string_view value) {
+template <class T>
+void packed_span::set_custom(std::string_view key, T value) {
   put(record::attribute);
   put(known_attribute::none);
   put_string(key);
-  put(value_type::string);
-  put_string(value);
+  put_typed(value);
 }
 
-void packed_span::set_custom(std::string_view key, int64_t value) {
-  put(record::attribute);
-  put(known_attribute::none);
-  put_string(key);
-  put(value_type::integer);
-  put(value);
-}
-
-void packed_span::set_custom(std::string_view key, double value) {
-  put(record::attribute);
-  put(known_attribute::none);
-  put_string(key);
-  put(value_type::floating);
-  put(value);
-}
-
-void packed_span::set_custom(std::string_view key, bool value) {
-  put(record::attribute);
-  put(known_attribute::none);
-  put_string(key);
-  put(value_type::boolean);
-  put(static_cast<uint8_t>(value));
-}
+template void packed_span::set_custom(std::string_view, std::string_view);
+template void packed_span::set_custom(std::string_view, int64_t);
+template void packed_span::set_custom(std::string_view, double);
+template void packed_span::set_custom(std::string_view, bool);
 
 void packed_span::set_attribute(const attribute_key& key,
                                 const attribute_value& value) {

@@ -175,6 +175,11 @@ class packed_span {
   void put(T x);
   void put_string(std::string_view s);
   void put_key(const attribute_key& key);
+  /// A value's type byte and the value.
+  void put_typed(std::string_view s);
+  void put_typed(int64_t x);
+  void put_typed(double x);
+  void put_typed(bool x);
   void put_value(const attribute_value& v);
   /// Writes an attribute's tag, key and value type; returns where its
   /// `value_bytes` go.
@@ -193,10 +198,10 @@ class packed_span {
     else
       set_custom(key.name(), value);
   }
-  void set_custom(std::string_view key, std::string_view value);
-  void set_custom(std::string_view key, int64_t value);
-  void set_custom(std::string_view key, double value);
-  void set_custom(std::string_view key, bool value);
+  /// An attribute with a string key (instantiated in packed_span.cpp for
+  /// the four value types).
+  template <class T>
+  void set_custom(std::string_view key, T value);
 };
 
 /// Spans going back to the thread that recorded them, to be recorded into

@@ -37,9 +37,7 @@ void stream_copy(char* dst, const char* src, size_t n) noexcept {
     block(2 * align);
     block(3 * align);
   }
-  for (; n >= align; n -= align, dst += align, src += align)
-    _mm_stream_si128(reinterpret_cast<__m128i*>(dst),
-                     _mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
+  for (; n >= align; n -= align, dst += align, src += align) block(0);
   if (n > 0) {
     alignas(align) char last[align];
     std::memcpy(last, src, n);
@@ -90,7 +88,7 @@ void span_buffer::regrow(size_t bytes) {
   auto bigger = make_bytes(bytes);
   uint64_t at = 0;
   for (size_t i = size_; i-- > 0;) {  // oldest first
-    auto& e = entries_[(next_ + entries_.size() - 1 - i) % entries_.size()];
+    auto& e = entries_[slot_of_newest(i)];
     if (e.size > 0) std::memcpy(bigger.get() + at, log_of(e).data(), e.size);
     e.at = at;
     at += padded(e.size);

@@ -85,8 +85,12 @@ class span_buffer {
   };
   static std::unique_ptr<char[], free_bytes> make_bytes(size_t n);
 
+  /// Where the `i`th newest entry is (0: the newest).
+  size_t slot_of_newest(size_t i) const noexcept {
+    return (next_ + entries_.size() - 1 - i) % entries_.size();
+  }
   const entry& nth_newest(size_t i) const noexcept {
-    return entries_[(next_ + entries_.size() - 1 - i) % entries_.size()];
+    return entries_[slot_of_newest(i)];
   }
   std::string_view log_of(const entry& e) const noexcept {
     return {bytes_.get() + e.at % bytes_size_, e.size};
