@@ -10,8 +10,8 @@
 #include "actors/introspection.hpp"
 
 #include "actors/protocol.hpp"
-#include "runtime/circuit_breaker.hpp"
-#include "runtime/clock.hpp"
+#include "runtime/mesh/circuit_breaker.hpp"
+#include "runtime/common/clock.hpp"
 
 namespace valmesh {
 

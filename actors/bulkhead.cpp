@@ -3,7 +3,7 @@
 #include <string_view>
 #include <unordered_set>
 
-#include "runtime/random.hpp"
+#include "runtime/common/random.hpp"
 
 namespace valmesh {
 

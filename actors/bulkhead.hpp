@@ -14,9 +14,9 @@
 
 #include "actors/breaker.hpp"
 #include "actors/protocol.hpp"
-#include "runtime/clock.hpp"
-#include "runtime/mesh_policy.hpp"
-#include "runtime/service_pool.hpp"
+#include "runtime/common/clock.hpp"
+#include "runtime/mesh/mesh_policy.hpp"
+#include "runtime/mesh/service_pool.hpp"
 
 namespace valmesh {
 

@@ -10,8 +10,8 @@
 #include <caf/all.hpp>
 
 #include "actors/introspection.hpp"
-#include "runtime/clock.hpp"
-#include "runtime/supervision.hpp"
+#include "runtime/common/clock.hpp"
+#include "runtime/supervision/supervision.hpp"
 
 namespace valmesh {
 

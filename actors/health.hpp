@@ -16,7 +16,7 @@
 #include "actors/health_checker.hpp"
 #include "actors/protocol.hpp"
 #include "actors/registry.hpp"
-#include "runtime/config.hpp"
+#include "runtime/config/config.hpp"
 
 namespace valmesh {
 

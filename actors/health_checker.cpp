@@ -4,7 +4,7 @@
 #include <array>
 #include <unordered_map>
 
-#include "runtime/random.hpp"
+#include "runtime/common/random.hpp"
 
 namespace valmesh {
 

@@ -8,12 +8,12 @@
 #include <caf/all.hpp>
 
 #include "actors/introspection.hpp"
-#include "runtime/metrics.hpp"
+#include "runtime/metrics/metrics.hpp"
 
 #include "actors/protocol.hpp"
 #include "actors/registry.hpp"
-#include "http/prober.hpp"
-#include "runtime/clock.hpp"
+#include "runtime/health/prober.hpp"
+#include "runtime/common/clock.hpp"
 
 namespace valmesh {
 

@@ -14,8 +14,8 @@
 #include "actors/mesh_directory.hpp"
 #include "actors/protocol.hpp"
 #include "actors/registry.hpp"
-#include "runtime/mesh_policy.hpp"
-#include "runtime/metrics.hpp"
+#include "runtime/mesh/mesh_policy.hpp"
+#include "runtime/metrics/metrics.hpp"
 
 namespace valmesh {
 

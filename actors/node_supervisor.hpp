@@ -9,7 +9,7 @@
 #include <caf/all.hpp>
 
 #include "actors/introspection.hpp"
-#include "runtime/supervision.hpp"
+#include "runtime/supervision/supervision.hpp"
 
 namespace valmesh {
 

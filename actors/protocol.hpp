@@ -10,14 +10,14 @@
 
 #include <caf/all.hpp>
 
-#include "runtime/catalog.hpp"
-#include "runtime/check_schedule.hpp"
-#include "runtime/circuit_breaker.hpp"
-#include "runtime/durable_store.hpp"
-#include "runtime/error.hpp"
-#include "runtime/health_rules.hpp"
-#include "runtime/load_balancer.hpp"
-#include "runtime/service_instance.hpp"
+#include "runtime/registry/catalog.hpp"
+#include "runtime/health/check_schedule.hpp"
+#include "runtime/mesh/circuit_breaker.hpp"
+#include "runtime/store/durable_store.hpp"
+#include "runtime/common/error.hpp"
+#include "runtime/health/health_rules.hpp"
+#include "runtime/registry/load_balancer.hpp"
+#include "runtime/registry/service_instance.hpp"
 
 namespace valmesh {
 

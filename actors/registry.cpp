@@ -4,7 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "runtime/random.hpp"
+#include "runtime/common/random.hpp"
 
 namespace valmesh {
 

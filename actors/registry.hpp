@@ -12,8 +12,8 @@
 
 #include "actors/protocol.hpp"
 #include "actors/store.hpp"
-#include "runtime/catalog.hpp"
-#include "runtime/clock.hpp"
+#include "runtime/registry/catalog.hpp"
+#include "runtime/common/clock.hpp"
 
 namespace valmesh {
 

@@ -7,7 +7,7 @@
 
 #include "actors/introspection.hpp"
 #include "actors/protocol.hpp"
-#include "runtime/durable_store.hpp"
+#include "runtime/store/durable_store.hpp"
 
 namespace valmesh {
 

@@ -10,9 +10,9 @@
 #include "actors/introspection.hpp"
 
 #include "actors/protocol.hpp"
-#include "runtime/clock.hpp"
-#include "runtime/otlp.hpp"
-#include "runtime/span_buffer.hpp"
+#include "runtime/common/clock.hpp"
+#include "runtime/tracing/otlp.hpp"
+#include "runtime/tracing/span_buffer.hpp"
 
 namespace valmesh {
 

@@ -10,8 +10,8 @@
 #include <iostream>
 
 #include "http/registry_client.hpp"
-#include "runtime/logging.hpp"
-#include "runtime/node.hpp"
+#include "runtime/common/logging.hpp"
+#include "node/node.hpp"
 
 using namespace valmesh;
 

@@ -8,7 +8,7 @@
 
 #include <iostream>
 
-#include "runtime/retry.hpp"
+#include "runtime/mesh/retry.hpp"
 
 using namespace valmesh;
 using namespace std::chrono_literals;

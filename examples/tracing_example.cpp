@@ -14,8 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "http/registry_client.hpp"
-#include "runtime/logging.hpp"
-#include "runtime/node.hpp"
+#include "runtime/common/logging.hpp"
+#include "node/node.hpp"
 
 using namespace valmesh;
 

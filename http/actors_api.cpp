@@ -5,8 +5,8 @@
 #include "actors/bridge.hpp"
 #include "actors/protocol.hpp"
 #include "http/api_util.hpp"
-#include "runtime/duration.hpp"
-#include "runtime/service_instance.hpp"
+#include "runtime/common/duration.hpp"
+#include "runtime/registry/service_instance.hpp"
 
 namespace valmesh::web {
 

@@ -13,7 +13,7 @@
 #include "actors/health.hpp"
 #include "actors/mesh_supervisor.hpp"
 #include "http/api_util.hpp"
-#include "runtime/version.hpp"
+#include "runtime/common/version.hpp"
 
 namespace valmesh::web {
 
@@ -320,7 +320,7 @@ std::string label_value(std::string_view x) {
   return out;
 }
 
-/// `GET /metrics`: the counters and histograms of runtime/metrics.hpp, and
+/// `GET /metrics`: the counters and histograms of runtime/metrics/metrics.hpp, and
 /// the catalog read from the registry at scrape time.
 void metrics_text(const ctx_ptr& ctx, request_context&&, responder done) {
   ask_registry<std::vector<service_summary>>(

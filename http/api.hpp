@@ -9,7 +9,7 @@
 
 #include "actors/directory.hpp"
 #include "http/router.hpp"
-#include "runtime/metrics.hpp"
+#include "runtime/metrics/metrics.hpp"
 
 namespace valmesh::web {
 

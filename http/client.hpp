@@ -6,8 +6,8 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/config.hpp"
-#include "runtime/error.hpp"
+#include "runtime/config/config.hpp"
+#include "runtime/common/error.hpp"
 
 namespace valmesh::web {
 

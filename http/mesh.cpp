@@ -9,8 +9,8 @@
 #include <boost/beast/core/string.hpp>
 
 #include "http/server.hpp"
-#include "runtime/random.hpp"
-#include "runtime/retry.hpp"
+#include "runtime/common/random.hpp"
+#include "runtime/mesh/retry.hpp"
 
 namespace valmesh::web {
 

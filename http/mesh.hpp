@@ -15,10 +15,10 @@
 #include "actors/mesh_supervisor.hpp"
 #include "http/loops.hpp"
 #include "http/upstream.hpp"
-#include "runtime/clock.hpp"
-#include "runtime/error.hpp"
-#include "runtime/mesh_policy.hpp"
-#include "runtime/tracer.hpp"
+#include "runtime/common/clock.hpp"
+#include "runtime/common/error.hpp"
+#include "runtime/mesh/mesh_policy.hpp"
+#include "runtime/tracing/tracer.hpp"
 
 namespace valmesh::web {
 

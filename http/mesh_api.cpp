@@ -1,7 +1,7 @@
 #include "http/mesh_api.hpp"
 
 #include "http/api_util.hpp"
-#include "runtime/duration.hpp"
+#include "runtime/common/duration.hpp"
 
 namespace valmesh::web {
 

@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "http/client.hpp"
-#include "runtime/load_balancer.hpp"
-#include "runtime/service_instance.hpp"
+#include "runtime/registry/load_balancer.hpp"
+#include "runtime/registry/service_instance.hpp"
 
 namespace valmesh {
 

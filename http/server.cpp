@@ -17,7 +17,7 @@
 #include <boost/beast/core.hpp>
 #include <nlohmann/json.hpp>
 
-#include "runtime/version.hpp"
+#include "runtime/common/version.hpp"
 
 namespace valmesh::web {
 

@@ -10,9 +10,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http.hpp>
 
-#include "runtime/config.hpp"
-#include "runtime/error.hpp"
-#include "runtime/metrics.hpp"
+#include "runtime/config/config.hpp"
+#include "runtime/common/error.hpp"
+#include "runtime/metrics/metrics.hpp"
 
 namespace valmesh::web {
 

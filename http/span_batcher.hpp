@@ -8,11 +8,11 @@
 #include <boost/asio/io_context.hpp>
 
 #include "actors/tracer.hpp"
-#include "runtime/tracer.hpp"
+#include "runtime/tracing/tracer.hpp"
 
 namespace valmesh::web {
 
-/// The node's `span_sink`: spans (packed, runtime/packed_span.hpp) that end
+/// The node's `span_sink`: spans (packed, runtime/tracing/packed_span.hpp) that end
 /// on an HTTP loop gather in that loop's batch and go to the tracer actor in
 /// one message per 10 ms or per 256 spans, whichever comes first (as
 /// breaker outcomes do in http/mesh.cpp, there per millisecond: spans are

@@ -3,7 +3,7 @@
 #include "actors/bridge.hpp"
 #include "actors/tracer.hpp"
 #include "http/api_util.hpp"
-#include "runtime/service_instance.hpp"
+#include "runtime/registry/service_instance.hpp"
 
 namespace valmesh::web {
 

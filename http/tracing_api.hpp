@@ -6,7 +6,7 @@
 
 #include "actors/directory.hpp"
 #include "http/router.hpp"
-#include "runtime/tracer.hpp"
+#include "runtime/tracing/tracer.hpp"
 
 namespace valmesh::web {
 

@@ -10,7 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http/verb.hpp>
 
-#include "runtime/config.hpp"
+#include "runtime/config/config.hpp"
 
 namespace valmesh::web {
 

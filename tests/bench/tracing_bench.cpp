@@ -17,7 +17,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "runtime/tracer.hpp"
+#include "runtime/tracing/tracer.hpp"
 
 using namespace valmesh;
 

@@ -11,7 +11,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "runtime/node.hpp"
+#include "node/node.hpp"
 #include "tests/support/mesh_fixture.hpp"
 #include "tests/support/process.hpp"
 

@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "runtime/node.hpp"
+#include "node/node.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/tracing_support.hpp"
 

@@ -9,7 +9,7 @@
 #include "caf/test/dsl.hpp"
 
 #include "actors/protocol.hpp"
-#include "runtime/clock.hpp"
+#include "runtime/common/clock.hpp"
 
 namespace valmesh::test {
 

@@ -1,0 +1,39 @@
+#include "runtime/common/duration.hpp"
+
+#include <cstdint>
+#include <limits>
+
+namespace valmesh {
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+  size_t i = 0;
+  uint64_t n = 0;
+  constexpr uint64_t max_value =
+      std::numeric_limits<int64_t>::max() / 3'600'000;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+    n = n * 10 + static_cast<uint64_t>(text[i] - '0');
+    if (n > max_value) return std::nullopt;
+  }
+  if (i == 0) return std::nullopt;
+  auto unit = text.substr(i);
+  int64_t scale = 0;
+  if (unit == "ms")
+    scale = 1;
+  else if (unit == "s")
+    scale = 1'000;
+  else if (unit == "m")
+    scale = 60'000;
+  else if (unit == "h")
+    scale = 3'600'000;
+  else
+    return std::nullopt;
+  return std::chrono::milliseconds{static_cast<int64_t>(n) * scale};
+}
+
+std::string format_duration(std::chrono::milliseconds d) {
+  auto ms = d.count();
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+}  // namespace valmesh

@@ -1,0 +1,142 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "runtime/common/error.hpp"
+#include "runtime/mesh/mesh_policy.hpp"
+#include "runtime/registry/service_instance.hpp"
+#include "runtime/tracing/tracing_config.hpp"
+
+namespace valmesh {
+
+/// A host and a port, as `--http` and `--cluster` take them.
+struct endpoint {
+  std::string host;
+  uint16_t port = 0;
+
+  /// Returns `host:port` (IPv6 hosts in brackets).
+  std::string to_string() const;
+
+  friend bool operator==(const endpoint&, const endpoint&) = default;
+};
+
+/// Parses `HOST:PORT` or `[V6]:PORT`; port 0 means "any free port".
+expected<endpoint> parse_endpoint(std::string_view text);
+
+/// Per-service overrides of the health defaults (`health.services.NAME`).
+struct service_health_config {
+  std::optional<std::chrono::milliseconds> interval;
+  std::optional<std::chrono::milliseconds> timeout;
+  /// When this service is unhealthy, the whole is (SPEC §3a).
+  bool critical = false;
+};
+
+/// Health-check defaults (config key `health`; SPEC §3a).
+///
+/// | key                      | default | meaning |
+/// |--------------------------|---------|----------------------------------------|
+/// | interval                 | 30s     | time between checks of one instance |
+/// | timeout                  | 5s      | a check slower than this fails | |
+/// failuresBeforeCritical   | 2       | consecutive failures to turn critical |
+/// | successBeforePassing     | 1       | consecutive successes to turn passing
+/// | | deregisterCriticalAfter  | 60s     | remove an instance critical this
+/// long (0s: never) | | services.NAME            | —       | `interval`,
+/// `timeout`, `critical` for one service |
+struct health_config {
+  std::chrono::milliseconds interval{std::chrono::seconds{30}};
+  std::chrono::milliseconds timeout{std::chrono::seconds{5}};
+  uint32_t failures_before_critical = 2;
+  uint32_t success_before_passing = 1;
+  std::chrono::milliseconds deregister_critical_after{std::chrono::seconds{60}};
+  std::map<std::string, service_health_config> services;
+};
+
+/// Everything `valmesh agent` is configured with. Each default lives here,
+/// once; the config file and the flags override it in that order.
+///
+/// | key (flag)                             | default            |
+/// |----------------------------------------|--------------------|
+/// | node_name (--node-name)                | the host name      |
+/// | http (--http)                          | 127.0.0.1:8700     |
+/// | cluster (--cluster)                    | 127.0.0.1:8701     |
+/// | join (--join, repeatable)              | none               |
+/// | data_dir (--data-dir)                  | ./valmesh-data     |
+/// | dev (--dev)                            | false              |
+/// | token (--token)                        | none               |
+/// | health_interval (--health-interval)    | 30s (= health.interval) |
+/// | log_level (--log-level)                | info               |
+/// | log_format (--log-format)              | text               |
+/// | drain_timeout (--drain-timeout)        | 10s                |
+/// | enable_fault_injection (--enable-fault-injection) | false   |
+/// | http_threads (--http-threads)          | 2 (event loops)    |
+/// | actor_threads (--actor-threads)        | 2                  |
+/// | actor_scheduler (--actor-scheduler)    | sharing            |
+/// | http_read_timeout (--http-read-timeout)| 30s                |
+/// | http_body_limit                        | 1048576 (1 MiB)    |
+/// | events_keepalive                       | 15s (SSE comment)  |
+/// | events_queue_limit                     | 256 per SSE client |
+/// | health                                 | see `health_config`|
+/// | policies                               | see `call_policy` (SPEC §4) |
+/// | upstream_response_limit                | 16777216 (16 MiB): 502 past it |
+/// | upstream_connect_timeout               | 1s                 |
+/// | mesh_dispatch (--mesh-dispatch)        | direct (or actor)  |
+/// | services                               | none: instances registered on
+/// start |
+/// | tracing (--trace-sampler, ...)         | see `tracing_config` |
+struct node_config {
+  std::string node_name;
+  endpoint http{"127.0.0.1", 8700};
+  endpoint cluster{"127.0.0.1", 8701};
+  std::vector<endpoint> join;
+  std::string data_dir = "./valmesh-data";
+  bool dev = false;
+  std::string token;
+  health_config health;
+  std::string log_level = "info";
+  std::string log_format = "text";
+  std::chrono::milliseconds drain_timeout{std::chrono::seconds{10}};
+  bool enable_fault_injection = false;
+  uint32_t http_threads = 2;
+  uint32_t actor_threads = 2;
+  /// CAF's scheduler: "sharing" (one queue, idle workers block) or
+  /// "stealing" (per-worker queues, idle workers poll and sleep).
+  std::string actor_scheduler = "sharing";
+  std::chrono::milliseconds http_read_timeout{std::chrono::seconds{30}};
+  uint64_t http_body_limit = 1024 * 1024;
+  std::chrono::milliseconds events_keepalive{std::chrono::seconds{15}};
+  uint32_t events_queue_limit = 256;
+  mesh_policies policies;
+  /// How a mesh call takes its permit: "direct" (a locked call on the
+  /// bulkhead's gate) or "actor" (a message round trip to the bulkhead).
+  std::string mesh_dispatch = "direct";
+  uint64_t upstream_response_limit = 16 * 1024 * 1024;
+  std::chrono::milliseconds upstream_connect_timeout{std::chrono::seconds{1}};
+  std::vector<service_instance> services;
+  tracing_config tracing;
+};
+
+/// Returns the defaults, with `node_name` set to this machine's host name.
+node_config default_config();
+
+/// Applies the keys of `j` (a config file's object) over `base`. Rejects
+/// unknown keys and bad values with a message naming the key.
+expected<node_config> parse_config(const nlohmann::json& j,
+                                   node_config base = default_config());
+
+/// Reads and parses a config file.
+expected<node_config> load_config_file(const std::string& path,
+                                       node_config base = default_config());
+
+/// Checks the values that flags can set as well as the file (levels, formats,
+/// ranges), so both paths share one rule.
+expected<node_config> validate_config(node_config cfg);
+
+}  // namespace valmesh

@@ -1,0 +1,94 @@
+#include "runtime/metrics/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+namespace valmesh {
+
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildHistogram;
+
+/// Seconds: 1 ms to 10 s.
+const prometheus::Histogram::BucketBoundaries& latency_buckets() {
+  static const prometheus::Histogram::BucketBoundaries b{
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return b;
+}
+
+}  // namespace
+
+metrics::metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      http_(BuildCounter()
+                .Name("valmesh_http_responses_total")
+                .Help("Answers of the HTTP front end, by status class")
+                .Register(*registry_)),
+      checks_(BuildCounter()
+                  .Name("valmesh_health_checks_total")
+                  .Help("Active health checks, by service and result")
+                  .Register(*registry_)),
+      check_duration_(BuildHistogram()
+                          .Name("valmesh_health_check_duration_seconds")
+                          .Help("Duration of active health checks")
+                          .Register(*registry_)),
+      transitions_(BuildCounter()
+                       .Name("valmesh_breaker_transitions_total")
+                       .Help("Circuit breaker transitions, by target state")
+                       .Register(*registry_)) {
+  static constexpr const char* classes[] = {"1xx", "2xx", "3xx",
+                                            "4xx", "5xx", "other"};
+  for (size_t i = 0; i < http_by_class_.size(); ++i)
+    http_by_class_[i] = &http_.Add({{"code", classes[i]}});
+}
+
+std::string metrics::expose() const {
+  prometheus::TextSerializer text;
+  return text.Serialize(registry_->Collect());
+}
+
+void metrics::http_response(unsigned status) noexcept {
+  auto i = status >= 100 && status < 600 ? status / 100 - 1 : 5;
+  http_by_class_[i]->Increment();
+}
+
+metrics::service_series& metrics::series(const std::string& service) {
+  auto [i, fresh] = services_.try_emplace(service);
+  if (fresh) {
+    auto& s = i->second;
+    s.check_duration =
+        &check_duration_.Add({{"service", service}}, latency_buckets());
+  }
+  return i->second;
+}
+
+prometheus::Counter& metrics::labelled(
+    service_series& s, prometheus::Family<prometheus::Counter>& f,
+    const std::string& service, const char* label_name,
+    std::string_view value) {
+  std::string key{label_name};
+  key.append(1, '=').append(value);
+  auto i = s.by_label.find(key);
+  if (i == s.by_label.end())
+    i = s.by_label
+            .emplace(std::move(key), &f.Add({{"service", service},
+                                             {label_name, std::string{value}}}))
+            .first;
+  return *i->second;
+}
+
+void metrics::health_check(const std::string& service, std::string_view result,
+                           double seconds) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto& s = series(service);
+  labelled(s, checks_, service, "result", result).Increment();
+  s.check_duration->Observe(seconds);
+}
+
+void metrics::breaker_transition(const std::string& service,
+                                 std::string_view to) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  labelled(series(service), transitions_, service, "to", to).Increment();
+}
+
+}  // namespace valmesh

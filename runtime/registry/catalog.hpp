@@ -1,0 +1,197 @@
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <queue>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runtime/common/clock.hpp"
+#include "runtime/common/error.hpp"
+#include "runtime/registry/service_instance.hpp"
+
+namespace valmesh {
+
+/// Options of the catalog.
+///
+/// | name                        | default | meaning |
+/// |-----------------------------|---------|------------------------------------|
+/// | node_name                   | —       | recorded as `node` on new entries
+/// | | deregister_critical_after   | 60s     | remove an instance critical this
+/// long (0: never) | | max_tombstones              | 10000   | deletions
+/// remembered for replication |
+struct catalog_options {
+  std::string node_name;
+  std::chrono::milliseconds deregister_critical_after{std::chrono::seconds{60}};
+  size_t max_tombstones = 10'000;
+};
+
+/// What a catalog mutation did, for the registry to publish.
+struct catalog_change {
+  enum class kind : uint8_t {
+    registered,
+    updated,
+    deregistered,
+    status_changed
+  };
+  kind what;
+  service_instance
+      instance;  ///< the instance after the change (before, if removed)
+  health_status previous = health_status::unknown;
+  std::string reason;  ///< why it was removed: "deregistered" or "critical"
+};
+
+/// A deletion, kept so a replica that missed it can learn of it.
+struct tombstone {
+  std::string name;
+  std::string id;
+  std::string node;
+  uint64_t index = 0;
+};
+
+/// The registry's data: services, their instances, TTL leases, and a
+/// monotonically increasing index stamped on every change (Consul's
+/// ModifyIndex), with the owning node of each entry, so replication can later
+/// compare and merge. Plain logic: no actors, no I/O, time from `clock`.
+class catalog {
+ public:
+  catalog(const clock& clk, catalog_options options);
+
+  /// Registers `x`, or updates it if its id exists in that service. An empty
+  /// id becomes NAME-<8 hex>. A new instance starts `unknown`; an update keeps
+  /// status and `registeredAt`, and a changed `ttl` restarts the lease.
+  /// `x` must have passed `validate_instance`.
+  expected<service_instance> upsert(service_instance x);
+
+  /// Puts back an instance recovered from the store as it was persisted:
+  /// its id, `registeredAt`, `node` and indexes are kept; it starts
+  /// `unknown` with a fresh lease (DESIGN §7), and the catalog's index
+  /// rises to at least its `modify_index`. Replaces an entry with its id.
+  void restore(service_instance x);
+
+  /// Raises the index to at least `index` (the store's, after `restore`).
+  void restore_index(uint64_t index) noexcept {
+    index_ = std::max(index_, index);
+  }
+
+  /// Removes an instance; returns it as it was.
+  expected<service_instance> remove(const std::string& name,
+                                    const std::string& id);
+
+  /// Renews the TTL lease of an instance, which also makes it passing
+  /// (Consul's TTL check). Fails with `conflict` if it has no lease.
+  expected<service_instance> heartbeat(const std::string& name,
+                                       const std::string& id);
+
+  /// Sets the health status of an instance (health checks use this).
+  expected<service_instance> set_status(const std::string& name,
+                                        const std::string& id,
+                                        health_status status);
+
+  /// Records a health check's result on an instance: its status (through
+  /// the same path as `set_status`) and its `lastCheck`. Returns the change
+  /// if the status changed.
+  expected<std::optional<catalog_change>> record_check(const std::string& name,
+                                                       const std::string& id,
+                                                       health_status status,
+                                                       int64_t duration_us,
+                                                       std::string output);
+
+  /// Applies the clock: leases that ran out turn critical, and instances
+  /// critical longer than `deregister_critical_after` are removed. Returns
+  /// what changed.
+  std::vector<catalog_change> expire();
+
+  /// Returns all instances of `name`, ordered by id; nullptr if unknown.
+  const std::map<std::string, service_instance>* instances(
+      const std::string& name) const;
+
+  /// Returns one line per service, ordered by name.
+  std::vector<service_summary> summaries() const;
+
+  /// Returns the instance, or nullptr.
+  const service_instance* find(const std::string& name,
+                               const std::string& id) const;
+
+  /// The index of the last change.
+  uint64_t index() const noexcept { return index_; }
+
+  size_t instance_count() const noexcept { return instance_count_; }
+  size_t service_count() const noexcept { return services_.size(); }
+
+  const std::deque<tombstone>& tombstones() const noexcept {
+    return tombstones_;
+  }
+
+  /// The earliest lease deadline or removal time, if any instance has one.
+  std::optional<clock::time_point> next_deadline();
+
+  /// Whether any instance has a lease or a pending removal, i.e. whether
+  /// `expire` can change anything (O(1), so the registry can decide cheaply
+  /// whether to keep its timer armed).
+  bool has_deadlines() const noexcept { return !deadlines_.empty(); }
+
+  /// Returns every instance, ordered by service and id.
+  std::vector<service_instance> all() const;
+
+ private:
+  /// Bookkeeping that users never see: monotonic deadlines.
+  struct lease_state {
+    std::optional<clock::time_point> lease_deadline;
+    std::optional<clock::time_point> critical_since;
+    uint64_t generation = 0;  ///< matches its live entry in `deadlines_`
+  };
+
+  /// When something may happen to an instance: its lease runs out, or its
+  /// removal after `deregister_critical_after`.
+  struct deadline {
+    clock::time_point at;
+    std::string name;
+    std::string id;
+    uint64_t generation;
+    bool operator>(const deadline& other) const { return at > other.at; }
+  };
+
+  struct service_entry {
+    std::map<std::string, service_instance> instances;
+    std::map<std::string, lease_state> leases;
+  };
+
+  /// An instance and its lease bookkeeping, found together.
+  struct entry_ref {
+    service_instance& instance;
+    lease_state& lease;
+  };
+
+  /// Finds (name, id), or says which of the two is unknown.
+  expected<entry_ref> lookup(const std::string& name, const std::string& id);
+
+  void change_status(service_instance& x, lease_state& l, health_status s);
+  /// Re-files the instance's next deadline (the old entry goes stale).
+  void update_timed(const service_instance& x, lease_state& l);
+  void drop_stale_deadlines();
+  service_instance erase(std::map<std::string, service_entry>::iterator svc,
+                         const std::string& id);
+  std::string make_id(const std::string& name);
+
+  const clock& clock_;
+  catalog_options options_;
+  std::map<std::string, service_entry> services_;
+  std::deque<tombstone> tombstones_;
+  /// Every pending deadline, earliest first; entries whose generation no
+  /// longer matches their instance are stale and skipped (lazy deletion), so
+  /// `expire` costs what is due, not a scan of every leased instance.
+  std::priority_queue<deadline, std::vector<deadline>, std::greater<deadline>>
+      deadlines_;
+  uint64_t generations_ = 0;
+  uint64_t index_ = 0;
+  size_t instance_count_ = 0;
+  uint64_t id_state_;
+};
+
+}  // namespace valmesh
