@@ -3,8 +3,6 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "http/mesh.hpp"
-
 using namespace valmesh;
 using namespace std::chrono_literals;
 using json = nlohmann::json;
@@ -151,17 +149,4 @@ TEST(mesh_policy, retry_rules) {
   EXPECT_FALSE(is_retryable_status(500));
   EXPECT_TRUE(is_failure_status(500));
   EXPECT_FALSE(is_failure_status(429));
-}
-
-TEST(mesh_policy, hop_by_hop_headers) {
-  for (auto h :
-       {"Connection", "keep-alive", "TE", "Trailer", "Transfer-Encoding",
-        "Upgrade", "Proxy-Authorization", "proxy-connection"})
-    EXPECT_TRUE(web::is_hop_by_hop(h)) << h;
-  for (auto h : {"Host", "X-Correlation-ID", "Content-Type", "Proxy"})
-    EXPECT_FALSE(web::is_hop_by_hop(h)) << h;
-  auto id = web::make_correlation_id();
-  EXPECT_EQ(id.size(), 32u);
-  EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos);
-  EXPECT_NE(id, web::make_correlation_id());
 }
