@@ -43,9 +43,10 @@ struct member {
 struct member_event {
   enum class kind : uint8_t {
     joined,   ///< a new member, or one back from dead or left
-    suspect,  ///< alive -> suspect
-    alive,    ///< suspect -> alive (it refuted the suspicion)
-    dead,     ///< suspect -> dead (suspicion timed out, or a rumour said so)
+    suspect,  ///< alive -> suspect (or suspect again, at a higher incarnation)
+    alive,    ///< suspect -> alive (it refuted the suspicion), or alive at a
+              ///< higher incarnation (it refuted one elsewhere, or restarted)
+    dead,     ///< -> dead (suspicion timed out, or a rumour said so)
     left,     ///< it left gracefully
     refuted,  ///< about self: a rumour suspected or buried this node, so it
               ///< raised its incarnation; persist it and tell the others
@@ -118,11 +119,15 @@ class membership {
   std::vector<std::string> alive_names() const;
 
   /// Merges what another node says of a member (a broadcast, an entry of a
-  /// push-pull, a join). Returns the change, if the local view changed.
+  /// push-pull, a join). Returns the change, if the local view changed:
+  /// every rumour that wins by precedence yields one event, to spread on,
+  /// even when the member's status stays (a higher incarnation is news).
   /// A rumour about this node that suspects it or buries it (at an
   /// incarnation at least its own) raises its incarnation past the rumour
-  /// and returns `refuted`. A rumour about an unknown member that is not
-  /// alive is kept as a tombstone, with no event.
+  /// and returns `refuted`; once this node has left, rumours about it
+  /// change nothing. A rumour about an unknown member that is dead or left
+  /// is kept as a tombstone, with no event; one that is alive or suspect
+  /// is `joined` with that status.
   std::optional<member_event> merge(const member& rumour);
 
   /// A direct sign of life from `name` (an ack, any message from it):
@@ -189,6 +194,10 @@ class membership {
 
   void set_status(member& m, member_status s);
   void raise_local_health() noexcept;
+  /// Handles a rumour about this node: refutes accusations.
+  std::optional<member_event> merge_self(const member& rumour);
+  /// Returns the alive members other than self, by name.
+  std::vector<std::string> alive_peers() const;
 
   const clock& clock_;
   membership_options options_;
