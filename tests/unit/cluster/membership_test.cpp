@@ -346,6 +346,20 @@ TEST_F(membership_test, a_refutation_ends_the_suspicion) {
   EXPECT_EQ(ms.find("peer-00")->status, alive);
 }
 
+TEST_F(membership_test, a_rumoured_suspicion_times_out_from_when_it_came) {
+  add_peers(ms, 2);
+  clk.advance(10min);  // long after peer-00 joined
+  auto e = ms.merge(node("peer-00", 1, suspect));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->what, kind::suspect);
+  clk.advance(999ms);
+  EXPECT_TRUE(ms.tick().empty());
+  EXPECT_EQ(ms.find("peer-00")->status, suspect);
+  clk.advance(1ms);
+  ASSERT_EQ(ms.tick().size(), 1u);
+  EXPECT_EQ(ms.find("peer-00")->status, dead);
+}
+
 TEST_F(membership_test, hearing_from_a_suspect_does_not_clear_it) {
   add_peers(ms, 1);
   clk.advance(1234ms);
@@ -500,6 +514,18 @@ TEST_F(membership_test, tombstones_are_forgotten_after_their_ttl) {
   EXPECT_EQ(ms.find("peer-00"), nullptr);
   EXPECT_EQ(ms.find("peer-01"), nullptr);
   EXPECT_EQ(ms.members().size(), 1u);
+}
+
+TEST_F(membership_test, a_rumoured_death_ages_from_when_it_came) {
+  add_peers(ms, 1);
+  clk.advance(30min);
+  ASSERT_TRUE(ms.merge(node("peer-00", 1, dead)));
+  clk.advance(1h - 1ms);
+  ms.tick();
+  ASSERT_NE(ms.find("peer-00"), nullptr);
+  clk.advance(1ms);
+  ms.tick();
+  EXPECT_EQ(ms.find("peer-00"), nullptr);
 }
 
 TEST_F(membership_test, a_tombstone_ages_from_the_death) {
