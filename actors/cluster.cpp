@@ -145,6 +145,11 @@ void report_alive(cluster_pointer self) {
 void handle(cluster_pointer self, std::vector<member_event> events) {
   auto& st = self->state;
   if (events.empty()) return;
+  if (st.options.meter)
+    st.options.meter->cluster_members(
+        st.view->count(member_status::alive),
+        st.view->count(member_status::suspect),
+        st.view->count(member_status::dead), st.view->count(member_status::left));
   std::vector<member> news;
   for (auto& e : events) {
     auto& m = e.subject;
@@ -269,10 +274,16 @@ void anti_entropy(cluster_pointer self, const std::string& name) {
                   [self, gw, reg, timeout,
                    mine = std::move(mine)](catalog_digest& theirs) {
                     auto buckets = differing_buckets(mine, theirs);
-                    if (buckets.empty()) return;
+                    auto& meter = self->state.options.meter;
+                    if (buckets.empty()) {
+                      if (meter) meter->anti_entropy(0);
+                      return;
+                    }
                     self->request(gw, timeout, entries_atom::value, buckets)
                         .then(
                             [self, reg](std::vector<catalog_entry>& xs) {
+                              if (auto& m = self->state.options.meter)
+                                m->anti_entropy(xs.size());
                               if (!xs.empty())
                                 self->send(reg, merge_atom::value,
                                            std::move(xs));
@@ -358,13 +369,27 @@ void flush(cluster_pointer self) {
   if (st.outbox.empty()) return;
   auto batch = std::move(st.outbox);
   st.outbox.clear();
-  for (auto& name : st.view->peers())
+  auto peers = st.view->peers();
+  if (st.options.meter && !peers.empty()) {
+    auto bytes = wire_size(self->system(), batch);
+    for (size_t i = 0; i < peers.size(); ++i)
+      st.options.meter->replication(true, batch.size(), bytes);
+  }
+  for (auto& name : peers)
     with_gateway(self, name, [self, batch](caf::actor gw) {
       if (gw) caf::anon_send(gw, merge_atom::value, batch);
     });
 }
 
 }  // namespace
+
+size_t wire_size(caf::actor_system& sys,
+                 const std::vector<catalog_entry>& xs) {
+  std::vector<char> buf;
+  caf::binary_serializer sink{sys, buf};
+  if (sink(const_cast<std::vector<catalog_entry>&>(xs))) return 0;
+  return buf.size();
+}
 
 nlohmann::json to_json(const member& m) {
   return {{"name", m.name},
@@ -387,7 +412,7 @@ cluster_actor::behavior_type cluster_impl(cluster_pointer self,
     memory.view = std::make_unique<membership>(
         *st.options.time, st.options.membership, st.options.self);
   st.view = memory.view.get();
-  st.rng = random_seed();
+  st.rng = st.options.seed != 0 ? st.options.seed : random_seed();
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
     for (auto i = st.gateways.begin(); i != st.gateways.end(); ++i) {

@@ -14,6 +14,7 @@
 #include "actors/registry.hpp"
 #include "runtime/cluster/membership.hpp"
 #include "runtime/common/clock.hpp"
+#include "runtime/metrics/metrics.hpp"
 
 namespace valmesh {
 
@@ -85,6 +86,10 @@ struct cluster_options {
   /// The state that survives a restart of the actor: the membership (so a
   /// restart keeps the node's place in the cluster). Owned by the node.
   std::shared_ptr<struct cluster_memory> memory;
+  /// The node's metrics (members, replication, anti-entropy); may be null.
+  std::shared_ptr<metrics> meter;
+  /// Seeds the choice of members to probe (0: from the OS).
+  uint64_t seed = 0;
   /// The gateways of other nodes are looked up through this node's
   /// middleman with this timeout.
   std::chrono::milliseconds connect_timeout{std::chrono::seconds{2}};
@@ -97,6 +102,9 @@ struct cluster_memory {
 
 /// Spawns the cluster actor.
 cluster_actor spawn_cluster(caf::actor_system& sys, cluster_options options);
+
+/// The size of `xs` on the wire (CAF's binary serialisation), for metrics.
+size_t wire_size(caf::actor_system& sys, const std::vector<catalog_entry>& xs);
 
 /// Renders a member as `GET /api/cluster/members` shows it.
 nlohmann::json to_json(const member& m);

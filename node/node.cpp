@@ -314,7 +314,14 @@ std::optional<failure> node::start() {
       d.cfg.health.deregister_critical_after;
   // The registry publishes; the events hub and the health actors react. The
   // hook looks up their current handles, so their restarts lose nothing.
-  ropts.on_change = [dir](const catalog_change& c) {
+  ropts.on_change = [dir, meter = d.meter,
+                     time = d.time](const catalog_change& c) {
+    if (c.replicated) {
+      auto written = hybrid_clock::physical_ms(c.instance.revision.stamp);
+      meter->replication_lag(
+          static_cast<double>(std::max<int64_t>(0, time->unix_ms() - written)) /
+          1000.0);
+    }
     // This node's own writes go to every other member.
     if (!c.replicated)
       if (auto cl = dir->cluster()) {
@@ -427,7 +434,8 @@ std::optional<failure> node::start() {
   // The cluster port: CAF's middleman, publishing this node's gateway, the
   // one handle other nodes hold (actors/cluster_gateway.hpp).
   d.gateway = spawn_cluster_gateway(
-      d.sys, {[dir] { return dir->cluster(); }, [dir] { return dir->registry(); }});
+      d.sys, {[dir] { return dir->cluster(); },
+              [dir] { return dir->registry(); }, d.meter});
   auto published = d.sys.middleman().publish(d.gateway, d.cfg.cluster.port,
                                              d.cfg.cluster.host.c_str(), true);
   if (!published)
@@ -493,6 +501,7 @@ std::optional<failure> node::start() {
                  });
   };
   copts.memory = d.cluster_mem;
+  copts.meter = d.meter;
   child_spec cluster_spec;
   cluster_spec.id = "cluster";
   cluster_spec.kind = "cluster";
