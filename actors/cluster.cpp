@@ -59,45 +59,72 @@ std::vector<member> all_members(const membership& view) {
   return xs;
 }
 
-/// Finds the gateway of the member at `addr` (a connection through this
-/// node's middleman, asked with a timeout so nothing blocks), and calls
-/// `done` with it, or with null if it could not be reached.
+/// Ends the connection under way to `addr`: calls everyone waiting for it
+/// with the gateway found, or null.
+void finish_connect(cluster_pointer self, const std::string& addr,
+                    caf::actor h) {
+  auto& st = self->state;
+  auto i = st.connecting.find(addr);
+  if (i == st.connecting.end()) return;
+  auto callbacks = std::move(i->second);
+  st.connecting.erase(i);
+  for (auto& f : callbacks) f(h);
+}
+
+/// Connects through this node's middleman, asked with a timeout (a
+/// request, so no thread of this node waits).
+void connect_now(cluster_pointer self, const std::string& addr) {
+  auto ep = parse_endpoint(addr);
+  auto finish = [self, addr](caf::actor h) { finish_connect(self, addr, h); };
+  auto mm = self->system().middleman().actor_handle();
+  self->request(mm, self->state.options.connect_timeout,
+                caf::connect_atom::value, ep->host, ep->port)
+      .then(
+          [addr, finish](caf::node_id&, caf::strong_actor_ptr& ptr,
+                         std::set<std::string>&) {
+            auto h = caf::actor_cast<caf::actor>(ptr);
+            if (!h) spdlog::warn("cluster: nothing is published at {}", addr);
+            finish(h);
+          },
+          [addr, finish](caf::error& err) {
+            if (err == caf::sec::incompatible_application_ids)
+              spdlog::warn("cluster: refused {}: it is not a valmesh node "
+                           "speaking cluster protocol {}",
+                           addr, cluster_protocol);
+            else
+              spdlog::debug("cluster: cannot connect to {}: {}", addr,
+                            to_string(err));
+            finish(nullptr);
+          });
+}
+
+/// Finds the gateway of the member at `addr` and calls `done` with it, or
+/// with null if it could not be reached. Never blocks: the address is
+/// probed first (`reachable`), then the middleman is asked with a timeout.
 void connect(cluster_pointer self, const std::string& addr,
              std::function<void(caf::actor)> done) {
   auto& st = self->state;
   auto& waiting = st.connecting[addr];
   waiting.push_back(std::move(done));
   if (waiting.size() > 1) return;  // already under way
-  auto finish = [self, addr](caf::actor h) {
-    auto& st = self->state;
-    auto i = st.connecting.find(addr);
-    if (i == st.connecting.end()) return;
-    auto callbacks = std::move(i->second);
-    st.connecting.erase(i);
-    for (auto& f : callbacks) f(h);
-  };
+  auto finish = [self, addr](caf::actor h) { finish_connect(self, addr, h); };
   if (st.options.resolve) return finish(st.options.resolve(addr));
   auto ep = parse_endpoint(addr);
   if (!ep || ep->port == 0) {
     spdlog::warn("cluster: '{}' is not a HOST:PORT address", addr);
     return finish(nullptr);
   }
-  auto mm = self->system().middleman().actor_handle();
-  self->request(mm, st.options.connect_timeout, caf::connect_atom::value,
-                ep->host, ep->port)
-      .then(
-          [self, addr, finish](caf::node_id&, caf::strong_actor_ptr& ptr,
-                               std::set<std::string>&) {
-            auto h = caf::actor_cast<caf::actor>(ptr);
-            if (!h)
-              spdlog::warn("cluster: nothing is published at {}", addr);
-            finish(h);
-          },
-          [addr, finish](caf::error& err) {
-            spdlog::debug("cluster: cannot connect to {}: {}", addr,
-                          to_string(err));
-            finish(nullptr);
-          });
+  if (!st.options.reachable) return connect_now(self, addr);
+  // Ask asio first: the middleman's connect blocks.
+  // A weak handle: a probe still under way at shutdown must not keep the
+  // actor alive.
+  st.options.reachable(
+      ep->host, ep->port,
+      [weak = caf::actor_cast<caf::weak_actor_ptr>(self), addr](bool ok) {
+        if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(weak))
+          caf::anon_send(caf::actor_cast<cluster_actor>(strong),
+                         reach_atom::value, addr, ok);
+      });
 }
 
 /// Calls `f` with the gateway of member `name`, connecting first if need
@@ -572,6 +599,12 @@ cluster_actor::behavior_type cluster_impl(cluster_pointer self,
           st.flush_pending = true;
           self->send(self, tick_atom::value, uint64_t{flush_timer});
         }
+      },
+      [self](reach_atom, const std::string& addr, bool ok) {
+        if (ok)
+          connect_now(self, addr);
+        else
+          finish_connect(self, addr, nullptr);
       },
       [self](tick_atom, uint64_t which) {
         auto& st = self->state;

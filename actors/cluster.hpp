@@ -18,6 +18,12 @@
 
 namespace valmesh {
 
+/// The name of the cluster protocol, the middleman's application
+/// identifier: a peer of another application, or of a valmesh that speaks
+/// another protocol, is refused at the handshake. Raised whenever a message
+/// of the cluster changes incompatibly.
+inline constexpr const char* cluster_protocol = "valmesh-cluster/1";
+
 /// The cluster actor of a node: membership (SWIM with Lifeguard's local
 /// health, `runtime/cluster/membership.hpp`) and the outbound half of
 /// replication (pushes and anti-entropy rounds). Other nodes reach it
@@ -52,6 +58,9 @@ using cluster_actor = caf::typed_actor<
     caf::replies_to<leave_atom>::with<bool>,
     /// Writes of this node to push to every member (one-way, batched).
     caf::reacts_to<push_atom, std::vector<catalog_entry>>,
+    /// Internal: whether the address (of a connection under way) answered
+    /// the reachability probe.
+    caf::reacts_to<reach_atom, std::string, bool>,
     /// Internal timers: a probe round, a push-pull, an anti-entropy round.
     caf::reacts_to<tick_atom, uint64_t>>;
 
@@ -77,6 +86,12 @@ struct cluster_options {
   /// Called with the alive members (this node among them, sorted) on start
   /// and whenever they change: ownership of instances follows them.
   std::function<void(std::vector<std::string>)> on_alive;
+  /// Finds out without blocking whether HOST:PORT accepts a TCP connection
+  /// (calls back from another thread); asked before every middleman
+  /// connect, so that an address that drops SYNs never stalls the
+  /// middleman. Unset: the middleman connects straight away.
+  std::function<void(std::string, uint16_t, std::function<void(bool)>)>
+      reachable;
   /// Finds the gateway of the member at a cluster address, for tests that
   /// run several cluster actors in one process; unset: through this node's
   /// middleman (a real connection).

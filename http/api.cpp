@@ -172,22 +172,49 @@ void node_health(const ctx_ptr& ctx, request_context&&, responder done) {
         json j = {{"status", "passing"},          {"node", ctx->node_name},
                   {"version", version},           {"http", ctx->http_addr},
                   {"cluster", ctx->cluster_addr}, {"services", xs.size()}};
-        // Add the events hub's figures when it answers; without them the
-        // node is still alive and ready.
+        // Add the events hub's figures and the cluster's member counts when
+        // they answer; without them the node is still alive and ready.
         auto events = ctx->actors->events();
+        auto cluster = ctx->actors->cluster();
         auto bridge = ctx->actors->bridge();
-        if (!events || !bridge) return reply_json(done, 200, j);
+        if (!bridge) return reply_json(done, 200, j);
         caf::anon_send(
-            bridge, bridge_job{[events, done, j](caf::event_based_actor* self) {
-              self->request(events, std::chrono::seconds{1}, stats_atom::value)
-                  .then(
-                      [done, j](uint64_t subscribers,
-                                uint64_t last_event) mutable {
-                        j["eventSubscribers"] = subscribers;
-                        j["lastEventId"] = last_event;
-                        reply_json(done, 200, j);
-                      },
-                      [done, j](caf::error&) { reply_json(done, 200, j); });
+            bridge, bridge_job{[events, cluster, done,
+                                j](caf::event_based_actor* self) mutable {
+              auto both = std::make_shared<std::pair<json, int>>(std::move(j), 2);
+              auto settle = [done, both] {
+                if (--both->second == 0) reply_json(done, 200, both->first);
+              };
+              auto timeout = std::chrono::seconds{1};
+              if (events)
+                self->request(events, timeout, stats_atom::value)
+                    .then(
+                        [both, settle](uint64_t subscribers,
+                                       uint64_t last_event) {
+                          both->first["eventSubscribers"] = subscribers;
+                          both->first["lastEventId"] = last_event;
+                          settle();
+                        },
+                        [settle](caf::error&) { settle(); });
+              else
+                settle();
+              if (cluster)
+                self->request(cluster, timeout, members_atom::value)
+                    .then(
+                        [both, settle](std::vector<member>& xs) {
+                          json counts = {{"alive", 0}, {"suspect", 0},
+                                         {"dead", 0},  {"left", 0}};
+                          for (auto& m : xs)
+                            counts[std::string{to_string(m.status)}] =
+                                counts[std::string{to_string(m.status)}]
+                                    .get<int>() +
+                                1;
+                          both->first["members"] = std::move(counts);
+                          settle();
+                        },
+                        [settle](caf::error&) { settle(); });
+              else
+                settle();
             }});
       },
       list_atom::value);

@@ -36,6 +36,7 @@
 #include "http/mesh.hpp"
 #include "http/mesh_api.hpp"
 #include "http/prober.hpp"
+#include "http/reachability.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "http/span_batcher.hpp"
@@ -63,6 +64,9 @@ struct node_actor_config : caf::actor_system_config {
                                 ? caf::atom("stealing")
                                 : caf::atom("sharing"));
     set("middleman.enable-automatic-connections", false);
+    // Only valmesh nodes of the same cluster protocol complete a handshake.
+    set("middleman.app-identifiers",
+        std::vector<std::string>{cluster_protocol});
   }
 };
 
@@ -501,6 +505,11 @@ std::optional<failure> node::start() {
                  });
   };
   copts.memory = d.cluster_mem;
+  copts.reachable = [&ioc = d.probe_ioc](std::string host, uint16_t port,
+                                         std::function<void(bool)> done) {
+    web::probe_tcp(ioc, std::move(host), port, std::chrono::milliseconds{500},
+                   std::move(done));
+  };
   copts.meter = d.meter;
   child_spec cluster_spec;
   cluster_spec.id = "cluster";

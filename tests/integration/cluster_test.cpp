@@ -411,3 +411,29 @@ TEST(cluster, metrics_count_members_and_replication) {
             0);
   EXPECT_GE(value(b_text, "valmesh_replication_lag_seconds_count"), 5);
 }
+
+TEST(cluster, health_and_events_show_the_members) {
+  auto a = agent::start({"--node-name", "a"});
+  raw_connection sse{a.http_port};
+  sse.send("GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string stream;
+  auto saw = [&](const std::string& what) {
+    return eventually(
+        [&] {
+          stream += sse.read_available(50ms);
+          return stream.find(what) != std::string::npos;
+        },
+        5s);
+  };
+  ASSERT_TRUE(saw("text/event-stream")) << stream;
+  auto b = agent::start({"--node-name", "b", "--join", cluster_addr(a)});
+  EXPECT_TRUE(saw("event: member_joined")) << stream;
+  EXPECT_NE(stream.find("\"name\":\"b\""), std::string::npos) << stream;
+  auto health = parse(http(a.http(), "GET", "/health"));
+  EXPECT_EQ(health["members"]["alive"], 2) << health.dump();
+  EXPECT_EQ(health["members"]["dead"], 0) << health.dump();
+  ASSERT_EQ(b.proc->stop(SIGTERM).value_or(-1), 0);
+  EXPECT_TRUE(saw("event: member_left")) << stream;
+  health = parse(http(a.http(), "GET", "/health"));
+  EXPECT_EQ(health["members"]["left"], 1) << health.dump();
+}
