@@ -34,7 +34,7 @@ struct api_context {
   std::shared_ptr<metrics> meter;
 };
 
-/// Adds the registry, discovery and node endpoints of SPEC §3 to `r`.
+/// Adds the registry, discovery and node endpoints (docs/API.md) to `r`.
 void install_api(router& r, std::shared_ptr<const api_context> ctx);
 
 /// Checks `Authorization: Bearer <token>` in constant time. Returns the

@@ -23,12 +23,12 @@ namespace valmesh {
 /// the endpoint. The per-service series are looked up once per service and
 /// cached, so a hot path pays an atomic add, not a label lookup.
 ///
-/// | metric | type | labels |
-/// |---|---|---|
-/// - valmesh_http_responses_total (counter; code: 1xx..5xx)
-/// - valmesh_health_checks_total (counter; service, result)
-/// - valmesh_health_check_duration_seconds (histogram; service)
-/// - valmesh_breaker_transitions_total (counter; service, to)
+/// | metric                                | type      | labels          |
+/// |---------------------------------------|-----------|-----------------|
+/// | valmesh_http_responses_total          | counter   | code: 1xx..5xx  |
+/// | valmesh_health_checks_total           | counter   | service, result |
+/// | valmesh_health_check_duration_seconds | histogram | service         |
+/// | valmesh_breaker_transitions_total     | counter   | service, to     |
 class metrics {
  public:
   metrics();

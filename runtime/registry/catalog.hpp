@@ -19,12 +19,11 @@ namespace valmesh {
 
 /// Options of the catalog.
 ///
-/// | name                        | default | meaning |
-/// |-----------------------------|---------|------------------------------------|
-/// | node_name                   | —       | recorded as `node` on new entries
-/// | | deregister_critical_after   | 60s     | remove an instance critical this
-/// long (0: never) | | max_tombstones              | 10000   | deletions
-/// remembered for replication |
+/// | name                      | default | meaning                                          |
+/// |---------------------------|---------|--------------------------------------------------|
+/// | node_name                 | none    | recorded as `node` on new entries                |
+/// | deregister_critical_after | 60s     | remove an instance critical this long (0: never) |
+/// | max_tombstones            | 10000   | deletions remembered for replication             |
 struct catalog_options {
   std::string node_name;
   std::chrono::milliseconds deregister_critical_after{std::chrono::seconds{60}};
@@ -70,7 +69,7 @@ class catalog {
 
   /// Puts back an instance recovered from the store as it was persisted:
   /// its id, `registeredAt`, `node` and indexes are kept; it starts
-  /// `unknown` with a fresh lease (DESIGN §7), and the catalog's index
+  /// `unknown` with a fresh lease, and the catalog's index
   /// rises to at least its `modify_index`. Replaces an entry with its id.
   void restore(service_instance x);
 
