@@ -58,7 +58,7 @@ void ask(const std::shared_ptr<const api_context>& ctx, Handle target, const cha
                  }});
 }
 
-/// Adds the registry, discovery and node endpoints of SPEC §3 to `r`.
+/// Adds the registry, discovery and node endpoints (docs/API.md) to `r`.
 void install_api(router& r, std::shared_ptr<const api_context> ctx);
 
 /// Checks `Authorization: Bearer <token>` in constant time. Returns the

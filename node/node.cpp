@@ -545,7 +545,7 @@ std::optional<failure> node::start() {
       [dir = &d.actors] { return dir->mesh_supervisor(); },
       d.cfg.mesh_dispatch == "actor");
   web::install_mesh_api(*rt, d.mesh);
-  // Tracing (SPEC §5): spans end on the loops and reach the tracer actor in
+  // Tracing: spans end on the loops and reach the tracer actor in
   // batches; with tracing off the mesh records none.
   auto sampling = sampler::parse(d.cfg.tracing.sampler);
   d.batcher = std::make_shared<web::span_batcher>(
@@ -674,7 +674,7 @@ void node::stop() {
   d.http.reset();
   d.mesh.reset();
   // Every actor is exited explicitly: the system's destructor waits for all
-  // of them, and a handle left in a global would hang it (DESIGN §5).
+  // of them, and a handle left in a global would hang it (CAF 0.17).
   if (d.gateway) {
     d.sys.middleman().unpublish(d.gateway, d.cluster_port);
     caf::anon_send_exit(d.gateway, caf::exit_reason::user_shutdown);

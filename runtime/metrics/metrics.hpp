@@ -23,18 +23,19 @@ namespace valmesh {
 /// the endpoint. The per-service series are looked up once per service and
 /// cached, so a hot path pays an atomic add, not a label lookup.
 ///
-/// | metric | type | labels |
-/// |---|---|---|
-/// - valmesh_http_responses_total (counter; code: 1xx..5xx)
-/// - valmesh_health_checks_total (counter; service, result)
-/// - valmesh_health_check_duration_seconds (histogram; service)
-/// - valmesh_breaker_transitions_total (counter; service, to)
-/// - valmesh_cluster_members (gauge; status)
-/// - valmesh_replication_messages_total, valmesh_replication_entries_total,
-///   valmesh_replication_bytes_total (counters; direction: in, out)
-/// - valmesh_anti_entropy_rounds_total, valmesh_anti_entropy_entries_total
-///   (counters)
-/// - valmesh_replication_lag_seconds (histogram)
+/// | metric                                | type      | labels          |
+/// |---------------------------------------|-----------|-----------------|
+/// | valmesh_http_responses_total          | counter   | code: 1xx..5xx  |
+/// | valmesh_health_checks_total           | counter   | service, result |
+/// | valmesh_health_check_duration_seconds | histogram | service         |
+/// | valmesh_breaker_transitions_total     | counter   | service, to     |
+/// | valmesh_cluster_members               | gauge     | status          |
+/// | valmesh_replication_messages_total    | counter   | direction       |
+/// | valmesh_replication_entries_total     | counter   | direction       |
+/// | valmesh_replication_bytes_total       | counter   | direction       |
+/// | valmesh_anti_entropy_rounds_total     | counter   |                 |
+/// | valmesh_anti_entropy_entries_total    | counter   |                 |
+/// | valmesh_replication_lag_seconds       | histogram |                 |
 class metrics {
  public:
   metrics();

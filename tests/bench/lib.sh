@@ -48,6 +48,7 @@ tool_package() {
     ss) echo iproute2 ;;
     pgrep) echo procps ;;
     perf) echo linux-perf ;;
+    gnuplot) echo gnuplot-nox ;;
     *) echo "$1" ;;
   esac
 }
