@@ -9,6 +9,7 @@
 
 #include "actors/bridge.hpp"
 #include "actors/directory.hpp"
+#include "actors/ownership.hpp"
 #include "http/api_util.hpp"
 #include "http/router.hpp"
 #include "runtime/metrics/metrics.hpp"
@@ -34,6 +35,8 @@ struct api_context {
   const std::atomic<bool>* draining = nullptr;
   /// The node's metrics, exposed at `GET /metrics`.
   std::shared_ptr<metrics> meter;
+  /// Which member checks which instance (`checkedBy`); null: this node.
+  std::shared_ptr<const ownership> owners;
 };
 
 /// Sends `args...` to `target` from the bridge; calls `on_ok` with the typed

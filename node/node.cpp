@@ -357,7 +357,8 @@ std::optional<failure> node::start() {
   health_options hopts_actors;
   hopts_actors.health = d.cfg.health;
   hopts_actors.time = d.time;
-  hopts_actors.probe = make_http_prober(d.probe_ioc);
+  hopts_actors.probe = make_http_prober(
+      d.probe_ioc, "valmesh-health-check/" + d.cfg.node_name);
   hopts_actors.registry = [dir] { return dir->registry(); };
   hopts_actors.on_passed = [dir](const std::string& service,
                                  std::vector<std::string> ids) {
@@ -455,6 +456,7 @@ std::optional<failure> node::start() {
   api->fault_injection = d.cfg.enable_fault_injection;
   api->draining = &d.draining;
   api->meter = d.meter;
+  api->owners = d.owners;
   auto rt = std::make_shared<web::router>();
   web::server_options hopts;
   hopts.meter = d.meter;

@@ -437,3 +437,65 @@ TEST(cluster, health_and_events_show_the_members) {
   health = parse(http(a.http(), "GET", "/health"));
   EXPECT_EQ(health["members"]["left"], 1) << health.dump();
 }
+
+TEST(cluster, each_instance_is_checked_by_one_node_and_taken_over_when_it_dies) {
+  auto xs = start_cluster(3, {"--health-interval", "1s"});
+  for (auto& x : xs)
+    ASSERT_TRUE(eventually([&] { return all_alive(xs, x.a); }, 5s));
+  auto up = echo::start("checked");
+  ASSERT_EQ(http(xs[0].a.http(), "POST", "/api/services",
+                 instance("checked", "checked-1", up.port).dump())
+                .status,
+            201u);
+  auto checkers = [&] {
+    auto j = parse(http({"127.0.0.1", up.port}, "GET", "/control"));
+    std::map<std::string, uint64_t> by;
+    for (auto& [agent, n] : j["healthChecksBy"].items()) by[agent] = n;
+    return by;
+  };
+  auto checked_by = [&](const agent& a) {
+    auto j = parse(http(a.http(), "GET", "/api/health/services"));
+    auto& xs = j["services"]["checked"]["instances"];
+    return xs.empty() ? std::string{} : xs[0]["checkedBy"].get<std::string>();
+  };
+  // Every node names the same checker...
+  std::string owner;
+  ASSERT_TRUE(eventually(
+      [&] {
+        owner = checked_by(xs[0].a);
+        return !owner.empty() && checked_by(xs[1].a) == owner &&
+               checked_by(xs[2].a) == owner;
+      },
+      5s));
+  // ...and only that one checks: three checks in three intervals, not nine.
+  ASSERT_TRUE(eventually([&] { return checkers()["valmesh-health-check/" + owner] >= 4; },
+                         10s));
+  auto by = checkers();
+  EXPECT_EQ(by.size(), 1u) << json(by).dump();
+  // The checker dies: another member takes the instance over within the
+  // interval plus the time to declare it dead.
+  auto victim = std::find_if(xs.begin(), xs.end(),
+                             [&](auto& x) { return x.name == owner; });
+  ASSERT_NE(victim, xs.end());
+  auto killed_at = std::chrono::steady_clock::now();
+  ::kill(victim->a.proc->pid(), SIGKILL);
+  victim->a.proc->wait(5s);
+  std::string heir;
+  EXPECT_TRUE(eventually(
+      [&] {
+        for (auto& [agent, n] : checkers())
+          if (agent != "valmesh-health-check/" + owner && n > 0) heir = agent;
+        return !heir.empty();
+      },
+      8s))
+      << json(checkers()).dump();
+  auto gap = std::chrono::steady_clock::now() - killed_at;
+  std::cout << "checks taken over by " << heir << " "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(gap).count()
+            << " ms after the checker was killed\n";
+  EXPECT_LT(gap, 1s + 3s + 1s) << "interval + detection bound + slack";
+  for (auto& x : xs)
+    if (x.name != owner)
+      EXPECT_TRUE(eventually([&] { return checked_by(x.a) != owner; }, 3s))
+          << x.name;
+}
