@@ -439,6 +439,40 @@ CAF_TEST(members made known by gossip join and hear the news) {
   CAF_CHECK_EQUAL(logs["c"]->syncs.size(), 1u);
 }
 
+CAF_TEST(a join is answered with the members and is a sign of life) {
+  meet_peers();
+  self->send(cluster, join_atom::value, record("d", member_status::alive, 1));
+  sched.run();
+  std::optional<std::vector<member>> answer;
+  self->receive([&](std::vector<member>& xs) { answer = std::move(xs); },
+                caf::after(0s) >> [] {});
+  CAF_REQUIRE(answer.has_value());
+  std::vector<std::string> names;
+  for (auto& m : *answer) names.push_back(m.name);
+  CAF_CHECK_EQUAL(names, (std::vector<std::string>{"a", "b", "c", "d"}));
+  CAF_CHECK_EQUAL(count_events("member_joined", "d"), 1u);
+  // The join came from d itself: it was seen just now, not only heard of.
+  CAF_CHECK_EQUAL(member_named("d").last_seen_ms, clk->unix_ms());
+  // So was a push-pull's sender, and a prober.
+  self->send(cluster, sync_atom::value,
+             std::vector<member>{record("e", member_status::alive, 1)});
+  self->send(cluster, ping_atom::value, std::string{"b"});
+  sched.run();
+  size_t answers = 0;
+  for (int i = 0; i < 2; ++i)
+    self->receive([&](std::vector<member>&) { ++answers; },
+                  [&](uint64_t incarnation) {
+                    ++answers;
+                    CAF_CHECK_EQUAL(incarnation, 1u);
+                  },
+                  caf::after(0s) >> [] {});
+  CAF_CHECK_EQUAL(answers, 2u);
+  CAF_CHECK_EQUAL(member_named("e").last_seen_ms, clk->unix_ms());
+  CAF_CHECK_EQUAL(member_named("b").last_seen_ms, clk->unix_ms());
+  // What others say of a member is no sign of life from it.
+  CAF_CHECK_EQUAL(member_named("c").last_seen_ms, 0);
+}
+
 CAF_TEST(a silent member turns suspect then dead at the right moments) {
   meet_peers();
   w->hung.insert("c");
