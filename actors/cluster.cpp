@@ -469,13 +469,16 @@ cluster_actor::behavior_type cluster_impl(cluster_pointer self,
         auto& st = self->state;
         spdlog::info("cluster: {} asks to join from {}", m.name,
                      m.cluster_addr);
-        st.view->heard_from(m.name);
+        // Merged first: a sign of life from a member not yet known would be
+        // lost (a new member starts with no `last_seen`).
         merge_all(self, {m});
+        st.view->heard_from(m.name);
         return all_members(*st.view);
       },
       [self](sync_atom, std::vector<member>& theirs) -> std::vector<member> {
-        if (!theirs.empty()) self->state.view->heard_from(theirs.front().name);
         merge_all(self, theirs);
+        // After the merge, so that a sender not known before counts too.
+        if (!theirs.empty()) self->state.view->heard_from(theirs.front().name);
         return all_members(*self->state.view);
       },
       [self](ping_atom, const std::string& from) -> uint64_t {
