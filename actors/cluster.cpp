@@ -4,9 +4,9 @@
 #include <map>
 #include <set>
 
+#include <spdlog/spdlog.h>
 #include <caf/io/all.hpp>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "runtime/common/random.hpp"
 #include "runtime/config/config.hpp"
@@ -88,9 +88,10 @@ void connect_now(cluster_pointer self, const std::string& addr) {
           },
           [addr, finish](caf::error& err) {
             if (err == caf::sec::incompatible_application_ids)
-              spdlog::warn("cluster: refused {}: it is not a valmesh node "
-                           "speaking cluster protocol {}",
-                           addr, cluster_protocol);
+              spdlog::warn(
+                  "cluster: refused {}: it is not a valmesh node "
+                  "speaking cluster protocol {}",
+                  addr, cluster_protocol);
             else
               spdlog::debug("cluster: cannot connect to {}: {}", addr,
                             to_string(err));
@@ -173,26 +174,27 @@ void handle(cluster_pointer self, std::vector<member_event> events) {
   auto& st = self->state;
   if (events.empty()) return;
   if (st.options.meter)
-    st.options.meter->cluster_members(
-        st.view->count(member_status::alive),
-        st.view->count(member_status::suspect),
-        st.view->count(member_status::dead), st.view->count(member_status::left));
+    st.options.meter->cluster_members(st.view->count(member_status::alive),
+                                      st.view->count(member_status::suspect),
+                                      st.view->count(member_status::dead),
+                                      st.view->count(member_status::left));
   std::vector<member> news;
   for (auto& e : events) {
     auto& m = e.subject;
     if (e.what == member_event::kind::refuted) {
-      spdlog::info("cluster: refuting a rumour about this node (now "
-                   "incarnation {})",
-                   m.incarnation);
-      if (st.options.save_incarnation) st.options.save_incarnation(m.incarnation);
+      spdlog::info(
+          "cluster: refuting a rumour about this node (now "
+          "incarnation {})",
+          m.incarnation);
+      if (st.options.save_incarnation)
+        st.options.save_incarnation(m.incarnation);
       news.push_back(m);
       continue;
     }
     spdlog::info("cluster: {} {} (incarnation {}, {})", m.name,
                  to_string(m.status), m.incarnation, m.cluster_addr);
     if (st.options.on_event)
-      st.options.on_event(std::string{event_name(e.what)},
-                          to_json(m).dump());
+      st.options.on_event(std::string{event_name(e.what)}, to_json(m).dump());
     news.push_back(m);
     switch (e.what) {
       case member_event::kind::joined:
@@ -295,50 +297,53 @@ void anti_entropy(cluster_pointer self, const std::string& name) {
     if (st.options.registry) reg = st.options.registry();
     if (!reg) return;
     self->request(reg, timeout, digest_atom::value)
-        .then([self, gw, reg, timeout](catalog_digest& mine) {
-          self->request(gw, timeout, digest_atom::value)
-              .then(
-                  [self, gw, reg, timeout,
-                   mine = std::move(mine)](catalog_digest& theirs) {
-                    auto buckets = differing_buckets(mine, theirs);
-                    auto& meter = self->state.options.meter;
-                    if (buckets.empty()) {
-                      if (meter) meter->anti_entropy(0);
-                      return;
-                    }
-                    self->request(gw, timeout, entries_atom::value, buckets)
-                        .then(
-                            [self, reg](std::vector<catalog_entry>& xs) {
-                              if (auto& m = self->state.options.meter)
-                                m->anti_entropy(xs.size());
-                              if (!xs.empty())
-                                self->send(reg, merge_atom::value,
-                                           std::move(xs));
-                            },
-                            [](caf::error&) {});
-                    self->request(reg, timeout, entries_atom::value, buckets)
-                        .then(
-                            [self, gw](std::vector<catalog_entry>& xs) {
-                              if (!xs.empty())
-                                caf::anon_send(gw, merge_atom::value,
+        .then(
+            [self, gw, reg, timeout](catalog_digest& mine) {
+              self->request(gw, timeout, digest_atom::value)
+                  .then(
+                      [self, gw, reg, timeout,
+                       mine = std::move(mine)](catalog_digest& theirs) {
+                        auto buckets = differing_buckets(mine, theirs);
+                        auto& meter = self->state.options.meter;
+                        if (buckets.empty()) {
+                          if (meter) meter->anti_entropy(0);
+                          return;
+                        }
+                        self->request(gw, timeout, entries_atom::value, buckets)
+                            .then(
+                                [self, reg](std::vector<catalog_entry>& xs) {
+                                  if (auto& m = self->state.options.meter)
+                                    m->anti_entropy(xs.size());
+                                  if (!xs.empty())
+                                    self->send(reg, merge_atom::value,
                                                std::move(xs));
-                            },
-                            [](caf::error&) {});
-                  },
-                  [](caf::error&) {});
-        },
-              [](caf::error&) {});
+                                },
+                                [](caf::error&) {});
+                        self->request(reg, timeout, entries_atom::value,
+                                      buckets)
+                            .then(
+                                [self, gw](std::vector<catalog_entry>& xs) {
+                                  if (!xs.empty())
+                                    caf::anon_send(gw, merge_atom::value,
+                                                   std::move(xs));
+                                },
+                                [](caf::error&) {});
+                      },
+                      [](caf::error&) {});
+            },
+            [](caf::error&) {});
   });
 }
 
 /// Joins through the member at `addr`; `done` gets the member list, or an
 /// error if it did not answer.
-void join_through(cluster_pointer self, const std::string& addr,
-                  std::function<void(caf::expected<std::vector<member>>)> done) {
+void join_through(
+    cluster_pointer self, const std::string& addr,
+    std::function<void(caf::expected<std::vector<member>>)> done) {
   connect(self, addr, [self, addr, done](caf::actor gw) {
     if (!gw)
-      return done(make_error(errc::unavailable,
-                             "no valmesh node answered at " + addr));
+      return done(
+          make_error(errc::unavailable, "no valmesh node answered at " + addr));
     self->request(gw, std::chrono::seconds{5}, join_atom::value,
                   self->state.view->self())
         .then(
@@ -370,24 +375,23 @@ void try_seeds(cluster_pointer self) {
   };
   auto a = std::make_shared<attempt>(attempt{st.options.seeds.size()});
   for (auto& seed : st.options.seeds)
-    join_through(self, seed,
-                 [self, a, seed](caf::expected<std::vector<member>> r) {
-                   auto& st = self->state;
-                   if (r) {
-                     if (!a->ok)
-                       spdlog::info("cluster: joined through {} ({} members)",
-                                    seed, r->size());
-                     a->ok = true;
-                   }
-                   if (--a->pending > 0 || a->ok) return;
-                   spdlog::warn("cluster: no seed answered; retrying in {}ms",
-                                st.seed_backoff.count());
-                   self->delayed_send(self, st.seed_backoff, tick_atom::value,
-                                      uint64_t{seed_timer});
-                   st.seed_backoff =
-                       std::min(st.seed_backoff * 2,
-                                std::chrono::milliseconds{5000});
-                 });
+    join_through(
+        self, seed, [self, a, seed](caf::expected<std::vector<member>> r) {
+          auto& st = self->state;
+          if (r) {
+            if (!a->ok)
+              spdlog::info("cluster: joined through {} ({} members)", seed,
+                           r->size());
+            a->ok = true;
+          }
+          if (--a->pending > 0 || a->ok) return;
+          spdlog::warn("cluster: no seed answered; retrying in {}ms",
+                       st.seed_backoff.count());
+          self->delayed_send(self, st.seed_backoff, tick_atom::value,
+                             uint64_t{seed_timer});
+          st.seed_backoff =
+              std::min(st.seed_backoff * 2, std::chrono::milliseconds{5000});
+        });
 }
 
 void flush(cluster_pointer self) {
@@ -410,8 +414,7 @@ void flush(cluster_pointer self) {
 
 }  // namespace
 
-size_t wire_size(caf::actor_system& sys,
-                 const std::vector<catalog_entry>& xs) {
+size_t wire_size(caf::actor_system& sys, const std::vector<catalog_entry>& xs) {
   std::vector<char> buf;
   caf::binary_serializer sink{sys, buf};
   if (sink(const_cast<std::vector<catalog_entry>&>(xs))) return 0;
@@ -527,8 +530,9 @@ cluster_actor::behavior_type cluster_impl(cluster_pointer self,
         auto& st = self->state;
         if (name == st.self_name()) {
           if (st.options.tree)
-            st.options.tree(
-                [rp](std::string json) mutable { rp.deliver(std::move(json)); });
+            st.options.tree([rp](std::string json) mutable {
+              rp.deliver(std::move(json));
+            });
           else
             rp.deliver(std::string{"{}"});
           return rp;
@@ -541,9 +545,9 @@ cluster_actor::behavior_type cluster_impl(cluster_pointer self,
         }
         if (m->status != member_status::alive &&
             m->status != member_status::suspect) {
-          rp.deliver(make_error(errc::unavailable,
-                                "member '" + name + "' is " +
-                                    std::string{to_string(m->status)}));
+          rp.deliver(make_error(
+              errc::unavailable,
+              "member '" + name + "' is " + std::string{to_string(m->status)}));
           return rp;
         }
         with_gateway(self, name, [self, rp, name](caf::actor gw) mutable {
@@ -553,14 +557,15 @@ cluster_actor::behavior_type cluster_impl(cluster_pointer self,
             return;
           }
           self->request(gw, std::chrono::seconds{1}, tree_atom::value)
-              .then([rp](std::string& json) mutable {
-                      rp.deliver(std::move(json));
-                    },
-                    [rp, name](caf::error&) mutable {
-                      rp.deliver(make_error(errc::unavailable,
-                                            "member '" + name +
-                                                "' did not answer in time"));
-                    });
+              .then(
+                  [rp](std::string& json) mutable {
+                    rp.deliver(std::move(json));
+                  },
+                  [rp, name](caf::error&) mutable {
+                    rp.deliver(make_error(
+                        errc::unavailable,
+                        "member '" + name + "' did not answer in time"));
+                  });
         });
         return rp;
       },

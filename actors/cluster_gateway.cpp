@@ -39,8 +39,7 @@ caf::behavior gateway_impl(caf::event_based_actor* self, gateway_targets t) {
       },
       [=](merge_atom a, std::vector<catalog_entry>& xs) {
         if (t.meter)
-          t.meter->replication(false, xs.size(),
-                               wire_size(self->system(), xs));
+          t.meter->replication(false, xs.size(), wire_size(self->system(), xs));
         if (auto r = registry()) self->send(r, a, std::move(xs));
       },
       [=](digest_atom a) -> caf::result<catalog_digest> {
@@ -49,7 +48,8 @@ caf::behavior gateway_impl(caf::event_based_actor* self, gateway_targets t) {
       },
       [=](entries_atom a, std::vector<uint32_t>& buckets)
           -> caf::result<std::vector<catalog_entry>> {
-        if (auto r = registry()) return self->delegate(r, a, std::move(buckets));
+        if (auto r = registry())
+          return self->delegate(r, a, std::move(buckets));
         return restarting("the registry");
       },
   };

@@ -37,8 +37,8 @@ class ownership {
   /// Takes the alive members (this node among them, sorted); returns
   /// whether the set changed.
   bool set_alive(std::vector<std::string> names) {
-    auto next = std::make_shared<const std::vector<std::string>>(
-        std::move(names));
+    auto next =
+        std::make_shared<const std::vector<std::string>>(std::move(names));
     std::lock_guard<std::mutex> guard{mtx_};
     if (*next == *alive_) return false;
     alive_ = std::move(next);

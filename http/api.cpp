@@ -181,7 +181,8 @@ void node_health(const ctx_ptr& ctx, request_context&&, responder done) {
         caf::anon_send(
             bridge, bridge_job{[events, cluster, done,
                                 j](caf::event_based_actor* self) mutable {
-              auto both = std::make_shared<std::pair<json, int>>(std::move(j), 2);
+              auto both =
+                  std::make_shared<std::pair<json, int>>(std::move(j), 2);
               auto settle = [done, both] {
                 if (--both->second == 0) reply_json(done, 200, both->first);
               };
@@ -202,8 +203,10 @@ void node_health(const ctx_ptr& ctx, request_context&&, responder done) {
                 self->request(cluster, timeout, members_atom::value)
                     .then(
                         [both, settle](std::vector<member>& xs) {
-                          json counts = {{"alive", 0}, {"suspect", 0},
-                                         {"dead", 0},  {"left", 0}};
+                          json counts = {{"alive", 0},
+                                         {"suspect", 0},
+                                         {"dead", 0},
+                                         {"left", 0}};
                           for (auto& m : xs)
                             counts[std::string{to_string(m.status)}] =
                                 counts[std::string{to_string(m.status)}]
@@ -261,13 +264,16 @@ void health_services(const ctx_ptr& ctx, request_context&&, responder done) {
                        const instance_check_view*>
                   mine;
               for (auto& v : views) mine[{v.service, v.id}] = &v;
-              auto ms = [](auto us) { return static_cast<double>(us) / 1000.0; };
+              auto ms = [](auto us) {
+                return static_cast<double>(us) / 1000.0;
+              };
               json services = json::object();
               for (auto& v : views)
-                services[v.service]["checkLatenessP99Ms"] = ms(v.lateness_p99_us);
+                services[v.service]["checkLatenessP99Ms"] =
+                    ms(v.lateness_p99_us);
               for (auto& x : all) {  // ordered by service and id
-                auto checker = ctx->owners ? ctx->owners->owner_of(x)
-                                           : ctx->node_name;
+                auto checker =
+                    ctx->owners ? ctx->owners->owner_of(x) : ctx->node_name;
                 auto i = mine.find({x.name, x.id});
                 if (i == mine.end()) {
                   // Checked by another member (or not yet by this one): the
@@ -306,8 +312,8 @@ void health_services(const ctx_ptr& ctx, request_context&&, responder done) {
                     {"meanDurationMs", ms(st.mean_duration().count())},
                     {"p99DurationMs", ms(v.p99_duration_us)},
                     {"lastOutput", st.last_output},
-                    {"lastError",
-                     st.last_error.empty() ? json(nullptr) : json(st.last_error)},
+                    {"lastError", st.last_error.empty() ? json(nullptr)
+                                                        : json(st.last_error)},
                     {"lastCheck", timestamp_or_null(st.last_check_ms)},
                     {"lastStatusChange",
                      timestamp_or_null(st.last_status_change_ms)},

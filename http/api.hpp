@@ -41,9 +41,10 @@ struct api_context {
 
 /// Sends `args...` to `target` from the bridge; calls `on_ok` with the typed
 /// answer, or answers the mapped error. Never blocks the caller.
-template <class R, class Handle, class OnOk, class... Ts>
-void ask(const std::shared_ptr<const api_context>& ctx, Handle target, const char* what, responder done,
-         OnOk on_ok, Ts... args) {
+/// `Ctx` is any handler context with `actors` and `actor_timeout`.
+template <class R, class Ctx, class Handle, class OnOk, class... Ts>
+void ask(const std::shared_ptr<const Ctx>& ctx, Handle target, const char* what,
+         responder done, OnOk on_ok, Ts... args) {
   auto bridge = ctx->actors->bridge();
   if (!target || !bridge) {
     reply_error(done, {errc::unavailable,

@@ -34,13 +34,15 @@ void join(const ctx_ptr& ctx, request_context&& rc, responder done) {
                               "the body must be {\"address\": \"HOST:PORT\"}"});
   for (auto& [key, _] : body->items())
     if (key != "address")
-      return reply_error(done, {errc::invalid_argument,
-                                "unknown key '" + key + "' (only \"address\")"});
+      return reply_error(done,
+                         {errc::invalid_argument,
+                          "unknown key '" + key + "' (only \"address\")"});
   auto ep = parse_endpoint(addr->get<std::string>());
   if (!ep || ep->port == 0)
     return reply_error(done, {errc::invalid_argument,
                               "\"address\" must be HOST:PORT with a port, "
-                              "got '" + addr->get<std::string>() + "'"});
+                              "got '" +
+                                  addr->get<std::string>() + "'"});
   auto cluster = ctx->actors->cluster();
   auto bridge = ctx->actors->bridge();
   if (!cluster || !bridge)
@@ -49,16 +51,17 @@ void join(const ctx_ptr& ctx, request_context&& rc, responder done) {
   // A join may wait for a connection and the member's answer: give it more
   // than the usual actor timeout.
   caf::anon_send(
-      bridge,
-      bridge_job{[cluster, ctx, done, target = ep->to_string()](
-                     caf::event_based_actor* self) mutable {
+      bridge, bridge_job{[cluster, ctx, done, target = ep->to_string()](
+                             caf::event_based_actor* self) mutable {
         self->request(cluster, std::chrono::seconds{10}, join_atom::value,
                       target)
             .then(
                 [ctx, done](std::vector<member>& xs) {
                   reply_json(done, 200, members_json(ctx->node_name, xs));
                 },
-                [done](caf::error& err) { reply_error(done, to_failure(err)); });
+                [done](caf::error& err) {
+                  reply_error(done, to_failure(err));
+                });
       }});
 }
 

@@ -49,11 +49,9 @@ void probe_tcp(asio::io_context& ioc, std::string host, uint16_t port,
       host, std::to_string(port),
       [st](boost::system::error_code ec, tcp::resolver::results_type results) {
         if (ec) return st->finish(false);
-        asio::async_connect(
-            st->socket, results,
-            [st](boost::system::error_code ec, const tcp::endpoint&) {
-              st->finish(!ec);
-            });
+        asio::async_connect(st->socket, results,
+                            [st](boost::system::error_code ec,
+                                 const tcp::endpoint&) { st->finish(!ec); });
       });
 }
 

@@ -2,6 +2,7 @@
 
 #include "actors/bridge.hpp"
 #include "actors/tracer.hpp"
+#include "http/api.hpp"
 #include "http/api_util.hpp"
 #include "runtime/registry/service_instance.hpp"
 
@@ -15,20 +16,8 @@ using ctx_ptr = std::shared_ptr<const tracing_api_context>;
 /// Asks the tracer actor through the bridge; answers 503 if it is away.
 template <class R, class OnOk, class... Ts>
 void ask_tracer(const ctx_ptr& ctx, responder done, OnOk on_ok, Ts... args) {
-  auto target = ctx->actors->tracer();
-  auto bridge = ctx->actors->bridge();
-  if (!target || !bridge)
-    return reply_error(done,
-                       {errc::unavailable, "the tracer is restarting; retry"});
-  auto timeout = ctx->actor_timeout;
-  caf::anon_send(bridge, bridge_job{[target, timeout, done, on_ok, args...](
-                                        caf::event_based_actor* self) mutable {
-                   self->request(target, timeout, std::move(args)...)
-                       .then([done, on_ok](R& result) { on_ok(result, done); },
-                             [done](caf::error& err) {
-                               reply_error(done, to_failure(err));
-                             });
-                 }});
+  ask<R>(ctx, ctx->actors->tracer(), "tracer", std::move(done),
+         std::move(on_ok), std::move(args)...);
 }
 
 void stats(const ctx_ptr& ctx, request_context&&, responder done) {

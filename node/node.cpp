@@ -329,16 +329,9 @@ std::optional<failure> node::start() {
     // This node's own writes go to every other member.
     if (!c.replicated)
       if (auto cl = dir->cluster()) {
-        catalog_entry e;
-        e.removed = c.what == catalog_change::kind::deregistered;
-        if (e.removed) {
-          e.instance.name = c.instance.name;
-          e.instance.id = c.instance.id;
-          e.instance.node = c.instance.node;
-          e.instance.revision = c.instance.revision;
-        } else {
-          e.instance = c.instance;
-        }
+        auto e = c.what == catalog_change::kind::deregistered
+                     ? deletion_of(c.instance)
+                     : catalog_entry{c.instance, false};
         caf::anon_send(cl, push_atom::value,
                        std::vector<catalog_entry>{std::move(e)});
       }

@@ -19,7 +19,8 @@ std::string key_of(std::string_view name, std::string_view id) {
 
 /// FNV-1a, then SplitMix64's finaliser: stable across processes and
 /// machines (the digest is compared between nodes).
-uint64_t hash_bytes(std::string_view bytes, uint64_t h = 0xcbf29ce484222325ULL) {
+uint64_t hash_bytes(std::string_view bytes,
+                    uint64_t h = 0xcbf29ce484222325ULL) {
   for (unsigned char c : bytes) {
     h ^= c;
     h *= 0x100000001b3ULL;
@@ -44,6 +45,16 @@ uint64_t entry_hash(const service_instance& x) noexcept {
 
 }  // namespace
 
+catalog_entry deletion_of(const service_instance& x) {
+  catalog_entry e;
+  e.instance.name = x.name;
+  e.instance.id = x.id;
+  e.instance.node = x.node;
+  e.instance.revision = x.revision;
+  e.removed = true;
+  return e;
+}
+
 std::vector<uint32_t> differing_buckets(const catalog_digest& a,
                                         const catalog_digest& b) {
   std::vector<uint32_t> result;
@@ -65,7 +76,8 @@ catalog::catalog(const clock& clk, catalog_options options)
 }
 
 uint32_t catalog::bucket_of(std::string_view name, std::string_view id) {
-  auto h = hash_bytes(id, hash_bytes(std::string_view{"/", 1}, hash_bytes(name)));
+  auto h =
+      hash_bytes(id, hash_bytes(std::string_view{"/", 1}, hash_bytes(name)));
   return static_cast<uint32_t>(mix(h) % catalog_digest::bucket_count);
 }
 
@@ -230,8 +242,10 @@ service_instance catalog::erase(
   --instance_count_;
   ++index_;
   digest_remove(removed);
-  if (!revision) stamp(removed);
-  else removed.revision = *revision;
+  if (!revision)
+    stamp(removed);
+  else
+    removed.revision = *revision;
   bury(tombstone{removed.name, removed.id, removed.node, index_,
                  removed.revision, clock_.unix_ms()});
   return removed;
@@ -482,16 +496,18 @@ std::optional<catalog_change> catalog::merge(const catalog_entry& e) {
     digest_add(x);
     auto [pos, _] = entry.instances.emplace(x.id, std::move(x));
     update_timed(pos->second, lease);
-    catalog_change c{catalog_change::kind::registered, pos->second,
-                     health_status::unknown, {}};
+    catalog_change c{catalog_change::kind::registered,
+                     pos->second,
+                     health_status::unknown,
+                     {}};
     c.replicated = true;
     return c;
   }
   auto& old = *local;
   auto& lease = svc->second.leases[x.id];
   auto before = old.status;
-  bool renewed = x.last_heartbeat_ms > old.last_heartbeat_ms ||
-                 x.ttl_ms != old.ttl_ms;
+  bool renewed =
+      x.last_heartbeat_ms > old.last_heartbeat_ms || x.ttl_ms != old.ttl_ms;
   x.active_requests = old.active_requests;
   x.create_index = old.create_index;
   x.modify_index = ++index_;
@@ -545,13 +561,12 @@ std::vector<catalog_entry> catalog::entries_in(
       if (wanted[bucket_of(x.name, x.id)]) result.push_back({x, false});
   for (auto& [_, t] : tombstones_) {
     if (!wanted[bucket_of(t.name, t.id)]) continue;
-    catalog_entry e;
-    e.instance.name = t.name;
-    e.instance.id = t.id;
-    e.instance.node = t.node;
-    e.instance.revision = t.revision;
-    e.removed = true;
-    result.push_back(std::move(e));
+    service_instance x;
+    x.name = t.name;
+    x.id = t.id;
+    x.node = t.node;
+    x.revision = t.revision;
+    result.push_back(deletion_of(x));
   }
   return result;
 }

@@ -61,6 +61,10 @@ struct catalog_entry {
   bool removed = false;
 };
 
+/// The entry of the deletion of `x`: its name, id, node and revision (the
+/// removal's).
+catalog_entry deletion_of(const service_instance& x);
+
 /// A summary of a catalog's live entries for anti-entropy: the entries fall
 /// into `buckets` by a hash of (service, id), and each bucket holds the XOR
 /// of a hash of each of its entries' (service, id, revision). Two replicas

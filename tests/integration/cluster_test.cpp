@@ -28,8 +28,8 @@ std::string cluster_addr(const agent& a) {
 }
 
 /// Starts `n` nodes named n0..n(n-1); each joins through the first.
-std::vector<node_under_test> start_cluster(size_t n,
-                                           std::vector<std::string> extra = {}) {
+std::vector<node_under_test> start_cluster(
+    size_t n, std::vector<std::string> extra = {}) {
   std::vector<node_under_test> xs;
   for (size_t i = 0; i < n; ++i) {
     auto name = "n" + std::to_string(i);
@@ -74,8 +74,8 @@ std::string catalog_digest_of(const agent& a) {
   std::set<std::string> lines;
   auto services = json::parse(list.body);
   for (auto& s : services["services"]) {
-    auto one = http(a.http(), "GET",
-                    "/api/services/" + s["name"].get<std::string>());
+    auto one =
+        http(a.http(), "GET", "/api/services/" + s["name"].get<std::string>());
     if (one.status != 200) continue;
     auto body = json::parse(one.body);
     for (auto& x : body["instances"])
@@ -108,10 +108,10 @@ TEST(cluster, three_nodes_join_and_know_each_other) {
     EXPECT_TRUE(eventually([&] { return all_alive(xs, x.a); }, 5s))
         << x.name << " sees " << json(members_of(x.a)).dump();
   auto took = std::chrono::steady_clock::now() - start;
-  std::cout << "3 nodes started and joined in "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(took)
-                   .count()
-            << " ms\n";
+  std::cout
+      << "3 nodes started and joined in "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+      << " ms\n";
   // The members endpoint: SPEC's shape.
   auto j = parse(http(xs[1].a.http(), "GET", "/api/cluster/members"));
   EXPECT_EQ(j["self"], "n1");
@@ -130,11 +130,12 @@ TEST(cluster, a_write_on_one_node_is_on_every_node) {
                   instance("orders", "orders-1", 7001).dump());
   ASSERT_EQ(res.status, 201u) << res.body;
   for (auto& x : xs)
-    EXPECT_TRUE(eventually([&] { return has_instance(x.a, "orders", "orders-1"); },
-                           2s))
+    EXPECT_TRUE(
+        eventually([&] { return has_instance(x.a, "orders", "orders-1"); }, 2s))
         << x.name;
   auto on_b = parse(http(xs[1].a.http(), "GET", "/api/services/orders"));
-  EXPECT_EQ(on_b["instances"][0]["node"], "n0") << "owned by the node that took it";
+  EXPECT_EQ(on_b["instances"][0]["node"], "n0")
+      << "owned by the node that took it";
   EXPECT_EQ(on_b["instances"][0]["origin"], "n0");
   // A deregistration on another node removes it everywhere.
   res = http(xs[2].a.http(), "DELETE", "/api/services/orders/orders-1");
@@ -156,13 +157,12 @@ TEST(cluster, concurrent_writes_on_every_node_end_equal) {
         auto shared = instance("pay", "pay-" + std::to_string(k % 5),
                                8000 + static_cast<int>(i));
         http(xs[i].a.http(), "POST", "/api/services", shared.dump());
-        auto own = instance("pay", "pay-" + xs[i].name + "-" + std::to_string(k),
-                            9000 + k);
+        auto own = instance(
+            "pay", "pay-" + xs[i].name + "-" + std::to_string(k), 9000 + k);
         http(xs[i].a.http(), "POST", "/api/services", own.dump());
         if (k % 3 == 0)
           http(xs[i].a.http(), "DELETE",
-               "/api/services/pay/pay-" + xs[i].name + "-" +
-                   std::to_string(k));
+               "/api/services/pay/pay-" + xs[i].name + "-" + std::to_string(k));
       }
     });
   for (auto& t : writers) t.join();
@@ -174,7 +174,9 @@ TEST(cluster, concurrent_writes_on_every_node_end_equal) {
                d0 == catalog_digest_of(xs[2].a);
       },
       10s))
-      << "n0:\n" << d0 << "n1:\n" << catalog_digest_of(xs[1].a);
+      << "n0:\n"
+      << d0 << "n1:\n"
+      << catalog_digest_of(xs[1].a);
   // 5 shared ids + 3 nodes x (30 - 10 deleted) own ids.
   auto j = parse(http(xs[1].a.http(), "GET", "/api/services/pay"));
   EXPECT_EQ(j["instances"].size(), 5u + 3u * 20u);
@@ -187,16 +189,16 @@ TEST(cluster, a_killed_node_turns_suspect_then_dead) {
   auto killed_at = std::chrono::steady_clock::now();
   ::kill(xs[2].a.proc->pid(), SIGKILL);
   xs[2].a.proc->wait(5s);
-  EXPECT_TRUE(eventually([&] { return members_of(xs[0].a)["n2"] == "dead"; },
-                         5s));
+  EXPECT_TRUE(
+      eventually([&] { return members_of(xs[0].a)["n2"] == "dead"; }, 5s));
   auto took = std::chrono::steady_clock::now() - killed_at;
-  std::cout << "kill -9 -> dead on n0 in "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(took)
-                   .count()
-            << " ms\n";
+  std::cout
+      << "kill -9 -> dead on n0 in "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+      << " ms\n";
   EXPECT_LT(took, 3s) << "the documented bound for a crashed node";
-  EXPECT_TRUE(eventually([&] { return members_of(xs[1].a)["n2"] == "dead"; },
-                         2s));
+  EXPECT_TRUE(
+      eventually([&] { return members_of(xs[1].a)["n2"] == "dead"; }, 2s));
   EXPECT_EQ(members_of(xs[0].a)["n1"], "alive");
 }
 
@@ -207,13 +209,13 @@ TEST(cluster, a_stopped_node_is_detected_and_comes_back) {
   auto pid = xs[2].a.proc->pid();
   auto stopped_at = std::chrono::steady_clock::now();
   ::kill(pid, SIGSTOP);
-  EXPECT_TRUE(eventually([&] { return members_of(xs[0].a)["n2"] == "dead"; },
-                         8s));
+  EXPECT_TRUE(
+      eventually([&] { return members_of(xs[0].a)["n2"] == "dead"; }, 8s));
   auto took = std::chrono::steady_clock::now() - stopped_at;
-  std::cout << "SIGSTOP -> dead on n0 in "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(took)
-                   .count()
-            << " ms\n";
+  std::cout
+      << "SIGSTOP -> dead on n0 in "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+      << " ms\n";
   EXPECT_LT(took, 5s) << "the documented bound for a hung node";
   // Writes while it is stopped...
   ASSERT_EQ(http(xs[0].a.http(), "POST", "/api/services",
@@ -222,10 +224,10 @@ TEST(cluster, a_stopped_node_is_detected_and_comes_back) {
             201u);
   ::kill(pid, SIGCONT);
   // ...it refutes its death, is alive again everywhere, and catches up.
-  EXPECT_TRUE(eventually([&] { return members_of(xs[0].a)["n2"] == "alive"; },
-                         8s));
-  EXPECT_TRUE(eventually([&] { return has_instance(xs[2].a, "late", "late-1"); },
-                         8s));
+  EXPECT_TRUE(
+      eventually([&] { return members_of(xs[0].a)["n2"] == "alive"; }, 8s));
+  EXPECT_TRUE(
+      eventually([&] { return has_instance(xs[2].a, "late", "late-1"); }, 8s));
 }
 
 TEST(cluster, sigterm_leaves_instead_of_dying) {
@@ -248,8 +250,8 @@ TEST(cluster, a_restarted_node_catches_up_with_what_it_missed) {
   fs::create_directories(dir);
   auto a = agent::start({"--node-name", "a"});
   auto b_dir = (dir / "b").string();
-  auto b = agent::start_durable(b_dir, {"--node-name", "b", "--join",
-                                        cluster_addr(a)});
+  auto b = agent::start_durable(
+      b_dir, {"--node-name", "b", "--join", cluster_addr(a)});
   ASSERT_TRUE(eventually([&] { return members_of(a)["b"] == "alive"; }, 5s));
   ASSERT_EQ(http(b.http(), "POST", "/api/services",
                  instance("keep", "keep-1", 7200).dump())
@@ -259,9 +261,10 @@ TEST(cluster, a_restarted_node_catches_up_with_what_it_missed) {
                  instance("gone", "gone-1", 7201).dump())
                 .status,
             201u);
-  ASSERT_TRUE(eventually([&] { return has_instance(b, "gone", "gone-1"); }, 2s));
-  auto first_incarnation = json::parse(
-      http(a.http(), "GET", "/api/cluster/members").body);
+  ASSERT_TRUE(
+      eventually([&] { return has_instance(b, "gone", "gone-1"); }, 2s));
+  auto first_incarnation =
+      json::parse(http(a.http(), "GET", "/api/cluster/members").body);
   ASSERT_EQ(b.proc->stop(SIGKILL).value_or(-1), 128 + SIGKILL);
   // While b is down: a new write, and a deletion of what b holds.
   ASSERT_EQ(http(a.http(), "POST", "/api/services",
@@ -269,14 +272,17 @@ TEST(cluster, a_restarted_node_catches_up_with_what_it_missed) {
                 .status,
             201u);
   ASSERT_EQ(http(a.http(), "DELETE", "/api/services/gone/gone-1").status, 204u);
-  auto b2 = agent::start_durable(b_dir, {"--node-name", "b", "--join",
-                                         cluster_addr(a)});
+  auto b2 = agent::start_durable(
+      b_dir, {"--node-name", "b", "--join", cluster_addr(a)});
   EXPECT_TRUE(eventually(
       [&] { return catalog_digest_of(a) == catalog_digest_of(b2); }, 5s))
-      << "a:\n" << catalog_digest_of(a) << "b:\n" << catalog_digest_of(b2);
+      << "a:\n"
+      << catalog_digest_of(a) << "b:\n"
+      << catalog_digest_of(b2);
   EXPECT_TRUE(has_instance(b2, "new", "new-1"));
   EXPECT_TRUE(has_instance(b2, "keep", "keep-1"));
-  EXPECT_FALSE(has_instance(b2, "gone", "gone-1")) << "no deleted instance comes back";
+  EXPECT_FALSE(has_instance(b2, "gone", "gone-1"))
+      << "no deleted instance comes back";
   EXPECT_TRUE(eventually([&] { return members_of(a)["b"] == "alive"; }, 5s));
   b2.proc->stop(SIGTERM);
   fs::remove_all(dir);
@@ -358,8 +364,10 @@ TEST(cluster, a_crashed_cluster_actor_keeps_the_node_in_the_cluster) {
                  instance("after", "after-2", 7301).dump())
                 .status,
             201u);
-  EXPECT_TRUE(eventually([&] { return has_instance(b, "after", "after-1"); }, 3s));
-  EXPECT_TRUE(eventually([&] { return has_instance(a, "after", "after-2"); }, 3s));
+  EXPECT_TRUE(
+      eventually([&] { return has_instance(b, "after", "after-1"); }, 3s));
+  EXPECT_TRUE(
+      eventually([&] { return has_instance(a, "after", "after-2"); }, 3s));
   EXPECT_EQ(members_of(b)["a"], "alive");
   auto after = parse(http(b.http(), "GET", "/api/cluster/members"));
   auto incarnation_of_a = [](const json& j) {
@@ -385,7 +393,8 @@ TEST(cluster, metrics_count_members_and_replication) {
                    instance("m", "m-" + std::to_string(i), 7400 + i).dump())
                   .status,
               201u);
-  ASSERT_TRUE(eventually([&] { return has_instance(xs[1].a, "m", "m-4"); }, 3s));
+  ASSERT_TRUE(
+      eventually([&] { return has_instance(xs[1].a, "m", "m-4"); }, 3s));
   auto value = [](const std::string& text, const std::string& series) {
     auto at = text.find("\n" + series + " ");
     if (at == std::string::npos) return -1.0;
@@ -403,12 +412,14 @@ TEST(cluster, metrics_count_members_and_replication) {
                    5;
       },
       3s))
-      << a_text << "\n---\n" << b_text;
-  EXPECT_GE(value(a_text, R"(valmesh_replication_entries_total{direction="out"})"),
-            10)
+      << a_text << "\n---\n"
+      << b_text;
+  EXPECT_GE(
+      value(a_text, R"(valmesh_replication_entries_total{direction="out"})"),
+      10)
       << "five writes to two members";
-  EXPECT_GT(value(a_text, R"(valmesh_replication_bytes_total{direction="out"})"),
-            0);
+  EXPECT_GT(
+      value(a_text, R"(valmesh_replication_bytes_total{direction="out"})"), 0);
   EXPECT_GE(value(b_text, "valmesh_replication_lag_seconds_count"), 5);
 }
 
@@ -438,7 +449,8 @@ TEST(cluster, health_and_events_show_the_members) {
   EXPECT_EQ(health["members"]["left"], 1) << health.dump();
 }
 
-TEST(cluster, each_instance_is_checked_by_one_node_and_taken_over_when_it_dies) {
+TEST(cluster,
+     each_instance_is_checked_by_one_node_and_taken_over_when_it_dies) {
   auto xs = start_cluster(3, {"--health-interval", "1s"});
   for (auto& x : xs)
     ASSERT_TRUE(eventually([&] { return all_alive(xs, x.a); }, 5s));
@@ -468,8 +480,8 @@ TEST(cluster, each_instance_is_checked_by_one_node_and_taken_over_when_it_dies) 
       },
       5s));
   // ...and only that one checks: three checks in three intervals, not nine.
-  ASSERT_TRUE(eventually([&] { return checkers()["valmesh-health-check/" + owner] >= 4; },
-                         10s));
+  ASSERT_TRUE(eventually(
+      [&] { return checkers()["valmesh-health-check/" + owner] >= 4; }, 10s));
   auto by = checkers();
   EXPECT_EQ(by.size(), 1u) << json(by).dump();
   // The checker dies: another member takes the instance over within the
@@ -490,9 +502,10 @@ TEST(cluster, each_instance_is_checked_by_one_node_and_taken_over_when_it_dies) 
       8s))
       << json(checkers()).dump();
   auto gap = std::chrono::steady_clock::now() - killed_at;
-  std::cout << "checks taken over by " << heir << " "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(gap).count()
-            << " ms after the checker was killed\n";
+  std::cout
+      << "checks taken over by " << heir << " "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(gap).count()
+      << " ms after the checker was killed\n";
   EXPECT_LT(gap, 1s + 3s + 1s) << "interval + detection bound + slack";
   for (auto& x : xs) {
     if (x.name == owner) continue;

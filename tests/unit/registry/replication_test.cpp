@@ -30,13 +30,7 @@ catalog_entry live(const service_instance& x) {
 }
 
 catalog_entry removal(const service_instance& x) {
-  catalog_entry e;
-  e.instance.name = x.name;
-  e.instance.id = x.id;
-  e.instance.node = x.node;
-  e.instance.revision = x.revision;
-  e.removed = true;
-  return e;
+  return deletion_of(x);
 }
 
 /// A replica named `node` that judges the instances registered on it.
@@ -256,7 +250,7 @@ TEST(replication, a_restart_keeps_what_other_judges_wrote) {
   auto mine = make("users", "u-1", 7000);
   mine.node = "b";
   mine.status = health_status::passing;
-  restarted.restore(*y);   // judged by a: keeps passing
+  restarted.restore(*y);    // judged by a: keeps passing
   restarted.restore(mine);  // judged here: unknown until checked again
   EXPECT_EQ(restarted.find("orders", "o-1")->status, health_status::passing);
   EXPECT_EQ(restarted.find("users", "u-1")->status, health_status::unknown);
