@@ -595,35 +595,48 @@ def instance_total(node):
 
 
 def cmd_catchup(a):
-    """Polls one node until its fingerprint equals --sha and --count: each
-    poll reads /api/services, and the whole catalog only once the instance
-    count matches."""
+    """Polls one node until its catalog equals the others': each poll reads
+    its /api/services, and its whole catalog once the instance count
+    matches. The reference is --sha/--count (the others' catalog before the
+    restart); when the node's catalog differs from it, the others are read
+    again (at most once a second), in case their catalog moved meanwhile."""
     node = Node(a.port, timeout=10)
+    others = [Node(p, timeout=30) for p in ports_of(a.others)]
+    ref = {"sha": a.sha, "count": a.count}
     t0 = mono_of_epoch(a.t0)
     deadline = time.monotonic() + a.timeout
-    polls, full, last, http_up = 0, 0, None, None
+    polls, full, refreshed, last, http_up, last_refresh = 0, 0, 0, None, None, 0.0
     while time.monotonic() < deadline:
         start = time.monotonic()
         total = instance_total(node)
         polls += 1
         if total is not None and http_up is None:
             http_up = start - t0
-        if total == a.count:
+        if total is not None:
+            last = {"count": total}
+        if total == ref["count"]:
             lines = catalog_lines(node)
             full += 1
             end = time.monotonic()
             if lines is not None:
                 last = fingerprint(lines)
-                if last["sha"] == a.sha and last["count"] == a.count:
+                if last != ref and others and time.monotonic() - last_refresh >= 1:
+                    last_refresh = time.monotonic()
+                    fps = [catalog_lines(o) for o in others]
+                    fps = [fingerprint(x) if x is not None else None for x in fps]
+                    if fps[0] is not None and all(f == fps[0] for f in fps) and fps[0] != ref:
+                        ref = fps[0]
+                        refreshed += 1
+                if last == ref:
                     print(json.dumps({"done": True, "seconds": round(end - t0, 3),
                                       "poll_started": round(start - t0, 3),
                                       "poll_seconds": round(end - start, 3), "polls": polls,
-                                      "full_reads": full, "http_up": round(http_up, 3)}))
+                                      "full_reads": full, "ref_moved": refreshed,
+                                      "http_up": round(http_up, 3)}))
                     return 0
-        elif total is not None:
-            last = {"count": total}
         time.sleep(a.poll_ms / 1000.0)
-    print(json.dumps({"done": False, "polls": polls, "full_reads": full, "last": last,
+    print(json.dumps({"done": False, "polls": polls, "full_reads": full, "ref_moved": refreshed,
+                      "last": last, "ref": ref,
                       "http_up": None if http_up is None else round(http_up, 3)}))
     return 1
 
@@ -728,6 +741,7 @@ def main():
     p.add_argument("--t0", type=float, required=True)
     p.add_argument("--sha", required=True)
     p.add_argument("--count", type=int, required=True)
+    p.add_argument("--others", default="", help="ports of the other nodes")
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("--poll-ms", type=float, default=100)
     p = sub.add_parser("fill")

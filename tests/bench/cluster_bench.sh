@@ -77,7 +77,7 @@
 #   RATE [1000] writes/s  DURATION [10] s  ROUNDS [3]  CONNS [32]
 #   DRAIN [30] s to wait for the last events
 #   POLL_MS [20]  DETECT_TIMEOUT [30] s per transition
-#   HOG_SECONDS [60]  HOGS [2]  HOG_NICE [0]  HOG_CPU [the last CPU]
+#   HOG_SECONDS [60]  HOGS [2]  HOG_NICE [-5]  HOG_CPU [the last CPU]
 #   CATCHUP_N [10000]  CATCHUP_SERVICES [10]
 #   IDLE_SECONDS [30]
 #   MEM_N [100000]  MEM_SERVICES [1000]  MEM_SETTLE [10] s  MEM_FILL_MAX [100] s
@@ -107,7 +107,7 @@ POLL_MS="${POLL_MS:-20}"
 DETECT_TIMEOUT="${DETECT_TIMEOUT:-30}"
 HOG_SECONDS="${HOG_SECONDS:-60}"
 HOGS="${HOGS:-2}"
-HOG_NICE="${HOG_NICE:-0}"
+HOG_NICE="${HOG_NICE:--5}"
 CORES="$(nproc)"
 HOG_CPU="${HOG_CPU:-$((CORES - 1))}"
 CATCHUP_N="${CATCHUP_N:-10000}"
@@ -139,9 +139,14 @@ has_part() { [[ " $PARTS " == *" $1 "* ]]; }
 ((MEM_FILL_MAX + 60 <= LOCK_MAX)) || die "MEM_FILL_MAX=$MEM_FILL_MAX needs LOCK_MAX >= $((MEM_FILL_MAX + 60))"
 # The command with every setting spelled out.
 command_line=""
-for v in PARTS RATE DURATION ROUNDS CONNS DRAIN POLL_MS DETECT_TIMEOUT HOG_SECONDS HOGS HOG_NICE \
+[[ "$PARTS" == "propagation idle detection catchup memory" ]] || command_line="PARTS=\"$PARTS\" "
+for v in RATE DURATION ROUNDS CONNS DRAIN POLL_MS DETECT_TIMEOUT HOG_SECONDS HOGS HOG_NICE \
          HOG_CPU CATCHUP_N CATCHUP_SERVICES IDLE_SECONDS MEM_N MEM_SERVICES MEM_SETTLE MEM_FILL_MAX; do
-  printf -v command_line '%s%s=%q ' "$command_line" "$v" "${!v}"
+  if [[ "${!v}" =~ ^[-A-Za-z0-9_.,]*$ ]]; then
+    command_line+="$v=${!v} "
+  else
+    printf -v command_line '%s%s=%q ' "$command_line" "$v" "${!v}"
+  fi
 done
 [[ "$NODE_CONFIG" == "$default_config" ]] || printf -v command_line '%sNODE_CONFIG=%q ' "$command_line" "$NODE_CONFIG"
 [[ -z "$NODE_ARGS" ]] || printf -v command_line '%sNODE_ARGS=%q ' "$command_line" "$NODE_ARGS"
@@ -189,19 +194,20 @@ py() { # OUT ARGS...
   shift
   python3 "$helper" "$@" >"$out" 2>>"$tmp/py.log" &
   py_pid=$!
-  wait "$py_pid" || rc=$?
+  # (2>/dev/null: bash's notice of a node the helper killed with SIGKILL.)
+  { wait "$py_pid"; } 2>/dev/null || rc=$?
   py_pid=""
   return "$rc"
 }
 jqr() { jq -r "$1" "$2" 2>/dev/null || echo n/a; } # FILTER FILE
-nap() { sleep "$1" & local s=$!; wait "$s"; } # interruptible sleep
+nap() { sleep "$1" & local s=$!; { wait "$s"; } 2>/dev/null; } # interruptible sleep
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 mib() { awk -v k="$1" 'BEGIN{ printf "%.1f", k / 1024 }'; }
 alive() { [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null; }
 secs_since() { awk -v a="$1" -v b="$(now)" 'BEGIN{ printf "%.3f", b - a }'; }
 
 # -- valmesh nodes --------------------------------------------------------------------
-others() { # K [SEP]: the HTTP ports of every node but K
+others() { # K: the HTTP ports of every node but K
   local k out=""
   for ((k = 1; k <= NODES; k++)); do ((k == $1)) || out+="${out:+,}${N_HTTP[k]}"; done
   echo "$out"
@@ -408,9 +414,16 @@ restart_timed() { # K LABEL
   fi
 }
 detection() {
-  local out
+  local out sse
   lock_acquire detection-kill
   ensure_cluster || { notes+=("detection: the cluster did not form; skipped"); lock_release; return; }
+  # n1's SSE stream through the transitions below: the membership events it
+  # carries (checks the path the hog's count relies on).
+  python3 "$helper" sselog --port "${N_HTTP[1]}" --out "$tmp/detect-sse-n1.log" \
+    --seconds $((6 * DETECT_TIMEOUT + 120)) 2>>"$tmp/py.log" &
+  sse=$!
+  bg_pids+=("$sse")
+  nap 0.5
   out="$tmp/detect-kill.json"
   watch_members "$out" 5 KILL dead
   wait "${N_PID[5]}" 2>/dev/null || true
@@ -436,6 +449,9 @@ detection() {
   detect_row "SIGTERM n3 -> left" "$out"
   node_stop 3 TERM 15
   restart_timed 3 "restart n3 -> alive"
+  nap 1
+  kill_wait "$sse" TERM 3
+  forget_pid bg_pids "$sse"
   lock_release
 
   hog
@@ -463,7 +479,7 @@ hog() {
   for k in "${hog_pids[@]}"; do kill_wait "$k" TERM 3; done
   hog_pids=()
   c1="$(proc_ticks "${N_PID[2]}")" t1="$(now)"
-  hog_cpu="$(pct $((c1 - c0)) "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')")"
+  hog_cpu="$(pct $((c1 - c0)) "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')" 1)"
   alive "${N_PID[2]}" && taskset -a -p -c "$all_cpus" "${N_PID[2]}" >/dev/null
   nap 10
   for k in "${bg_pids[@]}"; do kill_wait "$k" TERM 3; done
@@ -495,7 +511,7 @@ catchup() {
   t0="$(now)"
   node_launch 4 all
   py "$tmp/catchup.json" catchup --port "${N_HTTP[4]}" --t0 "$t0" --sha "$sha" \
-    --count "${count/n\/a/0}" --timeout 60 --poll-ms 100 || true
+    --count "${count/n\/a/0}" --others "$(others 4)" --timeout 60 --poll-ms 100 || true
   log "catch-up: $(cat "$tmp/catchup.json")"
   node_wait 4 || notes+=("catch-up: n4 did not come back: $(tail -2 "${N_DIR[4]}.log" | tr '\n' ' ')")
   catchup_ran=1
@@ -601,7 +617,7 @@ if has_part propagation; then
   etcd_version="$(etcd --version 2>/dev/null | awk '/^etcd Version/ {print $3}')"
   cat <<EOF
 
-1. propagation: $RATE writes/s for ${DURATION}s over $CONNS connections, $ROUNDS rounds (valmesh, then etcd, alternating)
+1. propagation: $RATE writes/s for ${DURATION}s over $CONNS connections, ROUNDS=$ROUNDS (valmesh, then etcd, alternating)
    valmesh: 5 nodes, POST /api/services into n1, GET /api/events on n2..n5
    etcd ${etcd_version:-?}: 3 members, POST /v3/kv/put on e1 (leader in each round: ${etcd_leader% }), POST /v3/watch on e2, e3
    latency = the event's arrival on the LAST watched node - the client's read of the write's ack (ms)
@@ -651,6 +667,14 @@ EOF
   while IFS='|' read -r label first all sus note; do
     row "$label" "$first" "$all" "$sus" "$note"
   done <"$tmp/detect.txt"
+  if [[ -s "$tmp/detect-sse-n1.log" ]]; then
+    awk '$2 ~ /^member_/ { c[$2]++ } END {
+      printf "events on n1'"'"'s SSE stream over these transitions:"
+      for (k in c) printf " %s %d", k, c[k]
+      print (length(c) ? "" : " none")
+      if (!c["member_dead"]) print "WARNING: no member_dead on n1'"'"'s SSE stream: the hog'"'"'s count below cannot be trusted" }' \
+      "$tmp/detect-sse-n1.log"
+  fi
   if ((hog_ran)); then
     echo "CPU hog: n2's threads and $HOGS busy loops (nice $HOG_NICE) on CPU $HOG_CPU for ${HOG_SECONDS}s; n2 got ${hog_cpu}% of a core"
     echo "membership events on the 5 SSE streams during the hog and 10 s after (all five nodes stayed up, so every suspect and dead is false):"
@@ -670,7 +694,7 @@ if has_part catchup && ((catchup_ran)); then
 fill: $(jqr '"\(.acked) acked of \(.planned) in \(.seconds) s (\(.rate)/s), errors \(.errors | tostring)"' "$tmp/catchup-fill.json")
 n1, n2, n3, n5 equal: $(jqr '"\(.equal) after \(.seconds) s, \(.ref.count // "n/a") instances"' "$tmp/catchup-ref.json")
 n4 restart -> HTTP answering: $(jqr '.http_up // "n/a"' "$tmp/catchup.json") s
-n4 restart -> catalog equal:  $(jqr 'if .done then "\(.seconds) s (polled every 100 ms; the matching poll took \(.poll_seconds) s)" else "not within 60 s (last: \(.last | tostring))" end' "$tmp/catchup.json")
+n4 restart -> catalog equal:  $(jqr 'if .done then "\(.seconds) s (polled every 100 ms; the matching poll took \(.poll_seconds) s)" else "not within 60 s (last: \(.last | tostring))" end + (if (.ref_moved // 0) > 0 then "; the others'"'"' catalog moved \(.ref_moved) times meanwhile" else "" end)' "$tmp/catchup.json")
 EOF
 fi
 
