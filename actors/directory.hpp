@@ -6,6 +6,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/cluster.hpp"
 #include "actors/events.hpp"
 #include "actors/health.hpp"
 #include "actors/mesh_directory.hpp"
@@ -46,6 +47,7 @@ class directory {
   health_aggregator_actor health_aggregator() const { return get(aggregator_); }
   mesh_supervisor_actor mesh_supervisor() const { return get(mesh_sup_); }
   tracer_actor tracer() const { return get(tracer_); }
+  cluster_actor cluster() const { return get(cluster_); }
 
   void set(registry_actor x) { put(registry_, std::move(x)); }
   void set(store_actor x) { put(store_, std::move(x)); }
@@ -55,6 +57,7 @@ class directory {
   void set(health_aggregator_actor x) { put(aggregator_, std::move(x)); }
   void set(mesh_supervisor_actor x) { put(mesh_sup_, std::move(x)); }
   void set(tracer_actor x) { put(tracer_, std::move(x)); }
+  void set(cluster_actor x) { put(cluster_, std::move(x)); }
 
   /// The bulkheads by service (the mesh supervisor keeps it current).
   mesh_directory& bulkheads() noexcept { return bulkheads_; }
@@ -72,6 +75,7 @@ class directory {
     aggregator_ = nullptr;
     mesh_sup_ = nullptr;
     tracer_ = nullptr;
+    cluster_ = nullptr;
     bulkheads_.clear();
   }
 
@@ -109,6 +113,7 @@ class directory {
   health_aggregator_actor aggregator_;
   mesh_supervisor_actor mesh_sup_;
   tracer_actor tracer_;
+  cluster_actor cluster_;
   mesh_directory bulkheads_;
 };
 

@@ -62,7 +62,13 @@ checker_child& checker_for(hsup_pointer self, const std::string& service) {
   return c;
 }
 
+void unwatch(hsup_pointer self, const service_instance& x);
+
 void watch(hsup_pointer self, const service_instance& x) {
+  if (auto& judges = self->state.options.judges; judges && !judges(x)) {
+    unwatch(self, x);  // judged elsewhere (now)
+    return;
+  }
   auto& c = checker_for(self, x.name);
   c.ids.insert(x.id);
   self->send(c.handle, watch_atom::value, x);
@@ -173,6 +179,7 @@ health_supervisor_actor::behavior_type health_supervisor_impl(
             unwatch(self, c.instance);
             break;
           case catalog_change::kind::status_changed:
+          case catalog_change::kind::renewed:
             break;
         }
       },

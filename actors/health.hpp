@@ -56,6 +56,9 @@ struct health_options {
   std::shared_ptr<metrics> meter;
   /// Called with each (re)started aggregator, to publish its handle.
   std::function<void(const health_aggregator_actor&)> on_aggregator;
+  /// Which instances this node checks (unset: all). In a cluster, each
+  /// instance is checked by the node that judges it.
+  std::function<bool(const service_instance&)> judges;
   /// Restart intensity of the supervisor's children; past it the
   /// supervisor exits and node_supervisor restarts it.
   uint32_t intensity = 10;

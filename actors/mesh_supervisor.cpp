@@ -204,6 +204,8 @@ mesh_supervisor_actor::behavior_type mesh_supervisor_impl(
           case catalog_change::kind::deregistered:
             unwatch(self, c.instance);
             break;
+          case catalog_change::kind::renewed:
+            break;
         }
       },
       [self](resync_atom) {

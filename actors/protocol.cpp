@@ -37,7 +37,16 @@ void add_message_types(caf::actor_system_config& cfg) {
       "std::vector<service_instance>");
   cfg.add_message_type<std::vector<service_summary>>(
       "std::vector<service_summary>");
-  cfg.add_message_type<node_info>("node_info");
+  // The cluster: every node registers the same types under the same names
+  // (a type a receiver does not know is dropped without a word).
+  cfg.add_message_type<write_version>("write_version");
+  cfg.add_message_type<catalog_entry>("catalog_entry");
+  cfg.add_message_type<std::vector<catalog_entry>>(
+      "std::vector<catalog_entry>");
+  cfg.add_message_type<catalog_digest>("catalog_digest");
+  cfg.add_message_type<std::vector<uint32_t>>("std::vector<uint32_t>");
+  cfg.add_message_type<member>("member");
+  cfg.add_message_type<std::vector<member>>("std::vector<member>");
   cfg.add_error_category(errc_category, [](uint8_t code, caf::atom_value,
                                            const caf::message& ctx) {
     std::string result = "valmesh: ";

@@ -14,6 +14,7 @@
 #include "runtime/health/check_schedule.hpp"
 #include "runtime/mesh/circuit_breaker.hpp"
 #include "runtime/store/durable_store.hpp"
+#include "runtime/cluster/membership.hpp"
 #include "runtime/common/error.hpp"
 #include "runtime/health/health_rules.hpp"
 #include "runtime/registry/load_balancer.hpp"
@@ -31,7 +32,6 @@ using get_atom = caf::atom_constant<caf::atom("get")>;
 using resolve_atom = caf::atom_constant<caf::atom("resolve")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
-using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
 using check_atom = caf::atom_constant<caf::atom("check")>;
 using checked_atom = caf::atom_constant<caf::atom("checked")>;
@@ -53,6 +53,21 @@ using append_atom = caf::atom_constant<caf::atom("append")>;
 using load_atom = caf::atom_constant<caf::atom("load")>;
 using spans_atom = caf::atom_constant<caf::atom("spans")>;
 using exported_atom = caf::atom_constant<caf::atom("exported")>;
+// The cluster (messages that cross the network between nodes).
+using merge_atom = caf::atom_constant<caf::atom("merge")>;
+using digest_atom = caf::atom_constant<caf::atom("digest")>;
+using entries_atom = caf::atom_constant<caf::atom("entries")>;
+using ping_atom = caf::atom_constant<caf::atom("ping")>;
+using ping_req_atom = caf::atom_constant<caf::atom("ping_req")>;
+using gossip_atom = caf::atom_constant<caf::atom("gossip")>;
+using sync_atom = caf::atom_constant<caf::atom("sync")>;
+using join_atom = caf::atom_constant<caf::atom("join")>;
+using members_atom = caf::atom_constant<caf::atom("members")>;
+using leave_atom = caf::atom_constant<caf::atom("leave")>;
+using push_atom = caf::atom_constant<caf::atom("push")>;
+using peers_atom = caf::atom_constant<caf::atom("peers")>;
+using tree_atom = caf::atom_constant<caf::atom("tree")>;
+using rejudge_atom = caf::atom_constant<caf::atom("rejudge")>;
 
 /// The error category of `errc` inside a `caf::error`.
 inline constexpr caf::atom_value errc_category = caf::atom("valmesh");
@@ -76,31 +91,40 @@ typename Inspector::result_type inspect(Inspector& f, resolve_options& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, write_version& x) {
+  return f(caf::meta::type_name("write_version"), x.stamp, x.origin);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, service_instance& x) {
   return f(caf::meta::type_name("service_instance"), x.id, x.name, x.version,
            x.host, x.port, x.protocol, x.health_endpoint, x.weight, x.tags,
            x.metadata, x.ttl_ms, x.status, x.registered_at_ms,
            x.last_heartbeat_ms, x.node, x.active_requests, x.create_index,
            x.modify_index, x.last_check_ms, x.last_check_duration_us,
-           x.last_check_output);
+           x.last_check_output, x.revision);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, catalog_entry& x) {
+  return f(caf::meta::type_name("catalog_entry"), x.instance, x.removed);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, catalog_digest& x) {
+  return f(caf::meta::type_name("catalog_digest"), x.buckets);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member& x) {
+  return f(caf::meta::type_name("member"), x.name, x.cluster_addr,
+           x.http_addr, x.version, x.incarnation, x.status, x.last_seen_ms);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, service_summary& x) {
   return f(caf::meta::type_name("service_summary"), x.name, x.instance_count,
            x.passing_count, x.versions);
-}
-
-/// What a node tells another on first contact through the cluster port.
-struct node_info {
-  std::string name;
-  std::string http_addr;
-  std::string version;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, node_info& x) {
-  return f(caf::meta::type_name("node_info"), x.name, x.http_addr, x.version);
 }
 
 /// One instance's health-check figures, for `GET /api/health/services`.

@@ -133,26 +133,42 @@ caf::result<service_instance> persist(registry_pointer self,
   return rp;
 }
 
-/// Sends a removal the registry made on its own (lease expiry, critical too
-/// long) to the store; nobody waits for it.
-void persist_removal(registry_pointer self, const service_instance& x) {
+/// Sends a change nobody waits for (a status change, a lease expiry, a
+/// removal of a critical instance, a write replicated from another node)
+/// to the store.
+void persist_quietly(registry_pointer self, store_mutation m) {
   auto store = self->state.store();
+  auto what = m.instance.name + "/" + m.instance.id;
   if (!store || !*store) {
     if (!store)
-      spdlog::warn("registry: no store to record the removal of {}/{}", x.name,
-                   x.id);
+      spdlog::warn("registry: no store to record the change of {}", what);
     return;
   }
-  auto what = x.name + "/" + x.id;
   self->request(*store, self->state.options.store_timeout, append_atom::value,
-                store_mutation::remove(x.name, x.id, self->state.data->index()))
+                std::move(m))
       .then([](uint64_t) {},
             [what](caf::error& err) {
-              spdlog::warn(
-                  "registry: the store did not record the removal "
-                  "of {}: {}",
-                  what, to_failure(err).message);
+              spdlog::warn("registry: the store did not record the change "
+                           "of {}: {}",
+                           what, to_failure(err).message);
             });
+}
+
+/// The tombstone record of the removal of `x`.
+store_mutation burial_of(const catalog& data, const service_instance& x) {
+  if (auto i = data.tombstones().find(x.name + "/" + x.id);
+      i != data.tombstones().end())
+    return store_mutation::bury(i->second);
+  return store_mutation::bury(tombstone{x.name, x.id, x.node, data.index(),
+                                        x.revision, 0});
+}
+
+/// The store record of a change: a `put` of the instance as it now is, or
+/// the tombstone of a removal.
+store_mutation record_of(const catalog& data, const catalog_change& c) {
+  if (c.what == catalog_change::kind::deregistered)
+    return burial_of(data, c.instance);
+  return store_mutation::put(c.instance);
 }
 
 /// Publishes what expiry changed, logs it, and records removals.
@@ -162,8 +178,8 @@ void log_changes(registry_pointer self,
   for (auto& c : changes) {
     st.publish(c);
     auto& x = c.instance;
+    persist_quietly(self, record_of(*st.data, c));
     if (c.what == catalog_change::kind::deregistered) {
-      persist_removal(self, x);
       st.balancers.erase(x.name);
       spdlog::info(
           "registry: removed {}/{} after {}s critical", x.name, x.id,
@@ -179,7 +195,9 @@ void log_changes(registry_pointer self,
 /// idle otherwise (an idle node never wakes up for nothing).
 void arm_timer(registry_pointer self) {
   auto& st = self->state;
-  if (st.tick_pending || !st.data->has_deadlines()) return;
+  if (st.tick_pending ||
+      (!st.data->has_deadlines() && st.data->tombstones().empty()))
+    return;
   st.tick_pending = true;
   self->delayed_send(self, st.options.tick_interval, tick_atom::value);
 }
@@ -207,6 +225,7 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
               auto& st = self->state;
               auto n = c.instances.size();
               for (auto& x : c.instances) st.data->restore(std::move(x));
+              for (auto& t : c.tombstones) st.data->restore(std::move(t));
               st.data->restore_index(c.index);
               spdlog::info("registry: loaded {} instances from the store", n);
               arm_timer(self);
@@ -256,30 +275,37 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
                                removed->status, "deregistered"});
         }
         if (!removed || !*store) return answer(std::move(removed));
-        return persist(
-            self, *store,
-            store_mutation::remove(name, id, self->state.data->index()),
-            *removed);
+        return persist(self, *store, burial_of(*self->state.data, *removed),
+                       *removed);
       },
       [self](heartbeat_atom, const std::string& name,
              const std::string& id) -> caf::result<service_instance> {
         auto before = self->state.data->find(name, id);
         auto previous = before ? before->status : health_status::unknown;
+        auto store = self->state.store();
+        if (!store)
+          return make_error(errc::unavailable,
+                            "the store is restarting; retry the request");
         auto r = self->state.data->heartbeat(name, id);
-        if (r && r->status != previous)
-          self->state.publish(
-              {catalog_change::kind::status_changed, *r, previous, {}});
+        if (r)
+          self->state.publish({r->status != previous
+                                   ? catalog_change::kind::status_changed
+                                   : catalog_change::kind::renewed,
+                               *r, previous, {}});
         arm_timer(self);  // the renewed lease is a deadline again
-        return answer(std::move(r));
+        if (!r || !*store) return answer(std::move(r));
+        return persist(self, *store, store_mutation::put(*r), *r);
       },
       [self](status_atom, const std::string& name, const std::string& id,
              health_status status) -> caf::result<service_instance> {
         auto before = self->state.data->find(name, id);
         auto previous = before ? before->status : health_status::unknown;
         auto r = self->state.data->set_status(name, id, status);
-        if (r && r->status != previous)
+        if (r && r->status != previous) {
           self->state.publish(
               {catalog_change::kind::status_changed, *r, previous, {}});
+          persist_quietly(self, store_mutation::put(*r));
+        }
         arm_timer(self);
         return answer(std::move(r));
       },
@@ -295,9 +321,31 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
                        to_string(c.instance.status), to_string(c.previous),
                        c.instance.last_check_output);
           self->state.publish(c);
+          persist_quietly(self, store_mutation::put(c.instance));
           changed = true;
         }
         if (changed) arm_timer(self);
+      },
+      [self](merge_atom, std::vector<catalog_entry>& entries) {
+        auto& st = self->state;
+        for (auto& e : entries) {
+          auto c = st.data->merge(e);
+          if (!c) continue;
+          if (c->what == catalog_change::kind::deregistered &&
+              st.data->instances(c->instance.name) == nullptr)
+            st.balancers.erase(c->instance.name);
+          st.publish(*c);
+          persist_quietly(self, record_of(*st.data, *c));
+        }
+        arm_timer(self);
+      },
+      [self](rejudge_atom) {
+        self->state.data->rejudge();
+        arm_timer(self);
+      },
+      [self](digest_atom) { return self->state.data->digest(); },
+      [self](entries_atom, const std::vector<uint32_t>& buckets) {
+        return self->state.data->entries_in(buckets);
       },
       [self](snapshot_atom) { return self->state.data->all(); },
       [self](list_atom) -> std::vector<service_summary> {
@@ -333,6 +381,8 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
         auto& st = self->state;
         st.tick_pending = false;
         log_changes(self, st.data->expire());
+        for (auto& t : st.data->forget_old_tombstones())
+          persist_quietly(self, store_mutation::forget(t.name, t.id));
         arm_timer(self);
       },
   };

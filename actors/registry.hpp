@@ -44,6 +44,17 @@ using registry_actor = caf::typed_actor<
     /// Records a batch of health checks of one service's instances: status
     /// and lastCheck of each. One-way: checkers do not wait.
     caf::reacts_to<check_atom, std::string, std::vector<check_report>>,
+    /// Applies writes replicated from other nodes (last writer wins per
+    /// entry); persists and publishes what changed. One-way.
+    caf::reacts_to<merge_atom, std::vector<catalog_entry>>,
+    /// Answers the anti-entropy digest of the catalog.
+    caf::replies_to<digest_atom>::with<catalog_digest>,
+    /// Answers every entry, live or deleted, in the digest's buckets given.
+    caf::replies_to<entries_atom,
+                    std::vector<uint32_t>>::with<std::vector<catalog_entry>>,
+    /// The alive members changed: asks again which instances this node
+    /// judges (fresh leases for those it takes over). One-way.
+    caf::reacts_to<rejudge_atom>,
     /// Answers every instance (for subscribers that rebuild after a restart).
     caf::replies_to<snapshot_atom>::with<std::vector<service_instance>>,
     /// Internal: applies lease expiry (sent to itself on a timer).

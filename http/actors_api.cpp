@@ -3,6 +3,8 @@
 #include <charconv>
 
 #include "actors/bridge.hpp"
+#include "actors/cluster.hpp"
+#include "http/api.hpp"
 #include "actors/protocol.hpp"
 #include "http/api_util.hpp"
 #include "runtime/common/duration.hpp"
@@ -35,7 +37,23 @@ void with_tree(const ctx_ptr& ctx, const responder& done,
                  }});
 }
 
-void get_actors(const ctx_ptr& ctx, request_context&&, responder done) {
+void get_actors(const ctx_ptr& ctx, request_context&& rc, responder done) {
+  if (auto node = rc.query("node"); node && *node != ctx->node_name) {
+    // Another member's tree, asked over the cluster link (not over HTTP).
+    if (node->empty())
+      return reply_error(done, {errc::invalid_argument, "node= needs a name"});
+    auto cluster = ctx->actors->cluster();
+    return ask<std::string>(
+        ctx, cluster, "cluster actor", std::move(done),
+        [](std::string& body, const responder& done) {
+          auto j = json::parse(body, nullptr, false);
+          if (j.is_discarded())
+            return reply_error(done, {errc::bad_gateway,
+                                      "the member answered malformed JSON"});
+          reply_json(done, 200, j);
+        },
+        tree_atom::value, std::string{*node});
+  }
   with_tree(ctx, done, [done](actor_tree_node tree) {
     reply_json(done, 200, {{"root", to_json(tree)}});
   });

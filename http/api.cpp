@@ -22,28 +22,6 @@ namespace {
 using verb = beast_http::verb;
 using ctx_ptr = std::shared_ptr<const api_context>;
 
-/// Sends `args...` to `target` from the bridge; calls `on_ok` with the typed
-/// answer, or answers the mapped error. Never blocks the caller.
-template <class R, class Handle, class OnOk, class... Ts>
-void ask(const ctx_ptr& ctx, Handle target, const char* what, responder done,
-         OnOk on_ok, Ts... args) {
-  auto bridge = ctx->actors->bridge();
-  if (!target || !bridge) {
-    reply_error(done, {errc::unavailable,
-                       std::string{"the "} + what + " is restarting; retry"});
-    return;
-  }
-  auto timeout = ctx->actor_timeout;
-  caf::anon_send(bridge, bridge_job{[target, timeout, done, on_ok, args...](
-                                        caf::event_based_actor* self) mutable {
-                   self->request(target, timeout, std::move(args)...)
-                       .then([done, on_ok](R& result) { on_ok(result, done); },
-                             [done](caf::error& err) {
-                               reply_error(done, to_failure(err));
-                             });
-                 }});
-}
-
 template <class R, class OnOk, class... Ts>
 void ask_registry(const ctx_ptr& ctx, responder done, OnOk on_ok, Ts... args) {
   ask<R>(ctx, ctx->actors->registry(), "registry", std::move(done),

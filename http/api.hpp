@@ -7,7 +7,9 @@
 
 #include <caf/all.hpp>
 
+#include "actors/bridge.hpp"
 #include "actors/directory.hpp"
+#include "http/api_util.hpp"
 #include "http/router.hpp"
 #include "runtime/metrics/metrics.hpp"
 
@@ -33,6 +35,28 @@ struct api_context {
   /// The node's metrics, exposed at `GET /metrics`.
   std::shared_ptr<metrics> meter;
 };
+
+/// Sends `args...` to `target` from the bridge; calls `on_ok` with the typed
+/// answer, or answers the mapped error. Never blocks the caller.
+template <class R, class Handle, class OnOk, class... Ts>
+void ask(const std::shared_ptr<const api_context>& ctx, Handle target, const char* what, responder done,
+         OnOk on_ok, Ts... args) {
+  auto bridge = ctx->actors->bridge();
+  if (!target || !bridge) {
+    reply_error(done, {errc::unavailable,
+                       std::string{"the "} + what + " is restarting; retry"});
+    return;
+  }
+  auto timeout = ctx->actor_timeout;
+  caf::anon_send(bridge, bridge_job{[target, timeout, done, on_ok, args...](
+                                        caf::event_based_actor* self) mutable {
+                   self->request(target, timeout, std::move(args)...)
+                       .then([done, on_ok](R& result) { on_ok(result, done); },
+                             [done](caf::error& err) {
+                               reply_error(done, to_failure(err));
+                             });
+                 }});
+}
 
 /// Adds the registry, discovery and node endpoints of SPEC §3 to `r`.
 void install_api(router& r, std::shared_ptr<const api_context> ctx);

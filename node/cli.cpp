@@ -143,10 +143,6 @@ int run_agent(const agent_flags& flags, CLI::App& cmd) {
                endpoint{cfg->http.host, n.http_port()}.to_string(),
                endpoint{cfg->cluster.host, n.cluster_port()}.to_string(),
                cfg->services.size());
-  if (!cfg->join.empty())
-    spdlog::warn(
-        "--join is accepted but cluster membership is not built yet; "
-        "running as a single node");
   int sig = 0;
   sigwait(&signals, &sig);
   if (sig == SIGUSR1) {
@@ -278,6 +274,18 @@ void print_actors(const json& j) {
                                               "RESTARTS", "MAILBOX", "HANDLED",
                                               "UPTIME_MS", "LAST_FAILURE"}};
   actor_rows(j["root"], rows);
+  print_table(rows);
+}
+
+/// `valmesh members`: one row per member, as `consul members` prints them.
+void print_members(const json& j) {
+  std::vector<std::vector<std::string>> rows{
+      {"Node", "Address", "HTTP", "Status", "Incarnation", "Build"}};
+  for (auto& m : j.value("members", json::array()))
+    rows.push_back({m.value("name", ""), m.value("clusterAddr", ""),
+                    m.value("httpAddr", ""), m.value("status", ""),
+                    std::to_string(m.value("incarnation", uint64_t{0})),
+                    m.value("version", "")});
   print_table(rows);
 }
 
@@ -551,10 +559,25 @@ int run_cli(int argc, char** argv) {
   add_client_flags(call, cf);
 
   bool actors_tree = false;
+  bool actors_all = false;
+  std::string actors_node;
   auto* actors = app.add_subcommand(
       "actors", "actor introspection: the supervision tree and its figures");
   actors->add_flag("--tree", actors_tree, "print the tree, indented");
+  actors->add_option("--node", actors_node,
+                     "another member's tree, asked over the cluster link");
+  actors->add_flag("--all", actors_all, "every alive member's tree");
   add_client_flags(actors, cf);
+
+  auto* members = app.add_subcommand(
+      "members", "cluster members and their state (as `consul members`)");
+  add_client_flags(members, cf);
+  std::string join_addr;
+  auto* join_cmd = app.add_subcommand(
+      "join", "ask the agent to join the cluster through a member");
+  join_cmd->add_option("ADDRESS", join_addr, "HOST:PORT of a member's cluster port")
+      ->required();
+  add_client_flags(join_cmd, cf);
   spans_command spansf;
   add_spans_command(app, spansf);
 
@@ -614,13 +637,48 @@ int run_cli(int argc, char** argv) {
         [&](const json& j) { upstream_failed = j.value("status", 0) >= 400; });
     return rc == exit_code::ok && upstream_failed ? exit_code::agent_error : rc;
   }
-  if (actors->parsed())
-    return client_call(cf, "GET", "/api/actors", {}, 200, [&](const json& j) {
+  if (actors->parsed()) {
+    auto print = [&](const json& j) {
       if (actors_tree)
         print_actor_tree(j["root"], "", true, true);
       else
         print_actors(j);
-    });
+    };
+    auto tree_of = [&](const std::string& node) {
+      auto target = node.empty() ? std::string{"/api/actors"}
+                                 : "/api/actors?node=" +
+                                       web::encode_path_segment(node);
+      return client_call(cf, "GET", target, {}, 200, print);
+    };
+    if (!actors_all) return tree_of(actors_node);
+    std::vector<std::string> names;
+    auto quiet = cf;
+    quiet.json = false;
+    auto rc = client_call(quiet, "GET", "/api/cluster/members", {}, 200,
+                          [&](const json& j) {
+                            for (auto& m : j.value("members", json::array()))
+                              if (m.value("status", "") == "alive")
+                                names.push_back(m.value("name", ""));
+                          });
+    if (rc != exit_code::ok) return rc;
+    int worst = exit_code::ok;
+    for (auto& name : names) {
+      if (!cf.json) std::cout << "== " << name << " ==\n";
+      worst = std::max(worst, tree_of(name));
+    }
+    return worst;
+  }
+  if (members->parsed())
+    return client_call(cf, "GET", "/api/cluster/members", {}, 200,
+                       print_members);
+  if (join_cmd->parsed())
+    return client_call(cf, "POST", "/api/cluster/join",
+                       json{{"address", join_addr}}.dump(), 200,
+                       [&](const json& j) {
+                         std::cout << "joined through " << join_addr << ": "
+                                   << j.value("members", json::array()).size()
+                                   << " members\n";
+                       });
   if (spansf.cmd->parsed()) return run_spans_command(spansf);
   if (ver->parsed()) {
     std::cout << "valmesh " << version << "\n"

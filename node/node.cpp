@@ -1,5 +1,11 @@
 #include "node/node.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -12,6 +18,9 @@
 
 #include "actors/bridge.hpp"
 #include "actors/cluster.hpp"
+#include "actors/cluster_gateway.hpp"
+#include "actors/inspector.hpp"
+#include "actors/ownership.hpp"
 #include "actors/directory.hpp"
 #include "actors/events.hpp"
 #include "actors/health.hpp"
@@ -22,6 +31,7 @@
 #include "actors/tracer.hpp"
 #include "http/actors_api.hpp"
 #include "http/api.hpp"
+#include "http/cluster_api.hpp"
 #include "http/loops.hpp"
 #include "http/mesh.hpp"
 #include "http/mesh_api.hpp"
@@ -79,7 +89,11 @@ std::pair<std::string, std::string> describe(const catalog_change& c) {
       data["to"] = to_string(x.status);
       data["output"] = x.last_check_output;
       break;
+    case catalog_change::kind::renewed:
+      type = "renewed";  // not published (see on_change)
+      break;
   }
+  if (!x.revision.origin.empty()) data["origin"] = x.revision.origin;
   return {std::move(type),
           data.dump(-1, ' ', false, json::error_handler_t::replace)};
 }
@@ -125,7 +139,13 @@ struct node::impl {
   caf::actor_system sys;
   std::shared_ptr<const clock> time = std::make_shared<system_clock_source>();
   caf::actor supervisor;
-  cluster_actor cluster;
+  /// What this node publishes on the cluster port.
+  caf::actor gateway;
+  /// Which node judges which instance (from the alive members).
+  std::shared_ptr<ownership> owners = std::make_shared<ownership>(cfg.node_name);
+  /// The cluster actor's view of the cluster, kept across its restarts.
+  std::shared_ptr<cluster_memory> cluster_mem =
+      std::make_shared<cluster_memory>();
   using work_guard =
       boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
   std::vector<work_guard> work;
@@ -184,6 +204,55 @@ struct node::impl {
     return o;
   }
 
+  /// The incarnation this node starts with: one more than the last one it
+  /// used (kept in the data dir), so that whatever the cluster remembers of
+  /// its previous run is superseded. With `--dev`, the wall clock in ms.
+  uint64_t start_incarnation() {
+    if (cfg.dev) return static_cast<uint64_t>(time->unix_ms());
+    uint64_t last = 0;
+    if (std::ifstream in{incarnation_path()}; in) in >> last;
+    auto n = std::max(last + 1, static_cast<uint64_t>(1));
+    save_incarnation(n);
+    return n;
+  }
+
+  /// Writes the incarnation to the data dir (write, fsync, rename).
+  void save_incarnation(uint64_t n) {
+    if (cfg.dev) return;
+    auto path = incarnation_path();
+    auto tmp = path + ".tmp";
+    auto text = std::to_string(n) + "\n";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      spdlog::error("cluster: cannot write {}: {}", tmp, std::strerror(errno));
+      return;
+    }
+    bool ok = ::write(fd, text.data(), text.size()) ==
+                  static_cast<ssize_t>(text.size()) &&
+              ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
+      spdlog::error("cluster: cannot save the incarnation in {}", path);
+  }
+
+  std::string incarnation_path() const {
+    return (std::filesystem::path{cfg.data_dir} / "incarnation").string();
+  }
+
+  /// Announces `left` to the cluster and waits, at most `budget`, until the
+  /// members heard it.
+  void leave_cluster(std::chrono::milliseconds budget) {
+    auto cl = actors.cluster();
+    if (!cl) return;
+    caf::scoped_actor self{sys};
+    self->request(cl, budget, leave_atom::value)
+        .receive([](bool) {},
+                 [](caf::error& err) {
+                   spdlog::warn("cluster: leaving was not confirmed: {}",
+                                caf::to_string(err));
+                 });
+  }
+
   /// Hands the loops' spans to the tracer and waits, at most `budget`, for
   /// the tracer to export what waits (graceful shutdown).
   void flush_spans(std::chrono::milliseconds budget);
@@ -238,11 +307,31 @@ std::optional<failure> node::start() {
   ropts.store = [dir] { return dir->store(); };
   ropts.time = d.time;
   ropts.catalog.node_name = d.cfg.node_name;
+  ropts.catalog.judges = [owners = d.owners](const service_instance& x) {
+    return owners->judges(x);
+  };
   ropts.catalog.deregister_critical_after =
       d.cfg.health.deregister_critical_after;
   // The registry publishes; the events hub and the health actors react. The
   // hook looks up their current handles, so their restarts lose nothing.
   ropts.on_change = [dir](const catalog_change& c) {
+    // This node's own writes go to every other member.
+    if (!c.replicated)
+      if (auto cl = dir->cluster()) {
+        catalog_entry e;
+        e.removed = c.what == catalog_change::kind::deregistered;
+        if (e.removed) {
+          e.instance.name = c.instance.name;
+          e.instance.id = c.instance.id;
+          e.instance.node = c.instance.node;
+          e.instance.revision = c.instance.revision;
+        } else {
+          e.instance = c.instance;
+        }
+        caf::anon_send(cl, push_atom::value,
+                       std::vector<catalog_entry>{std::move(e)});
+      }
+    if (c.what == catalog_change::kind::renewed) return;
     if (auto ev = dir->events()) {
       auto [type, data] = describe(c);
       caf::anon_send(ev, publish_atom::value, std::move(type), std::move(data));
@@ -266,6 +355,9 @@ std::optional<failure> node::start() {
   };
   hopts_actors.events = [dir] { return dir->events(); };
   hopts_actors.meter = d.meter;
+  hopts_actors.judges = [owners = d.owners](const service_instance& x) {
+    return owners->judges(x);
+  };
   hopts_actors.on_aggregator = [dir](const health_aggregator_actor& h) {
     dir->set(h);
   };
@@ -332,22 +424,11 @@ std::optional<failure> node::start() {
       };
   tracer_spec.restart = restart_type::permanent;
   children.push_back(std::move(tracer_spec));
-  supervisor_options sopts;
-  sopts.time = d.time;
-  d.supervisor =
-      spawn_supervisor(d.sys, "node_supervisor", sopts, std::move(children));
-  d.actors.set_root(d.supervisor);
-  // The root giving up (a child failing past its intensity) ends the node,
-  // as an OTP application's top supervisor does: whoever runs the node
-  // hears of it through `on_fatal`.
-  d.supervisor->attach_functor([on_fatal = d.on_fatal](const caf::error& why) {
-    if (why && why != caf::exit_reason::user_shutdown &&
-        why != caf::exit_reason::normal && on_fatal)
-      on_fatal(to_string(why));
-  });
-  // The cluster port: CAF's middleman, publishing this node's cluster actor.
-  d.cluster = spawn_cluster(d.sys, node_info{d.cfg.node_name, {}, version});
-  auto published = d.sys.middleman().publish(d.cluster, d.cfg.cluster.port,
+  // The cluster port: CAF's middleman, publishing this node's gateway, the
+  // one handle other nodes hold (actors/cluster_gateway.hpp).
+  d.gateway = spawn_cluster_gateway(
+      d.sys, {[dir] { return dir->cluster(); }, [dir] { return dir->registry(); }});
+  auto published = d.sys.middleman().publish(d.gateway, d.cfg.cluster.port,
                                              d.cfg.cluster.host.c_str(), true);
   if (!published)
     return failure{errc::unavailable, "cannot listen on cluster address " +
@@ -378,8 +459,66 @@ std::optional<failure> node::start() {
   d.http_port = *port;
   api->http_addr = endpoint{d.cfg.http.host, d.http_port}.to_string();
   api->cluster_addr = endpoint{d.cfg.cluster.host, d.cluster_port}.to_string();
+  // The cluster actor: membership and replication. Its view of the
+  // cluster lives in `cluster_mem`, so a restart keeps the node's place.
+  cluster_options copts;
+  copts.time = d.time;
+  copts.self.name = d.cfg.node_name;
+  copts.self.cluster_addr = api->cluster_addr;
+  copts.self.http_addr = api->http_addr;
+  copts.self.version = version;
+  copts.self.incarnation = d.start_incarnation();
+  copts.self.last_seen_ms = d.time->unix_ms();
+  for (auto& seed : d.cfg.join) copts.seeds.push_back(seed.to_string());
+  copts.save_incarnation = [&d](uint64_t n) { d.save_incarnation(n); };
+  copts.registry = [dir] { return dir->registry(); };
+  copts.on_alive = [dir, owners = d.owners](std::vector<std::string> alive) {
+    if (!owners->set_alive(std::move(alive))) return;
+    // Ownership moved: the registry re-files leases, the health checkers
+    // take what this node now judges and drop the rest.
+    if (auto reg = dir->registry()) caf::anon_send(reg, rejudge_atom::value);
+    if (auto hs = dir->health_supervisor())
+      caf::anon_send(hs, resync_atom::value);
+  };
+  copts.on_event = [dir](std::string type, std::string data) {
+    if (auto ev = dir->events())
+      caf::anon_send(ev, publish_atom::value, std::move(type), std::move(data));
+  };
+  copts.tree = [&d](std::function<void(std::string)> done) {
+    auto root = d.actors.root();
+    if (!root) return done("{}");
+    inspect_tree(d.sys, root, "node_supervisor", std::chrono::milliseconds{500},
+                 [done](actor_tree_node tree) {
+                   done(nlohmann::json{{"root", web::to_json(tree)}}.dump());
+                 });
+  };
+  copts.memory = d.cluster_mem;
+  child_spec cluster_spec;
+  cluster_spec.id = "cluster";
+  cluster_spec.kind = "cluster";
+  cluster_spec.start = [dir, copts](caf::actor_system& sys) {
+    auto h = spawn_cluster(sys, copts);
+    dir->set(h);
+    return caf::actor_cast<caf::actor>(h);
+  };
+  cluster_spec.restart = restart_type::permanent;
+  children.push_back(std::move(cluster_spec));
+  supervisor_options sopts;
+  sopts.time = d.time;
+  d.supervisor =
+      spawn_supervisor(d.sys, "node_supervisor", sopts, std::move(children));
+  d.actors.set_root(d.supervisor);
+  // The root giving up (a child failing past its intensity) ends the node,
+  // as an OTP application's top supervisor does: whoever runs the node
+  // hears of it through `on_fatal`.
+  d.supervisor->attach_functor([on_fatal = d.on_fatal](const caf::error& why) {
+    if (why && why != caf::exit_reason::user_shutdown &&
+        why != caf::exit_reason::normal && on_fatal)
+      on_fatal(to_string(why));
+  });
   web::install_api(*rt, api);
   web::install_actors_api(*rt, api);
+  web::install_cluster_api(*rt, api);
   web::upstream_options uopts;
   uopts.response_limit = d.cfg.upstream_response_limit;
   uopts.connect_timeout = d.cfg.upstream_connect_timeout;
@@ -489,6 +628,7 @@ bool node::drain(std::chrono::milliseconds timeout) {
     spdlog::info("draining: waiting up to {}ms for {} request(s) in flight",
                  timeout.count(), left);
   auto idle = d.http->await_idle(timeout);
+  d.leave_cluster(std::chrono::seconds{1});
   if (!idle)
     spdlog::warn(
         "draining: {} request(s) still in flight after {}ms; "
@@ -517,10 +657,10 @@ void node::stop() {
   d.mesh.reset();
   // Every actor is exited explicitly: the system's destructor waits for all
   // of them, and a handle left in a global would hang it (DESIGN §5).
-  if (d.cluster) {
-    d.sys.middleman().unpublish(d.cluster, d.cluster_port);
-    caf::anon_send_exit(d.cluster, caf::exit_reason::user_shutdown);
-    d.cluster = nullptr;
+  if (d.gateway) {
+    d.sys.middleman().unpublish(d.gateway, d.cluster_port);
+    caf::anon_send_exit(d.gateway, caf::exit_reason::user_shutdown);
+    d.gateway = nullptr;
   }
   if (d.supervisor) {
     caf::anon_send_exit(d.supervisor, caf::exit_reason::user_shutdown);

@@ -6,9 +6,83 @@
 
 namespace valmesh {
 
+namespace {
+
+std::string key_of(std::string_view name, std::string_view id) {
+  std::string k;
+  k.reserve(name.size() + id.size() + 1);
+  k.append(name);
+  k += '/';
+  k.append(id);
+  return k;
+}
+
+/// FNV-1a, then SplitMix64's finaliser: stable across processes and
+/// machines (the digest is compared between nodes).
+uint64_t hash_bytes(std::string_view bytes, uint64_t h = 0xcbf29ce484222325ULL) {
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+uint64_t mix(uint64_t z) noexcept {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+uint64_t entry_hash(const service_instance& x) noexcept {
+  auto h = hash_bytes(x.name);
+  h = hash_bytes(std::string_view{"/", 1}, h);
+  h = hash_bytes(x.id, h);
+  h = hash_bytes(std::string_view{"@", 1}, h);
+  h = hash_bytes(x.revision.origin, h);
+  return mix(h ^ mix(x.revision.stamp));
+}
+
+}  // namespace
+
+std::vector<uint32_t> differing_buckets(const catalog_digest& a,
+                                        const catalog_digest& b) {
+  std::vector<uint32_t> result;
+  auto n = std::max(a.buckets.size(), b.buckets.size());
+  for (size_t i = 0; i < n; ++i) {
+    auto x = i < a.buckets.size() ? a.buckets[i] : 0;
+    auto y = i < b.buckets.size() ? b.buckets[i] : 0;
+    if (x != y) result.push_back(static_cast<uint32_t>(i));
+  }
+  return result;
+}
+
 catalog::catalog(const clock& clk, catalog_options options)
-    : clock_(clk), options_(std::move(options)), id_state_(random_seed()) {
+    : clock_(clk),
+      options_(std::move(options)),
+      hlc_(clk),
+      id_state_(random_seed()) {
   // nop
+}
+
+uint32_t catalog::bucket_of(std::string_view name, std::string_view id) {
+  auto h = hash_bytes(id, hash_bytes(std::string_view{"/", 1}, hash_bytes(name)));
+  return static_cast<uint32_t>(mix(h) % catalog_digest::bucket_count);
+}
+
+void catalog::digest_add(const service_instance& x) noexcept {
+  digest_.buckets[bucket_of(x.name, x.id)] ^= entry_hash(x);
+}
+
+void catalog::digest_remove(const service_instance& x) noexcept {
+  digest_add(x);  // XOR is its own inverse
+}
+
+void catalog::stamp(service_instance& x) {
+  x.revision = write_version{hlc_.now(), options_.node_name};
+}
+
+bool catalog::judges(const service_instance& x) const {
+  return !options_.judges || options_.judges(x);
 }
 
 std::string catalog::make_id(const std::string& name) {
@@ -42,6 +116,9 @@ expected<service_instance> catalog::upsert(service_instance x) {
     if (x.ttl_ms > 0)
       lease.lease_deadline = now + std::chrono::milliseconds{x.ttl_ms};
     ++instance_count_;
+    stamp(x);
+    tombstones_.erase(key_of(x.name, x.id));
+    digest_add(x);
     auto [pos, _] = svc.instances.emplace(x.id, std::move(x));
     update_timed(pos->second, lease);
     return pos->second;
@@ -54,6 +131,12 @@ expected<service_instance> catalog::upsert(service_instance x) {
   x.active_requests = old.active_requests;
   x.create_index = old.create_index;
   x.modify_index = index_;
+  x.last_check_ms = old.last_check_ms;
+  x.last_check_duration_us = old.last_check_duration_us;
+  x.last_check_output = old.last_check_output;
+  digest_remove(old);
+  stamp(x);
+  digest_add(x);
   if (x.ttl_ms != old.ttl_ms) {
     lease.lease_deadline.reset();
     if (x.ttl_ms > 0)
@@ -66,7 +149,10 @@ expected<service_instance> catalog::upsert(service_instance x) {
 
 void catalog::restore(service_instance x) {
   auto& svc = services_[x.name];
-  x.status = health_status::unknown;
+  hlc_.observe(x.revision.stamp);
+  // An instance this node judges starts over (unknown, a fresh lease); one
+  // judged elsewhere keeps the status its judge last wrote.
+  if (judges(x)) x.status = health_status::unknown;
   x.last_heartbeat_ms = 0;
   x.active_requests = 0;
   x.last_check_ms = 0;
@@ -77,13 +163,65 @@ void catalog::restore(service_instance x) {
   lease = lease_state{};
   if (x.ttl_ms > 0)
     lease.lease_deadline = clock_.now() + std::chrono::milliseconds{x.ttl_ms};
+  if (auto i = svc.instances.find(x.id); i != svc.instances.end())
+    digest_remove(i->second);
+  digest_add(x);
   auto [pos, fresh] = svc.instances.insert_or_assign(x.id, std::move(x));
   if (fresh) ++instance_count_;
   update_timed(pos->second, lease);
 }
 
+void catalog::restore(tombstone t) {
+  hlc_.observe(t.revision.stamp);
+  index_ = std::max(index_, t.index);
+  bury(std::move(t));
+}
+
+void catalog::bury(tombstone t) {
+  auto key = key_of(t.name, t.id);
+  burial_order_.emplace_back(key, t.removed_at_ms);
+  tombstones_.insert_or_assign(std::move(key), std::move(t));
+}
+
+void catalog::rejudge() {
+  auto now = clock_.now();
+  for (auto& [_, svc] : services_)
+    for (auto& [id, x] : svc.instances) {
+      auto& l = svc.leases[id];
+      auto now_judged = judges(x);
+      if (now_judged == l.judged) continue;
+      if (now_judged) {
+        // Taken over: a fresh grace period, as after a restart.
+        l.lease_deadline.reset();
+        if (x.ttl_ms > 0)
+          l.lease_deadline = now + std::chrono::milliseconds{x.ttl_ms};
+        if (x.status == health_status::critical) l.critical_since = now;
+      }
+      update_timed(x, l);
+    }
+}
+
+std::vector<tombstone> catalog::forget_old_tombstones() {
+  std::vector<tombstone> forgotten;
+  auto horizon = clock_.unix_ms() - options_.tombstone_ttl.count();
+  while (!burial_order_.empty()) {
+    auto& [key, at] = burial_order_.front();
+    auto i = tombstones_.find(key);
+    if (i == tombstones_.end() || i->second.removed_at_ms != at) {
+      burial_order_.pop_front();  // replaced or revived since
+      continue;
+    }
+    if (at > horizon && tombstones_.size() <= options_.max_tombstones) break;
+    forgotten.push_back(std::move(i->second));
+    tombstones_.erase(i);
+    burial_order_.pop_front();
+  }
+  return forgotten;
+}
+
 service_instance catalog::erase(
-    std::map<std::string, service_entry>::iterator svc, const std::string& id) {
+    std::map<std::string, service_entry>::iterator svc, const std::string& id,
+    std::optional<write_version> revision) {
   auto i = svc->second.instances.find(id);
   auto removed = std::move(i->second);
   svc->second.instances.erase(i);
@@ -91,9 +229,11 @@ service_instance catalog::erase(
   if (svc->second.instances.empty()) services_.erase(svc);
   --instance_count_;
   ++index_;
-  tombstones_.push_back(
-      tombstone{removed.name, removed.id, removed.node, index_});
-  while (tombstones_.size() > options_.max_tombstones) tombstones_.pop_front();
+  digest_remove(removed);
+  if (!revision) stamp(removed);
+  else removed.revision = *revision;
+  bury(tombstone{removed.name, removed.id, removed.node, index_,
+                 removed.revision, clock_.unix_ms()});
   return removed;
 }
 
@@ -113,6 +253,9 @@ void catalog::change_status(service_instance& x, lease_state& l,
   if (x.status == s) return;
   x.status = s;
   x.modify_index = ++index_;
+  digest_remove(x);
+  stamp(x);
+  digest_add(x);
   if (s == health_status::critical)
     l.critical_since = clock_.now();
   else
@@ -122,6 +265,8 @@ void catalog::change_status(service_instance& x, lease_state& l,
 
 void catalog::update_timed(const service_instance& x, lease_state& l) {
   l.generation = ++generations_;
+  l.judged = judges(x);
+  if (!l.judged) return;  // its judge's writes will say what happens
   auto grace = options_.deregister_critical_after;
   if (l.critical_since) {
     if (grace.count() > 0)
@@ -167,6 +312,13 @@ expected<service_instance> catalog::heartbeat(const std::string& name,
                                        "it with \"ttl\" to use heartbeats"};
   lease.lease_deadline = clock_.now() + std::chrono::milliseconds{x.ttl_ms};
   x.last_heartbeat_ms = clock_.unix_ms();
+  if (x.status == health_status::passing) {
+    // A renewal is a write of its own (replicas renew the lease too).
+    x.modify_index = ++index_;
+    digest_remove(x);
+    stamp(x);
+    digest_add(x);
+  }
   change_status(x, lease, health_status::passing);
   update_timed(x, lease);  // the lease moved even if the status did not
   return x;
@@ -276,6 +428,131 @@ std::vector<service_instance> catalog::all() const {
   result.reserve(instance_count_);
   for (auto& [_, svc] : services_)
     for (auto& [__, x] : svc.instances) result.push_back(x);
+  return result;
+}
+
+std::optional<catalog_change> catalog::merge(const catalog_entry& e) {
+  auto& in = e.instance;
+  if (in.name.empty() || in.id.empty() || in.revision.stamp == 0)
+    return std::nullopt;
+  hlc_.observe(in.revision.stamp);
+  auto key = key_of(in.name, in.id);
+  auto svc = services_.find(in.name);
+  service_instance* local = nullptr;
+  if (svc != services_.end())
+    if (auto i = svc->second.instances.find(in.id);
+        i != svc->second.instances.end())
+      local = &i->second;
+  auto tomb = tombstones_.find(key);
+  write_version current;
+  if (local)
+    current = local->revision;
+  else if (tomb != tombstones_.end())
+    current = tomb->second.revision;
+  if (!(in.revision > current)) return std::nullopt;  // ours is as new
+  if (e.removed) {
+    if (!local) {
+      bury(tombstone{in.name, in.id, in.node, index_, in.revision,
+                     clock_.unix_ms()});
+      return std::nullopt;
+    }
+    auto removed = erase(svc, in.id, in.revision);
+    auto status = removed.status;
+    catalog_change c{catalog_change::kind::deregistered, std::move(removed),
+                     status, "deregistered"};
+    c.replicated = true;
+    return c;
+  }
+  if (tomb != tombstones_.end()) tombstones_.erase(tomb);
+  auto now = clock_.now();
+  auto x = in;
+  x.active_requests = 0;
+  if (!local) {
+    auto& entry = services_[x.name];
+    auto& lease = entry.leases[x.id];
+    lease = lease_state{};
+    x.create_index = x.modify_index = ++index_;
+    x.last_check_ms = 0;
+    x.last_check_duration_us = 0;
+    x.last_check_output.clear();
+    if (x.ttl_ms > 0)
+      lease.lease_deadline = now + std::chrono::milliseconds{x.ttl_ms};
+    if (x.status == health_status::critical) lease.critical_since = now;
+    ++instance_count_;
+    digest_add(x);
+    auto [pos, _] = entry.instances.emplace(x.id, std::move(x));
+    update_timed(pos->second, lease);
+    catalog_change c{catalog_change::kind::registered, pos->second,
+                     health_status::unknown, {}};
+    c.replicated = true;
+    return c;
+  }
+  auto& old = *local;
+  auto& lease = svc->second.leases[x.id];
+  auto before = old.status;
+  bool renewed = x.last_heartbeat_ms > old.last_heartbeat_ms ||
+                 x.ttl_ms != old.ttl_ms;
+  x.active_requests = old.active_requests;
+  x.create_index = old.create_index;
+  x.modify_index = ++index_;
+  x.last_check_ms = std::max(x.last_check_ms, old.last_check_ms);
+  if (x.last_check_ms == old.last_check_ms) {
+    x.last_check_duration_us = old.last_check_duration_us;
+    x.last_check_output = old.last_check_output;
+  }
+  digest_remove(old);
+  digest_add(x);
+  if (renewed) {
+    lease.lease_deadline.reset();
+    if (x.ttl_ms > 0)
+      lease.lease_deadline = now + std::chrono::milliseconds{x.ttl_ms};
+  }
+  if (x.status != before) {
+    if (x.status == health_status::critical)
+      lease.critical_since = now;
+    else
+      lease.critical_since.reset();
+  }
+  auto what = catalog_change::kind::updated;
+  if (x.status != before) {
+    what = catalog_change::kind::status_changed;
+  } else {
+    auto a = old, b = x;
+    a.revision = b.revision = {};
+    a.last_heartbeat_ms = b.last_heartbeat_ms = 0;
+    a.modify_index = b.modify_index = 0;
+    a.last_check_ms = b.last_check_ms = 0;
+    a.last_check_duration_us = b.last_check_duration_us = 0;
+    a.last_check_output.clear();
+    b.last_check_output.clear();
+    if (a == b) what = catalog_change::kind::renewed;
+  }
+  old = std::move(x);
+  update_timed(old, lease);
+  catalog_change c{what, old, before, {}};
+  c.replicated = true;
+  return c;
+}
+
+std::vector<catalog_entry> catalog::entries_in(
+    const std::vector<uint32_t>& buckets) const {
+  std::vector<bool> wanted(catalog_digest::bucket_count, false);
+  for (auto b : buckets)
+    if (b < wanted.size()) wanted[b] = true;
+  std::vector<catalog_entry> result;
+  for (auto& [_, svc] : services_)
+    for (auto& [__, x] : svc.instances)
+      if (wanted[bucket_of(x.name, x.id)]) result.push_back({x, false});
+  for (auto& [_, t] : tombstones_) {
+    if (!wanted[bucket_of(t.name, t.id)]) continue;
+    catalog_entry e;
+    e.instance.name = t.name;
+    e.instance.id = t.id;
+    e.instance.node = t.node;
+    e.instance.revision = t.revision;
+    e.removed = true;
+    result.push_back(std::move(e));
+  }
   return result;
 }
 

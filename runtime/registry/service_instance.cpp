@@ -73,6 +73,8 @@ constexpr const char* known_keys[] = {
     "lastCheck",
     "node",
     "activeRequests",
+    "origin",
+    "revision",
 };
 
 }  // namespace
@@ -239,6 +241,8 @@ json to_json(const service_instance& x) {
                   {"output", x.last_check_output}}},
       {"node", x.node},
       {"activeRequests", x.active_requests},
+      {"origin", x.revision.origin},
+      {"revision", x.revision.stamp},
   };
   if (x.ttl_ms > 0)
     j["ttl"] = format_duration(std::chrono::milliseconds{x.ttl_ms});

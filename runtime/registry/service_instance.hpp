@@ -10,6 +10,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "runtime/cluster/hlc.hpp"
 #include "runtime/common/error.hpp"
 
 namespace valmesh {
@@ -51,9 +52,26 @@ struct service_instance {
   int64_t last_check_ms = 0;  ///< Unix ms of the last health check; 0 = none
   int64_t last_check_duration_us = 0;
   std::string last_check_output;  ///< "HTTP 200", "timeout after 5000ms", ...
+  /// The version of the last write to this entry anywhere in the cluster
+  /// (its hybrid-clock stamp and the node that made it): replicas keep the
+  /// entry with the greatest one.
+  write_version revision;
 
   friend bool operator==(const service_instance&,
                          const service_instance&) = default;
+};
+
+/// A deletion, kept so that a replica that missed it learns of it and a late
+/// write older than it cannot bring the instance back.
+struct tombstone {
+  std::string name;
+  std::string id;
+  std::string node;        ///< the node that owned the registration
+  uint64_t index = 0;      ///< this node's catalog index of the removal
+  write_version revision;  ///< the version of the removal
+  int64_t removed_at_ms = 0;  ///< Unix ms when this node learned of it
+
+  friend bool operator==(const tombstone&, const tombstone&) = default;
 };
 
 /// A line of `GET /api/services`.

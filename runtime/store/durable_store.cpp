@@ -110,17 +110,31 @@ std::string_view to_string(store_format::scan_stop s) {
 
 void store_image::apply(const store_mutation& m) {
   auto& x = m.instance;
+  auto key = x.name + '/' + x.id;
   switch (m.what) {
+    case store_mutation::kind::put_v1:
     case store_mutation::kind::put: {
       std::string payload;
       store_format::encode(m, payload);
-      live_[x.name + '/' + x.id] = std::move(payload);
+      live_[key] = std::move(payload);
+      buried_.erase(key);
       index_ = std::max({index_, x.modify_index, x.create_index});
       break;
     }
-    case store_mutation::kind::remove:
-      live_.erase(x.name + '/' + x.id);
+    case store_mutation::kind::remove_v1:
+      live_.erase(key);
       index_ = std::max(index_, m.index);
+      break;
+    case store_mutation::kind::bury: {
+      std::string payload;
+      store_format::encode(m, payload);
+      live_.erase(key);
+      buried_[key] = std::move(payload);
+      index_ = std::max(index_, m.index);
+      break;
+    }
+    case store_mutation::kind::forget:
+      buried_.erase(key);
       break;
     case store_mutation::kind::index:
       index_ = std::max(index_, m.index);
@@ -139,11 +153,16 @@ store_contents store_image::contents() const {
             [](const service_instance& a, const service_instance& b) {
               return std::tie(a.name, a.id) < std::tie(b.name, b.id);
             });
+  c.tombstones.reserve(buried_.size());
+  for (auto& [_, payload] : buried_)
+    if (auto m = store_format::decode(payload))
+      c.tombstones.push_back(m->as_tombstone());
   return c;
 }
 
 void store_image::write_records(std::string& out) const {
   for (auto& [_, payload] : live_) store_format::append_record(payload, out);
+  for (auto& [_, payload] : buried_) store_format::append_record(payload, out);
   store_format::append_record(store_mutation::mark_index(index_), out);
 }
 

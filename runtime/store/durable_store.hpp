@@ -37,6 +37,7 @@ namespace valmesh {
 /// index to resume from.
 struct store_contents {
   std::vector<service_instance> instances;
+  std::vector<tombstone> tombstones;  ///< deletions still remembered
   uint64_t index = 0;
 };
 
@@ -91,8 +92,8 @@ class store_backend {
   virtual store_stats stats() const noexcept = 0;
 };
 
-/// The live entries of a store: (name, id) -> encoded `put` payload, and the
-/// highest index seen. Shared by both backends.
+/// The entries of a store: (name, id) -> encoded `put` payload, the
+/// tombstones, and the highest index seen. Shared by both backends.
 class store_image {
  public:
   /// Applies one mutation.
@@ -108,11 +109,14 @@ class store_image {
 
   void clear() {
     live_.clear();
+    buried_.clear();
     index_ = 0;
   }
 
  private:
   std::unordered_map<std::string, std::string> live_;
+  /// Tombstones: (name, id) -> encoded `bury` payload.
+  std::unordered_map<std::string, std::string> buried_;
   uint64_t index_ = 0;
 };
 

@@ -13,14 +13,39 @@ store_mutation store_mutation::put(service_instance x) {
   return m;
 }
 
+store_mutation store_mutation::bury(const tombstone& t) {
+  store_mutation m;
+  m.what = kind::bury;
+  m.instance.name = t.name;
+  m.instance.id = t.id;
+  m.instance.node = t.node;
+  m.instance.revision = t.revision;
+  m.index = t.index;
+  m.at_ms = t.removed_at_ms;
+  return m;
+}
+
+store_mutation store_mutation::forget(std::string name, std::string id) {
+  store_mutation m;
+  m.what = kind::forget;
+  m.instance.name = std::move(name);
+  m.instance.id = std::move(id);
+  return m;
+}
+
 store_mutation store_mutation::remove(std::string name, std::string id,
                                       uint64_t index) {
   store_mutation m;
-  m.what = kind::remove;
+  m.what = kind::remove_v1;
   m.instance.name = std::move(name);
   m.instance.id = std::move(id);
   m.index = index;
   return m;
+}
+
+tombstone store_mutation::as_tombstone() const {
+  return tombstone{instance.name, instance.id,       instance.node,
+                   index,         instance.revision, at_ms};
 }
 
 store_mutation store_mutation::mark_index(uint64_t index) {
@@ -157,6 +182,7 @@ void encode(const store_mutation& m, std::string& out) {
   out.push_back(static_cast<char>(m.what));
   auto& x = m.instance;
   switch (m.what) {
+    case store_mutation::kind::put_v1:
     case store_mutation::kind::put:
       put_string(x.id, out);
       put_string(x.name, out);
@@ -178,11 +204,29 @@ void encode(const store_mutation& m, std::string& out) {
       put_string(x.node, out);
       put_varint(x.create_index, out);
       put_varint(x.modify_index, out);
+      if (m.what == store_mutation::kind::put) {
+        put_varint(static_cast<uint64_t>(x.status), out);
+        put_varint(x.revision.stamp, out);
+        put_string(x.revision.origin, out);
+      }
       break;
-    case store_mutation::kind::remove:
+    case store_mutation::kind::remove_v1:
       put_string(x.name, out);
       put_string(x.id, out);
       put_varint(m.index, out);
+      break;
+    case store_mutation::kind::bury:
+      put_string(x.name, out);
+      put_string(x.id, out);
+      put_string(x.node, out);
+      put_varint(m.index, out);
+      put_varint(x.revision.stamp, out);
+      put_string(x.revision.origin, out);
+      put_signed(m.at_ms, out);
+      break;
+    case store_mutation::kind::forget:
+      put_string(x.name, out);
+      put_string(x.id, out);
       break;
     case store_mutation::kind::index:
       put_varint(m.index, out);
@@ -196,8 +240,9 @@ std::optional<store_mutation> decode(std::string_view payload) {
   auto k = in.byte();
   auto& x = m.instance;
   switch (k) {
+    case static_cast<uint8_t>(store_mutation::kind::put_v1):
     case static_cast<uint8_t>(store_mutation::kind::put): {
-      m.what = store_mutation::kind::put;
+      m.what = static_cast<store_mutation::kind>(k);
       x.id = in.string();
       x.name = in.string();
       x.version = in.string();
@@ -219,14 +264,37 @@ std::optional<store_mutation> decode(std::string_view payload) {
       x.node = in.string();
       x.create_index = in.varint();
       x.modify_index = in.varint();
+      if (m.what == store_mutation::kind::put) {
+        x.status = static_cast<health_status>(
+            in.bounded<uint8_t>(static_cast<uint8_t>(health_status::critical)));
+        x.revision.stamp = in.varint();
+        x.revision.origin = in.string();
+      }
       if (x.name.empty() || x.id.empty()) return std::nullopt;
       break;
     }
-    case static_cast<uint8_t>(store_mutation::kind::remove):
-      m.what = store_mutation::kind::remove;
+    case static_cast<uint8_t>(store_mutation::kind::remove_v1):
+      m.what = store_mutation::kind::remove_v1;
       x.name = in.string();
       x.id = in.string();
       m.index = in.varint();
+      if (x.name.empty() || x.id.empty()) return std::nullopt;
+      break;
+    case static_cast<uint8_t>(store_mutation::kind::bury):
+      m.what = store_mutation::kind::bury;
+      x.name = in.string();
+      x.id = in.string();
+      x.node = in.string();
+      m.index = in.varint();
+      x.revision.stamp = in.varint();
+      x.revision.origin = in.string();
+      m.at_ms = in.signed_varint();
+      if (x.name.empty() || x.id.empty()) return std::nullopt;
+      break;
+    case static_cast<uint8_t>(store_mutation::kind::forget):
+      m.what = store_mutation::kind::forget;
+      x.name = in.string();
+      x.id = in.string();
       if (x.name.empty() || x.id.empty()) return std::nullopt;
       break;
     case static_cast<uint8_t>(store_mutation::kind::index):

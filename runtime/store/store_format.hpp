@@ -25,23 +25,45 @@
 namespace valmesh {
 
 /// A change of the catalog as the store persists it. Only what survives a
-/// restart is written: registrations and updates (`put`, the instance's
-/// client fields plus `registeredAt`, `node` and the two indexes), removals,
-/// and, in a snapshot, the catalog's index. Health status, heartbeats and
-/// check results are not persisted (docs/ARCHITECTURE.md, "State and
-/// durability").
+/// restart is written: registrations, updates and status changes (`put`:
+/// the instance's client fields plus `registeredAt`, `node`, the two
+/// indexes, its status and its revision), deletions (`bury`: a tombstone,
+/// so that replicas that missed the deletion learn of it after a restart
+/// too), tombstones dropped after their time (`forget`), and, in a
+/// snapshot, the catalog's index. Heartbeat times and check results are not
+/// persisted (docs/ARCHITECTURE.md, "State and durability").
+///
+/// Records of kinds `put_v1` and `remove_v1` (written before revisions
+/// existed) are still read: an instance from one has revision 0, so any
+/// replicated write supersedes it.
 struct store_mutation {
-  enum class kind : uint8_t { put = 1, remove = 2, index = 3 };
+  enum class kind : uint8_t {
+    put_v1 = 1,
+    remove_v1 = 2,
+    index = 3,
+    put = 4,
+    bury = 5,
+    forget = 6,
+  };
   kind what = kind::put;
-  /// put: the instance; remove: its `name` and `id`.
+  /// put: the instance; bury: its name, id, node and revision; forget and
+  /// remove_v1: its name and id.
   service_instance instance;
-  /// remove and index: the catalog index of the change.
+  /// bury, remove_v1 and index: the catalog index of the change.
   uint64_t index = 0;
+  /// bury: Unix ms when the deletion was learned of.
+  int64_t at_ms = 0;
 
   static store_mutation put(service_instance x);
+  static store_mutation bury(const tombstone& t);
+  static store_mutation forget(std::string name, std::string id);
+  /// A deletion without a tombstone, as older data dirs hold them.
   static store_mutation remove(std::string name, std::string id,
                                uint64_t index);
   static store_mutation mark_index(uint64_t index);
+
+  /// The tombstone a `bury` record holds.
+  tombstone as_tombstone() const;
 };
 
 namespace store_format {

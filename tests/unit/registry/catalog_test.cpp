@@ -20,7 +20,7 @@ service_instance make(std::string name, std::string id, uint16_t port,
 
 class catalog_test : public ::testing::Test {
  protected:
-  catalog_test() : cat(clk, {"node-a", 60s, 3}) {}
+  catalog_test() : cat(clk, {"node-a", 60s, 24h, 3, {}}) {}
   manual_clock clk;
   catalog cat;
 };
@@ -71,8 +71,12 @@ TEST_F(catalog_test, removes_and_records_a_tombstone) {
   EXPECT_EQ(cat.instance_count(), 0u);
   EXPECT_EQ(cat.instances("orders"), nullptr);  // empty services vanish
   ASSERT_EQ(cat.tombstones().size(), 1u);
-  EXPECT_EQ(cat.tombstones().back().id, "orders-1");
-  EXPECT_EQ(cat.tombstones().back().index, cat.index());
+  auto& t = cat.tombstones().at("orders/orders-1");
+  EXPECT_EQ(t.id, "orders-1");
+  EXPECT_EQ(t.index, cat.index());
+  EXPECT_NE(t.revision.stamp, 0u) << "the removal has a revision of its own";
+  EXPECT_EQ(gone->revision, t.revision);
+  EXPECT_EQ(t.revision.origin, "node-a");
 }
 
 TEST_F(catalog_test, tombstones_are_bounded) {
@@ -81,8 +85,13 @@ TEST_F(catalog_test, tombstones_are_bounded) {
     ASSERT_TRUE(cat.upsert(make("orders", id, 6000)));
     ASSERT_TRUE(cat.remove("orders", id));
   }
+  EXPECT_EQ(cat.tombstones().size(), 5u) << "bounded when forgotten, not before";
+  auto forgotten = cat.forget_old_tombstones();
+  ASSERT_EQ(forgotten.size(), 2u);
+  EXPECT_EQ(forgotten[0].id, "o-0") << "the oldest go first";
+  EXPECT_EQ(forgotten[1].id, "o-1");
   ASSERT_EQ(cat.tombstones().size(), 3u);
-  EXPECT_EQ(cat.tombstones().front().id, "o-2");
+  EXPECT_EQ(cat.tombstones().begin()->second.id, "o-2");
 }
 
 TEST_F(catalog_test, unknown_entries_are_not_found) {
@@ -149,7 +158,7 @@ TEST_F(catalog_test, a_heartbeat_rescues_a_critical_instance) {
 }
 
 TEST_F(catalog_test, removal_can_be_disabled) {
-  catalog keep{clk, {"node-a", 0s, 10}};
+  catalog keep{clk, {"node-a", 0s, 24h, 10, {}}};
   ASSERT_TRUE(keep.upsert(make("orders", "orders-1", 6000, 1'000)));
   clk.advance(1h);
   keep.expire();

@@ -1,0 +1,29 @@
+#pragma once
+
+#include <functional>
+
+#include <caf/all.hpp>
+
+#include "actors/cluster.hpp"
+#include "actors/registry.hpp"
+
+namespace valmesh {
+
+/// Where a cluster gateway finds the actors it hands messages to (their
+/// current incarnations: a restart of either is invisible to other nodes).
+struct gateway_targets {
+  std::function<cluster_actor()> cluster;
+  std::function<registry_actor()> registry;
+};
+
+/// Spawns the actor a node publishes on its cluster port: the one handle
+/// other nodes hold. It keeps no state and does no work: it hands each
+/// message of the cluster protocol to the node's cluster actor
+/// (membership, probes, introspection) or its registry (replicated writes,
+/// digests, entries), which answer the sender directly. Because it never
+/// restarts, other nodes keep a valid handle while the actors behind it
+/// restart.
+caf::actor spawn_cluster_gateway(caf::actor_system& sys,
+                                 gateway_targets targets);
+
+}  // namespace valmesh

@@ -1,0 +1,265 @@
+// The catalog as a replica: last writer wins per entry whatever the order
+// of arrival, tombstones, digests and the entries behind them, and which
+// node judges an instance's lease.
+
+#include <algorithm>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "runtime/registry/catalog.hpp"
+
+using namespace valmesh;
+using namespace std::chrono_literals;
+
+namespace {
+
+service_instance make(std::string name, std::string id, uint16_t port,
+                      int64_t ttl_ms = 0) {
+  service_instance x;
+  x.name = std::move(name);
+  x.id = std::move(id);
+  x.host = "127.0.0.1";
+  x.port = port;
+  x.ttl_ms = ttl_ms;
+  return x;
+}
+
+catalog_entry live(const service_instance& x) {
+  return {x, false};
+}
+
+catalog_entry removal(const service_instance& x) {
+  catalog_entry e;
+  e.instance.name = x.name;
+  e.instance.id = x.id;
+  e.instance.node = x.node;
+  e.instance.revision = x.revision;
+  e.removed = true;
+  return e;
+}
+
+/// A replica named `node` that judges the instances registered on it.
+catalog_options options_of(std::string node) {
+  catalog_options o;
+  o.node_name = node;
+  o.judges = [node](const service_instance& x) { return x.node == node; };
+  return o;
+}
+
+/// What must be equal on every replica: each live entry's fields that
+/// replicate, each tombstone's revision, and the digest.
+std::string state_of(const catalog& c) {
+  std::string out;
+  for (auto& x : c.all())
+    out += x.name + "/" + x.id + " " + x.host + ":" + std::to_string(x.port) +
+           " " + std::string{to_string(x.status)} + " @" +
+           std::to_string(x.revision.stamp) + x.revision.origin + "\n";
+  for (auto& [key, t] : c.tombstones())
+    out += "- " + key + " @" + std::to_string(t.revision.stamp) +
+           t.revision.origin + "\n";
+  return out;
+}
+
+}  // namespace
+
+TEST(replication, shuffled_writes_converge_on_every_replica) {
+  manual_clock clk;
+  std::mt19937_64 rng{42};
+  // Three nodes write to a small set of ids, often the same ones; each
+  // write becomes the entry a push would carry.
+  std::vector<catalog> origins;
+  for (auto n : {"a", "b", "c"}) origins.emplace_back(clk, options_of(n));
+  std::vector<catalog_entry> pushed;
+  for (int step = 0; step < 600; ++step) {
+    auto& c = origins[rng() % origins.size()];
+    auto id = "o-" + std::to_string(rng() % 12);
+    clk.advance(std::chrono::milliseconds{rng() % 3});  // ties happen too
+    switch (rng() % 4) {
+      case 0:
+      case 1: {
+        auto r = c.upsert(make("orders", id, 6000 + rng() % 100));
+        ASSERT_TRUE(r);
+        pushed.push_back(live(*r));
+        break;
+      }
+      case 2:
+        if (auto r = c.remove("orders", id)) pushed.push_back(removal(*r));
+        break;
+      default:
+        if (auto r = c.set_status("orders", id, health_status::passing))
+          pushed.push_back(live(*r));
+        break;
+    }
+    // Each origin also hears some of the others' writes, as a live
+    // cluster would, so later writes build on earlier ones.
+    if (!pushed.empty() && rng() % 2 == 0)
+      origins[rng() % origins.size()].merge(pushed[rng() % pushed.size()]);
+  }
+  // Five replicas get every write in their own order, some twice.
+  std::vector<std::string> states;
+  std::vector<catalog_digest> digests;
+  for (int r = 0; r < 5; ++r) {
+    catalog replica{clk, options_of("r" + std::to_string(r))};
+    auto order = pushed;
+    std::shuffle(order.begin(), order.end(), rng);
+    for (size_t i = 0; i < order.size(); ++i) {
+      replica.merge(order[i]);
+      if (i % 7 == 0) replica.merge(order[rng() % order.size()]);
+    }
+    states.push_back(state_of(replica));
+    digests.push_back(replica.digest());
+  }
+  for (size_t r = 1; r < states.size(); ++r) {
+    EXPECT_EQ(states[r], states[0]) << "replica " << r;
+    EXPECT_EQ(digests[r], digests[0]) << "replica " << r;
+  }
+  // And the replicas agree with the last write to each id.
+  std::map<std::string, catalog_entry> newest;
+  for (auto& e : pushed) {
+    auto& slot = newest[e.instance.id];
+    if (e.instance.revision > slot.instance.revision) slot = e;
+  }
+  catalog check{clk, options_of("z")};
+  for (auto& e : pushed) check.merge(e);
+  for (auto& [id, e] : newest) {
+    auto* x = check.find("orders", id);
+    if (e.removed) {
+      EXPECT_EQ(x, nullptr) << id << " was last deleted";
+    } else {
+      ASSERT_NE(x, nullptr) << id;
+      EXPECT_EQ(x->revision, e.instance.revision) << id;
+      EXPECT_EQ(x->port, e.instance.port) << id;
+    }
+  }
+}
+
+TEST(replication, a_deletion_beats_an_older_write_that_arrives_late) {
+  manual_clock clk;
+  catalog a{clk, options_of("a")}, replica{clk, options_of("r")};
+  auto first = a.upsert(make("orders", "o-1", 6000));
+  clk.advance(1ms);
+  auto gone = a.remove("orders", "o-1");
+  ASSERT_TRUE(first && gone);
+  EXPECT_FALSE(replica.merge(removal(*gone))) << "nothing to remove yet";
+  EXPECT_FALSE(replica.merge(live(*first))) << "older than the tombstone";
+  EXPECT_EQ(replica.find("orders", "o-1"), nullptr);
+  // A newer write does bring it back.
+  clk.advance(1ms);
+  auto again = a.upsert(make("orders", "o-1", 6001));
+  auto c = replica.merge(live(*again));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->what, catalog_change::kind::registered);
+  EXPECT_TRUE(c->replicated);
+  EXPECT_TRUE(replica.tombstones().empty());
+}
+
+TEST(replication, a_write_made_after_seeing_another_wins_over_it) {
+  // b's clock is behind a's: the hybrid clock still orders b's later write
+  // after a's, because b saw a's first.
+  manual_clock ca{1'700'000'010'000}, cb{1'700'000'000'000};
+  catalog a{ca, options_of("a")}, b{cb, options_of("b")};
+  auto from_a = a.upsert(make("orders", "o-1", 6000));
+  ASSERT_TRUE(b.merge(live(*from_a)));
+  auto from_b = b.upsert(make("orders", "o-1", 7000));
+  ASSERT_TRUE(from_b);
+  EXPECT_GT(from_b->revision, from_a->revision);
+  auto c = a.merge(live(*from_b));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(a.find("orders", "o-1")->port, 7000);
+}
+
+TEST(replication, digests_find_the_entries_that_differ) {
+  manual_clock clk;
+  catalog a{clk, options_of("a")}, b{clk, options_of("b")};
+  for (int i = 0; i < 50; ++i) {
+    auto x = a.upsert(make("orders", "o-" + std::to_string(i), 6000));
+    b.merge(live(*x));
+  }
+  EXPECT_EQ(a.digest(), b.digest());
+  EXPECT_TRUE(differing_buckets(a.digest(), b.digest()).empty());
+  auto gone = a.remove("orders", "o-7");
+  auto changed = a.upsert(make("orders", "o-9", 6100));
+  auto buckets = differing_buckets(a.digest(), b.digest());
+  ASSERT_FALSE(buckets.empty());
+  EXPECT_LE(buckets.size(), 2u);
+  // The entries of those buckets repair b: the deletion and the update.
+  for (auto& e : a.entries_in(buckets)) b.merge(e);
+  EXPECT_EQ(a.digest(), b.digest());
+  EXPECT_EQ(b.find("orders", "o-7"), nullptr);
+  EXPECT_EQ(b.find("orders", "o-9")->port, 6100);
+  EXPECT_EQ(b.find("orders", "o-9")->revision, changed->revision);
+  (void)gone;
+}
+
+TEST(replication, only_the_judge_expires_a_lease) {
+  manual_clock clk;
+  catalog owner{clk, options_of("a")}, other{clk, options_of("b")};
+  auto x = owner.upsert(make("orders", "o-1", 6000, 10'000));
+  ASSERT_TRUE(other.merge(live(*x)));
+  clk.advance(11s);
+  EXPECT_TRUE(other.expire().empty()) << "b does not judge a's instance";
+  auto changes = owner.expire();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].instance.status, health_status::critical);
+  // The owner's verdict reaches b as a write.
+  auto c = other.merge(live(changes[0].instance));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->what, catalog_change::kind::status_changed);
+  EXPECT_EQ(other.find("orders", "o-1")->status, health_status::critical);
+}
+
+TEST(replication, a_heartbeat_on_another_node_renews_the_judges_lease) {
+  manual_clock clk;
+  catalog owner{clk, options_of("a")}, other{clk, options_of("b")};
+  auto x = owner.upsert(make("orders", "o-1", 6000, 10'000));
+  ASSERT_TRUE(other.merge(live(*x)));
+  for (int i = 0; i < 3; ++i) {
+    clk.advance(8s);
+    auto beat = other.heartbeat("orders", "o-1");
+    ASSERT_TRUE(beat);
+    auto c = owner.merge(live(*beat));
+    ASSERT_TRUE(c);
+    EXPECT_TRUE(owner.expire().empty()) << "renewed through b, round " << i;
+  }
+  EXPECT_EQ(owner.find("orders", "o-1")->status, health_status::passing);
+  // A renewal that changes nothing else is only that.
+  clk.advance(1s);
+  auto beat = other.heartbeat("orders", "o-1");
+  auto c = owner.merge(live(*beat));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->what, catalog_change::kind::renewed);
+}
+
+TEST(replication, tombstones_are_forgotten_after_their_time) {
+  manual_clock clk;
+  auto o = options_of("a");
+  o.tombstone_ttl = 1h;
+  catalog a{clk, o};
+  ASSERT_TRUE(a.upsert(make("orders", "o-1", 6000)));
+  ASSERT_TRUE(a.remove("orders", "o-1"));
+  clk.advance(59min);
+  EXPECT_TRUE(a.forget_old_tombstones().empty());
+  clk.advance(2min);
+  auto gone = a.forget_old_tombstones();
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0].id, "o-1");
+  EXPECT_TRUE(a.tombstones().empty());
+}
+
+TEST(replication, a_restart_keeps_what_other_judges_wrote) {
+  manual_clock clk;
+  catalog owner{clk, options_of("a")}, restarted{clk, options_of("b")};
+  auto x = owner.upsert(make("orders", "o-1", 6000));
+  auto y = owner.set_status("orders", "o-1", health_status::passing);
+  ASSERT_TRUE(x && y);
+  auto mine = make("users", "u-1", 7000);
+  mine.node = "b";
+  mine.status = health_status::passing;
+  restarted.restore(*y);   // judged by a: keeps passing
+  restarted.restore(mine);  // judged here: unknown until checked again
+  EXPECT_EQ(restarted.find("orders", "o-1")->status, health_status::passing);
+  EXPECT_EQ(restarted.find("users", "u-1")->status, health_status::unknown);
+  EXPECT_FALSE(restarted.merge(live(*y))) << "already as new";
+  EXPECT_GE(restarted.hlc().last(), y->revision.stamp);
+}
