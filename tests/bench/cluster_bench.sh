@@ -634,7 +634,7 @@ EOF
   awk '$7 != "n/a" { n[$1]++; rate[$1] += $3; p50[$1] += $6; p99[$1] += $7; mx[$1] += $8 }
     $1 == "valmesh" { v[$2] = $7 } $1 == "etcd" { e[$2] = $7 } $2 > maxr { maxr = $2 }
   END {
-    for (s in n) printf "mean     %5s %9.1f %9s %9s %9.3f %9.3f %9.3f  (%s, %d rounds)\n", "", rate[s] / n[s], "", "", p50[s] / n[s], p99[s] / n[s], mx[s] / n[s], s, n[s]
+    for (s in n) printf "mean     %5s %9.1f %9s %9s %9.3f %9.3f %9.3f  (%s, rounds: %d)\n", "", rate[s] / n[s], "", "", p50[s] / n[s], p99[s] / n[s], mx[s] / n[s], s, n[s]
     if (n["valmesh"] && n["etcd"]) {
       vm = p50["valmesh"] / n["valmesh"]; em = p50["etcd"] / n["etcd"]
       printf "valmesh / etcd, ratio of the means: p50 %s, p99 %.2f, max %.2f\n",
