@@ -17,7 +17,7 @@ namespace valmesh {
 
 /// `breaker/<instance>`: the circuit breaker of one instance. Callers send
 /// it the outcome of every call (one-way); it pushes its transitions to its
-/// service's bulkhead, which admits calls by them (DESIGN §3), and publishes
+/// service's bulkhead, which admits calls by them, and publishes
 /// them as `breaker_changed` events.
 /// The outcome of one call. Node-local.
 struct breaker_outcome {

@@ -105,7 +105,7 @@ class bulkhead_gate {
 
 /// `bulkhead/<service>`: owns the service's `bulkhead_gate`, applies the
 /// registry's and the breakers' changes to it, and runs the queue's expiry
-/// timer (DESIGN §3).
+/// timer (docs/ARCHITECTURE.md, "The mesh call path").
 using bulkhead_actor = caf::typed_actor<
     inspectable,
     /// Asks for a permit, avoiding the instances already tried (the

@@ -59,45 +59,72 @@ std::vector<member> all_members(const membership& view) {
   return xs;
 }
 
-/// Finds the gateway of the member at `addr` (a connection through this
-/// node's middleman, asked with a timeout so nothing blocks), and calls
-/// `done` with it, or with null if it could not be reached.
+/// Ends the connection under way to `addr`: calls everyone waiting for it
+/// with the gateway found, or null.
+void finish_connect(cluster_pointer self, const std::string& addr,
+                    caf::actor h) {
+  auto& st = self->state;
+  auto i = st.connecting.find(addr);
+  if (i == st.connecting.end()) return;
+  auto callbacks = std::move(i->second);
+  st.connecting.erase(i);
+  for (auto& f : callbacks) f(h);
+}
+
+/// Connects through this node's middleman, asked with a timeout (a
+/// request, so no thread of this node waits).
+void connect_now(cluster_pointer self, const std::string& addr) {
+  auto ep = parse_endpoint(addr);
+  auto finish = [self, addr](caf::actor h) { finish_connect(self, addr, h); };
+  auto mm = self->system().middleman().actor_handle();
+  self->request(mm, self->state.options.connect_timeout,
+                caf::connect_atom::value, ep->host, ep->port)
+      .then(
+          [addr, finish](caf::node_id&, caf::strong_actor_ptr& ptr,
+                         std::set<std::string>&) {
+            auto h = caf::actor_cast<caf::actor>(ptr);
+            if (!h) spdlog::warn("cluster: nothing is published at {}", addr);
+            finish(h);
+          },
+          [addr, finish](caf::error& err) {
+            if (err == caf::sec::incompatible_application_ids)
+              spdlog::warn("cluster: refused {}: it is not a valmesh node "
+                           "speaking cluster protocol {}",
+                           addr, cluster_protocol);
+            else
+              spdlog::debug("cluster: cannot connect to {}: {}", addr,
+                            to_string(err));
+            finish(nullptr);
+          });
+}
+
+/// Finds the gateway of the member at `addr` and calls `done` with it, or
+/// with null if it could not be reached. Never blocks: the address is
+/// probed first (`reachable`), then the middleman is asked with a timeout.
 void connect(cluster_pointer self, const std::string& addr,
              std::function<void(caf::actor)> done) {
   auto& st = self->state;
   auto& waiting = st.connecting[addr];
   waiting.push_back(std::move(done));
   if (waiting.size() > 1) return;  // already under way
-  auto finish = [self, addr](caf::actor h) {
-    auto& st = self->state;
-    auto i = st.connecting.find(addr);
-    if (i == st.connecting.end()) return;
-    auto callbacks = std::move(i->second);
-    st.connecting.erase(i);
-    for (auto& f : callbacks) f(h);
-  };
+  auto finish = [self, addr](caf::actor h) { finish_connect(self, addr, h); };
   if (st.options.resolve) return finish(st.options.resolve(addr));
   auto ep = parse_endpoint(addr);
   if (!ep || ep->port == 0) {
     spdlog::warn("cluster: '{}' is not a HOST:PORT address", addr);
     return finish(nullptr);
   }
-  auto mm = self->system().middleman().actor_handle();
-  self->request(mm, st.options.connect_timeout, caf::connect_atom::value,
-                ep->host, ep->port)
-      .then(
-          [self, addr, finish](caf::node_id&, caf::strong_actor_ptr& ptr,
-                               std::set<std::string>&) {
-            auto h = caf::actor_cast<caf::actor>(ptr);
-            if (!h)
-              spdlog::warn("cluster: nothing is published at {}", addr);
-            finish(h);
-          },
-          [addr, finish](caf::error& err) {
-            spdlog::debug("cluster: cannot connect to {}: {}", addr,
-                          to_string(err));
-            finish(nullptr);
-          });
+  if (!st.options.reachable) return connect_now(self, addr);
+  // Ask asio first: the middleman's connect blocks.
+  // A weak handle: a probe still under way at shutdown must not keep the
+  // actor alive.
+  st.options.reachable(
+      ep->host, ep->port,
+      [weak = caf::actor_cast<caf::weak_actor_ptr>(self), addr](bool ok) {
+        if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(weak))
+          caf::anon_send(caf::actor_cast<cluster_actor>(strong),
+                         reach_atom::value, addr, ok);
+      });
 }
 
 /// Calls `f` with the gateway of member `name`, connecting first if need
@@ -145,6 +172,11 @@ void report_alive(cluster_pointer self) {
 void handle(cluster_pointer self, std::vector<member_event> events) {
   auto& st = self->state;
   if (events.empty()) return;
+  if (st.options.meter)
+    st.options.meter->cluster_members(
+        st.view->count(member_status::alive),
+        st.view->count(member_status::suspect),
+        st.view->count(member_status::dead), st.view->count(member_status::left));
   std::vector<member> news;
   for (auto& e : events) {
     auto& m = e.subject;
@@ -269,10 +301,16 @@ void anti_entropy(cluster_pointer self, const std::string& name) {
                   [self, gw, reg, timeout,
                    mine = std::move(mine)](catalog_digest& theirs) {
                     auto buckets = differing_buckets(mine, theirs);
-                    if (buckets.empty()) return;
+                    auto& meter = self->state.options.meter;
+                    if (buckets.empty()) {
+                      if (meter) meter->anti_entropy(0);
+                      return;
+                    }
                     self->request(gw, timeout, entries_atom::value, buckets)
                         .then(
                             [self, reg](std::vector<catalog_entry>& xs) {
+                              if (auto& m = self->state.options.meter)
+                                m->anti_entropy(xs.size());
                               if (!xs.empty())
                                 self->send(reg, merge_atom::value,
                                            std::move(xs));
@@ -358,13 +396,27 @@ void flush(cluster_pointer self) {
   if (st.outbox.empty()) return;
   auto batch = std::move(st.outbox);
   st.outbox.clear();
-  for (auto& name : st.view->peers())
+  auto peers = st.view->peers();
+  if (st.options.meter && !peers.empty()) {
+    auto bytes = wire_size(self->system(), batch);
+    for (size_t i = 0; i < peers.size(); ++i)
+      st.options.meter->replication(true, batch.size(), bytes);
+  }
+  for (auto& name : peers)
     with_gateway(self, name, [self, batch](caf::actor gw) {
       if (gw) caf::anon_send(gw, merge_atom::value, batch);
     });
 }
 
 }  // namespace
+
+size_t wire_size(caf::actor_system& sys,
+                 const std::vector<catalog_entry>& xs) {
+  std::vector<char> buf;
+  caf::binary_serializer sink{sys, buf};
+  if (sink(const_cast<std::vector<catalog_entry>&>(xs))) return 0;
+  return buf.size();
+}
 
 nlohmann::json to_json(const member& m) {
   return {{"name", m.name},
@@ -387,7 +439,7 @@ cluster_actor::behavior_type cluster_impl(cluster_pointer self,
     memory.view = std::make_unique<membership>(
         *st.options.time, st.options.membership, st.options.self);
   st.view = memory.view.get();
-  st.rng = random_seed();
+  st.rng = st.options.seed != 0 ? st.options.seed : random_seed();
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
     for (auto i = st.gateways.begin(); i != st.gateways.end(); ++i) {
@@ -417,13 +469,16 @@ cluster_actor::behavior_type cluster_impl(cluster_pointer self,
         auto& st = self->state;
         spdlog::info("cluster: {} asks to join from {}", m.name,
                      m.cluster_addr);
-        st.view->heard_from(m.name);
+        // Merged first: a sign of life from a member not yet known would be
+        // lost (a new member starts with no `last_seen`).
         merge_all(self, {m});
+        st.view->heard_from(m.name);
         return all_members(*st.view);
       },
       [self](sync_atom, std::vector<member>& theirs) -> std::vector<member> {
-        if (!theirs.empty()) self->state.view->heard_from(theirs.front().name);
         merge_all(self, theirs);
+        // After the merge, so that a sender not known before counts too.
+        if (!theirs.empty()) self->state.view->heard_from(theirs.front().name);
         return all_members(*self->state.view);
       },
       [self](ping_atom, const std::string& from) -> uint64_t {
@@ -547,6 +602,12 @@ cluster_actor::behavior_type cluster_impl(cluster_pointer self,
           st.flush_pending = true;
           self->send(self, tick_atom::value, uint64_t{flush_timer});
         }
+      },
+      [self](reach_atom, const std::string& addr, bool ok) {
+        if (ok)
+          connect_now(self, addr);
+        else
+          finish_connect(self, addr, nullptr);
       },
       [self](tick_atom, uint64_t which) {
         auto& st = self->state;

@@ -14,8 +14,15 @@
 #include "actors/registry.hpp"
 #include "runtime/cluster/membership.hpp"
 #include "runtime/common/clock.hpp"
+#include "runtime/metrics/metrics.hpp"
 
 namespace valmesh {
+
+/// The name of the cluster protocol, the middleman's application
+/// identifier: a peer of another application, or of a valmesh that speaks
+/// another protocol, is refused at the handshake. Raised whenever a message
+/// of the cluster changes incompatibly.
+inline constexpr const char* cluster_protocol = "valmesh-cluster/1";
 
 /// The cluster actor of a node: membership (SWIM with Lifeguard's local
 /// health, `runtime/cluster/membership.hpp`) and the outbound half of
@@ -51,6 +58,9 @@ using cluster_actor = caf::typed_actor<
     caf::replies_to<leave_atom>::with<bool>,
     /// Writes of this node to push to every member (one-way, batched).
     caf::reacts_to<push_atom, std::vector<catalog_entry>>,
+    /// Internal: whether the address (of a connection under way) answered
+    /// the reachability probe.
+    caf::reacts_to<reach_atom, std::string, bool>,
     /// Internal timers: a probe round, a push-pull, an anti-entropy round.
     caf::reacts_to<tick_atom, uint64_t>>;
 
@@ -76,6 +86,12 @@ struct cluster_options {
   /// Called with the alive members (this node among them, sorted) on start
   /// and whenever they change: ownership of instances follows them.
   std::function<void(std::vector<std::string>)> on_alive;
+  /// Finds out without blocking whether HOST:PORT accepts a TCP connection
+  /// (calls back from another thread); asked before every middleman
+  /// connect, so that an address that drops SYNs never stalls the
+  /// middleman. Unset: the middleman connects straight away.
+  std::function<void(std::string, uint16_t, std::function<void(bool)>)>
+      reachable;
   /// Finds the gateway of the member at a cluster address, for tests that
   /// run several cluster actors in one process; unset: through this node's
   /// middleman (a real connection).
@@ -85,6 +101,10 @@ struct cluster_options {
   /// The state that survives a restart of the actor: the membership (so a
   /// restart keeps the node's place in the cluster). Owned by the node.
   std::shared_ptr<struct cluster_memory> memory;
+  /// The node's metrics (members, replication, anti-entropy); may be null.
+  std::shared_ptr<metrics> meter;
+  /// Seeds the choice of members to probe (0: from the OS).
+  uint64_t seed = 0;
   /// The gateways of other nodes are looked up through this node's
   /// middleman with this timeout.
   std::chrono::milliseconds connect_timeout{std::chrono::seconds{2}};
@@ -97,6 +117,9 @@ struct cluster_memory {
 
 /// Spawns the cluster actor.
 cluster_actor spawn_cluster(caf::actor_system& sys, cluster_options options);
+
+/// The size of `xs` on the wire (CAF's binary serialisation), for metrics.
+size_t wire_size(caf::actor_system& sys, const std::vector<catalog_entry>& xs);
 
 /// Renders a member as `GET /api/cluster/members` shows it.
 nlohmann::json to_json(const member& m);

@@ -38,6 +38,9 @@ caf::behavior gateway_impl(caf::event_based_actor* self, gateway_targets t) {
         return restarting("the cluster actor");
       },
       [=](merge_atom a, std::vector<catalog_entry>& xs) {
+        if (t.meter)
+          t.meter->replication(false, xs.size(),
+                               wire_size(self->system(), xs));
         if (auto r = registry()) self->send(r, a, std::move(xs));
       },
       [=](digest_atom a) -> caf::result<catalog_digest> {

@@ -14,6 +14,8 @@ namespace valmesh {
 struct gateway_targets {
   std::function<cluster_actor()> cluster;
   std::function<registry_actor()> registry;
+  /// Counts the replicated writes that arrive (may be null).
+  std::shared_ptr<metrics> meter;
 };
 
 /// Spawns the actor a node publishes on its cluster port: the one handle

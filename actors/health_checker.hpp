@@ -36,13 +36,14 @@ using health_checker_actor = caf::typed_actor<
 
 /// How a checker checks.
 ///
-/// | name                     | default | meaning |
-/// |--------------------------|---------|--------------------------------------|
-/// | interval                 | 30s     | between checks of one instance | |
-/// timeout                  | 5s      | a slower check fails                 |
-/// | first_spread             | 1s      | the first check comes within this |
-/// | thresholds               | 2 / 1   | failuresBeforeCritical /
-/// successBeforePassing |
+/// | name            | default | meaning                                                              |
+/// |-----------------|---------|----------------------------------------------------------------------|
+/// | interval        | 30s     | between checks of one instance                                       |
+/// | timeout         | 5s      | a slower check fails                                                 |
+/// | first_spread    | 1s      | the first check comes within this                                    |
+/// | report_interval | 250ms   | results go to the registry in batches this often                     |
+/// | tick_quantum    | 10ms    | a tick runs every check due; the next comes this much later at least |
+/// | thresholds      | 2 / 1   | failuresBeforeCritical / successBeforePassing                        |
 struct checker_options {
   std::string service;
   std::chrono::milliseconds interval{std::chrono::seconds{30}};

@@ -1,6 +1,6 @@
 #pragma once
 
-// Actor introspection (SPEC §6): what every actor says about itself when
+// Actor introspection: what every actor says about itself when
 // asked with `inspect_atom`, and the actor base class that counts the
 // messages it handles.
 //

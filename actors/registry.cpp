@@ -171,6 +171,14 @@ store_mutation record_of(const catalog& data, const catalog_change& c) {
   return store_mutation::put(c.instance);
 }
 
+/// Forgets the tombstones past their time, in the store too. Called on
+/// writes and anti-entropy rounds rather than on a timer of its own, so an
+/// idle node stays idle (a tombstone kept a little longer is harmless).
+void collect_tombstones(registry_pointer self) {
+  for (auto& t : self->state.data->forget_old_tombstones())
+    persist_quietly(self, store_mutation::forget(t.name, t.id));
+}
+
 /// Publishes what expiry changed, logs it, and records removals.
 void log_changes(registry_pointer self,
                  const std::vector<catalog_change>& changes) {
@@ -195,9 +203,7 @@ void log_changes(registry_pointer self,
 /// idle otherwise (an idle node never wakes up for nothing).
 void arm_timer(registry_pointer self) {
   auto& st = self->state;
-  if (st.tick_pending ||
-      (!st.data->has_deadlines() && st.data->tombstones().empty()))
-    return;
+  if (st.tick_pending || !st.data->has_deadlines()) return;
   st.tick_pending = true;
   self->delayed_send(self, st.options.tick_interval, tick_atom::value);
 }
@@ -267,6 +273,7 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
         if (!store)
           return make_error(errc::unavailable,
                             "the store is restarting; retry the request");
+        collect_tombstones(self);
         auto removed = self->state.data->remove(name, id);
         if (removed) {
           if (self->state.data->instances(name) == nullptr)
@@ -343,7 +350,10 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
         self->state.data->rejudge();
         arm_timer(self);
       },
-      [self](digest_atom) { return self->state.data->digest(); },
+      [self](digest_atom) {
+        collect_tombstones(self);
+        return self->state.data->digest();
+      },
       [self](entries_atom, const std::vector<uint32_t>& buckets) {
         return self->state.data->entries_in(buckets);
       },
@@ -381,8 +391,7 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
         auto& st = self->state;
         st.tick_pending = false;
         log_changes(self, st.data->expire());
-        for (auto& t : st.data->forget_old_tombstones())
-          persist_quietly(self, store_mutation::forget(t.name, t.id));
+        collect_tombstones(self);
         arm_timer(self);
       },
   };

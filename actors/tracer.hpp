@@ -58,13 +58,13 @@ using tracer_actor = caf::typed_actor<
 
 /// Options of the tracer actor.
 ///
-/// | name      | default | meaning |
-/// |-----------|---------|---------------------------------------------|
-/// | capacity  | 10000   | finished spans kept (`tracing.bufferCapacity`) |
-/// | post      | none    | the OTLP client; none: no export |
-/// | exporter  | —       | batching, queue bound and retries
-/// (`otlp_export_options`) | | resource  | —       | `service.name` etc. of the
-/// exported spans |
+/// | name     | default                   | meaning                                        |
+/// |----------|---------------------------|------------------------------------------------|
+/// | capacity | 10000                     | finished spans kept (`tracing.bufferCapacity`) |
+/// | post     | none                      | the OTLP client; none: no export               |
+/// | exporter | see `otlp_export_options` | batching, queue bound and retries              |
+/// | resource | service.name "valmesh"    | `service.name` etc. of the exported spans      |
+/// | time     | none                      | the clock (none: the system clock)             |
 struct tracer_options {
   size_t capacity = span_buffer::default_capacity;
   otlp_post_fn post;

@@ -21,6 +21,7 @@
 #include <deque>
 #include <exception>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -107,7 +108,26 @@ class control_state {
     return requests_.load(std::memory_order_relaxed);
   }
 
+  /// Counts a `GET /health` (a health check), with who sent it.
+  void count_check(const std::string& checker) {
+    health_checks_.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++checks_by_[checker];
+  }
+
+  std::uint64_t health_checks() const {
+    return health_checks_.load(std::memory_order_relaxed);
+  }
+
+  std::map<std::string, std::uint64_t> checks_by() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return checks_by_;
+  }
+
  private:
+  std::atomic<std::uint64_t> health_checks_{0};
+  /// By the `User-Agent` of the check (valmesh sends its node's name).
+  std::map<std::string, std::uint64_t> checks_by_;
   mutable std::mutex mutex_;
   control_snapshot state_;
   std::atomic<std::uint64_t> requests_{0};
@@ -388,6 +408,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
     const bool keep_alive = req.keep_alive();
 
     if (path == "/health" && get) {
+      service_->control.count_check(
+          std::string{req[boost::beast::http::field::user_agent]});
       const auto status =
           static_cast<unsigned>(service_->control.get().health_status);
       const char* body = status >= 200 && status < 300
@@ -401,6 +423,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
       if (get) {
         ordered_json out = control_json(service_->control.get());
         out["requests"] = service_->control.requests();
+        out["healthChecks"] = service_->control.health_checks();
+        out["healthChecksBy"] = service_->control.checks_by();
         return queue_response(
             make_response(200, version, keep_alive, head, dump(out)));
       }

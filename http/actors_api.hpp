@@ -10,13 +10,13 @@
 
 namespace valmesh::web {
 
-/// Adds SPEC §6's introspection: `GET /api/actors` (the supervision tree
+/// Adds introspection (docs/API.md): `GET /api/actors` (the supervision tree
 /// with each actor's figures) and, when `ctx.fault_injection` is on, the
 /// drills `POST /api/debug/actors/<name>/crash` and `.../stall?ms=N`
 /// (404 otherwise; the token rule applies).
 void install_actors_api(router& r, std::shared_ptr<const api_context> ctx);
 
-/// SPEC §6's JSON of one tree node and its children.
+/// The JSON of one tree node and its children (docs/API.md).
 nlohmann::json to_json(const actor_tree_node& x);
 
 }  // namespace valmesh::web

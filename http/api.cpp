@@ -172,22 +172,49 @@ void node_health(const ctx_ptr& ctx, request_context&&, responder done) {
         json j = {{"status", "passing"},          {"node", ctx->node_name},
                   {"version", version},           {"http", ctx->http_addr},
                   {"cluster", ctx->cluster_addr}, {"services", xs.size()}};
-        // Add the events hub's figures when it answers; without them the
-        // node is still alive and ready.
+        // Add the events hub's figures and the cluster's member counts when
+        // they answer; without them the node is still alive and ready.
         auto events = ctx->actors->events();
+        auto cluster = ctx->actors->cluster();
         auto bridge = ctx->actors->bridge();
-        if (!events || !bridge) return reply_json(done, 200, j);
+        if (!bridge) return reply_json(done, 200, j);
         caf::anon_send(
-            bridge, bridge_job{[events, done, j](caf::event_based_actor* self) {
-              self->request(events, std::chrono::seconds{1}, stats_atom::value)
-                  .then(
-                      [done, j](uint64_t subscribers,
-                                uint64_t last_event) mutable {
-                        j["eventSubscribers"] = subscribers;
-                        j["lastEventId"] = last_event;
-                        reply_json(done, 200, j);
-                      },
-                      [done, j](caf::error&) { reply_json(done, 200, j); });
+            bridge, bridge_job{[events, cluster, done,
+                                j](caf::event_based_actor* self) mutable {
+              auto both = std::make_shared<std::pair<json, int>>(std::move(j), 2);
+              auto settle = [done, both] {
+                if (--both->second == 0) reply_json(done, 200, both->first);
+              };
+              auto timeout = std::chrono::seconds{1};
+              if (events)
+                self->request(events, timeout, stats_atom::value)
+                    .then(
+                        [both, settle](uint64_t subscribers,
+                                       uint64_t last_event) {
+                          both->first["eventSubscribers"] = subscribers;
+                          both->first["lastEventId"] = last_event;
+                          settle();
+                        },
+                        [settle](caf::error&) { settle(); });
+              else
+                settle();
+              if (cluster)
+                self->request(cluster, timeout, members_atom::value)
+                    .then(
+                        [both, settle](std::vector<member>& xs) {
+                          json counts = {{"alive", 0}, {"suspect", 0},
+                                         {"dead", 0},  {"left", 0}};
+                          for (auto& m : xs)
+                            counts[std::string{to_string(m.status)}] =
+                                counts[std::string{to_string(m.status)}]
+                                    .get<int>() +
+                                1;
+                          both->first["members"] = std::move(counts);
+                          settle();
+                        },
+                        [settle](caf::error&) { settle(); });
+              else
+                settle();
             }});
       },
       list_atom::value);
@@ -220,37 +247,75 @@ void health_aggregated(const ctx_ptr& ctx, request_context&&, responder done) {
 }
 
 void health_services(const ctx_ptr& ctx, request_context&&, responder done) {
+  // This node's checkers know the figures of what it checks; the registry
+  // knows every instance of the cluster, each with the member that checks
+  // it (`checkedBy`).
   ask<std::vector<instance_check_view>>(
-      ctx, ctx->actors->health_supervisor(), "health supervisor",
-      std::move(done),
-      [](std::vector<instance_check_view>& xs, const responder& done) {
-        std::sort(xs.begin(), xs.end(), [](auto& a, auto& b) {
-          return std::tie(a.service, a.id) < std::tie(b.service, b.id);
-        });
-        json services = json::object();
-        for (auto& x : xs) {
-          auto& st = x.stats;
-          auto ms = [](auto us) { return static_cast<double>(us) / 1000.0; };
-          services[x.service]["instances"].push_back({
-              {"id", x.id},
-              {"address", x.address},
-              {"status", to_string(x.status)},
-              {"checks", st.checks},
-              {"failures", st.failures},
-              {"consecutiveFailures", st.consecutive_failures},
-              {"successRate", st.success_rate()},
-              {"lastDurationMs", ms(st.last_duration.count())},
-              {"meanDurationMs", ms(st.mean_duration().count())},
-              {"p99DurationMs", ms(x.p99_duration_us)},
-              {"lastOutput", st.last_output},
-              {"lastError",
-               st.last_error.empty() ? json(nullptr) : json(st.last_error)},
-              {"lastCheck", timestamp_or_null(st.last_check_ms)},
-              {"lastStatusChange", timestamp_or_null(st.last_status_change_ms)},
-          });
-          services[x.service]["checkLatenessP99Ms"] = ms(x.lateness_p99_us);
-        }
-        reply_json(done, 200, {{"services", std::move(services)}});
+      ctx, ctx->actors->health_supervisor(), "health supervisor", done,
+      [ctx](std::vector<instance_check_view>& views, const responder& done) {
+        ask_registry<std::vector<service_instance>>(
+            ctx, done,
+            [ctx, views = std::move(views)](std::vector<service_instance>& all,
+                                            const responder& done) {
+              std::map<std::pair<std::string, std::string>,
+                       const instance_check_view*>
+                  mine;
+              for (auto& v : views) mine[{v.service, v.id}] = &v;
+              auto ms = [](auto us) { return static_cast<double>(us) / 1000.0; };
+              json services = json::object();
+              for (auto& v : views)
+                services[v.service]["checkLatenessP99Ms"] = ms(v.lateness_p99_us);
+              for (auto& x : all) {  // ordered by service and id
+                auto checker = ctx->owners ? ctx->owners->owner_of(x)
+                                           : ctx->node_name;
+                auto i = mine.find({x.name, x.id});
+                if (i == mine.end()) {
+                  // Checked by another member (or not yet by this one): the
+                  // status its writes said; the figures are the checker's.
+                  services[x.name]["instances"].push_back({
+                      {"id", x.id},
+                      {"address", x.host + ":" + std::to_string(x.port)},
+                      {"status", to_string(x.status)},
+                      {"checkedBy", checker},
+                      {"checks", nullptr},
+                      {"failures", nullptr},
+                      {"consecutiveFailures", nullptr},
+                      {"successRate", nullptr},
+                      {"lastDurationMs", nullptr},
+                      {"meanDurationMs", nullptr},
+                      {"p99DurationMs", nullptr},
+                      {"lastOutput", x.last_check_output},
+                      {"lastError", nullptr},
+                      {"lastCheck", timestamp_or_null(x.last_check_ms)},
+                      {"lastStatusChange", nullptr},
+                  });
+                  continue;
+                }
+                auto& v = *i->second;
+                auto& st = v.stats;
+                services[x.name]["instances"].push_back({
+                    {"id", v.id},
+                    {"address", v.address},
+                    {"status", to_string(v.status)},
+                    {"checkedBy", ctx->node_name},
+                    {"checks", st.checks},
+                    {"failures", st.failures},
+                    {"consecutiveFailures", st.consecutive_failures},
+                    {"successRate", st.success_rate()},
+                    {"lastDurationMs", ms(st.last_duration.count())},
+                    {"meanDurationMs", ms(st.mean_duration().count())},
+                    {"p99DurationMs", ms(v.p99_duration_us)},
+                    {"lastOutput", st.last_output},
+                    {"lastError",
+                     st.last_error.empty() ? json(nullptr) : json(st.last_error)},
+                    {"lastCheck", timestamp_or_null(st.last_check_ms)},
+                    {"lastStatusChange",
+                     timestamp_or_null(st.last_status_change_ms)},
+                });
+              }
+              reply_json(done, 200, {{"services", std::move(services)}});
+            },
+            snapshot_atom::value);
       },
       stats_atom::value);
 }

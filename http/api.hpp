@@ -9,6 +9,7 @@
 
 #include "actors/bridge.hpp"
 #include "actors/directory.hpp"
+#include "actors/ownership.hpp"
 #include "http/api_util.hpp"
 #include "http/router.hpp"
 #include "runtime/metrics/metrics.hpp"
@@ -34,6 +35,8 @@ struct api_context {
   const std::atomic<bool>* draining = nullptr;
   /// The node's metrics, exposed at `GET /metrics`.
   std::shared_ptr<metrics> meter;
+  /// Which member checks which instance (`checkedBy`); null: this node.
+  std::shared_ptr<const ownership> owners;
 };
 
 /// Sends `args...` to `target` from the bridge; calls `on_ok` with the typed
@@ -58,7 +61,7 @@ void ask(const std::shared_ptr<const api_context>& ctx, Handle target, const cha
                  }});
 }
 
-/// Adds the registry, discovery and node endpoints of SPEC §3 to `r`.
+/// Adds the registry, discovery and node endpoints (docs/API.md) to `r`.
 void install_api(router& r, std::shared_ptr<const api_context> ctx);
 
 /// Checks `Authorization: Bearer <token>` in constant time. Returns the

@@ -232,7 +232,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
   }
 
  private:
-  /// The headers every attempt sends (SPEC §4).
+  /// The headers every attempt sends (docs/API.md).
   void prepare() {
     auto* cid = find_header(req_.headers, "x-correlation-id");
     if (req_.correlation_id.empty())
@@ -462,7 +462,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
     done(std::move(x));
   }
 
-  // -- spans (SPEC §5; attribute names in docs/ARCHITECTURE.md) -------------
+  // -- spans (attribute names in docs/ARCHITECTURE.md) -----------------------
 
   /// The call's span: a server span continuing the client's `traceparent`
   /// (an internal one for the C++ API).

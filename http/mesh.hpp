@@ -24,7 +24,7 @@ namespace valmesh::web {
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
-/// One call through the mesh (SPEC §4): what `/proxy/:name/*`,
+/// One call through the mesh (docs/API.md): what `/proxy/:name/*`,
 /// `POST /api/call` and `node::call_service` hand to the caller.
 struct mesh_request {
   std::string service;
@@ -38,7 +38,7 @@ struct mesh_request {
   call_overrides overrides;
   /// The route that took the request (`/proxy/:name/*`, `/api/call`): the
   /// call is a server span; empty (the C++ API) makes it an internal one.
-  /// Its parent is the `traceparent` in `headers`, if valid (SPEC §5).
+  /// Its parent is the `traceparent` in `headers`, if valid.
   std::string route;
 };
 
@@ -79,7 +79,7 @@ class mesh_caller {
   void call(mesh_request req, callback done);
 
   /// Records a span per call and per upstream attempt with `t`, and sends
-  /// each attempt's context upstream (SPEC §5). Without a tracer (tracing
+  /// each attempt's context upstream (W3C). Without a tracer (tracing
   /// off) trace headers pass through untouched. Set before the first call.
   void set_tracer(std::shared_ptr<tracer> t);
 

@@ -16,7 +16,7 @@ std::string_view header_value(const request& req, std::string_view name) {
              : std::string_view{i->value().data(), i->value().size()};
 }
 
-/// The mesh's own headers on every answer (SPEC §4).
+/// The mesh's own headers on every answer (docs/API.md).
 template <class Message>
 void stamp(Message& res, const mesh_result& r) {
   res.set("X-Correlation-ID", r.correlation_id);
@@ -24,7 +24,7 @@ void stamp(Message& res, const mesh_result& r) {
   if (!r.instance.empty()) res.set("X-Valmesh-Instance", r.instance);
 }
 
-/// The mesh's own failure as SPEC's JSON error, with the mesh's headers.
+/// The mesh's own failure as a JSON error, with the mesh's headers.
 void reply_mesh_error(const responder& done, const mesh_result& r) {
   auto res = make_error_response(*r.error, done.version());
   stamp(res, r);
@@ -59,7 +59,7 @@ void proxy(mesh_caller& mesh, request_context&& rc, responder done) {
   });
 }
 
-/// Reads the JSON form of a call (SPEC §3 `POST /api/call`).
+/// Reads the JSON form of a call (`POST /api/call`, docs/API.md).
 expected<mesh_request> read_call(const json& j) {
   auto bad = [](std::string m) {
     return failure{errc::invalid_argument, std::move(m)};

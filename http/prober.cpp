@@ -12,14 +12,15 @@ namespace {
 /// queued behind other I/O counts against the timeout.
 class http_prober final : public prober {
  public:
-  explicit http_prober(boost::asio::io_context& ioc) : pool_(ioc, options()) {}
+  http_prober(boost::asio::io_context& ioc, std::string user_agent)
+      : pool_(ioc, options()), user_agent_(std::move(user_agent)) {}
 
   void probe(const probe_target& target, std::chrono::milliseconds timeout,
              callback done) override {
     web::upstream_request req;
     req.target = target.path;
     req.timeout = timeout;
-    req.headers = {{"User-Agent", "valmesh-health-check"}};
+    req.headers = {{"User-Agent", user_agent_}};
     auto start = std::chrono::steady_clock::now();
     pool_.send(
         {target.host, target.port}, std::move(req),
@@ -50,12 +51,14 @@ class http_prober final : public prober {
   }
 
   web::upstream_pool pool_;
+  std::string user_agent_;
 };
 
 }  // namespace
 
-std::shared_ptr<prober> make_http_prober(boost::asio::io_context& ioc) {
-  return std::make_shared<http_prober>(ioc);
+std::shared_ptr<prober> make_http_prober(boost::asio::io_context& ioc,
+                                         std::string user_agent) {
+  return std::make_shared<http_prober>(ioc, std::move(user_agent));
 }
 
 }  // namespace valmesh

@@ -37,7 +37,7 @@ class registry_client {
   std::string token_;
 };
 
-/// Turns an error response of a node into a `failure` (SPEC §2 JSON).
+/// Turns an error response of a node into a `failure` (docs/API.md).
 failure failure_from_response(const web::client_response& res);
 
 }  // namespace valmesh

@@ -75,17 +75,16 @@ class responder {
 /// Handles one parsed request. Must not block: answer through `done`.
 using request_handler = std::function<void(request&&, responder done)>;
 
-/// Limits of the HTTP front-end (STYLE: named limits).
+/// Limits of the HTTP front-end, each a named option.
 ///
-/// | name          | default | meaning |
-/// |---------------|---------|---------------------------------------------------|
-/// | body_limit    | 1 MiB   | larger bodies get 413 | | header_limit  | 16 KiB
-/// | larger headers get 431                            | | read_timeout  | 30s
-/// | a request must arrive whole within this, and an idle keep-alive connection
-/// is closed after it | | write_timeout | 30s     | a response must be taken by
-/// the client within this | | stream_queue_limit | 256 | chunks queued per
-/// stream before the oldest drop | | stream_keepalive | 15s   | a comment line
-/// on idle streams                    |
+/// | name               | default | meaning                                                                                   |
+/// |--------------------|---------|-------------------------------------------------------------------------------------------|
+/// | body_limit         | 1 MiB   | larger bodies get 413                                                                     |
+/// | header_limit       | 16 KiB  | larger headers get 431                                                                    |
+/// | read_timeout       | 30s     | a request must arrive whole within this; an idle keep-alive connection is closed after it |
+/// | write_timeout      | 30s     | a response must be taken by the client within this                                        |
+/// | stream_queue_limit | 256     | chunks queued per stream before the oldest drop                                           |
+/// | stream_keepalive   | 15s     | a comment line on idle streams                                                            |
 struct server_options {
   /// Counts every answer by status class (`GET /metrics`). Optional.
   std::shared_ptr<metrics> meter;
@@ -100,7 +99,7 @@ struct server_options {
 /// The asynchronous HTTP/1.1 server: a listener and one session per
 /// connection with keep-alive and pipelining (requests answered in order,
 /// one at a time, as nginx does), read timeouts against slow clients, and a
-/// body limit. Parsing errors are answered as SPEC's JSON errors.
+/// body limit. Parsing errors are answered as JSON errors (docs/API.md).
 class server {
  public:
   /// Serves on one loop (an io_context run by one thread).
@@ -141,7 +140,7 @@ class server {
 response make_json_response(unsigned status, std::string body,
                             unsigned version);
 
-/// Builds SPEC §2's error response for `f`: `{"error":{"code","message"}}`
+/// Builds the error response for `f`: `{"error":{"code","message"}}`
 /// with the status that `status_of` gives.
 response make_error_response(const failure& f, unsigned version);
 

@@ -19,7 +19,7 @@ struct tracing_api_context {
   std::chrono::milliseconds actor_timeout{std::chrono::seconds{5}};
 };
 
-/// Adds `GET /api/tracing/stats` and `GET /api/tracing/spans` (SPEC §3).
+/// Adds `GET /api/tracing/stats` and `GET /api/tracing/spans` (docs/API.md).
 void install_tracing_api(router& r,
                          std::shared_ptr<const tracing_api_context> ctx);
 

@@ -53,13 +53,12 @@ struct upstream_result {
 
 /// Limits of the upstream client.
 ///
-/// | name              | default | meaning |
-/// |-------------------|---------|------------------------------------------------|
-/// | connect_timeout   | 1s      | a connection must be up within this (and the
-/// request's timeout) | | response_limit    | 16 MiB  | a larger response body
-/// is a failure (502)      | | max_idle_per_host | 64      | idle keep-alive
-/// connections kept per instance  | | idle_timeout      | 30s     | an idle
-/// connection older than this is dropped  |
+/// | name              | default | meaning                                                         |
+/// |-------------------|---------|-----------------------------------------------------------------|
+/// | connect_timeout   | 1s      | a connection must be up within this (and the request's timeout) |
+/// | response_limit    | 16 MiB  | a larger response body is a failure (502)                       |
+/// | max_idle_per_host | 64      | idle keep-alive connections kept per instance                   |
+/// | idle_timeout      | 30s     | an idle connection older than this is dropped                   |
 struct upstream_options {
   std::chrono::milliseconds connect_timeout{std::chrono::seconds{1}};
   uint64_t response_limit = 16 * 1024 * 1024;

@@ -543,8 +543,7 @@ int run_cli(int argc, char** argv) {
   add_client_flags(health, cf);
 
   call_flags callf;
-  auto* call =
-      app.add_subcommand("call", "call a service through the mesh (SPEC §4)");
+  auto* call = app.add_subcommand("call", "call a service through the mesh");
   call->add_option("SERVICE", callf.service, "service name")->required();
   call->add_option("PATH", callf.path, "path and query, e.g. /api/x?y=1")
       ->required();

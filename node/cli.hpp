@@ -5,7 +5,7 @@
 
 namespace valmesh {
 
-/// Exit codes of every `valmesh` command (SPEC §1).
+/// Exit codes of every `valmesh` command (README.md, "The command line").
 namespace exit_code {
 inline constexpr int ok = 0;
 inline constexpr int agent_error = 1;  ///< the agent answered with an error

@@ -36,6 +36,7 @@
 #include "http/mesh.hpp"
 #include "http/mesh_api.hpp"
 #include "http/prober.hpp"
+#include "http/reachability.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "http/span_batcher.hpp"
@@ -63,6 +64,9 @@ struct node_actor_config : caf::actor_system_config {
                                 ? caf::atom("stealing")
                                 : caf::atom("sharing"));
     set("middleman.enable-automatic-connections", false);
+    // Only valmesh nodes of the same cluster protocol complete a handshake.
+    set("middleman.app-identifiers",
+        std::vector<std::string>{cluster_protocol});
   }
 };
 
@@ -314,7 +318,14 @@ std::optional<failure> node::start() {
       d.cfg.health.deregister_critical_after;
   // The registry publishes; the events hub and the health actors react. The
   // hook looks up their current handles, so their restarts lose nothing.
-  ropts.on_change = [dir](const catalog_change& c) {
+  ropts.on_change = [dir, meter = d.meter,
+                     time = d.time](const catalog_change& c) {
+    if (c.replicated) {
+      auto written = hybrid_clock::physical_ms(c.instance.revision.stamp);
+      meter->replication_lag(
+          static_cast<double>(std::max<int64_t>(0, time->unix_ms() - written)) /
+          1000.0);
+    }
     // This node's own writes go to every other member.
     if (!c.replicated)
       if (auto cl = dir->cluster()) {
@@ -346,7 +357,8 @@ std::optional<failure> node::start() {
   health_options hopts_actors;
   hopts_actors.health = d.cfg.health;
   hopts_actors.time = d.time;
-  hopts_actors.probe = make_http_prober(d.probe_ioc);
+  hopts_actors.probe = make_http_prober(
+      d.probe_ioc, "valmesh-health-check/" + d.cfg.node_name);
   hopts_actors.registry = [dir] { return dir->registry(); };
   hopts_actors.on_passed = [dir](const std::string& service,
                                  std::vector<std::string> ids) {
@@ -427,7 +439,8 @@ std::optional<failure> node::start() {
   // The cluster port: CAF's middleman, publishing this node's gateway, the
   // one handle other nodes hold (actors/cluster_gateway.hpp).
   d.gateway = spawn_cluster_gateway(
-      d.sys, {[dir] { return dir->cluster(); }, [dir] { return dir->registry(); }});
+      d.sys, {[dir] { return dir->cluster(); },
+              [dir] { return dir->registry(); }, d.meter});
   auto published = d.sys.middleman().publish(d.gateway, d.cfg.cluster.port,
                                              d.cfg.cluster.host.c_str(), true);
   if (!published)
@@ -443,6 +456,7 @@ std::optional<failure> node::start() {
   api->fault_injection = d.cfg.enable_fault_injection;
   api->draining = &d.draining;
   api->meter = d.meter;
+  api->owners = d.owners;
   auto rt = std::make_shared<web::router>();
   web::server_options hopts;
   hopts.meter = d.meter;
@@ -493,6 +507,12 @@ std::optional<failure> node::start() {
                  });
   };
   copts.memory = d.cluster_mem;
+  copts.reachable = [&ioc = d.probe_ioc](std::string host, uint16_t port,
+                                         std::function<void(bool)> done) {
+    web::probe_tcp(ioc, std::move(host), port, std::chrono::milliseconds{500},
+                   std::move(done));
+  };
+  copts.meter = d.meter;
   child_spec cluster_spec;
   cluster_spec.id = "cluster";
   cluster_spec.kind = "cluster";
@@ -527,7 +547,7 @@ std::optional<failure> node::start() {
       [dir = &d.actors] { return dir->mesh_supervisor(); },
       d.cfg.mesh_dispatch == "actor");
   web::install_mesh_api(*rt, d.mesh);
-  // Tracing (SPEC §5): spans end on the loops and reach the tracer actor in
+  // Tracing: spans end on the loops and reach the tracer actor in
   // batches; with tracing off the mesh records none.
   auto sampling = sampler::parse(d.cfg.tracing.sampler);
   d.batcher = std::make_shared<web::span_batcher>(
@@ -656,7 +676,7 @@ void node::stop() {
   d.http.reset();
   d.mesh.reset();
   // Every actor is exited explicitly: the system's destructor waits for all
-  // of them, and a handle left in a global would hang it (DESIGN §5).
+  // of them, and a handle left in a global would hang it (CAF 0.17).
   if (d.gateway) {
     d.sys.middleman().unpublish(d.gateway, d.cluster_port);
     caf::anon_send_exit(d.gateway, caf::exit_reason::user_shutdown);

@@ -100,7 +100,7 @@ class node {
   expected<call_result> call_service(const std::string& name,
                                      call_options options = {});
 
-  /// The node's tracer, for spans of the embedding program (SPEC §5):
+  /// The node's tracer, for spans of the embedding program (README.md):
   /// `start_span(name, {tags})`, `span.finish("success" | "error", why)`,
   /// `tracer::inject(span, headers)`. Spans it records land in the node's
   /// buffer (`GET /api/tracing/spans`) and export. A `call_service` made

@@ -1,6 +1,6 @@
 #pragma once
 
-// `valmesh spans [--limit N] [--trace ID] [--service S] [--json]` (SPEC §1):
+// `valmesh spans [--limit N] [--trace ID] [--service S] [--json]` (README.md):
 // the agent's recent finished spans as a table, or one trace as a tree.
 
 #include <string>

@@ -7,7 +7,7 @@
 
 namespace valmesh {
 
-/// Parses a duration as SPEC §1 writes them: a non-negative whole number
+/// Parses a duration as config and flags take it: a non-negative whole number
 /// followed by a unit, `ms`, `s`, `m` or `h` (`250ms`, `5s`, `2m`, `1h`).
 /// Returns nothing for anything else (no unit, a sign, a fraction, overflow).
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);

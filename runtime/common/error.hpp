@@ -10,7 +10,8 @@ namespace valmesh {
 
 /// The project's error codes. Actors answer them inside a `caf::error`
 /// (category "valmesh"); `http/` maps each to one HTTP status in one place
-/// (`http/errors.cpp`). Their names are the `error.code` strings of SPEC §2.
+/// (`status_of` in http/server.cpp). Their names are the `error.code` strings
+/// of the API's errors (docs/API.md).
 enum class errc : uint8_t {
   invalid_argument = 1,  ///< 400: malformed or invalid input
   unauthorized,          ///< 401: no credentials where they are required

@@ -35,21 +35,21 @@ expected<endpoint> parse_endpoint(std::string_view text);
 struct service_health_config {
   std::optional<std::chrono::milliseconds> interval;
   std::optional<std::chrono::milliseconds> timeout;
-  /// When this service is unhealthy, the whole is (SPEC §3a).
+  /// When this service is unhealthy, the whole is.
   bool critical = false;
 };
 
-/// Health-check defaults (config key `health`; SPEC §3a).
+/// Health-check defaults (config key `health`; README.md, "Health checks",
+/// has the same table).
 ///
-/// | key                      | default | meaning |
-/// |--------------------------|---------|----------------------------------------|
-/// | interval                 | 30s     | time between checks of one instance |
-/// | timeout                  | 5s      | a check slower than this fails | |
-/// failuresBeforeCritical   | 2       | consecutive failures to turn critical |
-/// | successBeforePassing     | 1       | consecutive successes to turn passing
-/// | | deregisterCriticalAfter  | 60s     | remove an instance critical this
-/// long (0s: never) | | services.NAME            | —       | `interval`,
-/// `timeout`, `critical` for one service |
+/// | key                     | default | meaning                                           |
+/// |-------------------------|---------|---------------------------------------------------|
+/// | interval                | 30s     | time between checks of one instance               |
+/// | timeout                 | 5s      | a check slower than this fails                    |
+/// | failuresBeforeCritical  | 2       | consecutive failures to turn critical             |
+/// | successBeforePassing    | 1       | consecutive successes to turn passing             |
+/// | deregisterCriticalAfter | 60s     | remove an instance critical this long (0s: never) |
+/// | services.NAME           | none    | `interval`, `timeout`, `critical` for one service |
 struct health_config {
   std::chrono::milliseconds interval{std::chrono::seconds{30}};
   std::chrono::milliseconds timeout{std::chrono::seconds{5}};
@@ -60,7 +60,9 @@ struct health_config {
 };
 
 /// Everything `valmesh agent` is configured with. Each default lives here,
-/// once; the config file and the flags override it in that order.
+/// once; the config file and the flags override it in that order. README.md,
+/// "The agent", states the same defaults, and
+/// tests/unit/config/readme_defaults_test.cpp compares the two.
 ///
 /// | key (flag)                             | default            |
 /// |----------------------------------------|--------------------|
@@ -78,18 +80,17 @@ struct health_config {
 /// | enable_fault_injection (--enable-fault-injection) | false   |
 /// | http_threads (--http-threads)          | 2 (event loops)    |
 /// | actor_threads (--actor-threads)        | 2                  |
-/// | actor_scheduler (--actor-scheduler)    | sharing            |
+/// | actor_scheduler (--actor-scheduler; no config key) | sharing |
 /// | http_read_timeout (--http-read-timeout)| 30s                |
 /// | http_body_limit                        | 1048576 (1 MiB)    |
 /// | events_keepalive                       | 15s (SSE comment)  |
 /// | events_queue_limit                     | 256 per SSE client |
 /// | health                                 | see `health_config`|
-/// | policies                               | see `call_policy` (SPEC §4) |
+/// | policies                               | see `call_policy`  |
 /// | upstream_response_limit                | 16777216 (16 MiB): 502 past it |
 /// | upstream_connect_timeout               | 1s                 |
 /// | mesh_dispatch (--mesh-dispatch)        | direct (or actor)  |
-/// | services                               | none: instances registered on
-/// start |
+/// | services                               | none: instances registered on start |
 /// | tracing (--trace-sampler, ...)         | see `tracing_config` |
 struct node_config {
   std::string node_name;

@@ -30,7 +30,7 @@ struct check_result {
   std::string output;  ///< "HTTP 200", "timeout after 5000ms", "connect: ..."
 };
 
-/// The anti-flapping thresholds of SPEC §3a.
+/// The anti-flapping thresholds (README.md, "Health checks").
 struct health_thresholds {
   uint32_t failures_before_critical = 2;
   uint32_t success_before_passing = 1;
@@ -89,7 +89,7 @@ class instance_health {
   uint32_t recent_count_ = 0;
 };
 
-/// Roll-up of a service (SPEC §3a).
+/// Roll-up of a service (README.md, "Health checks").
 enum class service_health : uint8_t { healthy, degraded, unhealthy };
 
 std::string_view to_string(service_health x) noexcept;

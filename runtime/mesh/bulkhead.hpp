@@ -10,7 +10,8 @@
 
 namespace valmesh {
 
-/// Options of a service's bulkhead (config `policies.<service>`; SPEC §4).
+/// Options of a service's bulkhead (config `policies.<service>`; README.md,
+/// "The mesh").
 ///
 /// | name           | default | meaning                                    |
 /// |----------------|---------|--------------------------------------------|

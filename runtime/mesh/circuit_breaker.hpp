@@ -16,18 +16,18 @@ enum class breaker_state : uint8_t { closed, open, half_open };
 
 std::string_view to_string(breaker_state x) noexcept;
 
-/// Options of one instance's breaker (config `policies.<service>`; SPEC §4).
+/// Options of one instance's breaker (config `policies.<service>`, whose
+/// keys README.md lists under "The mesh").
 ///
-/// | name                     | default | meaning |
-/// |--------------------------|---------|------------------------------------------|
-/// | failure_rate_threshold   | 50      | % of failed calls in the window that
-/// opens it | | slow_call_rate_threshold | 100     | % of slow calls in the
-/// window that opens it | | slow_call_threshold      | off     | a call slower
-/// than this is slow          | | window_size              | 20      | the last
-/// N calls are judged              | | minimum_calls            | 10      | no
-/// judgement before this many calls      | | open_duration            | 30s |
-/// how long it stays open                   | | half_open_calls          | 3 |
-/// trial calls admitted when half-open      |
+/// | name                     | default | meaning                                            |
+/// |--------------------------|---------|----------------------------------------------------|
+/// | failure_rate_threshold   | 50      | % of failed calls in the window that opens it      |
+/// | slow_call_rate_threshold | 100     | % of slow calls in the window that opens it        |
+/// | slow_call_threshold      | none    | a call slower than this is slow (none: no call is) |
+/// | window_size              | 20      | the last N calls are judged                        |
+/// | minimum_calls            | 10      | no judgement before this many calls                |
+/// | open_duration            | 30s     | how long it stays open                             |
+/// | half_open_calls          | 3       | trial calls admitted when half-open                |
 struct breaker_options {
   double failure_rate_threshold = 50.0;
   double slow_call_rate_threshold = 100.0;

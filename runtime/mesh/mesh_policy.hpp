@@ -18,29 +18,32 @@
 
 namespace valmesh {
 
-/// How the mesh calls one service (config `policies.<service>`; SPEC §4).
+/// How the mesh calls one service (config `policies.<service>`; README.md,
+/// "The mesh", has the same table).
 ///
-/// | key (JSON)            | default     | meaning |
-/// |-----------------------|-------------|---------|
-/// | timeout               | 5s          | overall deadline, all attempts and
-/// waits | | perTryTimeout         | = timeout   | one attempt's limit (inside
-/// the deadline) | | retries               | 3           | further attempts
-/// after the first | | backoff               | exponential | fixed, linear,
-/// exponential | | retryDelay            | 100ms       | base wait | | maxDelay
-/// | 2s          | no wait is longer | | jitter                | full        |
-/// none, full, equal, decorrelated | | retryNonIdempotent    | false       |
-/// also retry POST, PATCH, ... | | retryBudget           | {"ratio": 0.2,
-/// "minPerSecond": 10} | Envoy's budget | | failureRateThreshold  | 50 | %
-/// failed in the window opens the breaker | | slowCallThreshold     | off | a
-/// call slower than this is slow | | slowCallRateThreshold | 100         | %
-/// slow in the window opens it | | windowSize            | 20          | the
-/// breaker judges the last N calls | | minimumCalls          | 10          | no
-/// judgement before N calls | | openDuration          | 30s         | open this
-/// long, then half-open | | halfOpenCalls         | 3           | trial calls
-/// when half-open | | maxConcurrent         | 64          | the bulkhead's
-/// permits | | maxQueue              | 128         | calls waiting for a permit
-/// | | queueTimeout          | 1s          | a waiting call gives up after this
-/// | | strategy              | round-robin | instance choice |
+/// | key (JSON)               | default     | meaning                                                     |
+/// |--------------------------|-------------|-------------------------------------------------------------|
+/// | timeout                  | 5s          | overall deadline, all attempts and waits                    |
+/// | perTryTimeout            | none        | one attempt's limit inside the deadline (none: the timeout) |
+/// | retries                  | 3           | further attempts after the first (0..10)                    |
+/// | backoff                  | exponential | fixed, linear, exponential                                  |
+/// | retryDelay               | 100ms       | base wait                                                   |
+/// | maxDelay                 | 2s          | no wait is longer                                           |
+/// | jitter                   | full        | none, full, equal, decorrelated                             |
+/// | retryNonIdempotent       | false       | also retry POST, PATCH, ...                                 |
+/// | retryBudget.ratio        | 0.2         | retries at most this share of requests (Envoy's budget)     |
+/// | retryBudget.minPerSecond | 10          | retries per second always allowed                           |
+/// | failureRateThreshold     | 50          | % failed in the window opens the breaker                    |
+/// | slowCallThreshold        | none        | a call slower than this is slow (none: no call is)          |
+/// | slowCallRateThreshold    | 100         | % slow in the window opens the breaker                      |
+/// | windowSize               | 20          | the breaker judges the last N calls                         |
+/// | minimumCalls             | 10          | no judgement before N calls                                 |
+/// | openDuration             | 30s         | open this long, then half-open                              |
+/// | halfOpenCalls            | 3           | trial calls when half-open                                  |
+/// | maxConcurrent            | 64          | the bulkhead's permits                                      |
+/// | maxQueue                 | 128         | calls waiting for a permit                                  |
+/// | queueTimeout             | 1s          | a waiting call gives up after this                          |
+/// | strategy                 | round-robin | instance choice                                             |
 struct call_policy {
   std::chrono::milliseconds timeout{std::chrono::seconds{5}};
   std::optional<std::chrono::milliseconds> per_try_timeout;
@@ -103,7 +106,7 @@ constexpr bool is_failure_status(unsigned status) noexcept {
   return status >= 500 && status <= 599;
 }
 
-/// Whether an upstream answer with `status` is retried (SPEC §4).
+/// Whether an upstream answer with `status` is retried: 502, 503, 504.
 constexpr bool is_retryable_status(unsigned status) noexcept {
   return status == 502 || status == 503 || status == 504;
 }

@@ -14,22 +14,23 @@
 
 namespace valmesh {
 
-/// How the wait between attempts grows (SPEC §4 `backoff`).
+/// How the wait between attempts grows (policy key `backoff`).
 enum class backoff_kind : uint8_t { fixed, linear, exponential };
 
-/// How the wait is randomised (SPEC §4 `jitter`; AWS's names).
+/// How the wait is randomised (policy key `jitter`; AWS's names).
 enum class jitter_kind : uint8_t { none, full, equal, decorrelated };
 
 std::optional<backoff_kind> parse_backoff(std::string_view text) noexcept;
 std::optional<jitter_kind> parse_jitter(std::string_view text) noexcept;
 
-/// | name   | default     | meaning                                     |
-/// |--------|-------------|---------------------------------------------|
-/// | kind   | exponential | fixed: base; linear: base*n; exponential:
-/// base*2^(n-1) | | base   | 100ms       | `retryDelay` | | max    | 2s |
-/// `maxDelay`: no wait is longer               | | jitter | full        | none;
-/// full: U(0, d); equal: d/2 + U(0, d/2); decorrelated: min(max, U(base,
-/// 3*previous)) |
+/// The waits between attempts (`d` is the wait before jitter, `n` the retry).
+///
+/// | name   | default     | meaning                                                                                  |
+/// |--------|-------------|------------------------------------------------------------------------------------------|
+/// | kind   | exponential | fixed: base; linear: base*n; exponential: base*2^(n-1)                                   |
+/// | base   | 100ms       | `retryDelay`                                                                             |
+/// | max    | 2s          | `maxDelay`: no wait is longer                                                            |
+/// | jitter | full        | none; full: U(0, d); equal: d/2 + U(0, d/2); decorrelated: min(max, U(base, 3*previous)) |
 struct backoff_policy {
   backoff_kind kind = backoff_kind::exponential;
   clock::duration base = std::chrono::milliseconds{100};

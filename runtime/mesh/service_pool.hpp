@@ -28,7 +28,7 @@ struct pool_grant {
   breaker_state breaker = breaker_state::closed;
 };
 
-/// What a service's bulkhead knows and decides (DESIGN §3): the instances
+/// What a service's bulkhead knows and decides: the instances
 /// with their health, the mirror of each breaker's state (pushed by the
 /// breaker), the calls in flight per instance, and the permits with their
 /// queue. It chooses an instance for each permitted call among the healthy

@@ -40,6 +40,71 @@ metrics::metrics()
                                             "4xx", "5xx", "other"};
   for (size_t i = 0; i < http_by_class_.size(); ++i)
     http_by_class_[i] = &http_.Add({{"code", classes[i]}});
+  auto& members = prometheus::BuildGauge()
+                      .Name("valmesh_cluster_members")
+                      .Help("Cluster members by status, as this node sees them")
+                      .Register(*registry_);
+  static constexpr const char* statuses[] = {"alive", "suspect", "dead",
+                                             "left"};
+  for (size_t i = 0; i < members_.size(); ++i)
+    members_[i] = &members.Add({{"status", statuses[i]}});
+  auto& messages = BuildCounter()
+                       .Name("valmesh_replication_messages_total")
+                       .Help("Messages of replicated writes, by direction")
+                       .Register(*registry_);
+  auto& entries = BuildCounter()
+                      .Name("valmesh_replication_entries_total")
+                      .Help("Replicated writes (entries), by direction")
+                      .Register(*registry_);
+  auto& bytes = BuildCounter()
+                    .Name("valmesh_replication_bytes_total")
+                    .Help("Bytes of replicated writes on the wire, by direction")
+                    .Register(*registry_);
+  static constexpr const char* directions[] = {"in", "out"};
+  for (size_t i = 0; i < 2; ++i) {
+    repl_messages_[i] = &messages.Add({{"direction", directions[i]}});
+    repl_entries_[i] = &entries.Add({{"direction", directions[i]}});
+    repl_bytes_[i] = &bytes.Add({{"direction", directions[i]}});
+  }
+  ae_rounds_ = &BuildCounter()
+                    .Name("valmesh_anti_entropy_rounds_total")
+                    .Help("Anti-entropy rounds this node started")
+                    .Register(*registry_)
+                    .Add({});
+  ae_entries_ = &BuildCounter()
+                     .Name("valmesh_anti_entropy_entries_total")
+                     .Help("Entries received in anti-entropy rounds")
+                     .Register(*registry_)
+                     .Add({});
+  repl_lag_ = &BuildHistogram()
+                   .Name("valmesh_replication_lag_seconds")
+                   .Help("Time from a replicated write's version to its apply "
+                         "on this node")
+                   .Register(*registry_)
+                   .Add({}, latency_buckets());
+}
+
+void metrics::cluster_members(size_t alive, size_t suspect, size_t dead,
+                              size_t left) noexcept {
+  size_t xs[] = {alive, suspect, dead, left};
+  for (size_t i = 0; i < members_.size(); ++i)
+    members_[i]->Set(static_cast<double>(xs[i]));
+}
+
+void metrics::replication(bool out, size_t entries, size_t bytes) noexcept {
+  auto i = out ? 1 : 0;
+  repl_messages_[i]->Increment();
+  repl_entries_[i]->Increment(static_cast<double>(entries));
+  repl_bytes_[i]->Increment(static_cast<double>(bytes));
+}
+
+void metrics::anti_entropy(size_t entries) noexcept {
+  ae_rounds_->Increment();
+  ae_entries_->Increment(static_cast<double>(entries));
+}
+
+void metrics::replication_lag(double seconds) noexcept {
+  repl_lag_->Observe(seconds);
 }
 
 std::string metrics::expose() const {

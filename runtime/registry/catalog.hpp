@@ -20,15 +20,13 @@ namespace valmesh {
 
 /// Options of the catalog.
 ///
-// clang-format off
-/// | name                      | default | meaning |
-/// |---------------------------|---------|---------|
-/// | node_name                 | —       | recorded as `node` and as the origin of this node's writes |
-/// | deregister_critical_after | 60s     | remove an instance critical this long (0: never) |
-/// | tombstone_ttl             | 24h     | how long a deletion is remembered for replicas that missed it |
-/// | max_tombstones            | 100000  | at most this many deletions remembered (the oldest go first) |
-/// | judges                    | all     | which instances this node judges (leases, removal); unset: every one, as a node alone does |
-// clang-format on
+/// | name                      | default | meaning                                                                |
+/// |---------------------------|---------|------------------------------------------------------------------------|
+/// | node_name                 | none    | recorded as `node` on new entries and as the origin of this node's writes |
+/// | deregister_critical_after | 60s     | remove an instance critical this long (0: never)                       |
+/// | tombstone_ttl             | 24h     | how long a deletion is remembered for replicas that missed it          |
+/// | max_tombstones            | 100000  | at most this many deletions remembered (the oldest go first)           |
+/// | judges                    | all     | which instances this node judges (leases, removal); unset: every one   |
 struct catalog_options {
   std::string node_name;
   std::chrono::milliseconds deregister_critical_after{std::chrono::seconds{60}};
@@ -98,7 +96,7 @@ class catalog {
 
   /// Puts back an instance recovered from the store as it was persisted:
   /// its id, `registeredAt`, `node` and indexes are kept; it starts
-  /// `unknown` with a fresh lease (DESIGN §7), and the catalog's index
+  /// `unknown` with a fresh lease, and the catalog's index
   /// rises to at least its `modify_index`. Replaces an entry with its id.
   void restore(service_instance x);
 

@@ -9,7 +9,7 @@
 
 namespace valmesh {
 
-/// The load-balancing strategies of SPEC §3.
+/// The load-balancing strategies of `resolve` and the mesh.
 enum class lb_strategy : uint8_t {
   round_robin,        ///< each candidate in turn
   random,             ///< uniformly at random
@@ -27,7 +27,7 @@ std::string_view to_string(lb_strategy x) noexcept;
 /// `getService(name, {healthyOnly, strategy})`).
 struct resolve_options {
   lb_strategy strategy = lb_strategy::round_robin;
-  /// Only passing or warning instances (SPEC §3a).
+  /// Only passing or warning instances.
   bool healthy_only = false;
 };
 

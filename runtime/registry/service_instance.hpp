@@ -15,18 +15,18 @@
 
 namespace valmesh {
 
-/// Health of one instance, with Consul's names (SPEC §2, §3a).
+/// Health of one instance, with Consul's names.
 enum class health_status : uint8_t { unknown, passing, warning, critical };
 
 /// Returns "unknown", "passing", "warning" or "critical".
 std::string_view to_string(health_status x) noexcept;
 
-/// `healthyOnly` (SPEC §3a) admits passing and warning instances.
+/// `healthyOnly` admits passing and warning instances.
 inline bool is_healthy(health_status x) noexcept {
   return x == health_status::passing || x == health_status::warning;
 }
 
-/// One registered instance of a service, as SPEC §2 defines it. The catalog
+/// One registered instance of a service, as docs/API.md defines it. The catalog
 /// owns the bookkeeping fields (status, timestamps, node, indexes); a client
 /// sets the rest.
 struct service_instance {
@@ -85,7 +85,7 @@ struct service_summary {
                          const service_summary&) = default;
 };
 
-/// Limits of SPEC §2, each a named constant.
+/// Limits of an instance's fields, each a named constant.
 namespace limits {
 inline constexpr size_t max_name_length = 63;
 inline constexpr size_t max_id_length = 128;
@@ -117,7 +117,7 @@ expected<service_instance> parse_instance(const nlohmann::json& j);
 /// Validates an instance built in C++ (the embedding API) with the same rules.
 expected<service_instance> validate_instance(service_instance x);
 
-/// Renders an instance as SPEC §2's JSON.
+/// Renders an instance as the API's JSON.
 nlohmann::json to_json(const service_instance& x);
 
 /// Renders a summary line of `GET /api/services`.

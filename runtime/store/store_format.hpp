@@ -72,7 +72,7 @@ inline constexpr std::string_view magic{"valmesh\0", 8};
 inline constexpr uint32_t version = 1;
 inline constexpr size_t header_size = 16;
 inline constexpr size_t record_overhead = 8;
-/// Larger payloads are taken for corruption (an instance at SPEC's limits
+/// Larger payloads are taken for corruption (an instance at the API's limits
 /// encodes to well under 100 KiB).
 inline constexpr uint32_t max_payload = 4 * 1024 * 1024;
 

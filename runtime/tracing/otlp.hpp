@@ -33,13 +33,15 @@ std::string encode_otlp_json(const std::vector<span_data>& spans,
 
 /// Export settings (config `tracing`).
 ///
-/// | key                | default | meaning |
-/// |--------------------|---------|----------------------------------------|
-/// | exportBatchSize    | 512     | spans per request; a full batch goes at
-/// once | | exportInterval     | 5s      | a partial batch waits at most this |
-/// | exportQueueSize    | 4096    | spans waiting; past it the oldest are
-/// dropped | | exportMaxRetries   | 5       | retries of a failed batch, then
-/// it is dropped | | exportTimeout      | 10s     | one request's deadline |
+/// | key              | default | meaning                                       |
+/// |------------------|---------|-----------------------------------------------|
+/// | exportBatchSize  | 512     | spans per request; a full batch goes at once  |
+/// | exportInterval   | 5s      | a partial batch waits at most this            |
+/// | exportQueueSize  | 4096    | spans waiting; past it the oldest are dropped |
+/// | exportMaxRetries | 5       | retries of a failed batch, then it is dropped |
+/// | exportTimeout    | 10s     | one request's deadline                        |
+/// | (retry_delay)    | 200ms   | first wait before a retry, doubling           |
+/// | (max_delay)      | 5s      | no wait between retries is longer             |
 struct otlp_export_options {
   size_t batch_size = 512;
   std::chrono::milliseconds interval{std::chrono::seconds{5}};

@@ -1,6 +1,6 @@
 #pragma once
 
-// Head sampling (SPEC §5): whether a new span is recorded. The decision on a
+// Head sampling: whether a new span is recorded. The decision on a
 // root span depends on its trace id only, so every node that sees the trace
 // decides the same way.
 

@@ -1,6 +1,6 @@
 #pragma once
 
-// A finished span, after the OpenTelemetry data model (SPEC §5), and its
+// A finished span, after the OpenTelemetry data model, and its
 // JSON form for `GET /api/tracing/spans`.
 
 #include <cstdint>
@@ -119,7 +119,7 @@ struct span_data {
   const attribute_value* find(std::string_view key) const noexcept;
 };
 
-/// The span as SPEC §5's JSON: `traceId, spanId, parentSpanId, name, kind,
+/// The span's JSON (docs/API.md): `traceId, spanId, parentSpanId, name, kind,
 /// startTimeUnixNano, endTimeUnixNano, attributes, events, status` (ids in
 /// lower-case hex, `parentSpanId` null for a root, times as numbers,
 /// attributes as an object, status `{"code", "message"}`), plus

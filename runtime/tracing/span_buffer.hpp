@@ -1,6 +1,6 @@
 #pragma once
 
-// The bounded buffer of finished spans (SPEC §5): a ring that drops the
+// The bounded buffer of finished spans: a ring that drops the
 // oldest span when full and counts what it dropped. Plain logic; the tracer
 // actor owns one.
 

@@ -1,6 +1,6 @@
 #pragma once
 
-// The tracing API (SPEC §5): spans with attributes, events and status, the
+// The tracing API: spans with attributes, events and status, the
 // W3C context in and out of header lists, and head sampling. The C++ form
 // of the original system's `startSpan(name, {tags})`,
 // `span.finish('success' | 'error', error)` and `injectContext(span,

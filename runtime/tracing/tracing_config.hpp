@@ -12,22 +12,20 @@
 
 namespace valmesh {
 
-/// Tracing (config key `tracing`; SPEC §5).
+/// Tracing (config key `tracing`; README.md, "The agent", lists the same
+/// keys, docs/ARCHITECTURE.md, "Tracing", how they work).
 ///
-/// | key               | flag                 | default        | meaning |
-/// |-------------------|----------------------|----------------|---------|
-/// | enabled           | --no-tracing (false) | true           | false: no
-/// spans at all, trace headers pass through untouched | | sampler           |
-/// --trace-sampler      | parent-based   | always, never, ratio:P,
-/// parent-based, parent-based:P | | bufferCapacity    | --trace-buffer       |
-/// 10000          | finished spans kept; the oldest are dropped | |
-/// otlpEndpoint      | --otlp-endpoint      | none (off)     | OTLP/HTTP JSON
-/// receiver, e.g. http://127.0.0.1:4318/v1/traces | | exportBatchSize   | | 512
-/// | spans per export request | | exportInterval    |                      | 5s
-/// | a partial batch waits at most this | | exportQueueSize   | | 4096 | spans
-/// waiting for export; oldest dropped past it | | exportMaxRetries  | | 5 |
-/// retries of a failed batch (backoff 200ms doubling, 5s max) | | exportTimeout
-/// |                      | 10s            | deadline of one export request |
+/// | key              | flag                 | default      | meaning                                                       |
+/// |------------------|----------------------|--------------|---------------------------------------------------------------|
+/// | enabled          | --no-tracing (false) | true         | false: no spans at all, trace headers pass through untouched  |
+/// | sampler          | --trace-sampler      | parent-based | always, never, ratio:P, parent-based, parent-based:P          |
+/// | bufferCapacity   | --trace-buffer       | 10000        | finished spans kept; the oldest are dropped                   |
+/// | otlpEndpoint     | --otlp-endpoint      | none (off)   | OTLP/HTTP JSON receiver, e.g. http://127.0.0.1:4318/v1/traces |
+/// | exportBatchSize  |                      | 512          | spans per export request                                      |
+/// | exportInterval   |                      | 5s           | a partial batch waits at most this                            |
+/// | exportQueueSize  |                      | 4096         | spans waiting for export; oldest dropped past it              |
+/// | exportMaxRetries |                      | 5            | retries of a failed batch (backoff 200ms doubling, 5s max)    |
+/// | exportTimeout    |                      | 10s          | deadline of one export request                                |
 struct tracing_config {
   bool enabled = true;
   std::string sampler = "parent-based";

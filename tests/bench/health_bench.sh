@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Health-check benchmark (issue 3): the agent's cost of checking 10,000
+# Health-check benchmark: the agent's cost of checking 10,000
 # instances every second, against the same agent with the same 10,000
 # instances checked once an hour (the idle baseline), in one run.
 #

@@ -51,6 +51,7 @@ tool_package() {
     etcd) echo etcd-server ;;
     etcdctl) echo etcd-client ;;
     taskset) echo util-linux ;;
+    gnuplot) echo gnuplot-nox ;;
     *) echo "$1" ;;
   esac
 }

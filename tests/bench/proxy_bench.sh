@@ -10,6 +10,7 @@
 #   D=3s tests/bench/proxy_bench.sh
 #   AGENT_ARGS='--http-threads 2' tests/bench/proxy_bench.sh
 #   BENCH_LOCK= tests/bench/proxy_bench.sh          # no lock protocol
+#   CHART= tests/bench/proxy_bench.sh               # chart: docs/proxy-latency.png
 #
 # Upstream: nginx (worker_processes 1, access_log off, keep-alive) answering
 # every path with `return 200 "ok"`. Targets, each measured with
@@ -29,6 +30,16 @@
 # the upstream's own. Requests/s is wrk's figure (all answers); the non-2xx
 # and socket error counts are printed next to it.
 #
+# Latency percentiles: each measured run also reports p50, p75, p90, p99,
+# p99.9 and p99.99 (a wrk Lua `done` hook; it defines no per-request function,
+# so wrk keeps its static request path). They are printed as a table and drawn
+# with gnuplot (Debian `gnuplot-nox`, installed if missing) as a PNG: one panel
+# per connection count, latency (log scale) against percentile, a line per
+# target. The script prints where the chart went:
+#   CHART unset     $tmp/proxy-latency.png (removed on exit unless KEEP_TMP=1)
+#   CHART=          docs/proxy-latency.png in the checkout
+#   CHART=FILE      FILE
+#
 # Lock protocol (BENCH_LOCK, default /tmp/valmesh-bench.lock; empty = off):
 # before each target's phase wait (poll 2 s, up to LOCK_WAIT s) until no
 # compiler, build tool or test binary (BUSY_RE in lib.sh) runs and the lock file
@@ -39,7 +50,8 @@
 # Environment (defaults in brackets):
 #   D [10s]  WARM [2s]  CONNS ["64 8"]  THREADS [2]  PROXY_WORKERS [1]
 #   AGENT_ARGS [] extra agent flags, e.g. --http-threads 2
-#   VALMESH [/work/main/build/valmesh, i.e. build/valmesh]  KEEP_TMP [0]
+#   CHART [unset] where the latency chart goes (above)
+#   VALMESH [build/valmesh of this checkout]  KEEP_TMP [0]
 #   BENCH_LOCK [/tmp/valmesh-bench.lock]  LOCK_WAIT [900] s  LOCK_MAX [170] s
 #
 # Helpers shared with the other benchmarks (tools, cleanup, lock protocol,
@@ -63,9 +75,15 @@ CORES="$(nproc)"
 [[ "$WARM" =~ ^[0-9]+s?$ ]] || die "WARM must be whole seconds, like 2s"
 
 # -- tools ------------------------------------------------------------------
-install_tools wrk nginx haproxy curl ss pgrep
+install_tools wrk nginx haproxy curl ss pgrep gnuplot
 require_tools wrk nginx curl ss pgrep
 require_built "$VALMESH"
+chart_in_tmp=0
+if [[ -z "${CHART+set}" ]]; then
+  chart_in_tmp=1
+elif [[ -z "$CHART" ]]; then
+  CHART="$root/docs/proxy-latency.png"
+fi
 
 # -- cleanup ------------------------------------------------------------------
 procs=() notes=()
@@ -83,6 +101,18 @@ stop_all() { # RC
 }
 bench_setup valmesh-proxy-bench
 chmod 755 "$tmp"  # nginx workers (user nobody) create their temp dirs below
+((chart_in_tmp)) && CHART="$tmp/proxy-latency.png"
+
+# The percentiles of the table and the chart, and the wrk hook that prints
+# them (in microseconds) when a run ends.
+PCTS=(50 75 90 99 99.9 99.99)
+cat >"$tmp/percentiles.lua" <<LUA
+done = function(summary, latency, requests)
+  for _, p in ipairs({$(IFS=,; echo "${PCTS[*]}")}) do
+    io.write(string.format("percentile %g %d\\n", p, latency:percentile(p)))
+  end
+end
+LUA
 
 # -- helpers ----------------------------------------------------------------------
 # utime+stime of a process and its children (nginx: master and workers).
@@ -104,7 +134,7 @@ run_wrk() { # TARGET CONNS URL PID_FOR_CPU
   wait "$wrk_pid" || true
   check_quiet "$target-$c"
   c0="$(tree_ticks "$pid")" t0="$(now)"
-  wrk -t"$THREADS" -c"$c" -d"$D" --latency "$url" >"$out" 2>&1 &
+  wrk -t"$THREADS" -c"$c" -d"$D" --latency -s "$tmp/percentiles.lua" "$url" >"$out" 2>&1 &
   wrk_pid=$!
   wait "$wrk_pid" || true
   wrk_pid=""
@@ -117,6 +147,7 @@ run_wrk() { # TARGET CONNS URL PID_FOR_CPU
   W_SOCK="${W_SOCK:-none}"
   keep_figures "$key" "non2xx=$W_NON2XX socket: $W_SOCK"
   printf -v "R_${key}_cpu" '%s' "$(pct $((c1 - c0)) "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')")"
+  awk '$1 == "percentile" {printf "%s %.3f\n", $2, $3 / 1000}' "$out" >"$tmp/pct-$key"
   log "$target -c$c: $W_RPS req/s, p50 ${W_P50} ms, p99 ${W_P99} ms, non-2xx $W_NON2XX, socket errors: $W_SOCK"
 }
 measure() { # TARGET URL PID
@@ -267,6 +298,7 @@ start_agent() { # -> VM_PORT VM_PID
 
 # -- run --------------------------------------------------------------------------------
 binary_info="$(describe_binary "$VALMESH")"
+commit_info="$(git -C "$root" log -1 --format='commit %h' 2>/dev/null || true)"
 haproxy_info="$(haproxy -v 2>/dev/null | head -1 | awk '{print $3}' || true)"
 nginx_info="$(nginx -v 2>&1 | sed 's/.*nginx\///')"
 TARGETS=(direct haproxy nginx valmesh)
@@ -317,6 +349,7 @@ cat <<EOF
 proxy benchmark: wrk -t$THREADS -dD --latency, D=$D after a $WARM warm-up, $CORES cores, $((SECONDS - started_at))s
 upstream: nginx $nginx_info, 1 worker, return 200 "ok"; nginx proxy: $PROXY_WORKERS worker, keepalive 64; HAProxy ${haproxy_info:-n/a}, nbthread 1
 valmesh: $binary_info, flags: --dev ${AGENT_ARGS:-(no extra flags)}
+checkout: ${commit_info:-not a git checkout}; run at $(date -u '+%Y-%m-%d %H:%M UTC')
 EOF
 row='%-16s %5s %12s %10s %10s %6s  %s\n'
 printf "$row" target conns requests/s "p50 ms" "p99 ms" "cpu%" errors
@@ -336,6 +369,77 @@ awk -v d="$(fig direct 8 p50)" -v h="$(fig haproxy 8 p50)" -v v="$(fig valmesh 8
     (ha == "n/a") ? ha : sprintf("%+.3f", ha), (va == "n/a") ? va : sprintf("%+.3f", va)
   if (ha != "n/a" && va != "n/a" && ha > 0) printf "%.2f\n", va / ha; else print "n/a" }'
 echo "cpu% = the target's processes over the measured run, % of one core (direct: the upstream nginx)"
+
+# Latency percentiles of each measured run, in ms.
+pct_of() { # KEY PERCENTILE
+  awk -v p="$2" '$1 == p {print $2; f = 1} END {if (!f) print "n/a"}' "$tmp/pct-$1"
+}
+echo
+printf '%-16s %5s' "latency ms" conns
+for p in "${PCTS[@]}"; do printf ' %9s' "p$p"; done
+echo
+for c in $CONNS; do
+  for t in "${TARGETS[@]}"; do
+    [[ -s "$tmp/pct-${t}_$c" ]] || continue
+    printf '%-16s %5s' "${LABEL[$t]}" "$c"
+    for p in "${PCTS[@]}"; do printf ' %9s' "$(pct_of "${t}_$c" "$p")"; done
+    echo
+  done
+done
+
+# The chart: a panel per connection count, a line per target; x is the
+# percentile on the usual latency-by-percentile scale, -log10(1 - p).
+xpos() { awk -v p="$1" 'BEGIN{printf "%.4f", -log(1 - p / 100) / log(10)}'; }
+draw_chart() {
+  local c t p panels=0 plots dat xtics=""
+  for p in "${PCTS[@]}"; do xtics+="${xtics:+, }\"p$p\" $(xpos "$p")"; done
+  for c in $CONNS; do
+    for t in "${TARGETS[@]}"; do
+      if [[ -s "$tmp/pct-${t}_$c" ]]; then panels=$((panels + 1)); break; fi
+    done
+  done
+  ((panels > 0)) || { echo "chart: no latency figures, not drawn"; return 0; }
+  {
+    echo "set terminal pngcairo size $((520 * panels + 80)),560 font 'sans,11'"
+    echo "set output '$CHART'"
+    echo "set multiplot layout 1,$panels title \"valmesh /proxy against HAProxy, nginx and the upstream direct: wrk -t$THREADS -d$D, $CORES cores, $(date -u +%Y-%m-%d), ${commit_info:-unknown commit}\" font 'sans,12'"
+    echo "set logscale y"
+    echo "set format y '%g'"
+    echo "set ytics add (0.02, 0.05, 0.2, 0.5, 2, 5, 20, 50)"
+    echo "set xtics ($xtics)"
+    echo "set xrange [0.2:4.2]"
+    echo "set grid xtics ytics mytics"
+    echo "set xlabel 'percentile'"
+    echo "set ylabel 'latency (ms, log scale)'"
+    echo "set key top left box opaque Left reverse"
+    for c in $CONNS; do
+      plots=""
+      for t in "${TARGETS[@]}"; do
+        [[ -s "$tmp/pct-${t}_$c" ]] || continue
+        dat="$tmp/chart-${t}_$c.dat"
+        while read -r p v; do echo "$(xpos "$p") $v"; done <"$tmp/pct-${t}_$c" >"$dat"
+        plots+="${plots:+, }'$dat' using 1:2 with linespoints lw 2 pt 7 ps 0.8 title '${LABEL[$t]}'"
+      done
+      [[ -n "$plots" ]] || continue
+      echo "set title '$c connections'"
+      echo "plot $plots"
+    done
+    echo "unset multiplot"
+  } >"$tmp/chart.gp"
+  if ! command -v gnuplot >/dev/null; then
+    echo "chart: gnuplot is not installed (apt-get install gnuplot-nox failed), not drawn"
+  elif mkdir -p "$(dirname "$CHART")" && gnuplot "$tmp/chart.gp" 2>"$tmp/gnuplot.err"; then
+    if ((chart_in_tmp)) && [[ "$KEEP_TMP" != 1 ]]; then
+      echo "chart: $CHART (removed on exit; keep it with KEEP_TMP=1 or CHART=FILE)"
+    else
+      echo "chart: $CHART"
+    fi
+  else
+    echo "chart: gnuplot failed: $(head -3 "$tmp/gnuplot.err" | tr '\n' ' ')"
+  fi
+}
+echo
+draw_chart
 [[ -n "${VM_THREADS:-}" ]] && echo "valmesh agent: $VM_THREADS threads; $VM_LOG_LINES log lines over the run"
 for v in "${notes[@]}"; do echo "note: $v"; done
 [[ -n "$busy_seen" ]] && echo "WARNING: build/test processes ran during a measurement ($busy_seen): numbers are suspect"

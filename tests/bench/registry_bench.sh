@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Registry benchmark (issue 2): registrations and resolves per second over
+# Registry benchmark: registrations and resolves per second over
 # HTTP, against nginx measured in the same run on the same machine, plus the
 # memory cost of one registered instance.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Durable store benchmark (issue 6): registrations per second with the
+# Durable store benchmark: registrations per second with the
 # durable store (fsync per group commit) against --dev, in one run on the same
 # machine, and the time a node takes to recover RECOVER_INSTANCES (100,000)
 # instances from its data dir on start.

@@ -339,3 +339,164 @@ TEST(cluster, an_unreachable_member_answers_503_within_a_second) {
   EXPECT_EQ(parse(res)["error"]["code"], "unavailable");
   EXPECT_LT(took, 1500ms);
 }
+
+TEST(cluster, a_crashed_cluster_actor_keeps_the_node_in_the_cluster) {
+  auto a = agent::start({"--node-name", "a", "--enable-fault-injection"});
+  auto b = agent::start({"--node-name", "b", "--join", cluster_addr(a)});
+  ASSERT_TRUE(eventually([&] { return members_of(b)["a"] == "alive"; }, 5s));
+  auto before = parse(http(b.http(), "GET", "/api/cluster/members"));
+  auto res = http(a.http(), "POST", "/api/debug/actors/cluster/crash");
+  ASSERT_EQ(res.status, 202u) << res.body;
+  // The supervisor restarts it with the same view: a still lists b, b
+  // never saw a leave or die, and writes still flow both ways.
+  EXPECT_TRUE(eventually([&] { return members_of(a)["b"] == "alive"; }, 3s));
+  ASSERT_EQ(http(a.http(), "POST", "/api/services",
+                 instance("after", "after-1", 7300).dump())
+                .status,
+            201u);
+  ASSERT_EQ(http(b.http(), "POST", "/api/services",
+                 instance("after", "after-2", 7301).dump())
+                .status,
+            201u);
+  EXPECT_TRUE(eventually([&] { return has_instance(b, "after", "after-1"); }, 3s));
+  EXPECT_TRUE(eventually([&] { return has_instance(a, "after", "after-2"); }, 3s));
+  EXPECT_EQ(members_of(b)["a"], "alive");
+  auto after = parse(http(b.http(), "GET", "/api/cluster/members"));
+  auto incarnation_of_a = [](const json& j) {
+    for (auto& m : j["members"])
+      if (m["name"] == "a") return m["incarnation"].get<uint64_t>();
+    return uint64_t{0};
+  };
+  EXPECT_EQ(incarnation_of_a(after), incarnation_of_a(before))
+      << "no refutation was needed: nobody suspected it";
+  auto tree = parse(http(a.http(), "GET", "/api/actors"));
+  bool restarted = false;
+  for (auto& c : tree["root"]["children"])
+    if (c["name"] == "cluster") restarted = c["restarts"] == 1;
+  EXPECT_TRUE(restarted) << tree.dump(2);
+}
+
+TEST(cluster, metrics_count_members_and_replication) {
+  auto xs = start_cluster(3);
+  ASSERT_TRUE(eventually([&] { return all_alive(xs, xs[0].a); }, 5s));
+  ASSERT_TRUE(eventually([&] { return all_alive(xs, xs[1].a); }, 5s));
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(http(xs[0].a.http(), "POST", "/api/services",
+                   instance("m", "m-" + std::to_string(i), 7400 + i).dump())
+                  .status,
+              201u);
+  ASSERT_TRUE(eventually([&] { return has_instance(xs[1].a, "m", "m-4"); }, 3s));
+  auto value = [](const std::string& text, const std::string& series) {
+    auto at = text.find("\n" + series + " ");
+    if (at == std::string::npos) return -1.0;
+    return std::stod(text.substr(at + series.size() + 2));
+  };
+  std::string a_text, b_text;
+  EXPECT_TRUE(eventually(
+      [&] {
+        a_text = http(xs[0].a.http(), "GET", "/metrics").body;
+        b_text = http(xs[1].a.http(), "GET", "/metrics").body;
+        return value(a_text, R"(valmesh_cluster_members{status="alive"})") ==
+                   3 &&
+               value(b_text,
+                     R"(valmesh_replication_entries_total{direction="in"})") >=
+                   5;
+      },
+      3s))
+      << a_text << "\n---\n" << b_text;
+  EXPECT_GE(value(a_text, R"(valmesh_replication_entries_total{direction="out"})"),
+            10)
+      << "five writes to two members";
+  EXPECT_GT(value(a_text, R"(valmesh_replication_bytes_total{direction="out"})"),
+            0);
+  EXPECT_GE(value(b_text, "valmesh_replication_lag_seconds_count"), 5);
+}
+
+TEST(cluster, health_and_events_show_the_members) {
+  auto a = agent::start({"--node-name", "a"});
+  raw_connection sse{a.http_port};
+  sse.send("GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string stream;
+  auto saw = [&](const std::string& what) {
+    return eventually(
+        [&] {
+          stream += sse.read_available(50ms);
+          return stream.find(what) != std::string::npos;
+        },
+        5s);
+  };
+  ASSERT_TRUE(saw("text/event-stream")) << stream;
+  auto b = agent::start({"--node-name", "b", "--join", cluster_addr(a)});
+  EXPECT_TRUE(saw("event: member_joined")) << stream;
+  EXPECT_NE(stream.find("\"name\":\"b\""), std::string::npos) << stream;
+  auto health = parse(http(a.http(), "GET", "/health"));
+  EXPECT_EQ(health["members"]["alive"], 2) << health.dump();
+  EXPECT_EQ(health["members"]["dead"], 0) << health.dump();
+  ASSERT_EQ(b.proc->stop(SIGTERM).value_or(-1), 0);
+  EXPECT_TRUE(saw("event: member_left")) << stream;
+  health = parse(http(a.http(), "GET", "/health"));
+  EXPECT_EQ(health["members"]["left"], 1) << health.dump();
+}
+
+TEST(cluster, each_instance_is_checked_by_one_node_and_taken_over_when_it_dies) {
+  auto xs = start_cluster(3, {"--health-interval", "1s"});
+  for (auto& x : xs)
+    ASSERT_TRUE(eventually([&] { return all_alive(xs, x.a); }, 5s));
+  auto up = echo::start("checked");
+  ASSERT_EQ(http(xs[0].a.http(), "POST", "/api/services",
+                 instance("checked", "checked-1", up.port).dump())
+                .status,
+            201u);
+  auto checkers = [&] {
+    auto j = parse(http({"127.0.0.1", up.port}, "GET", "/control"));
+    std::map<std::string, uint64_t> by;
+    for (auto& [agent, n] : j["healthChecksBy"].items()) by[agent] = n;
+    return by;
+  };
+  auto checked_by = [&](const agent& a) {
+    auto j = parse(http(a.http(), "GET", "/api/health/services"));
+    auto& xs = j["services"]["checked"]["instances"];
+    return xs.empty() ? std::string{} : xs[0]["checkedBy"].get<std::string>();
+  };
+  // Every node names the same checker...
+  std::string owner;
+  ASSERT_TRUE(eventually(
+      [&] {
+        owner = checked_by(xs[0].a);
+        return !owner.empty() && checked_by(xs[1].a) == owner &&
+               checked_by(xs[2].a) == owner;
+      },
+      5s));
+  // ...and only that one checks: three checks in three intervals, not nine.
+  ASSERT_TRUE(eventually([&] { return checkers()["valmesh-health-check/" + owner] >= 4; },
+                         10s));
+  auto by = checkers();
+  EXPECT_EQ(by.size(), 1u) << json(by).dump();
+  // The checker dies: another member takes the instance over within the
+  // interval plus the time to declare it dead.
+  auto victim = std::find_if(xs.begin(), xs.end(),
+                             [&](auto& x) { return x.name == owner; });
+  ASSERT_NE(victim, xs.end());
+  auto killed_at = std::chrono::steady_clock::now();
+  ::kill(victim->a.proc->pid(), SIGKILL);
+  victim->a.proc->wait(5s);
+  std::string heir;
+  EXPECT_TRUE(eventually(
+      [&] {
+        for (auto& [agent, n] : checkers())
+          if (agent != "valmesh-health-check/" + owner && n > 0) heir = agent;
+        return !heir.empty();
+      },
+      8s))
+      << json(checkers()).dump();
+  auto gap = std::chrono::steady_clock::now() - killed_at;
+  std::cout << "checks taken over by " << heir << " "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(gap).count()
+            << " ms after the checker was killed\n";
+  EXPECT_LT(gap, 1s + 3s + 1s) << "interval + detection bound + slack";
+  for (auto& x : xs) {
+    if (x.name == owner) continue;
+    EXPECT_TRUE(eventually([&] { return checked_by(x.a) != owner; }, 3s))
+        << x.name;
+  }
+}
