@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Helpers shared by the benchmark scripts in tests/bench (registry_bench.sh,
-# health_bench.sh, proxy_bench.sh, chaos_bench.sh). Not a script of its own:
+# health_bench.sh, proxy_bench.sh, chaos_bench.sh, cluster_bench.sh). Not a script of its own:
 # each one sources it right after `set -euo pipefail`,
 #
 #   bench_name=proxy-bench              # prefix of its log and error lines
@@ -48,6 +48,9 @@ tool_package() {
     ss) echo iproute2 ;;
     pgrep) echo procps ;;
     perf) echo linux-perf ;;
+    etcd) echo etcd-server ;;
+    etcdctl) echo etcd-client ;;
+    taskset) echo util-linux ;;
     gnuplot) echo gnuplot-nox ;;
     *) echo "$1" ;;
   esac
