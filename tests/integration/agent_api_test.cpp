@@ -36,8 +36,12 @@ json snapshot(const agent& a) {
     auto xs =
         parse(http(a.http(), "GET", "/api/services/" + name))["instances"];
     for (auto& x : xs) {
+      // A health check may change these at any moment (a status change is
+      // a write with a revision of its own): not what a request changed.
       x.erase("status");
       x.erase("lastCheck");
+      x.erase("revision");
+      x.erase("origin");
     }
     all[name] = xs;
   }
