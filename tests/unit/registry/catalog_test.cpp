@@ -1,4 +1,5 @@
 #include "runtime/registry/catalog.hpp"
+#include "tests/unit/registry/make_instance.hpp"
 
 #include <gtest/gtest.h>
 
@@ -7,16 +8,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-service_instance make(std::string name, std::string id, uint16_t port,
-                      int64_t ttl_ms = 0) {
-  service_instance x;
-  x.name = std::move(name);
-  x.id = std::move(id);
-  x.host = "127.0.0.1";
-  x.port = port;
-  x.ttl_ms = ttl_ms;
-  return x;
-}
+using valmesh::test::make;
 
 class catalog_test : public ::testing::Test {
  protected:
@@ -85,7 +77,8 @@ TEST_F(catalog_test, tombstones_are_bounded) {
     ASSERT_TRUE(cat.upsert(make("orders", id, 6000)));
     ASSERT_TRUE(cat.remove("orders", id));
   }
-  EXPECT_EQ(cat.tombstones().size(), 5u) << "bounded when forgotten, not before";
+  EXPECT_EQ(cat.tombstones().size(), 5u)
+      << "bounded when forgotten, not before";
   auto forgotten = cat.forget_old_tombstones();
   ASSERT_EQ(forgotten.size(), 2u);
   EXPECT_EQ(forgotten[0].id, "o-0") << "the oldest go first";

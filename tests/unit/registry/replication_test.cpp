@@ -8,29 +8,17 @@
 #include <gtest/gtest.h>
 
 #include "runtime/registry/catalog.hpp"
+#include "tests/unit/registry/make_instance.hpp"
 
 using namespace valmesh;
 using namespace std::chrono_literals;
 
 namespace {
 
-service_instance make(std::string name, std::string id, uint16_t port,
-                      int64_t ttl_ms = 0) {
-  service_instance x;
-  x.name = std::move(name);
-  x.id = std::move(id);
-  x.host = "127.0.0.1";
-  x.port = port;
-  x.ttl_ms = ttl_ms;
-  return x;
-}
+using valmesh::test::make;
 
 catalog_entry live(const service_instance& x) {
   return {x, false};
-}
-
-catalog_entry removal(const service_instance& x) {
-  return deletion_of(x);
 }
 
 /// A replica named `node` that judges the instances registered on it.
@@ -78,7 +66,7 @@ TEST(replication, shuffled_writes_converge_on_every_replica) {
         break;
       }
       case 2:
-        if (auto r = c.remove("orders", id)) pushed.push_back(removal(*r));
+        if (auto r = c.remove("orders", id)) pushed.push_back(deletion_of(*r));
         break;
       default:
         if (auto r = c.set_status("orders", id, health_status::passing))
@@ -135,7 +123,7 @@ TEST(replication, a_deletion_beats_an_older_write_that_arrives_late) {
   clk.advance(1ms);
   auto gone = a.remove("orders", "o-1");
   ASSERT_TRUE(first && gone);
-  EXPECT_FALSE(replica.merge(removal(*gone))) << "nothing to remove yet";
+  EXPECT_FALSE(replica.merge(deletion_of(*gone))) << "nothing to remove yet";
   EXPECT_FALSE(replica.merge(live(*first))) << "older than the tombstone";
   EXPECT_EQ(replica.find("orders", "o-1"), nullptr);
   // A newer write does bring it back.
