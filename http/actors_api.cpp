@@ -42,9 +42,14 @@ void get_actors(const ctx_ptr& ctx, request_context&& rc, responder done) {
     // Another member's tree, asked over the cluster link (not over HTTP).
     if (node->empty())
       return reply_error(done, {errc::invalid_argument, "node= needs a name"});
+    // A member that does not answer within a second is unavailable, even
+    // when the connection to it is still being set up.
+    auto quick = std::make_shared<api_context>(*ctx);
+    quick->actor_timeout = std::chrono::seconds{1};
     auto cluster = ctx->actors->cluster();
     return ask<std::string>(
-        ctx, cluster, "cluster actor", std::move(done),
+        std::shared_ptr<const api_context>{quick}, cluster, "cluster actor",
+        std::move(done),
         [](std::string& body, const responder& done) {
           auto j = json::parse(body, nullptr, false);
           if (j.is_discarded())
