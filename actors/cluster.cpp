@@ -6,8 +6,10 @@
 
 #include <spdlog/spdlog.h>
 #include <caf/io/all.hpp>
+#include <caf/openssl/manager.hpp>
 #include <nlohmann/json.hpp>
 
+#include "runtime/cluster/auth.hpp"
 #include "runtime/common/random.hpp"
 #include "runtime/config/config.hpp"
 #include "runtime/registry/service_instance.hpp"
@@ -42,8 +44,8 @@ struct cluster_state {
   clock::time_point probe_due{};
   bool joined = false;
   std::chrono::milliseconds seed_backoff{250};
-  /// The alive members last reported through `on_alive`.
-  std::vector<std::string> alive;
+  /// The owner candidates last reported through `on_owners`.
+  std::vector<std::string> owners;
 
   const std::string& self_name() const { return view->self().name; }
 };
@@ -71,19 +73,80 @@ void finish_connect(cluster_pointer self, const std::string& addr,
   for (auto& f : callbacks) f(h);
 }
 
+/// Passes the challenge with the gateway at `addr` (both ways: it proves
+/// it knows the cluster's secret, then this node does), then tells the
+/// cluster actor. Run by an actor of its own that ends with the handshake,
+/// so a peer that fails learns no address of this node's lasting actors.
+void authenticate(cluster_pointer self, const std::string& addr,
+                  caf::actor gw) {
+  auto secret = self->state.options.secret;
+  auto weak = caf::actor_cast<caf::weak_actor_ptr>(self);
+  auto timeout = self->state.options.connect_timeout;
+  self->system().spawn([=](caf::event_based_actor* tmp) {
+    auto done = [weak, addr](caf::actor h) {
+      if (auto strong = caf::actor_cast<caf::strong_actor_ptr>(weak))
+        caf::anon_send(caf::actor_cast<cluster_actor>(strong), auth_atom::value,
+                       addr, std::move(h));
+    };
+    auto mine = cluster_auth::new_challenge();
+    tmp->request(gw, timeout, auth_atom::value, mine)
+        .then(
+            [=](std::string& proof, std::string& theirs) {
+              if (!cluster_auth::verify(secret, cluster_auth::responder, mine,
+                                        caf::to_string(gw.node()), proof)) {
+                spdlog::warn(
+                    "cluster: refused {}: it does not know the cluster secret",
+                    addr);
+                return done(nullptr);
+              }
+              auto answer =
+                  cluster_auth::proof(secret, cluster_auth::initiator, theirs,
+                                      caf::to_string(tmp->node()));
+              tmp->request(gw, timeout, auth_atom::value, theirs, answer)
+                  .then(
+                      [=](bool ok) {
+                        if (!ok)
+                          spdlog::warn(
+                              "cluster: {} refused this node's proof of the "
+                              "cluster secret",
+                              addr);
+                        done(ok ? gw : nullptr);
+                      },
+                      [=](caf::error& err) {
+                        spdlog::warn(
+                            "cluster: no answer to the challenge of "
+                            "{}: {}",
+                            addr, to_string(err));
+                        done(nullptr);
+                      });
+            },
+            [=](caf::error& err) {
+              spdlog::warn(
+                  "cluster: refused {}: it did not pass the cluster "
+                  "challenge ({})",
+                  addr, to_string(err));
+              done(nullptr);
+            });
+  });
+}
+
 /// Connects through this node's middleman, asked with a timeout (a
 /// request, so no thread of this node waits).
 void connect_now(cluster_pointer self, const std::string& addr) {
   auto ep = parse_endpoint(addr);
   auto finish = [self, addr](caf::actor h) { finish_connect(self, addr, h); };
-  auto mm = self->system().middleman().actor_handle();
+  auto mm = self->state.options.tls
+                ? self->system().openssl_manager().actor_handle()
+                : self->system().middleman().actor_handle();
   self->request(mm, self->state.options.connect_timeout,
                 caf::connect_atom::value, ep->host, ep->port)
       .then(
-          [addr, finish](caf::node_id&, caf::strong_actor_ptr& ptr,
-                         std::set<std::string>&) {
+          [self, addr, finish](caf::node_id&, caf::strong_actor_ptr& ptr,
+                               std::set<std::string>&) {
             auto h = caf::actor_cast<caf::actor>(ptr);
             if (!h) spdlog::warn("cluster: nothing is published at {}", addr);
+            if (h && !self->state.options.secret.empty())
+              return authenticate(self, addr, std::move(h));
             finish(h);
           },
           [addr, finish](caf::error& err) {
@@ -156,17 +219,17 @@ void broadcast(cluster_pointer self, std::vector<member> news) {
   if (news.empty()) return;
   for (auto& name : self->state.view->peers())
     with_gateway(self, name, [self, news](caf::actor gw) {
-      if (gw) caf::anon_send(gw, gossip_atom::value, news);
+      if (gw) caf::unsafe_send_as(self, gw, gossip_atom::value, news);
     });
 }
 
-/// Tells `on_alive` when the alive members changed.
-void report_alive(cluster_pointer self) {
+/// Tells `on_owners` when the owner candidates changed.
+void report_owners(cluster_pointer self) {
   auto& st = self->state;
-  auto now = st.view->alive_names();
-  if (now == st.alive) return;
-  st.alive = now;
-  if (st.options.on_alive) st.options.on_alive(std::move(now));
+  auto now = st.view->owner_candidates();
+  if (now == st.owners) return;
+  st.owners = now;
+  if (st.options.on_owners) st.options.on_owners(std::move(now));
 }
 
 /// Publishes, spreads and acts on what changed in the local view.
@@ -214,7 +277,7 @@ void handle(cluster_pointer self, std::vector<member_event> events) {
     }
   }
   broadcast(self, std::move(news));
-  report_alive(self);
+  report_owners(self);
 }
 
 void merge_all(cluster_pointer self, const std::vector<member>& rumours) {
@@ -324,8 +387,9 @@ void anti_entropy(cluster_pointer self, const std::string& name) {
                             .then(
                                 [self, gw](std::vector<catalog_entry>& xs) {
                                   if (!xs.empty())
-                                    caf::anon_send(gw, merge_atom::value,
-                                                   std::move(xs));
+                                    caf::unsafe_send_as(self, gw,
+                                                        merge_atom::value,
+                                                        std::move(xs));
                                 },
                                 [](caf::error&) {});
                       },
@@ -408,7 +472,7 @@ void flush(cluster_pointer self) {
   }
   for (auto& name : peers)
     with_gateway(self, name, [self, batch](caf::actor gw) {
-      if (gw) caf::anon_send(gw, merge_atom::value, batch);
+      if (gw) caf::unsafe_send_as(self, gw, merge_atom::value, batch);
     });
 }
 
@@ -457,7 +521,7 @@ cluster_actor::behavior_type cluster_impl(cluster_pointer self,
       return;
     }
   });
-  report_alive(self);
+  report_owners(self);
   auto probe_interval = st.options.membership.probe_interval;
   st.probe_due = st.options.time->now() + probe_interval;
   self->delayed_send(self, probe_interval, tick_atom::value,
@@ -608,6 +672,9 @@ cluster_actor::behavior_type cluster_impl(cluster_pointer self,
           self->send(self, tick_atom::value, uint64_t{flush_timer});
         }
       },
+      [self](auth_atom, const std::string& addr, caf::actor& gw) {
+        finish_connect(self, addr, std::move(gw));
+      },
       [self](reach_atom, const std::string& addr, bool ok) {
         if (ok)
           connect_now(self, addr);
@@ -634,6 +701,8 @@ cluster_actor::behavior_type cluster_impl(cluster_pointer self,
           case exchange_timer:
             if (auto target = st.view->push_pull_target(st.rng))
               anti_entropy(self, *target);
+            if (auto lost = st.view->reconnect_target(st.rng))
+              anti_entropy(self, *lost);
             self->delayed_send(self, st.options.anti_entropy_interval,
                                tick_atom::value, uint64_t{exchange_timer});
             break;

@@ -61,6 +61,9 @@ using cluster_actor = caf::typed_actor<
     /// Internal: whether the address (of a connection under way) answered
     /// the reachability probe.
     caf::reacts_to<reach_atom, std::string, bool>,
+    /// Internal: the end of the challenge with the gateway at the address
+    /// (null when it failed).
+    caf::reacts_to<auth_atom, std::string, caf::actor>,
     /// Internal timers: a probe round, a push-pull, an anti-entropy round.
     caf::reacts_to<tick_atom, uint64_t>>;
 
@@ -76,6 +79,13 @@ struct cluster_options {
   std::vector<std::string> seeds;
   /// How often a full anti-entropy round runs with one member.
   std::chrono::milliseconds anti_entropy_interval{std::chrono::seconds{2}};
+  /// The cluster's secret (`--cluster-secret`). When set, every gateway
+  /// this node connects to must prove it knows it, and this node proves it
+  /// in turn (`runtime/cluster/auth.hpp`), before anything else is sent.
+  std::string secret;
+  /// Connect through CAF's openssl module (TLS, peers verified against the
+  /// CA) rather than the plain middleman.
+  bool tls = false;
   /// Saves this node's incarnation (it must survive a restart, so that a
   /// refutation is never undone). Called from the actor; must be quick.
   std::function<void(uint64_t)> save_incarnation;
@@ -83,9 +93,11 @@ struct cluster_options {
   std::function<registry_actor()> registry;
   /// Publishes a member event (`member_joined`, ...) with its JSON data.
   std::function<void(std::string, std::string)> on_event;
-  /// Called with the alive members (this node among them, sorted) on start
-  /// and whenever they change: ownership of instances follows them.
-  std::function<void(std::vector<std::string>)> on_alive;
+  /// Called with the owner candidates (`membership::owner_candidates`:
+  /// the alive members, or on the minority side of a partition every
+  /// member not left; this node among them, sorted) on start and whenever
+  /// they change: ownership of instances follows them.
+  std::function<void(std::vector<std::string>)> on_owners;
   /// Finds out without blocking whether HOST:PORT accepts a TCP connection
   /// (calls back from another thread); asked before every middleman
   /// connect, so that an address that drops SYNs never stalls the

@@ -16,10 +16,16 @@ struct gateway_targets {
   std::function<registry_actor()> registry;
   /// Counts the replicated writes that arrive (may be null).
   std::shared_ptr<metrics> meter;
+  /// The cluster's secret; empty: every node that connects may talk.
+  /// Otherwise a node must pass the challenge (`runtime/cluster/auth.hpp`)
+  /// before any other message of it is handed on; until then requests are
+  /// answered `forbidden` and one-way messages dropped.
+  std::string secret;
 };
 
 /// Spawns the actor a node publishes on its cluster port: the one handle
-/// other nodes hold. It keeps no state and does no work: it hands each
+/// other nodes hold. It keeps no state but the nodes that proved they know
+/// the cluster's secret, and does no work: it hands each
 /// message of the cluster protocol to the node's cluster actor
 /// (membership, probes, introspection) or its registry (replicated writes,
 /// digests, entries), which answer the sender directly. Because it never

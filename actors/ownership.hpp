@@ -12,7 +12,8 @@ namespace valmesh {
 
 /// Which node judges which instance (its health checks, its lease, its
 /// removal when critical too long): the rendezvous-hash winner of the
-/// instance over the alive members. Shared by the actors that ask (the
+/// instance over the owner candidates (the alive members; on the minority
+/// side of a partition, every member not left). Shared by the actors that ask (the
 /// registry, the health supervisor) and the cluster actor that tells it
 /// who is alive; safe from any thread. A node alone judges everything.
 class ownership {
@@ -34,9 +35,9 @@ class ownership {
     return rendezvous_owner(key_of(x), *members) == self_;
   }
 
-  /// Takes the alive members (this node among them, sorted); returns
+  /// Takes the owner candidates (this node among them, sorted); returns
   /// whether the set changed.
-  bool set_alive(std::vector<std::string> names) {
+  bool set_candidates(std::vector<std::string> names) {
     auto next =
         std::make_shared<const std::vector<std::string>>(std::move(names));
     std::lock_guard<std::mutex> guard{mtx_};

@@ -69,6 +69,7 @@ using peers_atom = caf::atom_constant<caf::atom("peers")>;
 using tree_atom = caf::atom_constant<caf::atom("tree")>;
 using rejudge_atom = caf::atom_constant<caf::atom("rejudge")>;
 using reach_atom = caf::atom_constant<caf::atom("reach")>;
+using auth_atom = caf::atom_constant<caf::atom("auth")>;
 
 /// The error category of `errc` inside a `caf::error`.
 inline constexpr caf::atom_value errc_category = caf::atom("valmesh");

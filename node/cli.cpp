@@ -14,12 +14,12 @@
 #include <nlohmann/json.hpp>
 
 #include "http/registry_client.hpp"
-#include "runtime/config/config.hpp"
-#include "runtime/common/duration.hpp"
-#include "runtime/common/logging.hpp"
 #include "node/node.hpp"
 #include "node/spans_cli.hpp"
+#include "runtime/common/duration.hpp"
+#include "runtime/common/logging.hpp"
 #include "runtime/common/version.hpp"
+#include "runtime/config/config.hpp"
 
 namespace valmesh {
 
@@ -33,7 +33,9 @@ using json = nlohmann::json;
 struct agent_flags {
   std::string config_file, node_name, http, cluster, data_dir, token,
       health_interval, log_level, log_format, drain_timeout, http_read_timeout,
-      actor_scheduler, mesh_dispatch, trace_sampler, otlp_endpoint;
+      actor_scheduler, mesh_dispatch, trace_sampler, otlp_endpoint,
+      cluster_secret, cluster_secret_file, cluster_tls_cert, cluster_tls_key,
+      cluster_tls_ca;
   std::vector<std::string> join;
   bool no_tracing = false;
   uint64_t trace_buffer = 0;
@@ -94,6 +96,24 @@ expected<node_config> agent_config(const agent_flags& f, CLI::App& cmd) {
   if (!e && given("--health-interval"))
     e = duration_flag("--health-interval", f.health_interval,
                       cfg.health.interval);
+  if (given("--cluster-secret")) cfg.cluster_secret = f.cluster_secret;
+  if (!e && given("--cluster-secret-file")) {
+    std::ifstream in{f.cluster_secret_file};
+    std::stringstream buf;
+    buf << in.rdbuf();
+    auto secret = buf.str();
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r'))
+      secret.pop_back();
+    if (!in || secret.empty())
+      e = failure{errc::invalid_argument,
+                  "--cluster-secret-file: cannot read a secret from '" +
+                      f.cluster_secret_file + "'"};
+    else
+      cfg.cluster_secret = std::move(secret);
+  }
+  if (given("--cluster-tls-cert")) cfg.cluster_tls_cert = f.cluster_tls_cert;
+  if (given("--cluster-tls-key")) cfg.cluster_tls_key = f.cluster_tls_key;
+  if (given("--cluster-tls-ca")) cfg.cluster_tls_ca = f.cluster_tls_ca;
   if (given("--log-level")) cfg.log_level = f.log_level;
   if (given("--log-format")) cfg.log_format = f.log_format;
   if (!e && given("--drain-timeout"))
@@ -476,6 +496,16 @@ int run_cli(int argc, char** argv) {
   agent->add_option("--cluster", af.cluster,
                     "cluster listener (127.0.0.1:8701)");
   agent->add_option("--join", af.join, "seed node to join (repeatable)");
+  agent->add_option("--cluster-secret", af.cluster_secret,
+                    "join only nodes that know this secret");
+  agent->add_option("--cluster-secret-file", af.cluster_secret_file,
+                    "read the cluster secret from a file");
+  agent->add_option("--cluster-tls-cert", af.cluster_tls_cert,
+                    "TLS between nodes: this node's certificate (PEM)");
+  agent->add_option("--cluster-tls-key", af.cluster_tls_key,
+                    "TLS between nodes: this node's private key (PEM)");
+  agent->add_option("--cluster-tls-ca", af.cluster_tls_ca,
+                    "TLS between nodes: the CA every peer must be signed by");
   agent->add_option("--data-dir", af.data_dir,
                     "durable state (./valmesh-data)");
   agent->add_flag("--dev", af.dev, "keep everything in memory");
@@ -574,7 +604,8 @@ int run_cli(int argc, char** argv) {
   std::string join_addr;
   auto* join_cmd = app.add_subcommand(
       "join", "ask the agent to join the cluster through a member");
-  join_cmd->add_option("ADDRESS", join_addr, "HOST:PORT of a member's cluster port")
+  join_cmd
+      ->add_option("ADDRESS", join_addr, "HOST:PORT of a member's cluster port")
       ->required();
   add_client_flags(join_cmd, cf);
   spans_command spansf;
@@ -644,9 +675,9 @@ int run_cli(int argc, char** argv) {
         print_actors(j);
     };
     auto tree_of = [&](const std::string& node) {
-      auto target = node.empty() ? std::string{"/api/actors"}
-                                 : "/api/actors?node=" +
-                                       web::encode_path_segment(node);
+      auto target = node.empty()
+                        ? std::string{"/api/actors"}
+                        : "/api/actors?node=" + web::encode_path_segment(node);
       return client_call(cf, "GET", target, {}, 200, print);
     };
     if (!actors_all) return tree_of(actors_node);
@@ -671,13 +702,12 @@ int run_cli(int argc, char** argv) {
     return client_call(cf, "GET", "/api/cluster/members", {}, 200,
                        print_members);
   if (join_cmd->parsed())
-    return client_call(cf, "POST", "/api/cluster/join",
-                       json{{"address", join_addr}}.dump(), 200,
-                       [&](const json& j) {
-                         std::cout << "joined through " << join_addr << ": "
-                                   << j.value("members", json::array()).size()
-                                   << " members\n";
-                       });
+    return client_call(
+        cf, "POST", "/api/cluster/join", json{{"address", join_addr}}.dump(),
+        200, [&](const json& j) {
+          std::cout << "joined through " << join_addr << ": "
+                    << j.value("members", json::array()).size() << " members\n";
+        });
   if (spansf.cmd->parsed()) return run_spans_command(spansf);
   if (ver->parsed()) {
     std::cout << "valmesh " << version << "\n"

@@ -1,6 +1,7 @@
 #include "node/node.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -9,22 +10,24 @@
 #include <future>
 #include <thread>
 
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 #include <nlohmann/json.hpp>
 
 #include "actors/bridge.hpp"
 #include "actors/cluster.hpp"
 #include "actors/cluster_gateway.hpp"
-#include "actors/inspector.hpp"
-#include "actors/ownership.hpp"
 #include "actors/directory.hpp"
 #include "actors/events.hpp"
 #include "actors/health.hpp"
+#include "actors/inspector.hpp"
 #include "actors/node_supervisor.hpp"
+#include "actors/ownership.hpp"
 #include "actors/protocol.hpp"
 #include "actors/registry.hpp"
 #include "actors/store.hpp"
@@ -43,12 +46,40 @@
 #include "http/tracing_api.hpp"
 #include "http/upstream.hpp"
 #include "runtime/common/clock.hpp"
-#include "runtime/store/durable_store.hpp"
 #include "runtime/common/version.hpp"
+#include "runtime/store/durable_store.hpp"
 
 namespace valmesh {
 
 namespace {
+
+/// Caps every TLS context of this process at TLS 1.2, by loading an
+/// OpenSSL config (from memory, through a memfd) before CAF makes its
+/// contexts. CAF 0.17's openssl module loses its connections under TLS 1.3
+/// (its session code does not expect 1.3's post-handshake messages): nodes
+/// connect, then drop the link within milliseconds, again and again.
+void cap_tls_at_1_2() {
+  static constexpr char conf[] =
+      "openssl_conf = valmesh_conf\n"
+      "[valmesh_conf]\nssl_conf = valmesh_ssl\n"
+      "[valmesh_ssl]\nsystem_default = valmesh_tls\n"
+      "[valmesh_tls]\nMaxProtocol = TLSv1.2\n";
+  int fd = ::memfd_create("valmesh-openssl.cnf", MFD_CLOEXEC);
+  if (fd < 0 || ::write(fd, conf, sizeof(conf) - 1) !=
+                    static_cast<ssize_t>(sizeof(conf) - 1)) {
+    spdlog::warn("cluster: cannot cap TLS at 1.2 (memfd: {})",
+                 std::strerror(errno));
+    if (fd >= 0) ::close(fd);
+    return;
+  }
+  auto path = "/proc/self/fd/" + std::to_string(fd);
+  auto* settings = OPENSSL_INIT_new();
+  OPENSSL_INIT_set_config_filename(settings, path.c_str());
+  if (OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, settings) != 1)
+    spdlog::warn("cluster: cannot cap TLS at 1.2 (OpenSSL config)");
+  OPENSSL_INIT_free(settings);
+  ::close(fd);
+}
 
 /// The actor system's settings for a node on a small machine: few workers
 /// (the asio threads need cores too), no automatic connections.
@@ -64,11 +95,25 @@ struct node_actor_config : caf::actor_system_config {
                                 ? caf::atom("stealing")
                                 : caf::atom("sharing"));
     set("middleman.enable-automatic-connections", false);
+    // TLS between nodes: CAF's openssl module, peers verified against the
+    // CA (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT).
+    if (!cfg.cluster_tls_cert.empty()) {
+      cap_tls_at_1_2();
+      load<caf::openssl::manager>();
+      openssl_certificate = cfg.cluster_tls_cert;
+      openssl_key = cfg.cluster_tls_key;
+      openssl_cafile = cfg.cluster_tls_ca;
+    }
     // Only valmesh nodes of the same cluster protocol complete a handshake.
     set("middleman.app-identifiers",
         std::vector<std::string>{cluster_protocol});
   }
 };
+
+/// Whether `host` is a loopback address (or "localhost").
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
 
 /// The SSE event of a catalog change: its type and JSON data.
 std::pair<std::string, std::string> describe(const catalog_change& c) {
@@ -146,7 +191,8 @@ struct node::impl {
   /// What this node publishes on the cluster port.
   caf::actor gateway;
   /// Which node judges which instance (from the alive members).
-  std::shared_ptr<ownership> owners = std::make_shared<ownership>(cfg.node_name);
+  std::shared_ptr<ownership> owners =
+      std::make_shared<ownership>(cfg.node_name);
   /// The cluster actor's view of the cluster, kept across its restarts.
   std::shared_ptr<cluster_memory> cluster_mem =
       std::make_shared<cluster_memory>();
@@ -165,6 +211,9 @@ struct node::impl {
   uint16_t http_port = 0;
   uint16_t cluster_port = 0;
   bool started = false;
+
+  /// Whether nodes talk over TLS (CAF's openssl module).
+  bool tls() const noexcept { return !cfg.cluster_tls_cert.empty(); }
   bool stopped = false;
   std::atomic<bool> draining{false};
   std::shared_ptr<metrics> meter = std::make_shared<metrics>();
@@ -226,7 +275,8 @@ struct node::impl {
     auto path = incarnation_path();
     auto tmp = path + ".tmp";
     auto text = std::to_string(n) + "\n";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd =
+        ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
       spdlog::error("cluster: cannot write {}: {}", tmp, std::strerror(errno));
       return;
@@ -350,8 +400,8 @@ std::optional<failure> node::start() {
   health_options hopts_actors;
   hopts_actors.health = d.cfg.health;
   hopts_actors.time = d.time;
-  hopts_actors.probe = make_http_prober(
-      d.probe_ioc, "valmesh-health-check/" + d.cfg.node_name);
+  hopts_actors.probe =
+      make_http_prober(d.probe_ioc, "valmesh-health-check/" + d.cfg.node_name);
   hopts_actors.registry = [dir] { return dir->registry(); };
   hopts_actors.on_passed = [dir](const std::string& service,
                                  std::vector<std::string> ids) {
@@ -431,16 +481,25 @@ std::optional<failure> node::start() {
   children.push_back(std::move(tracer_spec));
   // The cluster port: CAF's middleman, publishing this node's gateway, the
   // one handle other nodes hold (actors/cluster_gateway.hpp).
-  d.gateway = spawn_cluster_gateway(
-      d.sys, {[dir] { return dir->cluster(); },
-              [dir] { return dir->registry(); }, d.meter});
-  auto published = d.sys.middleman().publish(d.gateway, d.cfg.cluster.port,
-                                             d.cfg.cluster.host.c_str(), true);
+  d.gateway = spawn_cluster_gateway(d.sys, {[dir] { return dir->cluster(); },
+                                            [dir] { return dir->registry(); },
+                                            d.meter, d.cfg.cluster_secret});
+  auto published =
+      d.tls() ? caf::openssl::publish(d.gateway, d.cfg.cluster.port,
+                                      d.cfg.cluster.host.c_str(), true)
+              : d.sys.middleman().publish(d.gateway, d.cfg.cluster.port,
+                                          d.cfg.cluster.host.c_str(), true);
   if (!published)
     return failure{errc::unavailable, "cannot listen on cluster address " +
                                           d.cfg.cluster.to_string() + ": " +
                                           d.sys.render(published.error())};
   d.cluster_port = *published;
+  if (d.cfg.cluster_secret.empty() && !is_loopback(d.cfg.cluster.host))
+    spdlog::warn(
+        "cluster: the cluster port {} listens beyond loopback and no "
+        "--cluster-secret is set: any host that reaches it can join this "
+        "cluster and write to its catalog",
+        endpoint{d.cfg.cluster.host, d.cluster_port}.to_string());
   // The HTTP front-end.
   auto api = std::make_shared<web::api_context>();
   api->actors = &d.actors;
@@ -479,8 +538,9 @@ std::optional<failure> node::start() {
   for (auto& seed : d.cfg.join) copts.seeds.push_back(seed.to_string());
   copts.save_incarnation = [&d](uint64_t n) { d.save_incarnation(n); };
   copts.registry = [dir] { return dir->registry(); };
-  copts.on_alive = [dir, owners = d.owners](std::vector<std::string> alive) {
-    if (!owners->set_alive(std::move(alive))) return;
+  copts.on_owners = [dir,
+                     owners = d.owners](std::vector<std::string> candidates) {
+    if (!owners->set_candidates(std::move(candidates))) return;
     // Ownership moved: the registry re-files leases, the health checkers
     // take what this node now judges and drop the rest.
     if (auto reg = dir->registry()) caf::anon_send(reg, rejudge_atom::value);
@@ -506,6 +566,8 @@ std::optional<failure> node::start() {
                    std::move(done));
   };
   copts.meter = d.meter;
+  copts.secret = d.cfg.cluster_secret;
+  copts.tls = d.tls();
   child_spec cluster_spec;
   cluster_spec.id = "cluster";
   cluster_spec.kind = "cluster";
@@ -671,7 +733,11 @@ void node::stop() {
   // Every actor is exited explicitly: the system's destructor waits for all
   // of them, and a handle left in a global would hang it (CAF 0.17).
   if (d.gateway) {
-    d.sys.middleman().unpublish(d.gateway, d.cluster_port);
+    if (d.tls())
+      caf::make_function_view(d.sys.openssl_manager().actor_handle())(
+          caf::unpublish_atom::value, d.gateway.address(), d.cluster_port);
+    else
+      d.sys.middleman().unpublish(d.gateway, d.cluster_port);
     caf::anon_send_exit(d.gateway, caf::exit_reason::user_shutdown);
     d.gateway = nullptr;
   }

@@ -5,10 +5,15 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build pkg-config
-  libcaf-dev libboost-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
+  libcaf-dev libssl-dev libboost-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
   prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   curl
+  # The partition tests: network namespaces, veth pairs and a bridge
+  # (iproute2), packet loss on a link (nftables).
+  iproute2 nftables
+  # The TLS tests between nodes make their CA and certificates.
+  openssl
 )
 
 missing=()

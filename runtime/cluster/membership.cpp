@@ -109,6 +109,34 @@ std::vector<std::string> membership::alive_names() const {
   return result;
 }
 
+std::vector<std::string> membership::owner_candidates() const {
+  std::vector<std::string> owners, known;
+  size_t peers = 0;
+  for (const auto& [name, m] : members_)
+    if (name != self_name_ && (m.status == member_status::alive ||
+                               m.status == member_status::suspect))
+      ++peers;
+  // Heard from within one probe round (each peer is probed once per
+  // round) plus a probe timeout: a member gone quiet since does not count
+  // towards the majority even before it is suspected.
+  auto window = options_.probe_interval.count() *
+                    static_cast<int64_t>(std::max<size_t>(peers, 1)) +
+                probe_timeout().count();
+  auto now = clock_.unix_ms();
+  size_t reachable = 0;
+  for (const auto& [name, m] : members_) {
+    if (m.status == member_status::left) continue;
+    known.push_back(name);
+    if (m.status == member_status::alive || m.status == member_status::suspect)
+      owners.push_back(name);
+    if (name == self_name_ ||
+        (m.status == member_status::alive && now - m.last_seen_ms <= window))
+      ++reachable;
+  }
+  if (reachable * 2 > known.size()) return owners;
+  return known;
+}
+
 std::vector<std::string> membership::alive_peers() const {
   std::vector<std::string> result;
   for (const auto& [name, m] : members_)
@@ -296,6 +324,17 @@ std::optional<std::string> membership::push_pull_target(uint64_t& rng) const {
   auto candidates = alive_peers();
   if (candidates.empty()) return std::nullopt;
   return candidates[splitmix64(rng) % candidates.size()];
+}
+
+std::optional<std::string> membership::reconnect_target(uint64_t& rng) {
+  auto now = clock_.now();
+  if (now < next_reconnect_) return std::nullopt;
+  std::vector<std::string> dead;
+  for (const auto& [name, m] : members_)
+    if (m.status == member_status::dead) dead.push_back(name);
+  if (dead.empty()) return std::nullopt;
+  next_reconnect_ = now + options_.reconnect_interval;
+  return dead[splitmix64(rng) % dead.size()];
 }
 
 }  // namespace valmesh

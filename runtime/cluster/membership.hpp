@@ -70,6 +70,7 @@ std::string_view event_name(member_event::kind k) noexcept;
 /// | max_local_health   | 8       | ceiling of the Lifeguard local-health score |
 /// | push_pull_interval | 2s      | full member-list exchange with one member |
 /// | tombstone_ttl      | 1h      | dead and left members remembered this long |
+/// | reconnect_interval | 5s      | a dead member tried again (a push-pull), so a healed partition rejoins |
 struct membership_options {
   std::chrono::milliseconds probe_interval{500};
   std::chrono::milliseconds probe_timeout{200};
@@ -78,6 +79,7 @@ struct membership_options {
   uint32_t max_local_health = 8;
   std::chrono::milliseconds push_pull_interval{2000};
   std::chrono::milliseconds tombstone_ttl{std::chrono::hours{1}};
+  std::chrono::milliseconds reconnect_interval{5000};
 };
 
 /// The membership of one node: SWIM's failure detector (Das et al., 2002)
@@ -117,6 +119,18 @@ class membership {
   /// Names of alive members, this node included, by name (the candidates
   /// of `rendezvous_owner`).
   std::vector<std::string> alive_names() const;
+
+  /// The members among which instances are shared out for judging (health
+  /// checks, leases), this node included, by name. While this node reaches
+  /// a majority of the members not `left` (itself and the alive members it
+  /// heard from within a probe round and a probe timeout), the alive and
+  /// suspect ones: a member's share moves once it is declared dead, and the
+  /// majority side of a partition takes over what the other side judged.
+  /// Otherwise every member not `left`: the minority side judges only its
+  /// own share and keeps the last known status of the rest until the
+  /// partition heals. A member that leaves shrinks the cluster at once; a
+  /// dead one counts until it is forgotten (`tombstone_ttl`).
+  std::vector<std::string> owner_candidates() const;
 
   /// Merges what another node says of a member (a broadcast, an entry of a
   /// push-pull, a join). Returns the change, if the local view changed:
@@ -186,6 +200,12 @@ class membership {
   /// One alive peer at random for a push-pull, or empty when alone.
   std::optional<std::string> push_pull_target(uint64_t& rng) const;
 
+  /// A dead member at random to try again, at most once per
+  /// `reconnect_interval`; empty otherwise. Dead members are not probed,
+  /// so without this two sides of a healed partition, each holding the
+  /// other dead, would never talk again (memberlist's reconnect).
+  std::optional<std::string> reconnect_target(uint64_t& rng);
+
  private:
   /// Local bookkeeping of a member, never gossiped.
   struct timing {
@@ -207,6 +227,7 @@ class membership {
   std::vector<std::string> probe_order_;
   size_t probe_next_ = 0;
   uint32_t local_health_ = 0;
+  clock::time_point next_reconnect_;
 };
 
 }  // namespace valmesh

@@ -7,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runtime/config/config_read.hpp"
 #include "runtime/common/duration.hpp"
+#include "runtime/config/config_read.hpp"
 
 namespace valmesh {
 
@@ -156,6 +156,14 @@ expected<node_config> validate_config(node_config cfg) {
   if (cfg.health.timeout.count() <= 0)
     return bad("health.timeout", "must be longer than 0ms");
   if (auto f = validate_tracing(cfg.tracing)) return *f;
+  {
+    int tls = !cfg.cluster_tls_cert.empty() + !cfg.cluster_tls_key.empty() +
+              !cfg.cluster_tls_ca.empty();
+    if (tls != 0 && tls != 3)
+      return bad("cluster_tls_cert",
+                 "TLS between nodes needs all three of cluster_tls_cert, "
+                 "cluster_tls_key and cluster_tls_ca");
+  }
   return cfg;
 }
 
@@ -182,7 +190,15 @@ expected<node_config> parse_config(const json& j, node_config cfg) {
           cfg.join.push_back(ep);
         }
       }
-    } else if (k == "data_dir")
+    } else if (k == "cluster_secret")
+      e = read_string(v, k, cfg.cluster_secret);
+    else if (k == "cluster_tls_cert")
+      e = read_string(v, k, cfg.cluster_tls_cert);
+    else if (k == "cluster_tls_key")
+      e = read_string(v, k, cfg.cluster_tls_key);
+    else if (k == "cluster_tls_ca")
+      e = read_string(v, k, cfg.cluster_tls_ca);
+    else if (k == "data_dir")
       e = read_string(v, k, cfg.data_dir);
     else if (k == "dev")
       e = read_bool(v, k, cfg.dev);

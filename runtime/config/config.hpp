@@ -70,6 +70,10 @@ struct health_config {
 /// | http (--http)                          | 127.0.0.1:8700     |
 /// | cluster (--cluster)                    | 127.0.0.1:8701     |
 /// | join (--join, repeatable)              | none               |
+/// | cluster_secret (--cluster-secret, --cluster-secret-file) | none: any node may join |
+/// | cluster_tls_cert (--cluster-tls-cert)  | none: plain TCP    |
+/// | cluster_tls_key (--cluster-tls-key)    | none               |
+/// | cluster_tls_ca (--cluster-tls-ca)      | none               |
 /// | data_dir (--data-dir)                  | ./valmesh-data     |
 /// | dev (--dev)                            | false              |
 /// | token (--token)                        | none               |
@@ -97,6 +101,15 @@ struct node_config {
   endpoint http{"127.0.0.1", 8700};
   endpoint cluster{"127.0.0.1", 8701};
   std::vector<endpoint> join;
+  /// Nodes join only with nodes that prove they know it (a mutual
+  /// challenge); empty: any node that reaches the cluster port may.
+  std::string cluster_secret;
+  /// TLS between nodes (PEM files): this node's certificate and key, and
+  /// the CA that every peer's certificate must be signed by. All three or
+  /// none.
+  std::string cluster_tls_cert;
+  std::string cluster_tls_key;
+  std::string cluster_tls_ca;
   std::string data_dir = "./valmesh-data";
   bool dev = false;
   std::string token;

@@ -173,7 +173,7 @@ struct fixture : test_coordinator_fixture<test_config> {
   std::map<std::string, caf::actor> gateways;
   std::shared_ptr<cluster_memory> memory = std::make_shared<cluster_memory>();
   std::vector<std::pair<std::string, nlohmann::json>> events;
-  std::vector<std::vector<std::string>> alive_reports;
+  std::vector<std::vector<std::string>> owner_reports;
   std::vector<uint64_t> saved_incarnations;
   cluster_actor cluster;
 
@@ -219,8 +219,8 @@ struct fixture : test_coordinator_fixture<test_config> {
     o.on_event = [this](std::string type, std::string json) {
       events.emplace_back(std::move(type), nlohmann::json::parse(json));
     };
-    o.on_alive = [this](std::vector<std::string> xs) {
-      alive_reports.push_back(std::move(xs));
+    o.on_owners = [this](std::vector<std::string> xs) {
+      owner_reports.push_back(std::move(xs));
     };
     o.save_incarnation = [this](uint64_t x) {
       saved_incarnations.push_back(x);
@@ -431,8 +431,8 @@ CAF_TEST(members made known by gossip join and hear the news) {
   CAF_CHECK_EQUAL(xs[0].name, "a");  // this node first
   CAF_CHECK_EQUAL(status_of("b"), "alive");
   CAF_CHECK_EQUAL(status_of("c"), "alive");
-  CAF_REQUIRE(!alive_reports.empty());
-  CAF_CHECK_EQUAL(alive_reports.back(),
+  CAF_REQUIRE(!owner_reports.empty());
+  CAF_CHECK_EQUAL(owner_reports.back(),
                   (std::vector<std::string>{"a", "b", "c"}));
   // A new member is met at once: a push-pull with each.
   CAF_CHECK_EQUAL(logs["b"]->syncs.size(), 1u);
@@ -477,7 +477,9 @@ CAF_TEST(a silent member turns suspect then dead at the right moments) {
   meet_peers();
   w->hung.insert("c");
   auto suspected_at = expect_suspicion("c", "b");
-  CAF_CHECK_EQUAL(alive_reports.back(), (std::vector<std::string>{"a", "b"}));
+  // A suspect keeps its share of the instances until it is declared dead.
+  CAF_CHECK_EQUAL(owner_reports.back(),
+                  (std::vector<std::string>{"a", "b", "c"}));
   // The suspicion is spread to the members, c itself included, so that it
   // can refute it if it is alive after all.
   auto suspect = record("c", member_status::suspect, 1);
@@ -491,7 +493,7 @@ CAF_TEST(a silent member turns suspect then dead at the right moments) {
                              2 * probe_interval.count());
   CAF_CHECK_EQUAL(gossips_carrying("b", record("c", member_status::dead, 1)),
                   1u);
-  CAF_CHECK_EQUAL(alive_reports.back(), (std::vector<std::string>{"a", "b"}));
+  CAF_CHECK_EQUAL(owner_reports.back(), (std::vector<std::string>{"a", "b"}));
   // The dead are not probed.
   auto pings = logs["c"]->pings.size();
   for (int i = 0; i < 6; ++i) next_tick();
@@ -511,7 +513,7 @@ CAF_TEST(a refutation brings a suspect back) {
   CAF_CHECK_EQUAL(status_of("c"), "alive");
   CAF_CHECK_EQUAL(member_named("c").incarnation, 2u);
   CAF_CHECK_EQUAL(count_events("member_alive", "c"), 1u);
-  CAF_CHECK_EQUAL(alive_reports.back(),
+  CAF_CHECK_EQUAL(owner_reports.back(),
                   (std::vector<std::string>{"a", "b", "c"}));
   // Well past the old suspicion timeout, even at the worst local health:
   // nothing is left of the suspicion to kill c.
@@ -599,7 +601,7 @@ CAF_TEST(a member that left is not a dead one and is not probed) {
   CAF_CHECK_EQUAL(status_of("b"), "left");
   CAF_CHECK_EQUAL(member_named("b").incarnation, 2u);
   CAF_CHECK_EQUAL(count_events("member_left", "b"), 1u);
-  CAF_CHECK_EQUAL(alive_reports.back(), (std::vector<std::string>{"a", "c"}));
+  CAF_CHECK_EQUAL(owner_reports.back(), (std::vector<std::string>{"a", "c"}));
   auto pings_b = logs["b"]->pings.size();
   auto pings_c = logs["c"]->pings.size();
   // Far past any suspicion timeout (the worst local health included).

@@ -679,3 +679,91 @@ TEST_F(membership_test, pushes_and_pulls_with_an_alive_peer) {
   }
   EXPECT_EQ(chosen, (std::set<std::string>{"peer-00", "peer-01"}));
 }
+
+TEST_F(membership_test, tries_a_dead_member_again_once_per_reconnect_interval) {
+  uint64_t rng = 5;
+  add_peers(ms, 2);
+  EXPECT_FALSE(ms.reconnect_target(rng)) << "nobody is dead";
+  ASSERT_TRUE(ms.merge(node("node-x", 1, dead)) || ms.find("node-x"));
+  ASSERT_TRUE(ms.merge(node("peer-00", 1, dead)));
+  ASSERT_TRUE(ms.merge(node("node-l", 1, left)) || ms.find("node-l"));
+  std::set<std::string> chosen;
+  auto t = ms.reconnect_target(rng);
+  ASSERT_TRUE(t);
+  chosen.insert(*t);
+  EXPECT_FALSE(ms.reconnect_target(rng)) << "within the interval";
+  clk.advance(ms.options().reconnect_interval - 1ms);
+  EXPECT_FALSE(ms.reconnect_target(rng));
+  for (int i = 0; i < 40; ++i) {
+    clk.advance(ms.options().reconnect_interval);
+    auto u = ms.reconnect_target(rng);
+    ASSERT_TRUE(u);
+    chosen.insert(*u);
+  }
+  // Dead members only: never the left one, never an alive one.
+  EXPECT_EQ(chosen, (std::set<std::string>{"node-x", "peer-00"}));
+}
+
+TEST_F(membership_test, the_majority_side_shares_out_among_the_living) {
+  add_peers(ms, 4);  // node-a and peer-00..03: five members
+  for (auto p : {"peer-00", "peer-01", "peer-02", "peer-03"}) ms.heard_from(p);
+  EXPECT_EQ(ms.owner_candidates(), ms.alive_names());
+  // One suspect, one dead: this node reaches three of five, a majority; the
+  // suspect keeps its share until it is declared dead, the dead one's
+  // share moves.
+  ASSERT_TRUE(ms.merge(node("peer-00", 1, dead)));
+  ASSERT_TRUE(ms.merge(node("peer-01", 1, suspect)));
+  EXPECT_EQ(
+      ms.owner_candidates(),
+      (std::vector<std::string>{"node-a", "peer-01", "peer-02", "peer-03"}));
+}
+
+TEST_F(membership_test, the_minority_side_keeps_everyone_not_left) {
+  add_peers(ms, 4);
+  for (auto p : {"peer-00", "peer-01", "peer-02", "peer-03"}) ms.heard_from(p);
+  // Three of five unreachable: this side is a minority, so instances stay
+  // shared out over all five and nothing of the others is taken over.
+  ASSERT_TRUE(ms.merge(node("peer-00", 1, dead)));
+  ASSERT_TRUE(ms.merge(node("peer-01", 1, dead)));
+  ASSERT_TRUE(ms.merge(node("peer-02", 1, suspect)));
+  EXPECT_EQ(ms.owner_candidates(),
+            (std::vector<std::string>{"node-a", "peer-00", "peer-01", "peer-02",
+                                      "peer-03"}));
+  // Half is not a majority either (a 2-node cluster losing one).
+  membership pair{clk, {}, node("node-a", 1)};
+  ASSERT_TRUE(pair.merge(node("node-b", 1)));
+  ASSERT_TRUE(pair.merge(node("node-b", 1, dead)));
+  EXPECT_EQ(pair.owner_candidates(),
+            (std::vector<std::string>{"node-a", "node-b"}));
+}
+
+TEST_F(membership_test, members_not_heard_from_lately_do_not_make_a_majority) {
+  // The first moments of a partition as the cut-off node sees them: one
+  // peer already dead, the other still alive in the view but silent since
+  // the cut. This node must not believe it holds a majority.
+  add_peers(ms, 2);  // three members
+  ms.heard_from("peer-00");
+  ms.heard_from("peer-01");
+  ASSERT_TRUE(ms.merge(node("peer-00", 1, dead)));
+  EXPECT_EQ(ms.owner_candidates(),
+            (std::vector<std::string>{"node-a", "peer-01"}))
+      << "peer-01 was heard a moment ago: a majority";
+  // One probe round (one peer: one probe interval) and a probe timeout.
+  clk.advance(ms.options().probe_interval + ms.probe_timeout() + 1ms);
+  EXPECT_EQ(ms.owner_candidates(),
+            (std::vector<std::string>{"node-a", "peer-00", "peer-01"}));
+  ms.heard_from("peer-01");
+  EXPECT_EQ(ms.owner_candidates(),
+            (std::vector<std::string>{"node-a", "peer-01"}));
+}
+
+TEST_F(membership_test, members_that_left_shrink_the_cluster_at_once) {
+  add_peers(ms, 2);  // three members
+  ASSERT_TRUE(ms.merge(node("peer-00", 2, left)));
+  ASSERT_TRUE(ms.merge(node("peer-01", 1, dead)));
+  // One of two not left is alive: not a majority, so both stay candidates.
+  EXPECT_EQ(ms.owner_candidates(),
+            (std::vector<std::string>{"node-a", "peer-01"}));
+  ASSERT_TRUE(ms.merge(node("peer-01", 2, left)));
+  EXPECT_EQ(ms.owner_candidates(), std::vector<std::string>{"node-a"});
+}

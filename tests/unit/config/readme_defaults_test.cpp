@@ -203,6 +203,11 @@ TEST(readme_defaults, agent_table_states_node_config_defaults) {
       {"http", text(c.http.to_string())},
       {"cluster", text(c.cluster.to_string())},
       {"join", words("none")},
+      {"cluster_secret", text(c.cluster_secret)},
+      {"--cluster-secret-file", words("none")},  // a flag only
+      {"cluster_tls_cert", text(c.cluster_tls_cert)},
+      {"cluster_tls_key", text(c.cluster_tls_key)},
+      {"cluster_tls_ca", text(c.cluster_tls_ca)},
       {"data_dir", text(c.data_dir)},
       {"dev", boolean(c.dev)},
       {"token", text(c.token)},
