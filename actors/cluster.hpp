@@ -22,7 +22,7 @@ namespace valmesh {
 /// identifier: a peer of another application, or of a valmesh that speaks
 /// another protocol, is refused at the handshake. Raised whenever a message
 /// of the cluster changes incompatibly.
-inline constexpr const char* cluster_protocol = "valmesh-cluster/1";
+inline constexpr const char* cluster_protocol = "valmesh-cluster/2";
 
 /// The cluster actor of a node: membership (SWIM with Lifeguard's local
 /// health, `runtime/cluster/membership.hpp`) and the outbound half of

@@ -104,7 +104,7 @@ typename Inspector::result_type inspect(Inspector& f, service_instance& x) {
            x.metadata, x.ttl_ms, x.status, x.registered_at_ms,
            x.last_heartbeat_ms, x.node, x.active_requests, x.create_index,
            x.modify_index, x.last_check_ms, x.last_check_duration_us,
-           x.last_check_output, x.revision);
+           x.last_check_output, x.revision, x.registered);
 }
 
 template <class Inspector>

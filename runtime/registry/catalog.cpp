@@ -93,6 +93,19 @@ void catalog::stamp(service_instance& x) {
   x.revision = write_version{hlc_.now(), options_.node_name};
 }
 
+namespace {
+
+/// Where a write to an instance stands among all writes to it: its
+/// registration first, then the write itself. A removal stands at its own
+/// revision in both places.
+std::pair<write_version, write_version> order_of(const service_instance& x,
+                                                 bool removed) {
+  if (removed) return {x.revision, x.revision};
+  return {x.registered.stamp != 0 ? x.registered : x.revision, x.revision};
+}
+
+}  // namespace
+
 bool catalog::judges(const service_instance& x) const {
   return !options_.judges || options_.judges(x);
 }
@@ -129,6 +142,7 @@ expected<service_instance> catalog::upsert(service_instance x) {
       lease.lease_deadline = now + std::chrono::milliseconds{x.ttl_ms};
     ++instance_count_;
     stamp(x);
+    x.registered = x.revision;
     tombstones_.erase(key_of(x.name, x.id));
     digest_add(x);
     auto [pos, _] = svc.instances.emplace(x.id, std::move(x));
@@ -148,6 +162,7 @@ expected<service_instance> catalog::upsert(service_instance x) {
   x.last_check_output = old.last_check_output;
   digest_remove(old);
   stamp(x);
+  x.registered = x.revision;
   digest_add(x);
   if (x.ttl_ms != old.ttl_ms) {
     lease.lease_deadline.reset();
@@ -458,12 +473,15 @@ std::optional<catalog_change> catalog::merge(const catalog_entry& e) {
         i != svc->second.instances.end())
       local = &i->second;
   auto tomb = tombstones_.find(key);
-  write_version current;
-  if (local)
-    current = local->revision;
-  else if (tomb != tombstones_.end())
-    current = tomb->second.revision;
-  if (!(in.revision > current)) return std::nullopt;  // ours is as new
+  std::pair<write_version, write_version> current;
+  if (local) {
+    current = order_of(*local, false);
+  } else if (tomb != tombstones_.end()) {
+    service_instance t;
+    t.revision = tomb->second.revision;
+    current = order_of(t, true);
+  }
+  if (!(order_of(in, e.removed) > current)) return std::nullopt;  // not newer
   if (e.removed) {
     if (!local) {
       bury(tombstone{in.name, in.id, in.node, index_, in.revision,
@@ -535,6 +553,7 @@ std::optional<catalog_change> catalog::merge(const catalog_entry& e) {
   } else {
     auto a = old, b = x;
     a.revision = b.revision = {};
+    a.registered = b.registered = {};
     a.last_heartbeat_ms = b.last_heartbeat_ms = 0;
     a.modify_index = b.modify_index = 0;
     a.last_check_ms = b.last_check_ms = 0;

@@ -56,6 +56,15 @@ struct service_instance {
   /// (its hybrid-clock stamp and the node that made it): replicas keep the
   /// entry with the greatest one.
   write_version revision;
+  /// The version of the registration (or update through the API) this
+  /// entry carries. Status, heartbeat and lease writes stamp `revision`
+  /// and keep it. Replicas order writes to one instance by (registered,
+  /// revision), and a removal by its own revision in both places: so a
+  /// health check that a node ran before it heard of a removal cannot
+  /// bring the instance back, and a status written for an old registration
+  /// cannot undo a newer one. Zero (a record from before it was kept):
+  /// the same as `revision`.
+  write_version registered;
 
   friend bool operator==(const service_instance&,
                          const service_instance&) = default;
@@ -66,9 +75,9 @@ struct service_instance {
 struct tombstone {
   std::string name;
   std::string id;
-  std::string node;        ///< the node that owned the registration
-  uint64_t index = 0;      ///< this node's catalog index of the removal
-  write_version revision;  ///< the version of the removal
+  std::string node;           ///< the node that owned the registration
+  uint64_t index = 0;         ///< this node's catalog index of the removal
+  write_version revision;     ///< the version of the removal
   int64_t removed_at_ms = 0;  ///< Unix ms when this node learned of it
 
   friend bool operator==(const tombstone&, const tombstone&) = default;

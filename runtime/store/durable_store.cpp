@@ -113,6 +113,7 @@ void store_image::apply(const store_mutation& m) {
   auto key = x.name + '/' + x.id;
   switch (m.what) {
     case store_mutation::kind::put_v1:
+    case store_mutation::kind::put_v2:
     case store_mutation::kind::put: {
       std::string payload;
       store_format::encode(m, payload);

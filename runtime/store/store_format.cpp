@@ -183,6 +183,7 @@ void encode(const store_mutation& m, std::string& out) {
   auto& x = m.instance;
   switch (m.what) {
     case store_mutation::kind::put_v1:
+    case store_mutation::kind::put_v2:
     case store_mutation::kind::put:
       put_string(x.id, out);
       put_string(x.name, out);
@@ -204,10 +205,14 @@ void encode(const store_mutation& m, std::string& out) {
       put_string(x.node, out);
       put_varint(x.create_index, out);
       put_varint(x.modify_index, out);
-      if (m.what == store_mutation::kind::put) {
+      if (m.what != store_mutation::kind::put_v1) {
         put_varint(static_cast<uint64_t>(x.status), out);
         put_varint(x.revision.stamp, out);
         put_string(x.revision.origin, out);
+      }
+      if (m.what == store_mutation::kind::put) {
+        put_varint(x.registered.stamp, out);
+        put_string(x.registered.origin, out);
       }
       break;
     case store_mutation::kind::remove_v1:
@@ -241,6 +246,7 @@ std::optional<store_mutation> decode(std::string_view payload) {
   auto& x = m.instance;
   switch (k) {
     case static_cast<uint8_t>(store_mutation::kind::put_v1):
+    case static_cast<uint8_t>(store_mutation::kind::put_v2):
     case static_cast<uint8_t>(store_mutation::kind::put): {
       m.what = static_cast<store_mutation::kind>(k);
       x.id = in.string();
@@ -264,11 +270,15 @@ std::optional<store_mutation> decode(std::string_view payload) {
       x.node = in.string();
       x.create_index = in.varint();
       x.modify_index = in.varint();
-      if (m.what == store_mutation::kind::put) {
+      if (m.what != store_mutation::kind::put_v1) {
         x.status = static_cast<health_status>(
             in.bounded<uint8_t>(static_cast<uint8_t>(health_status::critical)));
         x.revision.stamp = in.varint();
         x.revision.origin = in.string();
+      }
+      if (m.what == store_mutation::kind::put) {
+        x.registered.stamp = in.varint();
+        x.registered.origin = in.string();
       }
       if (x.name.empty() || x.id.empty()) return std::nullopt;
       break;

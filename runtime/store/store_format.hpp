@@ -35,15 +35,18 @@ namespace valmesh {
 ///
 /// Records of kinds `put_v1` and `remove_v1` (written before revisions
 /// existed) are still read: an instance from one has revision 0, so any
-/// replicated write supersedes it.
+/// replicated write supersedes it. So are `put_v2` records (written before
+/// the registration's version was kept): their instances count their
+/// revision as their registration.
 struct store_mutation {
   enum class kind : uint8_t {
     put_v1 = 1,
     remove_v1 = 2,
     index = 3,
-    put = 4,
+    put_v2 = 4,
     bury = 5,
     forget = 6,
+    put = 7,
   };
   kind what = kind::put;
   /// put: the instance; bury: its name, id, node and revision; forget and

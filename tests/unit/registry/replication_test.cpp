@@ -97,10 +97,17 @@ TEST(replication, shuffled_writes_converge_on_every_replica) {
     EXPECT_EQ(digests[r], digests[0]) << "replica " << r;
   }
   // And the replicas agree with the last write to each id.
+  // Writes to one instance stand in the order (registration, write); a
+  // removal at its own revision in both places.
+  auto order = [](const catalog_entry& e) {
+    auto& x = e.instance;
+    if (e.removed) return std::pair{x.revision, x.revision};
+    return std::pair{x.registered, x.revision};
+  };
   std::map<std::string, catalog_entry> newest;
   for (auto& e : pushed) {
     auto& slot = newest[e.instance.id];
-    if (e.instance.revision > slot.instance.revision) slot = e;
+    if (slot.instance.id.empty() || order(e) > order(slot)) slot = e;
   }
   catalog check{clk, options_of("z")};
   for (auto& e : pushed) check.merge(e);
@@ -134,6 +141,66 @@ TEST(replication, a_deletion_beats_an_older_write_that_arrives_late) {
   EXPECT_EQ(c->what, catalog_change::kind::registered);
   EXPECT_TRUE(c->replicated);
   EXPECT_TRUE(replica.tombstones().empty());
+}
+
+TEST(replication, a_status_written_after_a_removal_does_not_bring_it_back) {
+  // a removes o-1; b, not yet aware, writes a health-check status for it
+  // (a later revision). In whatever order they meet, o-1 stays removed.
+  manual_clock clk;
+  catalog a{clk, options_of("a")}, b{clk, options_of("b")};
+  auto x = a.upsert(make("orders", "o-1", 6000));
+  ASSERT_TRUE(x);
+  ASSERT_TRUE(b.merge(live(*x)));
+  clk.advance(1ms);
+  auto gone = a.remove("orders", "o-1");
+  ASSERT_TRUE(gone);
+  clk.advance(1ms);
+  auto checked = b.set_status("orders", "o-1", health_status::passing);
+  ASSERT_TRUE(checked);
+  ASSERT_GT(checked->revision, gone->revision) << "the status is later";
+  EXPECT_FALSE(a.merge(live(*checked))) << "the removal stays on a";
+  EXPECT_EQ(a.find("orders", "o-1"), nullptr);
+  auto c = b.merge(deletion_of(*gone));
+  ASSERT_TRUE(c) << "the removal wins on b though its status is newer";
+  EXPECT_EQ(c->what, catalog_change::kind::deregistered);
+  EXPECT_EQ(b.find("orders", "o-1"), nullptr);
+  for (int order = 0; order < 2; ++order) {
+    catalog r{clk, options_of("r")};
+    r.merge(live(*x));
+    if (order == 0) {
+      r.merge(live(*checked));
+      r.merge(deletion_of(*gone));
+    } else {
+      r.merge(deletion_of(*gone));
+      r.merge(live(*checked));
+    }
+    EXPECT_EQ(r.find("orders", "o-1"), nullptr) << "order " << order;
+    EXPECT_EQ(state_of(r), state_of(a)) << "order " << order;
+  }
+  // A registration made after the removal does bring it back.
+  clk.advance(1ms);
+  auto again = b.upsert(make("orders", "o-1", 6001));
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(a.merge(live(*again)));
+  ASSERT_NE(a.find("orders", "o-1"), nullptr);
+  EXPECT_EQ(a.find("orders", "o-1")->port, 6001);
+}
+
+TEST(replication, a_status_of_an_old_registration_does_not_undo_a_newer_one) {
+  manual_clock clk;
+  catalog a{clk, options_of("a")}, b{clk, options_of("b")};
+  auto x = a.upsert(make("orders", "o-1", 6000));
+  ASSERT_TRUE(x);
+  ASSERT_TRUE(b.merge(live(*x)));
+  clk.advance(1ms);
+  auto moved = a.upsert(make("orders", "o-1", 7000));  // a new port
+  clk.advance(1ms);
+  auto checked = b.set_status("orders", "o-1", health_status::critical);
+  ASSERT_TRUE(moved && checked);
+  EXPECT_FALSE(a.merge(live(*checked)));
+  EXPECT_EQ(a.find("orders", "o-1")->port, 7000);
+  EXPECT_TRUE(b.merge(live(*moved)));
+  EXPECT_EQ(b.find("orders", "o-1")->port, 7000);
 }
 
 TEST(replication, a_write_made_after_seeing_another_wins_over_it) {

@@ -108,7 +108,8 @@ TEST(store_format, crc32c_is_castagnoli) {
 TEST(store_format, round_trips_the_persisted_fields_only) {
   auto x = make("orders-1", 6000);
   x.status = health_status::passing;  // persisted: replicas keep a judge's word
-  x.revision = write_version{hybrid_clock::make(1'700'000'000'000, 3), "node-a"};
+  x.revision =
+      write_version{hybrid_clock::make(1'700'000'000'000, 3), "node-a"};
   x.last_heartbeat_ms = 5;
   x.last_check_ms = 6;
   x.last_check_output = "HTTP 200";
@@ -133,7 +134,10 @@ TEST(store_format, round_trips_the_persisted_fields_only) {
 }
 
 TEST(store_format, round_trips_tombstones_and_forgetting) {
-  tombstone t{"orders", "orders-1", "node-a", 42,
+  tombstone t{"orders",
+              "orders-1",
+              "node-a",
+              42,
               write_version{hybrid_clock::make(1'700'000'000'000, 7), "node-b"},
               1'700'000'000'500};
   std::string bytes;
@@ -166,9 +170,36 @@ TEST(store_format, reads_puts_written_before_revisions) {
       << "no status, no revision: any replicated write supersedes it";
 }
 
+TEST(store_format, reads_puts_written_before_registrations_were_versioned) {
+  store_mutation old;
+  old.what = store_mutation::kind::put_v2;
+  old.instance = make("orders-1", 6000);
+  old.instance.status = health_status::passing;
+  old.instance.revision = write_version{99, "x"};
+  old.instance.registered = write_version{42, "y"};
+  std::string bytes;
+  store_format::encode(old, bytes);
+  auto m = store_format::decode(bytes);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->what, store_mutation::kind::put_v2);
+  EXPECT_EQ(m->instance.revision, (write_version{99, "x"}));
+  EXPECT_EQ(m->instance.registered, write_version{})
+      << "not in the record: the revision stands for it";
+  // Today's records keep it.
+  old.what = store_mutation::kind::put;
+  bytes.clear();
+  store_format::encode(old, bytes);
+  m = store_format::decode(bytes);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->instance, old.instance);
+}
+
 TEST(durable_store, tombstones_survive_a_restart_and_a_compaction) {
   temp_dir tmp;
-  tombstone t{"orders", "orders-1", "node-a", 7,
+  tombstone t{"orders",
+              "orders-1",
+              "node-a",
+              7,
               write_version{hybrid_clock::make(1'700'000'000'000, 1), "node-a"},
               1'700'000'000'000};
   {
