@@ -9,6 +9,9 @@ packages=(
   prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   curl
+  # The Consul interoperability tests (tests/consul): Consul's Python
+  # client and VictoriaMetrics' consul_sd_configs.
+  python3-consul2 victoria-metrics
 )
 
 missing=()
