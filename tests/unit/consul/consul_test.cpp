@@ -33,7 +33,8 @@ TEST(consul_duration, formats_as_go_does) {
   EXPECT_EQ(format_go_duration(1500ms), "1.5s");
   EXPECT_EQ(format_go_duration(90s), "1m30s");
   EXPECT_EQ(format_go_duration(2h), "2h0m0s");
-  for (auto d : {0ms, 1ms, 999ms, 1s, 61s, 3601001ms})
+  for (std::chrono::milliseconds d :
+       {0ms, 1ms, 999ms, 1000ms, 61000ms, 3601001ms})
     EXPECT_EQ(parse_go_duration(format_go_duration(d)), d);
 }
 
