@@ -113,7 +113,14 @@ TEST(consul_victoriametrics, discovers_echo_instances_through_consul_sd) {
                         "      - server: 127.0.0.1:"
                      << a.http_port
                      << "\n"
-                        "        services: [echo]\n";
+                        "        services: [echo]\n"
+                        // The meta labels become target labels, so a
+                        // change of one (health) is a changed target.
+                        "    relabel_configs:\n"
+                        "      - source_labels: [__meta_consul_service_id]\n"
+                        "        target_label: consul_service_id\n"
+                        "      - source_labels: [__meta_consul_health]\n"
+                        "        target_label: consul_health\n";
   auto vm_port = free_port();
   auto vm = process::start(
       {"/usr/bin/victoria-metrics", "-promscrape.config=" + cfg.string(),
@@ -133,9 +140,10 @@ TEST(consul_victoriametrics, discovers_echo_instances_through_consul_sd) {
     auto j = json::parse(res->body, nullptr, false);
     if (!j.is_object()) return out;
     for (auto& t : j["data"]["activeTargets"]) {
-      auto& d = t["discoveredLabels"];
-      if (d.contains("__meta_consul_service_id"))
-        out[d["__meta_consul_service_id"].get<std::string>()] = d;
+      auto d = t["discoveredLabels"];
+      if (!d.contains("__meta_consul_service_id")) continue;
+      d["consul_health"] = t["labels"].value("consul_health", "");
+      out[d["__meta_consul_service_id"].get<std::string>()] = d;
     }
     return out;
   };
@@ -144,8 +152,8 @@ TEST(consul_victoriametrics, discovers_echo_instances_through_consul_sd) {
       [&] {
         seen = targets();
         return seen.size() == 2 &&
-               seen["echo-1"].value("__meta_consul_health", "") == "passing" &&
-               seen["echo-2"].value("__meta_consul_health", "") == "passing";
+               seen["echo-1"].value("consul_health", "") == "passing" &&
+               seen["echo-2"].value("consul_health", "") == "passing";
       },
       30s))
       << json(seen).dump() << vm->out() << vm->err();
@@ -166,7 +174,8 @@ TEST(consul_victoriametrics, discovers_echo_instances_through_consul_sd) {
       [&] {
         seen = targets();
         return seen.count("echo-2") &&
-               seen["echo-2"].value("__meta_consul_health", "") == "critical";
+               seen["echo-2"].value("__meta_consul_health", "") == "critical" &&
+               seen["echo-2"].value("consul_health", "") == "critical";
       },
       30s))
       << json(seen).dump();
