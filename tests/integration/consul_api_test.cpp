@@ -6,6 +6,8 @@
 
 #include <sys/resource.h>
 
+#include <csignal>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -396,4 +398,24 @@ TEST(consul_api, serves_a_second_listener_for_consul_clients) {
   ASSERT_EQ(r.status, 200u) << r.body;
   auto j = parse(http(a.http(), "GET", "/v1/catalog/services"));
   EXPECT_TRUE(j.contains("second")) << j.dump();
+}
+
+TEST(consul_api, a_graceful_shutdown_answers_held_queries_at_once) {
+  auto a = agent::start();
+  ASSERT_EQ(send(a, "PUT", "/v1/agent/service/register", ttl_service).status,
+            200u);
+  auto index = index_of(send(a, "GET", "/v1/health/service/web"));
+  raw_connection held{a.http_port};
+  held.send("GET /v1/health/service/web?index=" + std::to_string(index) +
+            "&wait=5m HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(await_held(a, 1, 5s));
+  auto t0 = steady::now();
+  ::kill(a.proc->pid(), SIGTERM);
+  auto bytes = held.read_responses(1, 10s);
+  EXPECT_EQ(bytes.rfind("HTTP/1.1 200", 0), 0u) << bytes;
+  EXPECT_NE(bytes.find("X-Consul-Index: " + std::to_string(index)),
+            std::string::npos)
+      << bytes;
+  EXPECT_EQ(a.proc->wait(10s), 0);
+  EXPECT_LT(steady::now() - t0, 5s);  // the drain did not wait for it
 }
