@@ -19,12 +19,12 @@
 #include "actors/bridge.hpp"
 #include "actors/cluster.hpp"
 #include "actors/cluster_gateway.hpp"
+#include "actors/inspector.hpp"
+#include "actors/ownership.hpp"
 #include "actors/directory.hpp"
 #include "actors/events.hpp"
 #include "actors/health.hpp"
-#include "actors/inspector.hpp"
 #include "actors/node_supervisor.hpp"
-#include "actors/ownership.hpp"
 #include "actors/protocol.hpp"
 #include "actors/registry.hpp"
 #include "actors/store.hpp"
@@ -44,8 +44,8 @@
 #include "http/tracing_api.hpp"
 #include "http/upstream.hpp"
 #include "runtime/common/clock.hpp"
-#include "runtime/common/version.hpp"
 #include "runtime/store/durable_store.hpp"
+#include "runtime/common/version.hpp"
 
 namespace valmesh {
 
