@@ -65,8 +65,11 @@ checker_child& checker_for(hsup_pointer self, const std::string& service) {
 void unwatch(hsup_pointer self, const service_instance& x);
 
 void watch(hsup_pointer self, const service_instance& x) {
-  if (auto& judges = self->state.options.judges; judges && !judges(x)) {
-    unwatch(self, x);  // judged elsewhere (now)
+  // No health endpoint: nothing to check actively (a TTL lease or the
+  // client sets the status).
+  if (x.health_endpoint.empty() ||
+      (self->state.options.judges && !self->state.options.judges(x))) {
+    unwatch(self, x);  // not checked here (now)
     return;
   }
   auto& c = checker_for(self, x.name);

@@ -214,6 +214,31 @@ caf::result<T> answer(expected<T>&& x) {
   return std::move(*x);
 }
 
+/// Renews the lease of (name, id) with `status`; publishes and persists
+/// what changed.
+caf::result<service_instance> renew(registry_pointer self,
+                                    const std::string& name,
+                                    const std::string& id, health_status status,
+                                    std::optional<std::string> output) {
+  auto before = self->state.data->find(name, id);
+  auto previous = before ? before->status : health_status::unknown;
+  auto store = self->state.store();
+  if (!store)
+    return make_error(errc::unavailable,
+                      "the store is restarting; retry the request");
+  auto r = self->state.data->heartbeat(name, id, status, std::move(output));
+  if (r)
+    self->state.publish({r->status != previous
+                             ? catalog_change::kind::status_changed
+                             : catalog_change::kind::renewed,
+                         *r,
+                         previous,
+                         {}});
+  arm_timer(self);  // the renewed lease is a deadline again
+  if (!r || !*store) return answer(std::move(r));
+  return persist(self, *store, store_mutation::put(*r), *r);
+}
+
 registry_actor::behavior_type registry_impl(registry_pointer self,
                                             registry_options options) {
   auto& st = self->state;
@@ -287,21 +312,12 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
       },
       [self](heartbeat_atom, const std::string& name,
              const std::string& id) -> caf::result<service_instance> {
-        auto before = self->state.data->find(name, id);
-        auto previous = before ? before->status : health_status::unknown;
-        auto store = self->state.store();
-        if (!store)
-          return make_error(errc::unavailable,
-                            "the store is restarting; retry the request");
-        auto r = self->state.data->heartbeat(name, id);
-        if (r)
-          self->state.publish({r->status != previous
-                                   ? catalog_change::kind::status_changed
-                                   : catalog_change::kind::renewed,
-                               *r, previous, {}});
-        arm_timer(self);  // the renewed lease is a deadline again
-        if (!r || !*store) return answer(std::move(r));
-        return persist(self, *store, store_mutation::put(*r), *r);
+        return renew(self, name, id, health_status::passing, std::nullopt);
+      },
+      [self](heartbeat_atom, const std::string& name, const std::string& id,
+             health_status status,
+             std::string& output) -> caf::result<service_instance> {
+        return renew(self, name, id, status, std::move(output));
       },
       [self](status_atom, const std::string& name, const std::string& id,
              health_status status) -> caf::result<service_instance> {

@@ -29,6 +29,10 @@ using registry_actor = caf::typed_actor<
     /// Renews the TTL lease of (name, id). `conflict` if it has no lease.
     caf::replies_to<heartbeat_atom, std::string,
                     std::string>::with<service_instance>,
+    /// Renews the lease of (name, id) with a status and a check output
+    /// (Consul's pass, warn and fail of a TTL check).
+    caf::replies_to<heartbeat_atom, std::string, std::string, health_status,
+                    std::string>::with<service_instance>,
     /// Sets the health status of (name, id) (the health checkers' entry point).
     caf::replies_to<status_atom, std::string, std::string,
                     health_status>::with<service_instance>,

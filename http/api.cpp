@@ -14,6 +14,7 @@
 #include "actors/mesh_supervisor.hpp"
 #include "http/api_util.hpp"
 #include "runtime/common/version.hpp"
+#include "runtime/consul/consul.hpp"
 
 namespace valmesh::web {
 
@@ -54,15 +55,39 @@ json instances_json(const std::vector<service_instance>& xs) {
 
 // -- handlers -----------------------------------------------------------------
 
-void list_services(const ctx_ptr& ctx, request_context&&, responder done) {
-  ask_registry<std::vector<service_summary>>(
-      ctx, std::move(done),
-      [](std::vector<service_summary>& xs, const responder& done) {
-        auto arr = json::array();
-        for (auto& x : xs) arr.push_back(to_json(x));
-        reply_json(done, 200, {{"services", std::move(arr)}});
-      },
-      list_atom::value);
+/// Answers `j` with the blocking-query index of what it shows.
+void reply_indexed(const responder& done, const json& j, uint64_t index) {
+  auto res = make_json_response(200, to_body(j), done.version());
+  res.set("X-Valmesh-Index", std::to_string(index));
+  done(std::move(res));
+}
+
+/// Runs `read(index)` now, or as a blocking query when the request has
+/// `index` (and `wait`, 5m by default, 10m at most), as Consul's reads do.
+template <class Read>
+void maybe_blocking(const ctx_ptr& ctx, const request_context& rc,
+                    const responder& done, const std::string& key, Read read) {
+  auto q = consul::parse_blocking_query(rc.query("index"), rc.query("wait"));
+  if (!q)
+    return reply_error(
+        done, {errc::invalid_argument,
+               q.error().message == "Invalid index"
+                   ? "'index' must be a number (an X-Valmesh-Index)"
+                   : "'wait' must be a duration like \"30s\" (at most 10m)"});
+  read_when_changed(ctx->long_poll, key, q->index, q->wait, std::move(read));
+}
+
+void list_services(const ctx_ptr& ctx, request_context&& rc, responder done) {
+  maybe_blocking(ctx, rc, done, watch_keys::all, [ctx, done](uint64_t index) {
+    ask_registry<std::vector<service_summary>>(
+        ctx, done,
+        [index](std::vector<service_summary>& xs, const responder& done) {
+          auto arr = json::array();
+          for (auto& x : xs) arr.push_back(to_json(x));
+          reply_indexed(done, {{"services", std::move(arr)}}, index);
+        },
+        list_atom::value);
+  });
 }
 
 void register_service(const ctx_ptr& ctx, request_context&& rc,
@@ -98,14 +123,20 @@ void add_active_requests(const ctx_ptr& ctx, const std::string& service,
 
 void get_service(const ctx_ptr& ctx, request_context&& rc, responder done) {
   std::string name{rc.param("name")};
-  ask_registry<std::vector<service_instance>>(
-      ctx, std::move(done),
-      [ctx, name](std::vector<service_instance>& xs, const responder& done) {
-        add_active_requests(ctx, name, xs);
-        reply_json(done, 200,
-                   {{"name", name}, {"instances", instances_json(xs)}});
-      },
-      get_atom::value, name);
+  maybe_blocking(
+      ctx, rc, done, watch_keys::service(name),
+      [ctx, done, name](uint64_t index) {
+        ask_registry<std::vector<service_instance>>(
+            ctx, done,
+            [ctx, name, index](std::vector<service_instance>& xs,
+                               const responder& done) {
+              add_active_requests(ctx, name, xs);
+              reply_indexed(done,
+                            {{"name", name}, {"instances", instances_json(xs)}},
+                            index);
+            },
+            get_atom::value, name);
+      });
 }
 
 void deregister_service(const ctx_ptr& ctx, request_context&& rc,
@@ -172,6 +203,8 @@ void node_health(const ctx_ptr& ctx, request_context&&, responder done) {
         json j = {{"status", "passing"},          {"node", ctx->node_name},
                   {"version", version},           {"http", ctx->http_addr},
                   {"cluster", ctx->cluster_addr}, {"services", xs.size()}};
+        if (ctx->long_poll.watches)
+          j["heldQueries"] = ctx->long_poll.watches->waiting();
         // Add the events hub's figures and the cluster's member counts when
         // they answer; without them the node is still alive and ready.
         auto events = ctx->actors->events();

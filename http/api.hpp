@@ -11,6 +11,7 @@
 #include "actors/directory.hpp"
 #include "actors/ownership.hpp"
 #include "http/api_util.hpp"
+#include "http/long_poll.hpp"
 #include "http/router.hpp"
 #include "runtime/metrics/metrics.hpp"
 
@@ -37,6 +38,8 @@ struct api_context {
   std::shared_ptr<metrics> meter;
   /// Which member checks which instance (`checkedBy`); null: this node.
   std::shared_ptr<const ownership> owners;
+  /// Blocking queries on `GET /api/services[/:name]` (`index`, `wait`).
+  long_poll_context long_poll;
 };
 
 /// Sends `args...` to `target` from the bridge; calls `on_ok` with the typed

@@ -31,11 +31,11 @@ using json = nlohmann::json;
 
 /// Flags of `valmesh agent`, as given; unset ones leave the config alone.
 struct agent_flags {
-  std::string config_file, node_name, http, cluster, data_dir, token,
-      health_interval, log_level, log_format, drain_timeout, http_read_timeout,
-      actor_scheduler, mesh_dispatch, trace_sampler, otlp_endpoint,
-      cluster_secret, cluster_secret_file, cluster_tls_cert, cluster_tls_key,
-      cluster_tls_ca;
+  std::string config_file, node_name, http, consul_http, cluster, data_dir,
+      token, health_interval, log_level, log_format, drain_timeout,
+      http_read_timeout, actor_scheduler, mesh_dispatch, trace_sampler,
+      otlp_endpoint, cluster_secret, cluster_secret_file, cluster_tls_cert,
+      cluster_tls_key, cluster_tls_ca;
   std::vector<std::string> join;
   bool no_tracing = false;
   uint64_t trace_buffer = 0;
@@ -80,6 +80,11 @@ expected<node_config> agent_config(const agent_flags& f, CLI::App& cmd) {
   std::optional<failure> e;
   if (given("--node-name")) cfg.node_name = f.node_name;
   if (!e && given("--http")) e = endpoint_flag("--http", f.http, cfg.http);
+  if (!e && given("--consul-http")) {
+    endpoint ep;
+    if (!(e = endpoint_flag("--consul-http", f.consul_http, ep)))
+      cfg.consul_http = ep;
+  }
   if (!e && given("--cluster"))
     e = endpoint_flag("--cluster", f.cluster, cfg.cluster);
   if (!e && given("--join")) {
@@ -493,6 +498,8 @@ int run_cli(int argc, char** argv) {
   agent->add_option("--node-name", af.node_name,
                     "name of this node (host name)");
   agent->add_option("--http", af.http, "HTTP listener (127.0.0.1:8700)");
+  agent->add_option("--consul-http", af.consul_http,
+                    "a second listener for Consul's clients (none)");
   agent->add_option("--cluster", af.cluster,
                     "cluster listener (127.0.0.1:8701)");
   agent->add_option("--join", af.join, "seed node to join (repeatable)");

@@ -35,6 +35,7 @@
 #include "http/actors_api.hpp"
 #include "http/api.hpp"
 #include "http/cluster_api.hpp"
+#include "http/consul_api.hpp"
 #include "http/loops.hpp"
 #include "http/mesh.hpp"
 #include "http/mesh_api.hpp"
@@ -202,6 +203,10 @@ struct node::impl {
   std::optional<work_guard> probe_work;
   std::vector<std::thread> threads;
   std::unique_ptr<web::server> http;
+  /// `--consul-http`: a second listener on the same loops and routes.
+  std::unique_ptr<web::server> consul_http;
+  /// The indexes of blocking queries, bumped by the catalog's changes.
+  std::shared_ptr<watch_index> watches = std::make_shared<watch_index>();
   std::shared_ptr<web::mesh_caller> mesh;
   /// Tracing: the tracer of the node's spans (and the embedder's), and the
   /// OTLP client on the probe loop (export never runs on an HTTP loop).
@@ -368,8 +373,8 @@ std::optional<failure> node::start() {
       d.cfg.health.deregister_critical_after;
   // The registry publishes; the events hub and the health actors react. The
   // hook looks up their current handles, so their restarts lose nothing.
-  ropts.on_change = [dir, meter = d.meter,
-                     time = d.time](const catalog_change& c) {
+  ropts.on_change = [dir, meter = d.meter, time = d.time,
+                     watches = d.watches](const catalog_change& c) {
     if (c.replicated) {
       auto written = hybrid_clock::physical_ms(c.instance.revision.stamp);
       meter->replication_lag(
@@ -386,6 +391,13 @@ std::optional<failure> node::start() {
                        std::vector<catalog_entry>{std::move(e)});
       }
     if (c.what == catalog_change::kind::renewed) return;
+    // Blocking queries on this service (and on the lists) answer now.
+    if (c.what == catalog_change::kind::status_changed)
+      watches->bump(
+          {web::watch_keys::service(c.instance.name), web::watch_keys::all});
+    else
+      watches->bump({web::watch_keys::service(c.instance.name),
+                     web::watch_keys::all, web::watch_keys::catalog});
     if (auto ev = dir->events()) {
       auto [type, data] = describe(c);
       caf::anon_send(ev, publish_atom::value, std::move(type), std::move(data));
@@ -509,6 +521,7 @@ std::optional<failure> node::start() {
   api->draining = &d.draining;
   api->meter = d.meter;
   api->owners = d.owners;
+  api->long_poll = {d.loop_pointers(), d.watches};
   auto rt = std::make_shared<web::router>();
   web::server_options hopts;
   hopts.meter = d.meter;
@@ -594,6 +607,25 @@ std::optional<failure> node::start() {
   web::install_api(*rt, api);
   web::install_actors_api(*rt, api);
   web::install_cluster_api(*rt, api);
+  auto consul_ctx = std::make_shared<web::consul_context>();
+  consul_ctx->actors = &d.actors;
+  consul_ctx->token = d.cfg.token;
+  consul_ctx->node_name = d.cfg.node_name;
+  consul_ctx->node_address = d.cfg.http.host;
+  consul_ctx->cluster_addr = api->cluster_addr;
+  consul_ctx->long_poll = api->long_poll;
+  web::install_consul_api(*rt, consul_ctx);
+  if (d.cfg.consul_http) {
+    d.consul_http = std::make_unique<web::server>(
+        d.loop_pointers(), hopts,
+        [rt](web::request&& req, web::responder done) {
+          rt->dispatch(std::move(req), std::move(done));
+        });
+    auto cport = d.consul_http->listen(*d.cfg.consul_http);
+    if (!cport) return cport.error();
+    spdlog::info("consul-compatible API: consul-http={}",
+                 endpoint{d.cfg.consul_http->host, *cport}.to_string());
+  }
   web::upstream_options uopts;
   uopts.response_limit = d.cfg.upstream_response_limit;
   uopts.connect_timeout = d.cfg.upstream_connect_timeout;
@@ -698,11 +730,20 @@ bool node::drain(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   d.draining.store(true);
   d.http->drain();
+  if (d.consul_http) d.consul_http->drain();
+  // Held blocking queries answer now rather than hold the drain.
+  d.watches->release_all();
   auto left = d.http->in_flight();
   if (left > 0)
     spdlog::info("draining: waiting up to {}ms for {} request(s) in flight",
                  timeout.count(), left);
   auto idle = d.http->await_idle(timeout);
+  if (d.consul_http)
+    idle = d.consul_http->await_idle(
+               std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                            deadline - std::chrono::steady_clock::now()),
+                        std::chrono::milliseconds{1})) &&
+           idle;
   d.leave_cluster(std::chrono::seconds{1});
   if (!idle)
     spdlog::warn(
@@ -722,6 +763,7 @@ void node::stop() {
   if (!d.started || d.stopped) return;
   d.stopped = true;
   if (d.http) d.http->stop_accepting();
+  if (d.consul_http) d.consul_http->stop_accepting();
   d.work.clear();
   for (auto& loop : d.loops) loop->stop();
   d.probe_work.reset();
@@ -729,6 +771,7 @@ void node::stop() {
   for (auto& t : d.threads) t.join();
   d.threads.clear();
   d.http.reset();
+  d.consul_http.reset();
   d.mesh.reset();
   // Every actor is exited explicitly: the system's destructor waits for all
   // of them, and a handle left in a global would hang it (CAF 0.17).

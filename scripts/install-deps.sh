@@ -14,6 +14,9 @@ packages=(
   iproute2 nftables
   # The TLS tests between nodes make their CA and certificates.
   openssl
+  # The Consul interoperability tests (tests/consul): Consul's Python
+  # client and VictoriaMetrics' consul_sd_configs.
+  python3-consul2 victoria-metrics
 )
 
 missing=()

@@ -179,7 +179,13 @@ expected<node_config> parse_config(const json& j, node_config cfg) {
       e = read_endpoint(v, k, cfg.http);
     else if (k == "cluster")
       e = read_endpoint(v, k, cfg.cluster);
-    else if (k == "join") {
+    else if (k == "consul_http") {
+      endpoint ep;
+      if (v.is_null())
+        cfg.consul_http.reset();
+      else if (!(e = read_endpoint(v, k, ep)))
+        cfg.consul_http = ep;
+    } else if (k == "join") {
       if (!v.is_array()) {
         e = bad(k, "must be an array of \"HOST:PORT\" strings");
       } else {

@@ -69,6 +69,7 @@ struct health_config {
 /// | node_name (--node-name)                | the host name      |
 /// | http (--http)                          | 127.0.0.1:8700     |
 /// | cluster (--cluster)                    | 127.0.0.1:8701     |
+/// | consul_http (--consul-http)            | none (a second listener) |
 /// | join (--join, repeatable)              | none               |
 /// | cluster_secret (--cluster-secret, --cluster-secret-file) | none: any node may join |
 /// | cluster_tls_cert (--cluster-tls-cert)  | none: plain TCP    |
@@ -100,6 +101,9 @@ struct node_config {
   std::string node_name;
   endpoint http{"127.0.0.1", 8700};
   endpoint cluster{"127.0.0.1", 8701};
+  /// A second HTTP listener for Consul's clients (docs/CONSUL.md); none by
+  /// default (the /v1/ API is on `http` as well).
+  std::optional<endpoint> consul_http;
   std::vector<endpoint> join;
   /// Nodes join only with nodes that prove they know it (a mutual
   /// challenge); empty: any node that reaches the cluster port may.

@@ -330,8 +330,9 @@ expected<catalog::entry_ref> catalog::lookup(const std::string& name,
   return entry_ref{i->second, svc->second.leases[id]};
 }
 
-expected<service_instance> catalog::heartbeat(const std::string& name,
-                                              const std::string& id) {
+expected<service_instance> catalog::heartbeat(
+    const std::string& name, const std::string& id, health_status status,
+    std::optional<std::string> output) {
   auto found = lookup(name, id);
   if (!found) return found.error();
   auto& [x, lease] = *found;
@@ -341,14 +342,18 @@ expected<service_instance> catalog::heartbeat(const std::string& name,
                                        "it with \"ttl\" to use heartbeats"};
   lease.lease_deadline = clock_.now() + std::chrono::milliseconds{x.ttl_ms};
   x.last_heartbeat_ms = clock_.unix_ms();
-  if (x.status == health_status::passing) {
+  if (output) {
+    x.last_check_ms = x.last_heartbeat_ms;
+    x.last_check_output = std::move(*output);
+  }
+  if (x.status == status) {
     // A renewal is a write of its own (replicas renew the lease too).
     x.modify_index = ++index_;
     digest_remove(x);
     stamp(x);
     digest_add(x);
   }
-  change_status(x, lease, health_status::passing);
+  change_status(x, lease, status);
   update_timed(x, lease);  // the lease moved even if the status did not
   return x;
 }

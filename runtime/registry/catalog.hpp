@@ -142,9 +142,13 @@ class catalog {
                                     const std::string& id);
 
   /// Renews the TTL lease of an instance, which also makes it passing
-  /// (Consul's TTL check). Fails with `conflict` if it has no lease.
-  expected<service_instance> heartbeat(const std::string& name,
-                                       const std::string& id);
+  /// (Consul's TTL check) or `status` (Consul's warn and fail of a TTL
+  /// check also renew it); `output`, when given, becomes the last check's
+  /// output. Fails with `conflict` if it has no lease.
+  expected<service_instance> heartbeat(
+      const std::string& name, const std::string& id,
+      health_status status = health_status::passing,
+      std::optional<std::string> output = std::nullopt);
 
   /// Sets the health status of an instance (health checks use this).
   expected<service_instance> set_status(const std::string& name,

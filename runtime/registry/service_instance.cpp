@@ -124,8 +124,12 @@ expected<service_instance> validate_instance(service_instance x) {
   if (x.port == 0) return invalid("'port' must be between 1 and 65535");
   if (x.protocol != "http")
     return invalid("'protocol' must be \"http\" (others are not supported)");
-  if (x.health_endpoint.empty() || x.health_endpoint[0] != '/')
-    return invalid("'healthEndpoint' must be a path starting with '/'");
+  // Empty: no active check (the status comes from the TTL lease or from
+  // whoever sets it, as a Consul service with a TTL check or none).
+  if (!x.health_endpoint.empty() && x.health_endpoint[0] != '/')
+    return invalid(
+        "'healthEndpoint' must be a path starting with '/' (or \"\" for no "
+        "active check)");
   if (x.weight < 1 || x.weight > limits::max_weight)
     return invalid("'weight' must be between 1 and 1000");
   if (x.version.size() > limits::max_version_length)

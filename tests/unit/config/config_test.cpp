@@ -77,6 +77,7 @@ TEST(config, rejects_bad_values_naming_the_key) {
   rejected(R"({"http": "127.0.0.1:70000"})", "http");
   rejected(R"({"http": 8700})", "http");
   rejected(R"({"cluster": ":8701"})", "cluster");
+  rejected(R"({"consul_http": "8500"})", "consul_http");
   rejected(R"({"join": "127.0.0.1:1"})", "join");
   rejected(R"({"join": ["nope"]})", "join");
   rejected(R"({"health_interval": "30"})", "health_interval");
@@ -91,6 +92,14 @@ TEST(config, rejects_bad_values_naming_the_key) {
   rejected(R"({"services": [{"name": "bad name", "host": "h", "port": 1}]})",
            "services[0]");
   rejected(R"({"services": {}})", "services");
+}
+
+TEST(config, consul_http_is_an_optional_second_listener) {
+  EXPECT_FALSE(default_config().consul_http);
+  auto cfg = parse_config(json::parse(R"({"consul_http": "127.0.0.1:8500"})"));
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  ASSERT_TRUE(cfg->consul_http);
+  EXPECT_EQ(*cfg->consul_http, (endpoint{"127.0.0.1", 8500}));
 }
 
 TEST(config, parses_endpoints) {

@@ -202,6 +202,7 @@ TEST(readme_defaults, agent_table_states_node_config_defaults) {
       {"node_name", words("host name")},
       {"http", text(c.http.to_string())},
       {"cluster", text(c.cluster.to_string())},
+      {"consul_http", words("none")},
       {"join", words("none")},
       {"cluster_secret", text(c.cluster_secret)},
       {"--cluster-secret-file", words("none")},  // a flag only

@@ -194,3 +194,21 @@ TEST_F(catalog_test, next_deadline_tracks_the_earliest_lease) {
   ASSERT_TRUE(cat.upsert(make("orders", "o-2", 6000, 2'000)));
   EXPECT_EQ(cat.next_deadline(), clk.now() + 2s);
 }
+
+TEST_F(catalog_test, a_heartbeat_with_a_status_renews_the_lease_with_it) {
+  // Consul's warn of a TTL check: the lease is renewed, the status is the
+  // one given, and the note is the check's output.
+  ASSERT_TRUE(cat.upsert(make("orders", "orders-1", 6000, 10'000)));
+  clk.advance(8s);
+  auto hb = cat.heartbeat("orders", "orders-1", health_status::warning,
+                          std::string{"slow disk"});
+  ASSERT_TRUE(hb);
+  EXPECT_EQ(hb->status, health_status::warning);
+  EXPECT_EQ(hb->last_check_output, "slow disk");
+  clk.advance(8s);
+  EXPECT_TRUE(cat.expire().empty());  // renewed: not critical at 10s
+  auto again = cat.heartbeat("orders", "orders-1", health_status::warning);
+  ASSERT_TRUE(again);
+  EXPECT_GT(again->modify_index, hb->modify_index);  // a write of its own
+  EXPECT_EQ(again->last_check_output, "slow disk");  // no output: kept
+}
