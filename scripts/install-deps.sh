@@ -9,6 +9,7 @@ packages=(
   prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   curl
+  iproute2 nftables
 )
 
 missing=()
