@@ -9,7 +9,7 @@ packages=(
   prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   curl
-  iproute2 nftables
+  iproute2 nftables # network namespaces and partitions: tests/bench/cluster_chaos.sh
 )
 
 missing=()
