@@ -58,8 +58,11 @@
 # its member list while neither the subject nor, for a partition, the
 # observer was under a fault, GRACE s after a fault's end included), the
 # echo instances left unchecked longer than the interval (1 s) + DETECT s
-# (each echo's GET /control healthChecks count polled every 200 ms), and the
-# time to convergence after the last fault.
+# (each echo's GET /control healthChecks count polled every 200 ms), and
+# convergence: the time from the last fault's end until every member list
+# shows every node alive, and from the load's end until, in one poll, every
+# node also holds the same catalog. Instances that came back are listed with
+# the node log lines that name them.
 #
 # Lock protocol (BENCH_LOCK, default /tmp/valmesh-bench.lock; empty = off):
 # before starting the nodes wait (poll 2 s, up to LOCK_WAIT s) until no
@@ -324,14 +327,15 @@ check_quiet chaos
 lock_release
 
 # -- report -------------------------------------------------------------------------
-commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+# The commit of the checkout the binaries were built in (BUILD_DIR's).
+commit="$(git -C "$(dirname "$VALMESH")" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 cpu_model="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 mem_total="$(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
 cat <<EOF
 
 cluster chaos run, $(date -Is), $((SECONDS - started_at))s, seed $SEED
 machine: $(nproc) cores (${cpu_model:-unknown CPU}), $mem_total, Linux $(uname -r)
-commit: $commit; valmesh: $binary_info
+commit: $commit (of $(dirname "$VALMESH")'s checkout); valmesh: $binary_info
 command: $command_line
 nodes: 3 in their own network namespaces ($NET.1-3), --health-interval 1s --config $(cat "$tmp/node.json")
 EOF
