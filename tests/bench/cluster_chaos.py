@@ -628,6 +628,31 @@ def cmd_run(a):
             members_at = max(members_at, c["t"])
     all_alive = len(final) == len(nodes) ** 2 and all(v == "alive" for v in final.values())
     members_conv = round(members_at - last_end, 3) if all_alive else None
+    # Per fault: from its end until every member list shows every node
+    # alive (before the next fault starts), from the member-list polls.
+    changes = sorted(member_changes, key=lambda c: c["t"])
+
+    def everyone_alive(state):
+        return len(state) == len(nodes) ** 2 and all(v == "alive" for v in state.values())
+
+    for i, f in enumerate(faults):
+        nxt = faults[i + 1]["start"] if i + 1 < len(faults) else conv_at
+        state, after, at_end = {}, None, False
+        for c in changes:
+            if c["t"] > nxt:
+                break
+            if c["t"] >= f["end"] and not at_end:
+                at_end = True
+                if everyone_alive(state):
+                    after = 0.0
+                    break
+            state[(c["observer"], c["subject"])] = c["to"]
+            if at_end and everyone_alive(state):
+                after = round(c["t"] - f["end"], 3)
+                break
+        if after is None and not at_end and everyone_alive(state):
+            after = 0.0
+        f["all_alive_after"] = after
     result = {
         "seed": a.seed, "duration": a.duration, "faults": len(faults),
         "fault_kinds": {k: sum(1 for f in faults if f["kind"] == k) for k in ("kill", "stop", "partition")},
@@ -672,7 +697,9 @@ def report(r, d):
         extra = ""
         if f["kind"] == "kill":
             extra = f", restarted +{f['restart']}, answering " + (f"+{f['up']}" if f["up"] is not None else "not within its slot")
-        print(f"  +{f['start']:6.2f} .. +{f['end']:6.2f}  {f['kind']:9s} {f['node']}{extra}")
+        back = f.get("all_alive_after")
+        back = "not before the next fault" if back is None else f"all alive everywhere {back} s after"
+        print(f"  +{f['start']:6.2f} .. +{f['end']:6.2f}  {f['kind']:9s} {f['node']}{extra}; {back}")
     w = r["writes"]
 
     def row(what, value, aim=""):
