@@ -628,29 +628,34 @@ def cmd_run(a):
             members_at = max(members_at, c["t"])
     all_alive = len(final) == len(nodes) ** 2 and all(v == "alive" for v in final.values())
     members_conv = round(members_at - last_end, 3) if all_alive else None
-    # Per fault: from its end until every member list shows every node
-    # alive (before the next fault starts), from the member-list polls.
+    # Per fault on node K: from its end until K sees every other node alive
+    # and every other node sees K alive (a node under the next fault left
+    # out), from the member-list polls; not past the next fault on K.
     changes = sorted(member_changes, key=lambda c: c["t"])
-
-    def everyone_alive(state):
-        return len(state) == len(nodes) ** 2 and all(v == "alive" for v in state.values())
-
     for i, f in enumerate(faults):
-        nxt = faults[i + 1]["start"] if i + 1 < len(faults) else conv_at
+        k = f["node"]
+        nxt = next((g["start"] for g in faults[i + 1:] if g["node"] == k), conv_at)
+
+        def recovered(state, t):
+            busy = {g["node"] for g in faults if g is not f and g["start"] <= t <= g["end"]}
+            pairs = [(o, x) for o in nodes for x in nodes
+                     if o != x and k in (o, x) and o not in busy and x not in busy]
+            return all(state.get(p) == "alive" for p in pairs)
+
         state, after, at_end = {}, None, False
         for c in changes:
             if c["t"] > nxt:
                 break
             if c["t"] >= f["end"] and not at_end:
                 at_end = True
-                if everyone_alive(state):
+                if recovered(state, f["end"]):
                     after = 0.0
                     break
             state[(c["observer"], c["subject"])] = c["to"]
-            if at_end and everyone_alive(state):
+            if at_end and recovered(state, c["t"]):
                 after = round(c["t"] - f["end"], 3)
                 break
-        if after is None and not at_end and everyone_alive(state):
+        if after is None and not at_end and recovered(state, f["end"]):
             after = 0.0
         f["all_alive_after"] = after
     result = {
@@ -698,7 +703,8 @@ def report(r, d):
         if f["kind"] == "kill":
             extra = f", restarted +{f['restart']}, answering " + (f"+{f['up']}" if f["up"] is not None else "not within its slot")
         back = f.get("all_alive_after")
-        back = "not before the next fault" if back is None else f"all alive everywhere {back} s after"
+        back = (f"{f['node']} and the others not all alive again before its next fault" if back is None
+                else f"{f['node']} and the others all alive again {back} s after")
         print(f"  +{f['start']:6.2f} .. +{f['end']:6.2f}  {f['kind']:9s} {f['node']}{extra}; {back}")
     w = r["writes"]
 
