@@ -75,7 +75,8 @@
 #   DURATION [60] s  FAULT_EVERY [5] s  STOP_FOR [3] s  PARTITION_FOR [5] s
 #   RESTART_AFTER [1] s  FAULTS ["kill stop partition"]  SEED [random]
 #   WRITERS [4]  PROXIES [2]  CONVERGE_MAX [60] s  DETECT [4] s  GRACE [2] s
-#   BUILD_DIR [build]  VALMESH [BUILD_DIR/valmesh]
+#   BUILD_DIR [build]  VALMESH [BUILD_DIR/valmesh] (run from a copy in the
+#     tmp dir, taken once it has not changed for 20 s)
 #   ECHO [BUILD_DIR/examples/valmesh-echo]  KEEP_TMP [0] (1: keep the logs)
 #   BENCH_LOCK [/tmp/valmesh-bench.lock]  LOCK_WAIT [900] s  LOCK_MAX [DURATION + CONVERGE_MAX + 60] s
 #
@@ -168,6 +169,28 @@ nap() { sleep "$1" & local s=$!; { wait "$s"; } 2>/dev/null; } # interruptible s
 alive() { [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null; }
 hub() { ip netns exec "$HUB" "$@"; }
 
+# The binaries run from a private copy, taken once each has stayed unchanged
+# for 20 s: a rebuild of BUILD_DIR during the run (the linker rewriting
+# valmesh) must not turn a restart into "Permission denied".
+settled() { # FILE
+  local i m
+  for ((i = 0; i < 60; i++)); do
+    m="$(stat -c %Y "$1" 2>/dev/null || echo 0)"
+    (($(date +%s) - m >= 20)) && "$1" --help >/dev/null 2>&1 && return 0
+    ((i % 6)) || log "$1 is being rebuilt; waiting until it settles"
+    nap 10
+  done
+  die "$1 did not settle within 10 minutes"
+}
+copy_binaries() {
+  settled "$VALMESH"
+  settled "$ECHO"
+  mkdir -p "$tmp/bin"
+  cp "$VALMESH" "$tmp/bin/valmesh"
+  cp "$ECHO" "$tmp/bin/valmesh-echo"
+  binary_info="$(describe_binary "$VALMESH" || echo "$VALMESH (version unknown)")"
+}
+
 # -- network -------------------------------------------------------------------
 net_setup() {
   local k ns err
@@ -209,7 +232,7 @@ heal() { ip netns exec "$(ns_of "$1")" nft delete table inet chaos; } # K
 start_echoes() {
   local k
   for k in 1 2 3; do
-    hub "$ECHO" --host "$HUB_IP" --port $((9000 + k)) --name "e$k" >"$tmp/echo-e$k.log" 2>&1 &
+    hub "$tmp/bin/valmesh-echo" --host "$HUB_IP" --port $((9000 + k)) --name "e$k" >"$tmp/echo-e$k.log" 2>&1 &
     echo_pids[k]=$!
   done
   for k in 1 2 3; do
@@ -222,7 +245,7 @@ node_launch() { # K
   for ((j = 1; j <= NODES; j++)); do ((j == k)) || joins+=(--join "$NET.$j:$CLUSTER_PORT"); done
   mkdir -p "$tmp/n$k"
   echo "--- $(date -Is) start" >>"$tmp/n$k.log"
-  ip netns exec "$(ns_of "$k")" "$VALMESH" agent --node-name "n$k" \
+  ip netns exec "$(ns_of "$k")" "$tmp/bin/valmesh" agent --node-name "n$k" \
     --http "$NET.$k:$HTTP_PORT" --cluster "$NET.$k:$CLUSTER_PORT" --data-dir "$tmp/n$k" \
     "${joins[@]}" --health-interval 1s --config "$tmp/node.json" >>"$tmp/n$k.log" 2>&1 &
   N_PID[k]=$!
@@ -246,11 +269,12 @@ node_wait() { # K SECONDS
   return 1
 }
 since_t0() { awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.2f", b - a}'; }
+rel() { awk -v a="$t0" -v b="$1" 'BEGIN{printf "%.2f", b - a}'; } # EPOCH -> seconds from t0
 
 # -- run --------------------------------------------------------------------------
 notes=()
 echo '{"health":{"deregisterCriticalAfter":"0s"}}' >"$tmp/node.json"
-binary_info="$(describe_binary "$VALMESH" || echo "$VALMESH (version unknown)")"
+copy_binaries
 log "seed $SEED; valmesh: $binary_info"
 net_setup
 log "namespaces: ${ns_made[*]} (hub bridge $HUB_IP, nodes $NET.1-$NODES)"
@@ -299,21 +323,21 @@ for ((slot = 1; slot * FAULT_EVERY < DURATION; slot++)); do
       up=null
       node_wait "$k" "$(awk -v e=$FAULT_EVERY -v r="$RESTART_AFTER" 'BEGIN{printf "%.1f", e - r - 0.3}')" && up="$(now)"
       fault_record "$k" kill "$s" "$([[ $up == null ]] && echo "$r" || echo "$up")" "$r" "$up"
-      log "+$(since_t0)s kill -9 n$k, restarted; answering: $([[ $up == null ]] && echo "not yet" || echo yes)"
+      log "+$(rel "$s")s kill -9 n$k, restarted; answering: $([[ $up == null ]] && echo "not yet" || echo yes)"
       ;;
     stop)
       kill -STOP "${N_PID[k]}"
       nap "$STOP_FOR"
       kill -CONT "${N_PID[k]}"
       fault_record "$k" stop "$s" "$(now)"
-      log "+$(since_t0)s SIGSTOP n$k for ${STOP_FOR}s, SIGCONT"
+      log "+$(rel "$s")s SIGSTOP n$k for ${STOP_FOR}s, SIGCONT"
       ;;
     partition)
       partition "$k"
       nap "$PARTITION_FOR"
       heal "$k"
       fault_record "$k" partition "$s" "$(now)"
-      log "+$(since_t0)s n$k cut off from the other nodes for ${PARTITION_FOR}s, healed"
+      log "+$(rel "$s")s n$k cut off from the other nodes for ${PARTITION_FOR}s, healed"
       ;;
   esac
 done
