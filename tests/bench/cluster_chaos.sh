@@ -274,9 +274,9 @@ rel() { awk -v a="$t0" -v b="$1" 'BEGIN{printf "%.2f", b - a}'; } # EPOCH -> sec
 # -- run --------------------------------------------------------------------------
 notes=()
 echo '{"health":{"deregisterCriticalAfter":"0s"}}' >"$tmp/node.json"
+net_setup
 copy_binaries
 log "seed $SEED; valmesh: $binary_info"
-net_setup
 log "namespaces: ${ns_made[*]} (hub bridge $HUB_IP, nodes $NET.1-$NODES)"
 start_echoes
 lock_acquire chaos
@@ -321,7 +321,7 @@ for ((slot = 1; slot * FAULT_EVERY < DURATION; slot++)); do
       r="$(now)"
       node_launch "$k"
       up=null
-      node_wait "$k" "$(awk -v e=$FAULT_EVERY -v r="$RESTART_AFTER" 'BEGIN{printf "%.1f", e - r - 0.3}')" && up="$(now)"
+      node_wait "$k" "$(awk -v e="$FAULT_EVERY" -v r="$RESTART_AFTER" 'BEGIN{printf "%.1f", e - r - 0.3}')" && up="$(now)"
       fault_record "$k" kill "$s" "$([[ $up == null ]] && echo "$r" || echo "$up")" "$r" "$up"
       log "+$(rel "$s")s kill -9 n$k, restarted; answering: $([[ $up == null ]] && echo "not yet" || echo yes)"
       ;;
@@ -341,7 +341,7 @@ for ((slot = 1; slot * FAULT_EVERY < DURATION; slot++)); do
       ;;
   esac
 done
-echo done >"$tmp/faults.jsonl.done"
+echo finished >"$tmp/faults.jsonl.done"
 # Faults are over: a node still not answering (a restart that took longer
 # than its slot) gets until the convergence limit.
 for ((k = 1; k <= NODES; k++)); do node_wait "$k" 10 || notes+=("n$k did not answer 10 s after the last fault"); done
