@@ -246,7 +246,8 @@ class Writer(threading.Thread):
                       None, (204,), True, self.t0)
         self.note("deregister", iid, t)
         self.count("deregister")
-        rec["ambiguous"] = rec["ambiguous"] or t.ambiguous
+        # (An unanswered deregistration applied late cannot bring the
+        # instance back, so only registrations and heartbeats mark it.)
         if t.acked:
             rec["state"] = "deregistered"
             rec["deregistered_on"] = t.acked
