@@ -61,8 +61,10 @@
 # (each echo's GET /control healthChecks count polled every 200 ms), and
 # convergence: the time from the last fault's end until every member list
 # shows every node alive, and from the load's end until, in one poll, every
-# node also holds the same catalog. Instances that came back are listed with
-# the node log lines that name them.
+# node also holds the same catalog; per fault, the time from its end until
+# the faulted node and the others (those not under the next fault) see each
+# other alive. Instances that came back are listed with the node log lines
+# that name them.
 #
 # Lock protocol (BENCH_LOCK, default /tmp/valmesh-bench.lock; empty = off):
 # before starting the nodes wait (poll 2 s, up to LOCK_WAIT s) until no
