@@ -9,8 +9,9 @@ packages=(
   prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   curl
-  # The partition tests: network namespaces, veth pairs and a bridge
-  # (iproute2), packet loss on a link (nftables).
+  # The partition tests and tests/bench/cluster_chaos.sh: network
+  # namespaces, veth pairs and a bridge (iproute2), packet loss and cut
+  # links (nftables).
   iproute2 nftables
   # The TLS tests between nodes make their CA and certificates.
   openssl

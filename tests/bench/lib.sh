@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Helpers shared by the benchmark scripts in tests/bench (registry_bench.sh,
-# health_bench.sh, proxy_bench.sh, chaos_bench.sh, cluster_bench.sh). Not a script of its own:
+# health_bench.sh, proxy_bench.sh, chaos_bench.sh, cluster_bench.sh,
+# cluster_chaos.sh). Not a script of its own:
 # each one sources it right after `set -euo pipefail`,
 #
 #   bench_name=proxy-bench              # prefix of its log and error lines
