@@ -37,6 +37,9 @@ struct api_context {
   std::shared_ptr<metrics> meter;
   /// Which member checks which instance (`checkedBy`); null: this node.
   std::shared_ptr<const ownership> owners;
+  /// The mesh's call path, whose counts `GET /metrics` and `GET /api/stats`
+  /// gather; null: no mesh series.
+  std::shared_ptr<class mesh_caller> mesh;
 };
 
 /// Sends `args...` to `target` from the bridge; calls `on_ok` with the typed

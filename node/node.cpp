@@ -540,6 +540,8 @@ std::optional<failure> node::start() {
       [dir = &d.actors] { return dir->mesh_supervisor(); },
       d.cfg.mesh_dispatch == "actor");
   web::install_mesh_api(*rt, d.mesh);
+  d.mesh->set_metrics(d.cfg.mesh_metrics);
+  api->mesh = d.mesh;  // before the loops run: `GET /metrics` reads it
   // Tracing: spans end on the loops and reach the tracer actor in
   // batches; with tracing off the mesh records none.
   auto sampling = sampler::parse(d.cfg.tracing.sampler);

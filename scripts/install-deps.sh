@@ -9,6 +9,9 @@ packages=(
   prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   curl
+  # The metrics tests: `promtool check metrics` lints the exposition, and a
+  # VictoriaMetrics scrapes a node (tests/integration/mesh_metrics_test.cpp).
+  prometheus victoria-metrics
 )
 
 missing=()
