@@ -13,6 +13,8 @@
 #include "http/api_util.hpp"
 #include "http/router.hpp"
 #include "runtime/metrics/metrics.hpp"
+#include "runtime/metrics/node_metrics.hpp"
+#include "runtime/tracing/tracer.hpp"
 
 namespace valmesh::web {
 
@@ -40,6 +42,11 @@ struct api_context {
   /// The mesh's call path, whose counts `GET /metrics` and `GET /api/stats`
   /// gather; null: no mesh series.
   std::shared_ptr<class mesh_caller> mesh;
+  /// The node's tracer, whose span counts `GET /metrics` shows; null when
+  /// tracing is off.
+  std::shared_ptr<const tracer> tracing;
+  /// The catalog's changes made here (`valmesh_registry_*`); may be null.
+  std::shared_ptr<const registry_counters> registry_counts;
 };
 
 /// Sends `args...` to `target` from the bridge; calls `on_ok` with the typed

@@ -454,8 +454,8 @@ class call_op : public std::enable_shared_from_this<call_op> {
     using kind = upstream_error::kind;
     auto result = res.ok ? result_of_status(res.response.status)
                   : res.error.what == kind::timeout
-                      ? call_result::deadline_exceeded
-                      : call_result::bad_gateway;
+                      ? mesh_outcome::deadline_exceeded
+                      : mesh_outcome::bad_gateway;
     mesh_stats::attempt_finished(*stats_, grant.grant.id, m_->second(), result,
                                  static_cast<double>(took.count()) / 1e6,
                                  res.ok && res.response.reused_connection,

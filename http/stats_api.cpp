@@ -4,10 +4,12 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "actors/tracer.hpp"
 #include "http/api_util.hpp"
 #include "http/mesh.hpp"
 #include "runtime/common/duration.hpp"
 #include "runtime/common/version.hpp"
+#include "runtime/metrics/node_metrics.hpp"
 #include "runtime/metrics/process_metrics.hpp"
 
 namespace valmesh::web {
@@ -144,11 +146,41 @@ void stats(const ctx_ptr& ctx, request_context&& rc, responder done) {
       });
 }
 
+/// Appends the tracing series and answers: the tracer actor's figures, or
+/// none of them when it does not answer within the actor timeout (a
+/// restarting tracer must not fail the scrape).
+void finish_with_tracing(const ctx_ptr& ctx, std::string text,
+                         const responder& done) {
+  auto reply = [done](std::string&& text) {
+    auto res = make_json_response(200, std::move(text), done.version());
+    res.set(beast_http::field::content_type,
+            "text/plain; version=0.0.4; charset=utf-8");
+    done(std::move(res));
+  };
+  auto tracer = ctx->actors->tracer();
+  auto bridge = ctx->actors->bridge();
+  if (!tracer || !bridge) return reply(std::move(text));
+  auto started = ctx->tracing ? ctx->tracing->stats() : tracer_stats{};
+  auto shared = std::make_shared<std::string>(std::move(text));
+  auto timeout = ctx->actor_timeout;
+  caf::anon_send(
+      bridge, bridge_job{[tracer, timeout, shared, started,
+                          reply](caf::event_based_actor* self) {
+        self->request(tracer, timeout, stats_atom::value)
+            .then(
+                [shared, started, reply](tracing_stats& s) {
+                  write_tracing_metrics(*shared, started, s.buffer, s.exporter);
+                  reply(std::move(*shared));
+                },
+                [shared, reply](caf::error&) { reply(std::move(*shared)); });
+      }});
+}
+
 }  // namespace
 
 void finish_metrics(const ctx_ptr& ctx, std::string text, responder done) {
   gather_mesh(ctx, std::move(done), 0,
-              [text = std::move(text)](
+              [ctx, text = std::move(text)](
                   std::vector<bulkhead_view> views, mesh_figures figures,
                   uint64_t connections, const responder& done) mutable {
                 mesh_gauges g;
@@ -164,13 +196,10 @@ void finish_metrics(const ctx_ptr& ctx, std::string text, responder done) {
                 std::sort(g.services.begin(), g.services.end(),
                           [](auto& a, auto& b) { return a.name < b.name; });
                 write_mesh_metrics(text, figures, g, connections);
+                if (ctx->registry_counts) ctx->registry_counts->write(text);
                 write_build_info(text, version);
                 write_process_metrics(text, read_process_figures());
-                auto res =
-                    make_json_response(200, std::move(text), done.version());
-                res.set(beast_http::field::content_type,
-                        "text/plain; version=0.0.4; charset=utf-8");
-                done(std::move(res));
+                finish_with_tracing(ctx, std::move(text), done);
               });
 }
 

@@ -168,6 +168,8 @@ struct node::impl {
   bool stopped = false;
   std::atomic<bool> draining{false};
   std::shared_ptr<metrics> meter = std::make_shared<metrics>();
+  std::shared_ptr<registry_counters> registry_counts =
+      std::make_shared<registry_counters>();
   std::function<void(std::string)> on_fatal;
 
   /// The tracer actor's options: buffer, export queue, and the OTLP client
@@ -319,7 +321,9 @@ std::optional<failure> node::start() {
   // The registry publishes; the events hub and the health actors react. The
   // hook looks up their current handles, so their restarts lose nothing.
   ropts.on_change = [dir, meter = d.meter,
-                     time = d.time](const catalog_change& c) {
+                     time = d.time,
+                     counts = d.registry_counts](const catalog_change& c) {
+    if (!c.replicated) counts->count(c);
     if (c.replicated) {
       auto written = hybrid_clock::physical_ms(c.instance.revision.stamp);
       meter->replication_lag(
@@ -449,6 +453,7 @@ std::optional<failure> node::start() {
   api->fault_injection = d.cfg.enable_fault_injection;
   api->draining = &d.draining;
   api->meter = d.meter;
+  api->registry_counts = d.registry_counts;
   api->owners = d.owners;
   auto rt = std::make_shared<web::router>();
   web::server_options hopts;
@@ -558,6 +563,7 @@ std::optional<failure> node::start() {
       d.cfg.tracing.enabled ? d.spans->sampling().to_string() : "off";
   tapi->otlp_endpoint = d.cfg.tracing.otlp_endpoint;
   web::install_tracing_api(*rt, tapi);
+  if (d.cfg.tracing.enabled) api->tracing = d.spans;
   d.probe_work.emplace(d.probe_ioc.get_executor());
   d.threads.emplace_back([&d] { d.probe_ioc.run(); });
   for (size_t i = 0; i < d.loops.size(); ++i) {

@@ -4,59 +4,59 @@
 
 namespace valmesh {
 
-std::string_view to_label(call_result x) noexcept {
+std::string_view to_label(mesh_outcome x) noexcept {
   switch (x) {
-    case call_result::status_1xx:
+    case mesh_outcome::status_1xx:
       return "1xx";
-    case call_result::status_2xx:
+    case mesh_outcome::status_2xx:
       return "2xx";
-    case call_result::status_3xx:
+    case mesh_outcome::status_3xx:
       return "3xx";
-    case call_result::status_4xx:
+    case mesh_outcome::status_4xx:
       return "4xx";
-    case call_result::status_5xx:
+    case mesh_outcome::status_5xx:
       return "5xx";
-    case call_result::bad_gateway:
+    case mesh_outcome::bad_gateway:
       return "bad_gateway";
-    case call_result::bulkhead_full:
+    case mesh_outcome::bulkhead_full:
       return "bulkhead_full";
-    case call_result::circuit_open:
+    case mesh_outcome::circuit_open:
       return "circuit_open";
-    case call_result::no_healthy_instance:
+    case mesh_outcome::no_healthy_instance:
       return "no_healthy_instance";
-    case call_result::deadline_exceeded:
+    case mesh_outcome::deadline_exceeded:
       return "deadline_exceeded";
-    case call_result::unavailable:
+    case mesh_outcome::unavailable:
       return "unavailable";
   }
   return "unavailable";
 }
 
-call_result result_of_status(unsigned status) noexcept {
-  if (status < 100 || status >= 600) return call_result::status_5xx;
-  return static_cast<call_result>(status / 100 - 1);
+mesh_outcome result_of_status(unsigned status) noexcept {
+  if (status < 100 || status >= 600) return mesh_outcome::status_5xx;
+  return static_cast<mesh_outcome>(status / 100 - 1);
 }
 
-call_result result_of_error(errc code) noexcept {
+mesh_outcome result_of_error(errc code) noexcept {
   switch (code) {
     case errc::bad_gateway:
-      return call_result::bad_gateway;
+      return mesh_outcome::bad_gateway;
     case errc::bulkhead_full:
-      return call_result::bulkhead_full;
+      return mesh_outcome::bulkhead_full;
     case errc::circuit_open:
-      return call_result::circuit_open;
+      return mesh_outcome::circuit_open;
     case errc::no_healthy_instance:
-      return call_result::no_healthy_instance;
+      return mesh_outcome::no_healthy_instance;
     case errc::deadline_exceeded:
     case errc::timeout:
-      return call_result::deadline_exceeded;
+      return mesh_outcome::deadline_exceeded;
     default:
-      return call_result::unavailable;
+      return mesh_outcome::unavailable;
   }
 }
 
 void instance_figures::merge(const instance_figures& o) noexcept {
-  for (size_t i = 0; i < call_result_count; ++i) results[i] += o.results[i];
+  for (size_t i = 0; i < mesh_outcome_count; ++i) results[i] += o.results[i];
   try_timeouts += o.try_timeouts;
   connections_opened += o.connections_opened;
   connections_reused += o.connections_reused;
@@ -65,7 +65,7 @@ void instance_figures::merge(const instance_figures& o) noexcept {
 }
 
 void service_figures::merge(const service_figures& o) {
-  for (size_t i = 0; i < call_result_count; ++i) results[i] += o.results[i];
+  for (size_t i = 0; i < mesh_outcome_count; ++i) results[i] += o.results[i];
   attempts += o.attempts;
   retries += o.retries;
   retries_refused += o.retries_refused;
@@ -78,7 +78,7 @@ void service_figures::merge(const service_figures& o) {
   for (auto& [id, x] : o.instances) instances[id].merge(x);
 }
 
-void mesh_stats::call_finished(service_entry& s, int64_t now, call_result r,
+void mesh_stats::call_finished(service_entry& s, int64_t now, mesh_outcome r,
                                uint32_t attempts, double latency_s) {
   auto& f = s.figures;
   ++f.results[static_cast<size_t>(r)];
@@ -88,7 +88,7 @@ void mesh_stats::call_finished(service_entry& s, int64_t now, call_result r,
 }
 
 void mesh_stats::attempt_finished(service_entry& s, const std::string& id,
-                                  int64_t now, call_result r, double latency_s,
+                                  int64_t now, mesh_outcome r, double latency_s,
                                   bool reused_connection, bool connected,
                                   bool try_timeout) {
   auto& f = s.figures;
@@ -232,11 +232,11 @@ void write_mesh_metrics(std::string& out, const mesh_figures& figures,
   }
   auto codes = [&](const std::string& name, std::string_view base,
                    const auto& results) {
-    for (size_t i = 0; i < call_result_count; ++i) {
+    for (size_t i = 0; i < mesh_outcome_count; ++i) {
       if (results[i] == 0) continue;
       std::string l{base};
       l.append(",code=\"")
-          .append(to_label(static_cast<call_result>(i)))
+          .append(to_label(static_cast<mesh_outcome>(i)))
           .append(1, '"');
       w.sample(name, l, results[i]);
     }

@@ -17,7 +17,7 @@ namespace valmesh {
 
 /// What became of a mesh call or of one attempt: the upstream's status
 /// class, or the mesh's own error (the `code` label of the mesh series).
-enum class call_result : uint8_t {
+enum class mesh_outcome : uint8_t {
   status_1xx,
   status_2xx,
   status_3xx,
@@ -31,26 +31,26 @@ enum class call_result : uint8_t {
   unavailable,
 };
 
-inline constexpr size_t call_result_count = 11;
+inline constexpr size_t mesh_outcome_count = 11;
 
 /// The label value: "2xx", "bulkhead_full"...
-std::string_view to_label(call_result x) noexcept;
+std::string_view to_label(mesh_outcome x) noexcept;
 
 /// The class of an upstream status (a status outside 100..599 counts as 5xx).
-call_result result_of_status(unsigned status) noexcept;
+mesh_outcome result_of_status(unsigned status) noexcept;
 
 /// The mesh's own error `code` (anything unexpected counts as unavailable).
-call_result result_of_error(errc code) noexcept;
+mesh_outcome result_of_error(errc code) noexcept;
 
 /// A failure for the success rate: a 5xx answer or any mesh error (as
 /// `linkerd viz stat` counts success).
-inline bool is_failure(call_result x) noexcept {
-  return x >= call_result::status_5xx;
+inline bool is_failure(mesh_outcome x) noexcept {
+  return x >= mesh_outcome::status_5xx;
 }
 
 /// One instance's figures as the mesh saw its attempts.
 struct instance_figures {
-  std::array<uint64_t, call_result_count> results{};  ///< attempts by result
+  std::array<uint64_t, mesh_outcome_count> results{};  ///< attempts by result
   uint64_t try_timeouts = 0;
   uint64_t connections_opened = 0;
   uint64_t connections_reused = 0;
@@ -62,7 +62,7 @@ struct instance_figures {
 
 /// One service's figures: its calls, and its instances by id.
 struct service_figures {
-  std::array<uint64_t, call_result_count> results{};  ///< calls by result
+  std::array<uint64_t, mesh_outcome_count> results{};  ///< calls by result
   uint64_t attempts = 0;
   uint64_t retries = 0;
   uint64_t retries_refused = 0;  ///< by the retry budget
@@ -105,12 +105,12 @@ class mesh_stats {
   service_entry& service(const std::string& name) { return services_[name]; }
 
   /// Counts a finished call of `s` at second `now`.
-  static void call_finished(service_entry& s, int64_t now, call_result r,
+  static void call_finished(service_entry& s, int64_t now, mesh_outcome r,
                             uint32_t attempts, double latency_s);
 
   /// Counts an attempt of `s` at instance `id` at second `now`.
   static void attempt_finished(service_entry& s, const std::string& id,
-                               int64_t now, call_result r, double latency_s,
+                               int64_t now, mesh_outcome r, double latency_s,
                                bool reused_connection, bool connected,
                                bool try_timeout);
 

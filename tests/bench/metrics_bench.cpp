@@ -28,8 +28,8 @@ std::vector<mesh_stats> populate(int services, int instances) {
       for (int i = 0; i < instances; ++i) {
         auto id = "service-" + std::to_string(s) + "-" + std::to_string(i);
         for (int sec = 0; sec < 60; ++sec) {
-          auto r =
-              sec % 10 == 0 ? call_result::status_5xx : call_result::status_2xx;
+          auto r = sec % 10 == 0 ? mesh_outcome::status_5xx
+                                 : mesh_outcome::status_2xx;
           double lat = 0.0002 * (1 + (sec + i) % 20);
           mesh_stats::attempt_finished(e, id, 1000 + sec, r, lat, sec > 0, true,
                                        false);
@@ -60,9 +60,9 @@ void count_one_call(benchmark::State& st) {
   uint64_t n = 0;
   for (auto _ : st) {
     if ((++n & 0xffff) == 0) ++second;  // ~65k calls a second
-    mesh_stats::attempt_finished(s, id, second, call_result::status_2xx, 0.0004,
-                                 true, true, false);
-    mesh_stats::call_finished(s, second, call_result::status_2xx, 1, 0.0005);
+    mesh_stats::attempt_finished(s, id, second, mesh_outcome::status_2xx,
+                                 0.0004, true, true, false);
+    mesh_stats::call_finished(s, second, mesh_outcome::status_2xx, 1, 0.0005);
   }
   benchmark::DoNotOptimize(m.size());
 }

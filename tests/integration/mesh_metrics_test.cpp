@@ -118,6 +118,10 @@ TEST(mesh_metrics, n_calls_with_k_failures_per_service_and_instance) {
   EXPECT_GT(sample(text, "process_resident_memory_bytes"), 0);
   EXPECT_GT(sample(text, "process_open_fds"), 0);
   EXPECT_GT(sample(text, "process_start_time_seconds"), 1.6e9);
+  // The node's own parts: the registration from the config, and a server
+  // and a client span per call (the default sampler records every one).
+  EXPECT_EQ(sample(text, "valmesh_registry_registrations_total"), 1);
+  EXPECT_GE(sample(text, "valmesh_tracing_spans_sampled_total"), 2 * n_calls);
   // The same calls in the windowed figures.
   const double rate = double(n_calls - k_failing) / n_calls;
   auto j =
@@ -210,6 +214,7 @@ TEST(mesh_metrics, a_deregistered_instance_series_are_gone) {
   }));
   text = scrape(f.node);
   EXPECT_NE(text.find("instance=\"orders-0\""), std::string::npos);
+  EXPECT_EQ(sample(text, "valmesh_registry_deregistrations_total"), 1);
   // The service's own counts stay.
   EXPECT_EQ(sample(text,
                    "valmesh_mesh_requests_total{service=\"orders\","

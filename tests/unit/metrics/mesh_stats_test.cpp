@@ -22,31 +22,31 @@ TEST(mesh_stats, results_by_status_class_and_mesh_error) {
   EXPECT_EQ(to_label(result_of_error(errc::deadline_exceeded)),
             "deadline_exceeded");
   EXPECT_EQ(to_label(result_of_error(errc::bad_gateway)), "bad_gateway");
-  EXPECT_FALSE(is_failure(call_result::status_4xx));
-  EXPECT_TRUE(is_failure(call_result::status_5xx));
-  EXPECT_TRUE(is_failure(call_result::circuit_open));
+  EXPECT_FALSE(is_failure(mesh_outcome::status_4xx));
+  EXPECT_TRUE(is_failure(mesh_outcome::status_5xx));
+  EXPECT_TRUE(is_failure(mesh_outcome::circuit_open));
 }
 
 TEST(mesh_stats, loops_merge_into_one_figure_per_service_and_instance) {
   mesh_stats a, b;
   auto& sa = a.service("orders");
   for (int i = 0; i < 3; ++i) {
-    mesh_stats::attempt_finished(sa, "o-1", 100, call_result::status_2xx, 0.002,
-                                 i > 0, true, false);
-    mesh_stats::call_finished(sa, 100, call_result::status_2xx, 1, 0.002);
+    mesh_stats::attempt_finished(sa, "o-1", 100, mesh_outcome::status_2xx,
+                                 0.002, i > 0, true, false);
+    mesh_stats::call_finished(sa, 100, mesh_outcome::status_2xx, 1, 0.002);
   }
   auto& sb = b.service("orders");
-  mesh_stats::attempt_finished(sb, "o-2", 100, call_result::bad_gateway, 0.5,
+  mesh_stats::attempt_finished(sb, "o-2", 100, mesh_outcome::bad_gateway, 0.5,
                                false, false, true);
-  mesh_stats::attempt_finished(sb, "o-1", 100, call_result::status_5xx, 0.01,
+  mesh_stats::attempt_finished(sb, "o-1", 100, mesh_outcome::status_5xx, 0.01,
                                true, true, false);
-  mesh_stats::call_finished(sb, 100, call_result::status_5xx, 2, 0.6);
+  mesh_stats::call_finished(sb, 100, mesh_outcome::status_5xx, 2, 0.6);
   mesh_figures f;
   a.collect(100, 60, f);
   b.collect(100, 60, f);
   auto& s = f.at("orders");
-  EXPECT_EQ(s.results[static_cast<size_t>(call_result::status_2xx)], 3u);
-  EXPECT_EQ(s.results[static_cast<size_t>(call_result::status_5xx)], 1u);
+  EXPECT_EQ(s.results[static_cast<size_t>(mesh_outcome::status_2xx)], 3u);
+  EXPECT_EQ(s.results[static_cast<size_t>(mesh_outcome::status_5xx)], 1u);
   EXPECT_EQ(s.attempts, 5u);
   EXPECT_EQ(s.retries, 1u);
   EXPECT_EQ(s.try_timeouts, 1u);
@@ -54,7 +54,7 @@ TEST(mesh_stats, loops_merge_into_one_figure_per_service_and_instance) {
   EXPECT_EQ(s.window.requests, 4u);
   EXPECT_EQ(s.window.failures, 1u);
   auto& o1 = s.instances.at("o-1");
-  EXPECT_EQ(o1.results[static_cast<size_t>(call_result::status_2xx)], 3u);
+  EXPECT_EQ(o1.results[static_cast<size_t>(mesh_outcome::status_2xx)], 3u);
   EXPECT_EQ(o1.connections_opened, 1u);
   EXPECT_EQ(o1.connections_reused, 3u);
   EXPECT_EQ(o1.window.requests, 4u);
@@ -67,10 +67,10 @@ TEST(mesh_stats, loops_merge_into_one_figure_per_service_and_instance) {
 TEST(mesh_stats, prune_drops_what_left_the_catalog_but_not_calls_in_flight) {
   mesh_stats m;
   auto& orders = m.service("orders");
-  mesh_stats::attempt_finished(orders, "o-1", 1, call_result::status_2xx, 0.001,
-                               false, true, false);
-  mesh_stats::attempt_finished(orders, "o-2", 1, call_result::status_2xx, 0.001,
-                               false, true, false);
+  mesh_stats::attempt_finished(orders, "o-1", 1, mesh_outcome::status_2xx,
+                               0.001, false, true, false);
+  mesh_stats::attempt_finished(orders, "o-2", 1, mesh_outcome::status_2xx,
+                               0.001, false, true, false);
   m.service("gone");
   m.service("busy").figures.in_flight = 1;
   m.prune([](const std::string& s, const std::string* id) {
@@ -88,9 +88,9 @@ TEST(mesh_stats, prune_drops_what_left_the_catalog_but_not_calls_in_flight) {
 TEST(mesh_stats, text_exposition_has_each_family_once_with_escaped_labels) {
   mesh_stats m;
   auto& s = m.service("or\"ders");
-  mesh_stats::attempt_finished(s, "o-1", 1, call_result::status_2xx, 0.003,
+  mesh_stats::attempt_finished(s, "o-1", 1, mesh_outcome::status_2xx, 0.003,
                                false, true, false);
-  mesh_stats::call_finished(s, 1, call_result::status_2xx, 1, 0.003);
+  mesh_stats::call_finished(s, 1, mesh_outcome::status_2xx, 1, 0.003);
   mesh_figures f;
   m.collect(1, 0, f);
   mesh_gauges g;
