@@ -62,11 +62,12 @@ constexpr int k_failing = 5;
 /// echo (retries 0: a 500 is never retried anyway).
 void make_calls(mesh_fixture& f) {
   for (int i = 0; i < n_calls; ++i) {
-    if (i == n_calls - k_failing) control(f.echoes[0], {{"status", 500}});
+    if (i == n_calls - k_failing)
+      for (auto& e : f.echoes) control(e, {{"status", 500}});
     auto r = http(f.node.http(), "GET", "/proxy/orders/x");
     ASSERT_EQ(r.status, i < n_calls - k_failing ? 200u : 500u);
   }
-  control(f.echoes[0], {{"status", 0}});
+  for (auto& e : f.echoes) control(e, {{"status", 0}});
 }
 
 const json orders_policy = {
@@ -261,29 +262,39 @@ TEST(mesh_metrics, victoria_metrics_scrapes_the_node_and_answers_queries) {
                            "-promscrape.config=" + config,
                            "-search.latencyOffset=0s", "-loggerLevel=ERROR"});
   endpoint at{"127.0.0.1", port};
+  // Not the test's `http`: connection refused is expected until it is up.
   auto query = [&](const std::string& q) {
-    auto r =
-        http(at, "GET", "/api/v1/query?query=" + web::encode_path_segment(q));
-    if (r.status != 200) return json{};
-    auto j = json::parse(r.body, nullptr, false);
+    web::client_request req;
+    req.target = "/api/v1/query?query=" + web::encode_path_segment(q);
+    auto r = web::send_request(at, req);
+    if (!r || r->status != 200) return json{};
+    auto j = json::parse(r->body, nullptr, false);
     return j.is_discarded() ? json{} : j["data"]["result"];
   };
-  auto value = [&](const std::string& q) {
-    auto res = query(q);
-    if (!res.is_array() || res.size() != 1) return -1.0;
-    return std::stod(res[0]["value"][1].get<std::string>());
+  // Each series with the node's value, as the scrapes reach the storage.
+  const std::vector<std::pair<std::string, double>> want = {
+      {"valmesh_mesh_requests_total{service=\"orders\",code=\"2xx\"}",
+       n_calls - k_failing},
+      // The scraper's own `instance` label (the target) wins; valmesh's
+      // becomes `exported_instance` (Prometheus does the same).
+      {"valmesh_mesh_instance_requests_total{service=\"orders\","
+       "exported_instance=\"orders-0\",code=\"5xx\"}",
+       k_failing},
+      {"valmesh_mesh_request_duration_seconds_count{service=\"orders\"}",
+       n_calls},
+      {"valmesh_build_info{job=\"valmesh\",version=\"0.1.0\"}", 1},
   };
-  const std::string ok =
-      "valmesh_mesh_requests_total{service=\"orders\",code=\"2xx\"}";
-  EXPECT_TRUE(eventually([&] { return value(ok) == n_calls - k_failing; }, 30s))
-      << p->out() << p->err();
-  EXPECT_EQ(value("valmesh_mesh_instance_requests_total{service=\"orders\","
-                  "instance=\"orders-0\",code=\"5xx\"}"),
-            k_failing);
-  EXPECT_EQ(value("valmesh_mesh_request_duration_seconds_count{service="
-                  "\"orders\"}"),
-            n_calls);
-  EXPECT_EQ(value("valmesh_build_info{job=\"valmesh\"}"), 1);
+  std::string last;
+  auto all_there = [&] {
+    for (auto& [q, v] : want) {
+      auto res = query(q);
+      last = q + " -> " + res.dump();
+      if (!res.is_array() || res.size() != 1) return false;
+      if (std::stod(res[0]["value"][1].get<std::string>()) != v) return false;
+    }
+    return true;
+  };
+  EXPECT_TRUE(eventually(all_there, 30s)) << last << "\n" << p->err();
   auto up = query("up{job=\"valmesh\"}");
   ASSERT_TRUE(up.is_array() && up.size() == 1u) << up.dump();
   EXPECT_EQ(up[0]["value"][1], "1");
