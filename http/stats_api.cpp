@@ -1,5 +1,7 @@
 #include "http/stats_api.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
