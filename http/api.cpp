@@ -13,6 +13,7 @@
 #include "actors/health.hpp"
 #include "actors/mesh_supervisor.hpp"
 #include "http/api_util.hpp"
+#include "http/stats_api.hpp"
 #include "runtime/common/version.hpp"
 #include "runtime/consul/consul.hpp"
 
@@ -426,10 +427,7 @@ void metrics_text(const ctx_ptr& ctx, request_context&&, responder done) {
         for (auto& x : xs)
           text += "valmesh_instances_passing{service=\"" + label_value(x.name) +
                   "\"} " + std::to_string(x.passing_count) + "\n";
-        auto res = make_json_response(200, std::move(text), done.version());
-        res.set(beast_http::field::content_type,
-                "text/plain; version=0.0.4; charset=utf-8");
-        done(std::move(res));
+        finish_metrics(ctx, std::move(text), done);
       },
       list_atom::value);
 }
@@ -548,6 +546,7 @@ void install_api(router& r, std::shared_ptr<const api_context> ctx) {
   r.add(verb::get, "/api/events", bind(events_stream));
   r.add(verb::get, "/api/mesh", bind(mesh_state));
   r.add(verb::get, "/metrics", bind(metrics_text));
+  install_stats_api(r, ctx);
 }
 
 }  // namespace valmesh::web

@@ -14,6 +14,8 @@
 #include "http/long_poll.hpp"
 #include "http/router.hpp"
 #include "runtime/metrics/metrics.hpp"
+#include "runtime/metrics/node_metrics.hpp"
+#include "runtime/tracing/tracer.hpp"
 
 namespace valmesh::web {
 
@@ -40,6 +42,14 @@ struct api_context {
   std::shared_ptr<const ownership> owners;
   /// Blocking queries on `GET /api/services[/:name]` (`index`, `wait`).
   long_poll_context long_poll;
+  /// The mesh's call path, whose counts `GET /metrics` and `GET /api/stats`
+  /// gather; null: no mesh series.
+  std::shared_ptr<class mesh_caller> mesh;
+  /// The node's tracer, whose span counts `GET /metrics` shows; null when
+  /// tracing is off.
+  std::shared_ptr<const tracer> tracing;
+  /// The catalog's changes made here (`valmesh_registry_*`); may be null.
+  std::shared_ptr<const registry_counters> registry_counts;
 };
 
 /// Sends `args...` to `target` from the bridge; calls `on_ok` with the typed

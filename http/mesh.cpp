@@ -99,6 +99,10 @@ struct mesh_loop {
   net::io_context& ioc;
   upstream_pool pool;
   net::steady_timer timer;
+  /// The mesh's counts of this loop (`GET /metrics`, `GET /api/stats`).
+  mesh_stats stats;
+  /// Attempts waiting for an upstream answer (each holds a connection).
+  uint64_t attempts_in_flight = 0;
   std::vector<std::pair<breaker_actor, breaker_outcome>> outcomes;
   bool flush_scheduled = false;
 
@@ -177,6 +181,14 @@ struct mesh_caller::impl {
   std::mutex budget_mtx;
   std::unordered_map<std::string, retry_budget> budgets;
   std::shared_ptr<tracer> spans;  ///< null: tracing off
+  bool counting = true;           ///< false: no mesh metrics at all
+
+  /// The current second of the node's steady clock (the rings' time).
+  int64_t second() const {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               time->now().time_since_epoch())
+        .count();
+  }
 };
 
 namespace {
@@ -213,10 +225,13 @@ class call_op : public std::enable_shared_from_this<call_op> {
     auto o = retry_options_for(policy_);
     auto self = shared_from_this();
     o.retryable = [self](const failure&) {
-      return self->retryable_ &&
-             method_may_retry(self->policy_, self->idempotent_,
-                              self->nothing_sent_) &&
-             self->m_->allow_retry(self->req_.service, self->policy_);
+      if (!self->retryable_ ||
+          !method_may_retry(self->policy_, self->idempotent_,
+                            self->nothing_sent_))
+        return false;
+      if (self->m_->allow_retry(self->req_.service, self->policy_)) return true;
+      if (self->stats_) ++self->stats_->figures.retries_refused;
+      return false;
     };
     auto& ioc = loop_.ioc;
     async_retry<mesh_result>(
@@ -305,6 +320,12 @@ class call_op : public std::enable_shared_from_this<call_op> {
       return;
     }
     gate_ = bulkhead;  // this attempt's permit goes back to this bulkhead
+    if (!stats_ && m_->counting) {
+      // Counted once the mesh knows the service, so a call to a name that
+      // does not exist leaves no series behind.
+      stats_ = &loop_.stats.service(req_.service);
+      ++stats_->figures.in_flight;
+    }
     if (!m_->dispatch_via_actor) {
       if (auto now = bulkhead.gate->try_acquire(tried_, m_->time->now()))
         return on_grant(std::move(*now), std::move(d));
@@ -354,7 +375,11 @@ class call_op : public std::enable_shared_from_this<call_op> {
   }
 
   void on_grant(expected<mesh_grant> r, attempt_done d) {
-    if (!r) return d(std::move(r).error());
+    if (!r) {
+      if (stats_ && r.error().code == errc::bulkhead_full)
+        ++stats_->figures.bulkhead_rejections;
+      return d(std::move(r).error());
+    }
     auto grant = std::move(*r);
     instance_ = grant.grant.id;
     auto budget =
@@ -368,6 +393,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
     auto sent = std::chrono::steady_clock::now();
     auto self = shared_from_this();
     auto address = grant.grant.address;  // the lambda below takes `grant`
+    ++loop_.attempts_in_flight;
     loop_.pool.send(address, upstream_,
                     [self, grant = std::move(grant), sent,
                      d = std::move(d)](upstream_result res) mutable {
@@ -381,6 +407,8 @@ class call_op : public std::enable_shared_from_this<call_op> {
     auto took = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - sent);
     bool failed = !res.ok || is_failure_status(res.response.status);
+    --loop_.attempts_in_flight;
+    if (stats_) count_attempt(grant, res, took);
     if (grant.breaker)
       loop_.report(grant.breaker, {grant.grant.generation, failed,
                                    static_cast<int64_t>(took.count())});
@@ -421,6 +449,20 @@ class call_op : public std::enable_shared_from_this<call_op> {
     }
   }
 
+  void count_attempt(const mesh_grant& grant, const upstream_result& res,
+                     std::chrono::microseconds took) {
+    using kind = upstream_error::kind;
+    auto result = res.ok ? result_of_status(res.response.status)
+                  : res.error.what == kind::timeout
+                      ? mesh_outcome::deadline_exceeded
+                      : mesh_outcome::bad_gateway;
+    mesh_stats::attempt_finished(*stats_, grant.grant.id, m_->second(), result,
+                                 static_cast<double>(took.count()) / 1e6,
+                                 res.ok && res.response.reused_connection,
+                                 res.ok,
+                                 !res.ok && res.error.what == kind::timeout);
+  }
+
   void release(const mesh_grant& grant, bool unused) {
     if (m_->dispatch_via_actor)
       caf::anon_send(gate_.actor, release_atom::value, grant.grant.id,
@@ -458,6 +500,13 @@ class call_op : public std::enable_shared_from_this<call_op> {
         std::chrono::steady_clock::now() - started_);
     if (server_.recording()) end_server_span(x);
     server_.end();
+    if (stats_) {
+      --stats_->figures.in_flight;
+      mesh_stats::call_finished(
+          *stats_, m_->second(),
+          x.error ? result_of_error(x.error->code) : result_of_status(x.status),
+          x.attempts, static_cast<double>(x.duration.count()) / 1e6);
+    }
     auto done = std::move(done_);
     done(std::move(x));
   }
@@ -598,6 +647,8 @@ class call_op : public std::enable_shared_from_this<call_op> {
   uint32_t attempts_ = 0;
   bool synced_ = false;         ///< waited once for the mesh to see the service
   mesh_directory::entry gate_;  ///< the bulkhead of the current attempt
+  /// This call's service in the loop's counts; null: not counted.
+  mesh_stats::service_entry* stats_ = nullptr;
   std::vector<std::string> tried_;
   std::string instance_;
   // What the last attempt left for the retry decision.
@@ -629,6 +680,42 @@ mesh_caller::~mesh_caller() = default;
 
 void mesh_caller::set_tracer(std::shared_ptr<tracer> t) {
   impl_->spans = std::move(t);
+}
+
+void mesh_caller::set_metrics(bool on) {
+  impl_->counting = on;
+}
+
+void mesh_caller::gather(int64_t window, live_fn live, gather_fn done) {
+  // Each loop copies its own counts on its own thread; the last one to
+  // finish hands the merged figures on.
+  struct pass {
+    std::mutex mtx;
+    size_t left = 0;
+    mesh_figures figures;
+    uint64_t connections = 0;
+    gather_fn done;
+  };
+  auto p = std::make_shared<pass>();
+  p->left = impl_->loops.size();
+  p->done = std::move(done);
+  auto shared_live = std::make_shared<live_fn>(std::move(live));
+  for (auto& l : impl_->loops) {
+    auto* loop = l.get();
+    net::post(loop->ioc, [m = impl_, loop, p, shared_live, window] {
+      if (*shared_live) loop->stats.prune(*shared_live);
+      mesh_figures mine;
+      loop->stats.collect(m->second(), window, mine);
+      auto connections =
+          loop->pool.idle_connections() + loop->attempts_in_flight;
+      std::unique_lock<std::mutex> guard{p->mtx};
+      for (auto& [name, f] : mine) p->figures[name].merge(f);
+      p->connections += connections;
+      if (--p->left > 0) return;
+      guard.unlock();
+      p->done(std::move(p->figures), p->connections);
+    });
+  }
 }
 
 void mesh_caller::call(mesh_request req, callback done) {

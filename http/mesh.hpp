@@ -18,6 +18,7 @@
 #include "runtime/common/clock.hpp"
 #include "runtime/common/error.hpp"
 #include "runtime/mesh/mesh_policy.hpp"
+#include "runtime/metrics/mesh_stats.hpp"
 #include "runtime/tracing/tracer.hpp"
 
 namespace valmesh::web {
@@ -82,6 +83,21 @@ class mesh_caller {
   /// each attempt's context upstream (W3C). Without a tracer (tracing
   /// off) trace headers pass through untouched. Set before the first call.
   void set_tracer(std::shared_ptr<tracer> t);
+
+  /// Turns the mesh's metrics (`GET /metrics`, `GET /api/stats`) on or off;
+  /// on by default. Set before the first call.
+  void set_metrics(bool on);
+
+  /// Whether `(service, nullptr)` or `(service, &instance)` still exists.
+  using live_fn = std::function<bool(const std::string&, const std::string*)>;
+  using gather_fn = std::function<void(mesh_figures, uint64_t)>;
+
+  /// Gathers the mesh's counts from every loop, each on its own thread,
+  /// with the totals of the last `window` seconds (0: none), first dropping
+  /// the services and instances that `live` (if set) says are gone. `done`
+  /// gets the merged figures and the upstream connections open, on one of
+  /// the loops' threads.
+  void gather(int64_t window, live_fn live, gather_fn done);
 
   struct impl;
 

@@ -16,6 +16,7 @@
 #include "http/registry_client.hpp"
 #include "node/node.hpp"
 #include "node/spans_cli.hpp"
+#include "node/stat_cli.hpp"
 #include "runtime/common/duration.hpp"
 #include "runtime/common/logging.hpp"
 #include "runtime/common/version.hpp"
@@ -38,6 +39,7 @@ struct agent_flags {
       cluster_tls_key, cluster_tls_ca;
   std::vector<std::string> join;
   bool no_tracing = false;
+  bool no_mesh_metrics = false;
   uint64_t trace_buffer = 0;
   bool dev = false, fault_injection = false;
   uint32_t http_threads = 0, actor_threads = 0;
@@ -135,6 +137,7 @@ expected<node_config> agent_config(const agent_flags& f, CLI::App& cmd) {
   if (given("--otlp-endpoint")) cfg.tracing.otlp_endpoint = f.otlp_endpoint;
   if (given("--trace-buffer")) cfg.tracing.buffer_capacity = f.trace_buffer;
   if (given("--no-tracing")) cfg.tracing.enabled = false;
+  if (given("--no-mesh-metrics")) cfg.mesh_metrics = false;
   if (e) return *e;
   return validate_config(std::move(cfg));
 }
@@ -544,6 +547,8 @@ int run_cli(int argc, char** argv) {
                     "finished spans kept (10000)");
   agent->add_flag("--no-tracing", af.no_tracing,
                   "no spans at all; trace headers pass through");
+  agent->add_flag("--no-mesh-metrics", af.no_mesh_metrics,
+                  "the mesh keeps no per-call counts (/metrics, /api/stats)");
 
   client_flags cf;
   std::string service_name;
@@ -617,6 +622,8 @@ int run_cli(int argc, char** argv) {
   add_client_flags(join_cmd, cf);
   spans_command spansf;
   add_spans_command(app, spansf);
+  stat_command statf;
+  add_stat_command(app, statf);
 
   auto* ver = app.add_subcommand("version", "print version and build info");
 
@@ -716,6 +723,7 @@ int run_cli(int argc, char** argv) {
                     << j.value("members", json::array()).size() << " members\n";
         });
   if (spansf.cmd->parsed()) return run_spans_command(spansf);
+  if (statf.cmd->parsed()) return run_stat_command(statf);
   if (ver->parsed()) {
     std::cout << "valmesh " << version << "\n"
               << "caf " << CAF_MAJOR_VERSION << "." << CAF_MINOR_VERSION << "."

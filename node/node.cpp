@@ -222,6 +222,8 @@ struct node::impl {
   bool stopped = false;
   std::atomic<bool> draining{false};
   std::shared_ptr<metrics> meter = std::make_shared<metrics>();
+  std::shared_ptr<registry_counters> registry_counts =
+      std::make_shared<registry_counters>();
   std::function<void(std::string)> on_fatal;
 
   /// The tracer actor's options: buffer, export queue, and the OTLP client
@@ -373,8 +375,9 @@ std::optional<failure> node::start() {
       d.cfg.health.deregister_critical_after;
   // The registry publishes; the events hub and the health actors react. The
   // hook looks up their current handles, so their restarts lose nothing.
-  ropts.on_change = [dir, meter = d.meter, time = d.time,
-                     watches = d.watches](const catalog_change& c) {
+  ropts.on_change = [dir, meter = d.meter, time = d.time, watches = d.watches,
+                     counts = d.registry_counts](const catalog_change& c) {
+    if (!c.replicated) counts->count(c);
     if (c.replicated) {
       auto written = hybrid_clock::physical_ms(c.instance.revision.stamp);
       meter->replication_lag(
@@ -520,6 +523,7 @@ std::optional<failure> node::start() {
   api->fault_injection = d.cfg.enable_fault_injection;
   api->draining = &d.draining;
   api->meter = d.meter;
+  api->registry_counts = d.registry_counts;
   api->owners = d.owners;
   api->long_poll = {d.loop_pointers(), d.watches};
   auto rt = std::make_shared<web::router>();
@@ -634,6 +638,8 @@ std::optional<failure> node::start() {
       [dir = &d.actors] { return dir->mesh_supervisor(); },
       d.cfg.mesh_dispatch == "actor");
   web::install_mesh_api(*rt, d.mesh);
+  d.mesh->set_metrics(d.cfg.mesh_metrics);
+  api->mesh = d.mesh;  // before the loops run: `GET /metrics` reads it
   // Tracing: spans end on the loops and reach the tracer actor in
   // batches; with tracing off the mesh records none.
   auto sampling = sampler::parse(d.cfg.tracing.sampler);
@@ -650,6 +656,7 @@ std::optional<failure> node::start() {
       d.cfg.tracing.enabled ? d.spans->sampling().to_string() : "off";
   tapi->otlp_endpoint = d.cfg.tracing.otlp_endpoint;
   web::install_tracing_api(*rt, tapi);
+  if (d.cfg.tracing.enabled) api->tracing = d.spans;
   d.probe_work.emplace(d.probe_ioc.get_executor());
   d.threads.emplace_back([&d] { d.probe_ioc.run(); });
   for (size_t i = 0; i < d.loops.size(); ++i) {

@@ -17,7 +17,11 @@ packages=(
   openssl
   # The Consul interoperability tests (tests/consul): Consul's Python
   # client and VictoriaMetrics' consul_sd_configs.
-  python3-consul2 victoria-metrics
+  python3-consul2
+  # The metrics tests: `promtool check metrics` lints the exposition, and a
+  # VictoriaMetrics scrapes a node (tests/integration/mesh_metrics_test.cpp;
+  # also the Consul discovery test).
+  prometheus victoria-metrics
 )
 
 missing=()

@@ -244,6 +244,8 @@ expected<node_config> parse_config(const json& j, node_config cfg) {
         e = bad(k, "must be longer than 0ms");
     } else if (k == "mesh_dispatch")
       e = read_string(v, k, cfg.mesh_dispatch);
+    else if (k == "mesh_metrics")
+      e = read_bool(v, k, cfg.mesh_metrics);
     else if (k == "tracing")
       e = read_tracing(v, cfg.tracing);
     else if (k == "policies")

@@ -95,6 +95,7 @@ struct health_config {
 /// | upstream_response_limit                | 16777216 (16 MiB): 502 past it |
 /// | upstream_connect_timeout               | 1s                 |
 /// | mesh_dispatch (--mesh-dispatch)        | direct (or actor)  |
+/// | mesh_metrics (--no-mesh-metrics)       | true: per-call mesh counts kept |
 /// | services                               | none: instances registered on start |
 /// | tracing (--trace-sampler, ...)         | see `tracing_config` |
 struct node_config {
@@ -135,6 +136,8 @@ struct node_config {
   /// How a mesh call takes its permit: "direct" (a locked call on the
   /// bulkhead's gate) or "actor" (a message round trip to the bulkhead).
   std::string mesh_dispatch = "direct";
+  /// Whether the mesh counts its calls (`GET /metrics`, `GET /api/stats`).
+  bool mesh_metrics = true;
   uint64_t upstream_response_limit = 16 * 1024 * 1024;
   std::chrono::milliseconds upstream_connect_timeout{std::chrono::seconds{1}};
   std::vector<service_instance> services;

@@ -401,10 +401,12 @@ std::vector<catalog_change> catalog::expire() {
     auto& x = svc.instances.at(d.id);
     auto& lease = svc.leases.at(d.id);
     if (!lease.critical_since) {
-      // The lease ran out (this entry is the live one, so it was not renewed).
+      // The lease ran out (this entry is the live one, so it was not renewed);
+      // the reason tells a lease expiry from a failed check in the metrics.
       auto before = x.status;
       change_status(x, lease, health_status::critical);  // files the removal
-      changes.push_back({catalog_change::kind::status_changed, x, before, {}});
+      changes.push_back(
+          {catalog_change::kind::status_changed, x, before, "lease_expired"});
     } else if (grace.count() > 0 && now - *lease.critical_since >= grace) {
       lease.generation = ++generations_;  // nothing further pending
       doomed.emplace_back(d.name, d.id);

@@ -226,6 +226,7 @@ TEST(readme_defaults, agent_table_states_node_config_defaults) {
       {"events_queue_limit", number(c.events_queue_limit)},
       {"health", see},
       {"mesh_dispatch", text(c.mesh_dispatch)},
+      {"mesh_metrics", boolean(c.mesh_metrics)},
       {"policies", see},
       {"upstream_response_limit", number(c.upstream_response_limit)},
       {"upstream_connect_timeout", duration(c.upstream_connect_timeout)},
