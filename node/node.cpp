@@ -450,6 +450,7 @@ std::optional<failure> node::start() {
   api->draining = &d.draining;
   api->meter = d.meter;
   api->owners = d.owners;
+  api->max_event_streams = d.cfg.events_max_streams;
   auto rt = std::make_shared<web::router>();
   web::server_options hopts;
   hopts.meter = d.meter;
@@ -457,6 +458,9 @@ std::optional<failure> node::start() {
   hopts.read_timeout = d.cfg.http_read_timeout;
   hopts.stream_keepalive = d.cfg.events_keepalive;
   hopts.stream_queue_limit = d.cfg.events_queue_limit;
+  hopts.max_connections = d.cfg.max_connections > 0
+                              ? d.cfg.max_connections
+                              : web::default_max_connections();
   d.http = std::make_unique<web::server>(
       d.loop_pointers(), hopts, [rt](web::request&& req, web::responder done) {
         rt->dispatch(std::move(req), std::move(done));
@@ -464,6 +468,7 @@ std::optional<failure> node::start() {
   auto port = d.http->listen(d.cfg.http);
   if (!port) return port.error();
   d.http_port = *port;
+  spdlog::info("http: max_connections={}", hopts.max_connections);
   api->http_addr = endpoint{d.cfg.http.host, d.http_port}.to_string();
   api->cluster_addr = endpoint{d.cfg.cluster.host, d.cluster_port}.to_string();
   // The cluster actor: membership and replication. Its view of the

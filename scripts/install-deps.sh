@@ -9,6 +9,9 @@ packages=(
   prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   curl
+  # The fuzzers (tests/fuzz): clang with libFuzzer and the sanitizers'
+  # runtimes; prlimit (util-linux) for the overload tests.
+  clang libclang-rt-14-dev util-linux
 )
 
 missing=()

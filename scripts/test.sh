@@ -1,10 +1,28 @@
 #!/usr/bin/env bash
 # The whole test suite from a clean checkout: installs what is missing,
-# builds with warnings as errors, and runs every test with ctest.
+# builds with warnings as errors, runs every test with ctest, then the
+# hardening runs (docs/TESTING.md): the suite under AddressSanitizer +
+# UndefinedBehaviorSanitizer, the thread-heavy tests under ThreadSanitizer,
+# and a short regression run of every fuzzer over its seed corpus.
+#
+# HARDENING="asan tsan fuzz" (the default) picks which of those run;
+# HARDENING="" runs the plain suite alone (a quick local check).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 export BUILD_DIR="${BUILD_DIR:-$root/build}"
+hardening="${HARDENING-asan tsan fuzz}"
 
 "$root/scripts/build.sh" "$@"
-cd "$BUILD_DIR"
-ctest --output-on-failure -j "${JOBS:-2}" --timeout 300
+(cd "$BUILD_DIR" && ctest --output-on-failure -j "${JOBS:-2}" --timeout 300)
+
+# Each in its own build dir (build-asan, build-tsan, build-fuzz).
+for run in $hardening; do
+  echo "== hardening: $run"
+  case "$run" in
+    asan) BUILD_DIR="$root/build-asan" "$root/scripts/sanitize.sh" asan ;;
+    tsan) BUILD_DIR="$root/build-tsan" "$root/scripts/sanitize.sh" tsan ;;
+    fuzz) BUILD_DIR="$root/build-fuzz" "$root/scripts/fuzz.sh" --regress \
+      "${FUZZ_SECONDS:-10}" ;;
+    *) echo "unknown hardening run: $run" >&2; exit 2 ;;
+  esac
+done
