@@ -49,10 +49,8 @@ else
   targets=("$target")
 fi
 
-# Leaks are findings; CAF's middleman (cluster_message_fuzz) keeps its
-# threads and their buffers until exit, which LeakSanitizer reports at the
-# end of a run, not per input: -detect_leaks stays on, so a leak per input
-# is still caught by libFuzzer's own check.
+# Crashes, ASan and UBSan reports, leaks, timeouts (10 s per input) and
+# out-of-memory (2 GiB) are findings.
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$root/tests/sanitizers/ubsan.supp"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 

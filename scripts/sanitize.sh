@@ -46,7 +46,7 @@ rm -rf "$logs"
 mkdir -p "$logs"
 supp="$root/tests/sanitizers"
 
-ctest_args=(--output-on-failure -j "$jobs" --timeout 600)
+ctest_args=(--output-on-failure -j "${CTEST_JOBS:-$jobs}" --timeout 600)
 if [ "$kind" = asan ]; then
   cmake --build "$build_dir" -j "$jobs"
   export ASAN_OPTIONS="detect_leaks=1:log_path=$logs/asan:abort_on_error=0"

@@ -13,6 +13,7 @@
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <nlohmann/json.hpp>
 
 #include "actors/protocol.hpp"
 #include "runtime/common/clock.hpp"
@@ -23,7 +24,7 @@ namespace {
 
 struct config : caf::actor_system_config {
   config() {
-    add_message_types(*this);
+    valmesh::add_message_types(*this);
     load<caf::io::middleman>();
     set("scheduler.max-threads", 1);
     set("logger.verbosity", caf::atom("quiet"));

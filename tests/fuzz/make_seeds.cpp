@@ -24,7 +24,7 @@ namespace {
 
 struct config : caf::actor_system_config {
   config() {
-    add_message_types(*this);
+    valmesh::add_message_types(*this);
     load<caf::io::middleman>();
   }
 };

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <iterator>
 #include <string>
 #include <string_view>
 
@@ -70,6 +71,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (status != 200 && status != 400 && status != 404 && status != 405)
     std::abort();
   // The decoder alone, both ways.
-  (void)percent_decode(target, data[0] & 0x80);
+  (void)percent_decode(target, (data[0] & 0x80) != 0);
   return 0;
 }
