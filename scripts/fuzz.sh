@@ -8,7 +8,8 @@
 #                                            target over its seed corpus, then
 #                                            SECONDS (default 10) of fuzzing
 #
-# Builds with clang++ into BUILD_DIR (default build-fuzz). A long run keeps
+# Builds with clang++ into BUILD_DIR (default build-fuzz), -O1 and NDEBUG
+# as the product is built (Boost's own assertions are off there too). A long run keeps
 # its growing corpus in BUILD_DIR/corpus/TARGET (seeded from the
 # repository's tests/fuzz/corpus/TARGET) and writes crash, leak and timeout
 # inputs to BUILD_DIR/findings/TARGET; add each to the repository's corpus
@@ -36,7 +37,7 @@ if command -v ccache >/dev/null 2>&1; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
 cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+  -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g -DNDEBUG" \
   -DVALMESH_FUZZ=ON -DVALMESH_WERROR=ON "${launcher[@]}" >/dev/null
 cmake --build "$build_dir" -j "$jobs" --target fuzzers
 

@@ -36,9 +36,11 @@ if command -v ccache >/dev/null 2>&1; then
 fi
 
 # -O1 with line tables: the sanitizers' recommended optimisation, and
-# about a third less compile time than -O2 -g.
+# cheaper to compile than -O2 -g; NDEBUG as in the product's build, so that
+# the code under test is the code that ships.
 cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DVALMESH_SANITIZE="$sanitize" \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
+  -DVALMESH_SANITIZE="$sanitize" \
   -DVALMESH_BUILD_TESTS=ON -DVALMESH_WERROR=ON "${launcher[@]}" >/dev/null
 
 logs="$build_dir/sanitizer-logs"

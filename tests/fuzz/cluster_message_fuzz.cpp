@@ -31,10 +31,12 @@ struct config : caf::actor_system_config {
   }
 };
 
+/// One actor system for the whole run, never destroyed: libFuzzer ends the
+/// process with exit(), and tearing CAF down from exit handlers crashes.
 caf::actor_system& sys() {
-  static config cfg;
-  static caf::actor_system system{cfg};
-  return system;
+  static auto* cfg = new config;
+  static auto* system = new caf::actor_system{*cfg};
+  return *system;
 }
 
 member self_member() {
