@@ -437,10 +437,10 @@ void events_stream(const ctx_ptr& ctx, request_context&& rc, responder done) {
   if (streams->fetch_add(1) >= static_cast<int64_t>(ctx->max_event_streams)) {
     streams->fetch_sub(1);
     return reply_error(
-        done, {errc::unavailable,
-               "too many event streams: the node serves at most " +
-                   std::to_string(ctx->max_event_streams) +
-                   " at once (events_max_streams)"});
+        done,
+        {errc::unavailable, "too many event streams: the node serves at most " +
+                                std::to_string(ctx->max_event_streams) +
+                                " at once (events_max_streams)"});
   }
   std::shared_ptr<void> place{nullptr,
                               [streams](void*) { streams->fetch_sub(1); }};
