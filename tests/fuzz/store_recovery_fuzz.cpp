@@ -31,6 +31,13 @@ const fs::path& scratch() {
         fs::is_directory("/dev/shm") ? "/dev/shm" : fs::temp_directory_path();
     auto d = base / ("valmesh-store-fuzz-" + std::to_string(::getpid()));
     fs::create_directories(d);
+    // Removed when the run ends (libFuzzer ends with exit()); the path is
+    // kept apart from this static, which is destroyed first.
+    static const auto* kept = new fs::path{d};
+    std::atexit([] {
+      std::error_code ec;
+      fs::remove_all(*kept, ec);
+    });
     return d;
   }();
   return dir;
