@@ -3,9 +3,9 @@
 #
 #   scripts/sanitize.sh asan    AddressSanitizer + UndefinedBehaviorSanitizer
 #                               (and LeakSanitizer) over the whole suite
-#   scripts/sanitize.sh tsan    ThreadSanitizer over the tests that run
-#                               threads (TSAN_TESTS), against CAF rebuilt
-#                               with -fsanitize=thread (see below)
+#   scripts/sanitize.sh tsan    ThreadSanitizer over the integration tests
+#                               (TSAN_TESTS), against CAF rebuilt with
+#                               -fsanitize=thread (see below)
 #
 # Each builds valmesh in its own dir (build-asan, build-tsan; BUILD_DIR
 # overrides), runs ctest there with the valmesh processes the tests start
@@ -64,15 +64,13 @@ else
   # build_config.hpp, so the same ABI).
   caf_dir="$("$root/scripts/build-tsan-caf.sh")"
   cmake --build "$build_dir" -j "$jobs" --target valmesh valmesh-echo \
-    valmesh_integration_tests valmesh_registry_actor_test \
-    valmesh_mesh_actor_test valmesh_cluster_actor_test
+    valmesh_integration_tests
   export LD_LIBRARY_PATH="$caf_dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export TSAN_OPTIONS="halt_on_error=0:second_deadlock_stack=1:log_path=$logs/tsan:suppressions=$supp/tsan.supp"
-  # The tests whose processes run several threads that share state: the
-  # node's CAF workers and asio loops (the bridge, span and outcome
-  # batching, the bulkhead gate, the cluster), and the actor suites whose
-  # actors run on the scheduler.
-  ctest_args+=(-R "${TSAN_TESTS:-^(integration\.|actor\.(registry|mesh|cluster)$)}")
+  # The tests whose processes run threads that share state: the real node,
+  # where CAF's workers and the asio loops meet. The unit tests and the
+  # actor suites (CAF's deterministic test scheduler) run on one thread.
+  ctest_args+=(-R "${TSAN_TESTS:-^integration\.}")
 fi
 
 cd "$build_dir"
