@@ -449,19 +449,32 @@ void events_stream(const ctx_ptr& ctx, request_context&& rc, responder done) {
   else if (auto q = rc.query("lastEventId"))
     resume = *q;
   if (!resume.empty()) {
-    char* end = nullptr;
-    errno = 0;
-    last_id = std::strtoull(resume.c_str(), &end, 10);
-    if (errno != 0 || end == resume.c_str() || *end != '\0')
+    auto id = parse_event_id(resume);
+    if (!id)
       return reply_error(done,
                          {errc::invalid_argument,
                           "Last-Event-ID must be an event id (a number)"});
+    last_id = *id;
   }
   auto events = ctx->actors->events();
   auto bridge = ctx->actors->bridge();
   if (!events || !bridge)
     return reply_error(done,
                        {errc::unavailable, "the events hub is restarting"});
+  // A place among the open streams, held until the client leaves (or, if
+  // the stream never opens, given back when the last copy of the close
+  // callback goes).
+  auto streams = ctx->event_streams;
+  if (streams->fetch_add(1) >= static_cast<int64_t>(ctx->max_event_streams)) {
+    streams->fetch_sub(1);
+    return reply_error(
+        done,
+        {errc::unavailable, "too many event streams: the node serves at most " +
+                                std::to_string(ctx->max_event_streams) +
+                                " at once (events_max_streams)"});
+  }
+  std::shared_ptr<void> place{nullptr,
+                              [streams](void*) { streams->fetch_sub(1); }};
   // The subscription id arrives after the stream opened; the client may be
   // gone by then, so both sides meet in one small shared record.
   struct subscription {
@@ -496,7 +509,7 @@ void events_stream(const ctx_ptr& ctx, request_context&& rc, responder done) {
                              [sink](caf::error&) { sink->close(); });
                    }});
   };
-  done.stream(std::move(head), std::move(subscribe), [events, sub] {
+  done.stream(std::move(head), std::move(subscribe), [events, sub, place] {
     std::lock_guard<std::mutex> guard{sub->mtx};
     sub->closed = true;
     if (sub->id != 0) caf::anon_send(events, unsub_atom::value, sub->id);

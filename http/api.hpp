@@ -50,6 +50,11 @@ struct api_context {
   std::shared_ptr<const tracer> tracing;
   /// The catalog's changes made here (`valmesh_registry_*`); may be null.
   std::shared_ptr<const registry_counters> registry_counts;
+  /// Event streams open at once (`events_max_streams`); one more gets 503.
+  uint32_t max_event_streams = 1024;
+  /// Event streams open now (shared by the loops).
+  std::shared_ptr<std::atomic<int64_t>> event_streams =
+      std::make_shared<std::atomic<int64_t>>(0);
 };
 
 /// Sends `args...` to `target` from the bridge; calls `on_ok` with the typed

@@ -169,4 +169,16 @@ void router::dispatch(request&& req, responder done) const {
       {errc::not_found, "no endpoint at " + std::string{path}}, req.version()));
 }
 
+std::optional<uint64_t> parse_event_id(std::string_view text) noexcept {
+  if (text.empty() || text.size() > 20) return std::nullopt;
+  uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    auto digit = static_cast<uint64_t>(c - '0');
+    if (value > (UINT64_MAX - digit) / 10) return std::nullopt;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
 }  // namespace valmesh::web

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -58,5 +59,10 @@ class router {
 /// a malformed escape.
 std::optional<std::string> percent_decode(std::string_view in,
                                           bool plus_is_space = false);
+
+/// Parses an event id as `Last-Event-ID` (or `?lastEventId=`) carries it:
+/// 1 to 20 decimal digits whose value fits 64 bits; nothing otherwise (a
+/// sign, spaces, anything else).
+std::optional<uint64_t> parse_event_id(std::string_view text) noexcept;
 
 }  // namespace valmesh::web

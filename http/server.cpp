@@ -7,6 +7,8 @@
 #include <optional>
 #include <unordered_map>
 
+#include <sys/resource.h>
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -139,6 +141,16 @@ const std::string& responder::peer() const noexcept {
   return state_ ? state_->peer : none;
 }
 
+// -- limits -------------------------------------------------------------------
+
+size_t default_max_connections() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY)
+    return 65536;
+  auto n = static_cast<size_t>(lim.rlim_cur);
+  return n > 128 + 32 ? (n - 128) / 2 : 16;
+}
+
 // -- session ------------------------------------------------------------------
 
 namespace {
@@ -158,6 +170,7 @@ struct shared_config {
   // requests in progress, and a condition to wait for them to finish.
   std::atomic<bool> draining{false};
   std::atomic<int64_t> in_flight{0};
+  std::atomic<int64_t> connections{0};  ///< sessions alive
   std::mutex mtx;
   std::condition_variable idle;
   std::unordered_map<const session*, std::weak_ptr<session>> sessions;
@@ -174,12 +187,14 @@ class session : public std::enable_shared_from_this<session> {
  public:
   session(loop_socket&& socket, std::shared_ptr<shared_config> cfg)
       : stream_(std::move(socket)), cfg_(std::move(cfg)) {
+    cfg_->connections.fetch_add(1);
     beast::error_code ec;
     auto remote = stream_.socket().remote_endpoint(ec);
     if (!ec) peer_ = remote.address().to_string();
   }
 
   ~session() {
+    cfg_->connections.fetch_sub(1);
     std::lock_guard<std::mutex> guard{cfg_->mtx};
     cfg_->sessions.erase(this);
   }
@@ -207,8 +222,7 @@ class session : public std::enable_shared_from_this<session> {
   void do_read() {
     head_ = false;
     parser_.emplace();
-    parser_->body_limit(cfg_->options.body_limit);
-    parser_->header_limit(cfg_->options.header_limit);
+    prepare_parser(*parser_, cfg_->options);
     // One deadline covers the wait for a request and its whole transfer:
     // a client that sends half a request is cut off when it passes.
     stream_.expires_after(cfg_->options.read_timeout);
@@ -219,29 +233,9 @@ class session : public std::enable_shared_from_this<session> {
 
   void on_read(beast::error_code ec, size_t) {
     if (ec == beast_http::error::end_of_stream) return do_close();
-    if (ec == beast::error::timeout) return;  // the stream closed the socket
-    if (ec == beast_http::error::body_limit)
-      return reject({errc::payload_too_large,
-                     "the request body is larger than " +
-                         std::to_string(cfg_->options.body_limit) + " bytes"});
-    if (ec == beast_http::error::header_limit)
-      return reject(
-          {errc::header_too_large, "the request headers are too large"});
-    if (ec) {
-      // Beast's parser errors share one category; anything else is the
-      // transport (reset, aborted) with nobody left to answer.
-      if (ec.category() ==
-          beast_http::make_error_code(beast_http::error::bad_target).category())
-        return reject({errc::invalid_argument,
-                       "malformed HTTP request: " + ec.message()});
-      return;
-    }
-    // Boost 1.74's parser may skip its body limit when header and body come
-    // in one read: enforce it here too.
-    if (parser_->get().body().size() > cfg_->options.body_limit)
-      return reject({errc::payload_too_large,
-                     "the request body is larger than " +
-                         std::to_string(cfg_->options.body_limit) + " bytes"});
+    auto verdict = judge_read(ec, *parser_, cfg_->options);
+    if (verdict.what == read_verdict::close) return;
+    if (verdict.what == read_verdict::reject) return reject(verdict.error);
     stream_.expires_never();  // the handler's own deadlines apply now
     busy_ = true;
     cfg_->in_flight.fetch_add(1);
@@ -499,8 +493,13 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   void on_accept(beast::error_code ec, loop_socket socket) {
     if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
     if (!ec) {
-      socket.set_option(tcp::no_delay{true}, ec);
-      std::make_shared<session>(std::move(socket), cfg)->run();
+      auto cap = cfg->options.max_connections;
+      if (cap > 0 && cfg->connections.load() >= static_cast<int64_t>(cap)) {
+        refuse(std::move(socket));
+      } else {
+        socket.set_option(tcp::no_delay{true}, ec);
+        std::make_shared<session>(std::move(socket), cfg)->run();
+      }
     } else {
       // Out of descriptors, say: back off instead of spinning on accept.
       spdlog::warn("http: accept failed: {}", ec.message());
@@ -513,8 +512,35 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     do_accept();
   }
 
+  /// Past `max_connections`: a 503 written without waiting (the socket's
+  /// buffer takes it whole) and the connection closed, so the client learns
+  /// why at once and connected clients never notice (HAProxy's `maxconn`
+  /// leaves them in the backlog instead; a clear answer is kinder).
+  void refuse(loop_socket socket) {
+    static const std::string answer =
+        "HTTP/1.1 503 Service Unavailable\r\nServer: " +
+        std::string{server_header} +
+        "\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+        "Connection: close\r\nContent-Length: " +
+        std::to_string(refusal_body.size()) + "\r\n\r\n" + refusal_body;
+    if (cfg->options.meter) cfg->options.meter->http_response(503);
+    if (refused++ % 1000 == 0)
+      spdlog::warn("http: {} connections open (max_connections); refusing",
+                   cfg->connections.load());
+    beast::error_code ec;
+    socket.non_blocking(true, ec);
+    if (!ec) socket.write_some(net::buffer(answer), ec);
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    socket.close(ec);
+  }
+
+  static inline const std::string refusal_body =
+      R"({"error":{"code":"unavailable","message":"too many connections: )"
+      R"(the node is at its max_connections"}})";
+
   std::vector<net::io_context*> loops;
   size_t next_loop = 0;
+  uint64_t refused = 0;
   tcp::acceptor acceptor;
   net::steady_timer retry{acceptor.get_executor()};
   std::shared_ptr<shared_config> cfg;
@@ -579,6 +605,10 @@ bool server::await_idle(std::chrono::milliseconds timeout) {
 
 int64_t server::in_flight() const noexcept {
   return impl_->cfg->in_flight.load();
+}
+
+int64_t server::connections() const noexcept {
+  return impl_->cfg->connections.load();
 }
 
 void server::stop_accepting() {

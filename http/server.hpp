@@ -85,6 +85,7 @@ using request_handler = std::function<void(request&&, responder done)>;
 /// | write_timeout      | 30s     | a response must be taken by the client within this                                        |
 /// | stream_queue_limit | 256     | chunks queued per stream before the oldest drop                                           |
 /// | stream_keepalive   | 15s     | a comment line on idle streams                                                            |
+/// | max_connections    | 0       | connections open at once; one more is answered 503 and closed (0: no cap)                 |
 struct server_options {
   /// Counts every answer by status class (`GET /metrics`). Optional.
   std::shared_ptr<metrics> meter;
@@ -94,7 +95,34 @@ struct server_options {
   std::chrono::milliseconds write_timeout{std::chrono::seconds{30}};
   size_t stream_queue_limit = 256;
   std::chrono::milliseconds stream_keepalive{std::chrono::seconds{15}};
+  size_t max_connections = 0;
 };
+
+/// The connection cap that fits this process's file-descriptor limit
+/// (`RLIMIT_NOFILE`, the soft one): what is left after a reserve of 128
+/// descriptors (data dir, cluster, health checks), halved because a proxied
+/// call holds an upstream connection beside the client's (HAProxy derives
+/// its `maxconn` the same way); at least 16.
+size_t default_max_connections();
+
+/// The request parser the server reads with.
+using request_parser = beast_http::request_parser<beast_http::string_body>;
+
+/// Gives `p` the options' body and header limits, as the server does
+/// before each request of a connection (http/request_reading.cpp).
+void prepare_parser(request_parser& p, const server_options& options);
+
+/// What the server makes of one read of a request into `p` that ended
+/// with `ec`: serve it, answer it with an error and close (`reject`), or
+/// close without a word (the client left, or timed out). With Beast's
+/// parser this is the whole of the server's request parsing; the fuzzer
+/// (tests/fuzz/http_request_fuzz.cpp) drives both.
+struct read_verdict {
+  enum kind { serve, reject, close } what = serve;
+  failure error;  ///< for reject
+};
+read_verdict judge_read(const boost::system::error_code& ec,
+                        const request_parser& p, const server_options& options);
 
 /// The asynchronous HTTP/1.1 server: a listener and one session per
 /// connection with keep-alive and pipelining (requests answered in order,
@@ -130,6 +158,9 @@ class server {
 
   /// Requests read and not yet answered (streams excluded).
   int64_t in_flight() const noexcept;
+
+  /// Connections open now (event streams included).
+  int64_t connections() const noexcept;
 
  private:
   struct impl;

@@ -42,7 +42,7 @@ struct agent_flags {
   bool no_mesh_metrics = false;
   uint64_t trace_buffer = 0;
   bool dev = false, fault_injection = false;
-  uint32_t http_threads = 0, actor_threads = 0;
+  uint32_t http_threads = 0, actor_threads = 0, max_connections = 0;
 };
 
 int usage_error(const std::string& message) {
@@ -131,6 +131,7 @@ expected<node_config> agent_config(const agent_flags& f, CLI::App& cmd) {
   if (given("--enable-fault-injection")) cfg.enable_fault_injection = true;
   if (given("--http-threads")) cfg.http_threads = f.http_threads;
   if (given("--actor-threads")) cfg.actor_threads = f.actor_threads;
+  if (given("--max-connections")) cfg.max_connections = f.max_connections;
   if (given("--actor-scheduler")) cfg.actor_scheduler = f.actor_scheduler;
   if (given("--mesh-dispatch")) cfg.mesh_dispatch = f.mesh_dispatch;
   if (given("--trace-sampler")) cfg.tracing.sampler = f.trace_sampler;
@@ -531,6 +532,9 @@ int run_cli(int argc, char** argv) {
   agent->add_option("--http-threads", af.http_threads,
                     "HTTP event loops, one thread each (2)");
   agent->add_option("--actor-threads", af.actor_threads, "CAF workers (2)");
+  agent->add_option("--max-connections", af.max_connections,
+                    "HTTP connections at once; more get 503 (0: from the fd "
+                    "limit)");
   agent->add_option("--mesh-dispatch", af.mesh_dispatch,
                     "mesh permits: direct or actor (direct)");
   agent->add_option("--actor-scheduler", af.actor_scheduler,

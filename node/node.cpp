@@ -526,6 +526,7 @@ std::optional<failure> node::start() {
   api->registry_counts = d.registry_counts;
   api->owners = d.owners;
   api->long_poll = {d.loop_pointers(), d.watches};
+  api->max_event_streams = d.cfg.events_max_streams;
   auto rt = std::make_shared<web::router>();
   web::server_options hopts;
   hopts.meter = d.meter;
@@ -533,6 +534,9 @@ std::optional<failure> node::start() {
   hopts.read_timeout = d.cfg.http_read_timeout;
   hopts.stream_keepalive = d.cfg.events_keepalive;
   hopts.stream_queue_limit = d.cfg.events_queue_limit;
+  hopts.max_connections = d.cfg.max_connections > 0
+                              ? d.cfg.max_connections
+                              : web::default_max_connections();
   d.http = std::make_unique<web::server>(
       d.loop_pointers(), hopts, [rt](web::request&& req, web::responder done) {
         rt->dispatch(std::move(req), std::move(done));
@@ -540,6 +544,7 @@ std::optional<failure> node::start() {
   auto port = d.http->listen(d.cfg.http);
   if (!port) return port.error();
   d.http_port = *port;
+  spdlog::info("http: max_connections={}", hopts.max_connections);
   api->http_addr = endpoint{d.cfg.http.host, d.http_port}.to_string();
   api->cluster_addr = endpoint{d.cfg.cluster.host, d.cluster_port}.to_string();
   // The cluster actor: membership and replication. Its view of the

@@ -22,6 +22,9 @@ packages=(
   # VictoriaMetrics scrapes a node (tests/integration/mesh_metrics_test.cpp;
   # also the Consul discovery test).
   prometheus victoria-metrics
+  # The fuzzers (tests/fuzz): clang with libFuzzer and the sanitizers'
+  # runtimes; prlimit (util-linux) for the overload tests.
+  clang libclang-rt-14-dev util-linux
 )
 
 missing=()

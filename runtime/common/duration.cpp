@@ -8,11 +8,14 @@ namespace valmesh {
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   size_t i = 0;
   uint64_t n = 0;
-  constexpr uint64_t max_value =
-      std::numeric_limits<int64_t>::max() / 3'600'000;
+  // The limit depends on the unit: any count of milliseconds that fits
+  // int64 is a duration, in every unit that can spell it (so that what
+  // format_duration writes always reads back).
+  constexpr uint64_t max_ms = std::numeric_limits<int64_t>::max();
   for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
-    n = n * 10 + static_cast<uint64_t>(text[i] - '0');
-    if (n > max_value) return std::nullopt;
+    auto digit = static_cast<uint64_t>(text[i] - '0');
+    if (n > (max_ms - digit) / 10) return std::nullopt;
+    n = n * 10 + digit;
   }
   if (i == 0) return std::nullopt;
   auto unit = text.substr(i);
@@ -27,6 +30,7 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
     scale = 3'600'000;
   else
     return std::nullopt;
+  if (n > max_ms / static_cast<uint64_t>(scale)) return std::nullopt;
   return std::chrono::milliseconds{static_cast<int64_t>(n) * scale};
 }
 

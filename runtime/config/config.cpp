@@ -234,6 +234,10 @@ expected<node_config> parse_config(const json& j, node_config cfg) {
         e = bad(k, "must be longer than 0ms");
     } else if (k == "events_queue_limit") {
       e = read_uint(v, k, 1, 1'000'000, cfg.events_queue_limit);
+    } else if (k == "events_max_streams") {
+      e = read_uint(v, k, 1, 1'000'000, cfg.events_max_streams);
+    } else if (k == "max_connections") {
+      e = read_uint(v, k, 0, 10'000'000, cfg.max_connections);
     } else if (k == "http_body_limit")
       e = read_uint(v, k, 1024, uint64_t{1} << 32, cfg.http_body_limit);
     else if (k == "upstream_response_limit")

@@ -90,6 +90,8 @@ struct health_config {
 /// | http_body_limit                        | 1048576 (1 MiB)    |
 /// | events_keepalive                       | 15s (SSE comment)  |
 /// | events_queue_limit                     | 256 per SSE client |
+/// | events_max_streams                     | 1024 SSE clients   |
+/// | max_connections (--max-connections)    | 0: from the fd limit |
 /// | health                                 | see `health_config`|
 /// | policies                               | see `call_policy`  |
 /// | upstream_response_limit                | 16777216 (16 MiB): 502 past it |
@@ -132,6 +134,12 @@ struct node_config {
   uint64_t http_body_limit = 1024 * 1024;
   std::chrono::milliseconds events_keepalive{std::chrono::seconds{15}};
   uint32_t events_queue_limit = 256;
+  /// Event streams open at once; one more is answered 503.
+  uint32_t events_max_streams = 1024;
+  /// HTTP connections open at once; one more is answered 503 and closed.
+  /// 0: derived from the process's file-descriptor limit when the node
+  /// starts (`web::default_max_connections`).
+  uint32_t max_connections = 0;
   mesh_policies policies;
   /// How a mesh call takes its permit: "direct" (a locked call on the
   /// bulkhead's gate) or "actor" (a message round trip to the bulkhead).

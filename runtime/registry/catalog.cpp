@@ -469,7 +469,15 @@ std::vector<service_instance> catalog::all() const {
 
 std::optional<catalog_change> catalog::merge(const catalog_entry& e) {
   auto& in = e.instance;
-  if (in.name.empty() || in.id.empty() || in.revision.stamp == 0)
+  if (!valid_service_name(in.name) || !valid_instance_id(in.id) ||
+      in.revision.stamp == 0)
+    return std::nullopt;
+  // A peer's write obeys the rules a registration obeys: a peer running
+  // other code, or a hostile one, cannot plant what the API would refuse
+  // (a TTL past 24 h overflowed the lease's deadline; found by
+  // tests/fuzz/cluster_message_fuzz).
+  if (!e.removed && (in.status > health_status::critical ||
+                     !validate_instance(in).has_value()))
     return std::nullopt;
   hlc_.observe(in.revision.stamp);
   auto key = key_of(in.name, in.id);

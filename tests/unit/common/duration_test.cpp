@@ -26,3 +26,19 @@ TEST(duration, formats_what_it_parses) {
   for (auto text : {"250ms", "5s", "60s"})
     EXPECT_EQ(format_duration(*parse_duration(text)), text);
 }
+
+TEST(duration, reads_back_every_duration_it_formats) {
+  // Found by tests/fuzz/duration_fuzz: the digit limit was the hours' one
+  // for every unit, so 11844118674h parsed but its own formatting,
+  // 42638827226400s, did not.
+  auto d = parse_duration("11844118674h");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(format_duration(*d), "42638827226400s");
+  EXPECT_EQ(parse_duration(format_duration(*d)), d);
+  EXPECT_EQ(parse_duration("9223372036854775807ms"),
+            std::chrono::milliseconds::max());
+  EXPECT_FALSE(parse_duration("9223372036854775808ms"));
+  EXPECT_FALSE(parse_duration("9223372036854776s"));
+  EXPECT_FALSE(parse_duration("2562047788016h"));
+  EXPECT_EQ(parse_duration("2562047788015h"), 2562047788015h);
+}

@@ -224,6 +224,8 @@ TEST(readme_defaults, agent_table_states_node_config_defaults) {
       {"http_body_limit", number(c.http_body_limit)},
       {"events_keepalive", duration(c.events_keepalive)},
       {"events_queue_limit", number(c.events_queue_limit)},
+      {"events_max_streams", number(c.events_max_streams)},
+      {"max_connections", {"from the fd limit", 0}},
       {"health", see},
       {"mesh_dispatch", text(c.mesh_dispatch)},
       {"mesh_metrics", boolean(c.mesh_metrics)},

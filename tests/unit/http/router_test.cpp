@@ -115,3 +115,17 @@ TEST(responder, only_the_first_answer_counts) {
   r(make_json_response(201, "{}", 11));
   EXPECT_EQ(calls, 1);
 }
+
+TEST(router, event_ids_are_plain_64_bit_numbers) {
+  EXPECT_EQ(parse_event_id("0"), 0u);
+  EXPECT_EQ(parse_event_id("42"), 42u);
+  EXPECT_EQ(parse_event_id("18446744073709551615"), UINT64_MAX);
+  EXPECT_FALSE(parse_event_id("18446744073709551616"));   // one past 2^64-1
+  EXPECT_FALSE(parse_event_id("000000000000000000001"));  // 21 digits
+  EXPECT_FALSE(parse_event_id(""));
+  EXPECT_FALSE(parse_event_id("-1"));  // strtoull read this as 2^64-1
+  EXPECT_FALSE(parse_event_id("+1"));
+  EXPECT_FALSE(parse_event_id(" 1"));
+  EXPECT_FALSE(parse_event_id("1 "));
+  EXPECT_FALSE(parse_event_id("soon"));
+}

@@ -312,3 +312,28 @@ TEST(replication, a_restart_keeps_what_other_judges_wrote) {
   EXPECT_FALSE(restarted.merge(live(*y))) << "already as new";
   EXPECT_GE(restarted.hlc().last(), y->revision.stamp);
 }
+
+TEST(replication, a_write_the_api_would_refuse_is_ignored) {
+  // Found by tests/fuzz/cluster_message_fuzz: a peer's entry with a TTL of
+  // 2^55 ms overflowed the lease's deadline (undefined behaviour).
+  manual_clock clk;
+  catalog a{clk, options_of("a")}, replica{clk, options_of("r")};
+  auto x = a.upsert(make("orders", "o-1", 6000));
+  ASSERT_TRUE(x);
+  auto bad_ttl = *x;
+  bad_ttl.ttl_ms = int64_t{1} << 55;
+  EXPECT_FALSE(replica.merge(live(bad_ttl)));
+  auto bad_status = *x;
+  bad_status.status = static_cast<health_status>(7);
+  EXPECT_FALSE(replica.merge(live(bad_status)));
+  auto bad_port = *x;
+  bad_port.port = 0;
+  EXPECT_FALSE(replica.merge(live(bad_port)));
+  auto bad_name = *x;
+  bad_name.name = "not a name";
+  EXPECT_FALSE(replica.merge(live(bad_name)));
+  EXPECT_TRUE(replica.all().empty());
+  // The same write within the rules is taken.
+  EXPECT_TRUE(replica.merge(live(*x)));
+  EXPECT_NE(replica.find("orders", "o-1"), nullptr);
+}
