@@ -377,6 +377,13 @@ expected<std::optional<catalog_change>> catalog::record_check(
   x.last_check_ms = clock_.unix_ms();
   x.last_check_duration_us = duration_us;
   x.last_check_output = std::move(output);
+  // The worst of its checks, as Consul aggregates them: an instance whose
+  // lease ran out stays critical, whatever its HTTP check says, until a
+  // heartbeat renews the lease. (Otherwise it would flip between critical
+  // and passing on every check and never be removed.)
+  if (x.ttl_ms > 0 && lease.lease_deadline &&
+      *lease.lease_deadline <= clock_.now())
+    status = health_status::critical;
   std::optional<catalog_change> change;
   if (x.status != status) {
     auto before = x.status;

@@ -150,6 +150,49 @@ TEST_F(catalog_test, a_heartbeat_rescues_a_critical_instance) {
   EXPECT_NE(cat.find("orders", "orders-1"), nullptr);
 }
 
+TEST_F(catalog_test, a_passing_check_does_not_lift_an_expired_lease) {
+  ASSERT_TRUE(cat.upsert(make("orders", "orders-1", 6000, 10'000)));
+  auto r = cat.record_check("orders", "orders-1", health_status::passing, 100,
+                            "HTTP 200");
+  ASSERT_TRUE(r && *r);
+  EXPECT_EQ((*r)->instance.status, health_status::passing);
+  clk.advance(11s);
+  ASSERT_EQ(cat.expire().size(), 1u);
+  EXPECT_EQ(cat.find("orders", "orders-1")->status, health_status::critical);
+  // Checks keep passing: the status stays critical (no change, no write),
+  // the check's output is kept, and the removal clock keeps running.
+  for (int i = 0; i < 3; ++i) {
+    clk.advance(10s);
+    r = cat.record_check("orders", "orders-1", health_status::passing, 100,
+                         "HTTP 200");
+    ASSERT_TRUE(r);
+    EXPECT_FALSE(*r) << "check " << i;
+    EXPECT_EQ(cat.find("orders", "orders-1")->status, health_status::critical);
+    EXPECT_EQ(cat.find("orders", "orders-1")->last_check_output, "HTTP 200");
+    cat.expire();
+  }
+  clk.advance(31s);
+  auto changes = cat.expire();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].what, catalog_change::kind::deregistered);
+}
+
+TEST_F(catalog_test, after_a_heartbeat_checks_count_again) {
+  ASSERT_TRUE(cat.upsert(make("orders", "orders-1", 6000, 10'000)));
+  clk.advance(11s);
+  ASSERT_EQ(cat.expire().size(), 1u);
+  ASSERT_TRUE(cat.heartbeat("orders", "orders-1"));
+  EXPECT_EQ(cat.find("orders", "orders-1")->status, health_status::passing);
+  auto r = cat.record_check("orders", "orders-1", health_status::critical, 100,
+                            "HTTP 500");
+  ASSERT_TRUE(r && *r);
+  EXPECT_EQ((*r)->instance.status, health_status::critical);
+  r = cat.record_check("orders", "orders-1", health_status::passing, 100,
+                       "HTTP 200");
+  ASSERT_TRUE(r && *r);
+  EXPECT_EQ((*r)->instance.status, health_status::passing);
+}
+
 TEST_F(catalog_test, removal_can_be_disabled) {
   catalog keep{clk, {"node-a", 0s, 24h, 10, {}}};
   ASSERT_TRUE(keep.upsert(make("orders", "orders-1", 6000, 1'000)));
