@@ -65,19 +65,7 @@ agent start_with_fd_limit(int n, std::vector<std::string> extra) {
       "--cluster", "127.0.0.1:0",
       "--dev"};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  agent a;
-  a.proc = process::start(argv);
-  if (!a.proc) return a;
-  auto m = a.proc->wait_for(std::regex{
-      R"(valmesh agent started: node=\S+ http=127\.0\.0\.1:(\d+) cluster=127\.0\.0\.1:(\d+))"});
-  if (!m) {
-    ADD_FAILURE() << "valmesh agent did not start under prlimit:\n"
-                  << a.proc->out() << a.proc->err();
-    return a;
-  }
-  a.http_port = static_cast<uint16_t>(std::stoi((*m)[1]));
-  a.cluster_port = static_cast<uint16_t>(std::stoi((*m)[2]));
-  return a;
+  return agent::start_argv(std::move(argv));
 }
 
 }  // namespace

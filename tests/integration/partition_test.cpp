@@ -54,14 +54,10 @@ class partition : public ::testing::Test {
     for (size_t j = 0; j < lab_->size(); ++j)
       if (j != i) argv.insert(argv.end(), {"--join", cluster_addr(j)});
     argv.insert(argv.end(), extra.begin(), extra.end());
-    auto p = process::start(argv);
-    ASSERT_TRUE(p);
-    auto m = p->wait_for(std::regex{R"(valmesh agent started: node=\S+ )"
-                                    R"(http=127\.0\.0\.1:(\d+))"});
-    ASSERT_TRUE(m) << p->out() << p->err();
+    auto a = agent::start_argv(std::move(argv));
+    ASSERT_TRUE(a.proc && a.http_port != 0);
     if (nodes_.size() <= i) nodes_.resize(i + 1);
-    nodes_[i].proc = std::move(p);
-    nodes_[i].http_port = static_cast<uint16_t>(std::stoi((*m)[1]));
+    nodes_[i] = std::move(a);
   }
 
   void start_all(std::vector<std::string> extra = {}) {

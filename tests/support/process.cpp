@@ -188,9 +188,7 @@ run_result run_valmesh(std::vector<std::string> args,
 
 // -- agent and echo -----------------------------------------------------------
 
-namespace {
-
-agent start_agent(std::vector<std::string> argv) {
+agent agent::start_argv(std::vector<std::string> argv) {
   agent a;
   a.proc = process::start(argv);
   if (!a.proc) {
@@ -198,7 +196,7 @@ agent start_agent(std::vector<std::string> argv) {
     return a;
   }
   auto m = a.proc->wait_for(std::regex{
-      R"(valmesh agent started: node=\S+ http=127\.0\.0\.1:(\d+) cluster=127\.0\.0\.1:(\d+))"});
+      R"(valmesh agent started: node=\S+ http=127\.0\.0\.1:(\d+) cluster=\S+:(\d+))"});
   if (!m) {
     ADD_FAILURE() << "valmesh agent did not start:\n"
                   << a.proc->out() << a.proc->err();
@@ -209,14 +207,12 @@ agent start_agent(std::vector<std::string> argv) {
   return a;
 }
 
-}  // namespace
-
 agent agent::start(std::vector<std::string> extra) {
   std::vector<std::string> argv{VALMESH_BIN,   "agent",     "--http",
                                 "127.0.0.1:0", "--cluster", "127.0.0.1:0",
                                 "--dev"};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  return start_agent(std::move(argv));
+  return start_argv(std::move(argv));
 }
 
 agent agent::start_durable(const std::string& data_dir,
@@ -225,7 +221,7 @@ agent agent::start_durable(const std::string& data_dir,
                                 "127.0.0.1:0", "--cluster", "127.0.0.1:0",
                                 "--data-dir",  data_dir};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  return start_agent(std::move(argv));
+  return start_argv(std::move(argv));
 }
 
 echo echo::start(std::string name) {

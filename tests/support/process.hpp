@@ -98,6 +98,11 @@ struct agent {
   /// Fails the test (returns an agent without a process) if it does not start.
   static agent start(std::vector<std::string> extra = {});
 
+  /// Starts `argv` (a command line that runs `valmesh agent` with its
+  /// HTTP port on 127.0.0.1, perhaps under a wrapper such as prlimit or
+  /// `ip netns exec`) and reads the ports from its start-up line.
+  static agent start_argv(std::vector<std::string> argv);
+
   /// The same without --dev: durable state in `data_dir`.
   static agent start_durable(const std::string& data_dir,
                              std::vector<std::string> extra = {});
