@@ -5,6 +5,7 @@
 #include <set>
 
 #include <spdlog/spdlog.h>
+#include <caf/detail/serialized_size.hpp>
 #include <caf/io/all.hpp>
 #include <caf/openssl/manager.hpp>
 #include <nlohmann/json.hpp>
@@ -458,31 +459,54 @@ void try_seeds(cluster_pointer self) {
         });
 }
 
-void flush(cluster_pointer self) {
+/// Sends one batch to every member: one message, built once and shared by
+/// every send (CAF messages are reference counted), metered once.
+void push_batch(cluster_pointer self, const std::vector<std::string>& peers,
+                std::vector<catalog_entry> batch) {
   auto& st = self->state;
-  st.flush_pending = false;
-  if (st.outbox.empty()) return;
-  auto batch = std::move(st.outbox);
-  st.outbox.clear();
-  auto peers = st.view->peers();
-  if (st.options.meter && !peers.empty()) {
+  if (st.options.meter) {
     auto bytes = wire_size(self->system(), batch);
     for (size_t i = 0; i < peers.size(); ++i)
       st.options.meter->replication(true, batch.size(), bytes);
   }
+  auto msg = caf::make_message(merge_atom::value, std::move(batch));
   for (auto& name : peers)
-    with_gateway(self, name, [self, batch](caf::actor gw) {
-      if (gw) caf::unsafe_send_as(self, gw, merge_atom::value, batch);
+    with_gateway(self, name, [self, msg](caf::actor gw) {
+      if (gw) caf::unsafe_send_as(self, gw, msg);
     });
+}
+
+/// Pushes the outbox to every member, in batches of at most
+/// `push_batch_max` entries. With `only_full`, only whole batches leave and
+/// the rest waits for the timer.
+void flush(cluster_pointer self, bool only_full = false) {
+  auto& st = self->state;
+  auto max = std::max<size_t>(1, st.options.push_batch_max);
+  if (!only_full) st.flush_pending = false;
+  if (st.outbox.empty() || (only_full && st.outbox.size() < max)) return;
+  auto peers = st.view->peers();
+  if (peers.empty()) {
+    if (!only_full) st.outbox.clear();
+    return;
+  }
+  auto& xs = st.outbox;
+  size_t sent = 0;
+  while (xs.size() - sent >= max || (!only_full && sent < xs.size())) {
+    auto n = std::min(max, xs.size() - sent);
+    auto first = xs.begin() + static_cast<ptrdiff_t>(sent);
+    std::vector<catalog_entry> batch(
+        std::make_move_iterator(first),
+        std::make_move_iterator(first + static_cast<ptrdiff_t>(n)));
+    sent += n;
+    push_batch(self, peers, std::move(batch));
+  }
+  xs.erase(xs.begin(), xs.begin() + static_cast<ptrdiff_t>(sent));
 }
 
 }  // namespace
 
 size_t wire_size(caf::actor_system& sys, const std::vector<catalog_entry>& xs) {
-  std::vector<char> buf;
-  caf::binary_serializer sink{sys, buf};
-  if (sink(const_cast<std::vector<catalog_entry>&>(xs))) return 0;
-  return buf.size();
+  return caf::detail::serialized_size(sys, xs);
 }
 
 nlohmann::json to_json(const member& m) {
@@ -666,10 +690,16 @@ cluster_actor::behavior_type cluster_impl(cluster_pointer self,
         else
           st.outbox.insert(st.outbox.end(), std::make_move_iterator(xs.begin()),
                            std::make_move_iterator(xs.end()));
-        if (!st.flush_pending) {
-          // Whatever arrives before this message is handled rides along.
+        // A full batch leaves at once; the rest waits for the timer.
+        flush(self, true);
+        if (!st.flush_pending && !st.outbox.empty()) {
+          // Whatever arrives before the timer fires rides along.
           st.flush_pending = true;
-          self->send(self, tick_atom::value, uint64_t{flush_timer});
+          if (st.options.push_delay.count() > 0)
+            self->delayed_send(self, st.options.push_delay, tick_atom::value,
+                               uint64_t{flush_timer});
+          else
+            self->send(self, tick_atom::value, uint64_t{flush_timer});
         }
       },
       [self](auth_atom, const std::string& addr, caf::actor& gw) {

@@ -77,6 +77,14 @@ struct cluster_options {
   /// Seeds to join on start (HOST:PORT); retried with backoff until one
   /// answers.
   std::vector<std::string> seeds;
+  /// How long this node's writes wait to be pushed together: the first
+  /// write after a push arms the timer, and every write taken until it
+  /// fires rides in the same message to each member (a cost per message,
+  /// not per write; at 0 a push leaves at the end of the mailbox turn).
+  std::chrono::milliseconds push_delay{std::chrono::milliseconds{2}};
+  /// At most this many entries in one push message: a longer batch is
+  /// split, and a full one leaves at once without waiting for the timer.
+  size_t push_batch_max = 256;
   /// How often a full anti-entropy round runs with one member.
   std::chrono::milliseconds anti_entropy_interval{std::chrono::seconds{2}};
   /// The cluster's secret (`--cluster-secret`). When set, every gateway
@@ -130,7 +138,8 @@ struct cluster_memory {
 /// Spawns the cluster actor.
 cluster_actor spawn_cluster(caf::actor_system& sys, cluster_options options);
 
-/// The size of `xs` on the wire (CAF's binary serialisation), for metrics.
+/// The size of `xs` on the wire (CAF's binary serialisation), for metrics;
+/// counted by walking the fields (nothing is serialised or allocated).
 size_t wire_size(caf::actor_system& sys, const std::vector<catalog_entry>& xs);
 
 /// Renders a member as `GET /api/cluster/members` shows it.

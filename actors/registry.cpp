@@ -148,10 +148,28 @@ void persist_quietly(registry_pointer self, store_mutation m) {
                 std::move(m))
       .then([](uint64_t) {},
             [what](caf::error& err) {
-              spdlog::warn("registry: the store did not record the change "
-                           "of {}: {}",
-                           what, to_failure(err).message);
+              spdlog::warn(
+                  "registry: the store did not record the change "
+                  "of {}: {}",
+                  what, to_failure(err).message);
             });
+}
+
+/// Sends changes nobody waits for (writes replicated from other nodes,
+/// health-check results) to the store in one message; it fsyncs them with
+/// its next group, at the latest `store_options::lazy_sync` later. What a
+/// crash loses of them in that window comes back: a replicated write from
+/// the others at the next anti-entropy round, a check result at the next
+/// check (a restarted node starts every instance it judges `unknown`).
+void persist_lazily(registry_pointer self, std::vector<store_mutation> ms) {
+  if (ms.empty()) return;
+  auto store = self->state.store();
+  if (!store) {
+    spdlog::warn("registry: no store to record {} replicated changes",
+                 ms.size());
+    return;
+  }
+  if (*store) self->send(*store, append_atom::value, std::move(ms));
 }
 
 /// The tombstone record of the removal of `x`.
@@ -159,8 +177,8 @@ store_mutation burial_of(const catalog& data, const service_instance& x) {
   if (auto i = data.tombstones().find(x.name + "/" + x.id);
       i != data.tombstones().end())
     return store_mutation::bury(i->second);
-  return store_mutation::bury(tombstone{x.name, x.id, x.node, data.index(),
-                                        x.revision, 0});
+  return store_mutation::bury(
+      tombstone{x.name, x.id, x.node, data.index(), x.revision, 0});
 }
 
 /// The store record of a change: a `put` of the instance as it now is, or
@@ -335,6 +353,7 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
       [self](check_atom, const std::string& name,
              std::vector<check_report>& reports) {
         bool changed = false;
+        std::vector<store_mutation> records;
         for (auto& rep : reports) {
           auto r = self->state.data->record_check(
               name, rep.id, rep.status, rep.duration_us, std::move(rep.output));
@@ -344,13 +363,15 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
                        to_string(c.instance.status), to_string(c.previous),
                        c.instance.last_check_output);
           self->state.publish(c);
-          persist_quietly(self, store_mutation::put(c.instance));
+          records.push_back(store_mutation::put(c.instance));
           changed = true;
         }
+        persist_lazily(self, std::move(records));
         if (changed) arm_timer(self);
       },
       [self](merge_atom, std::vector<catalog_entry>& entries) {
         auto& st = self->state;
+        std::vector<store_mutation> records;
         for (auto& e : entries) {
           auto c = st.data->merge(e);
           if (!c) continue;
@@ -358,8 +379,9 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
               st.data->instances(c->instance.name) == nullptr)
             st.balancers.erase(c->instance.name);
           st.publish(*c);
-          persist_quietly(self, record_of(*st.data, *c));
+          records.push_back(record_of(*st.data, *c));
         }
+        persist_lazily(self, std::move(records));
         arm_timer(self);
       },
       [self](rejudge_atom) {

@@ -15,6 +15,11 @@ struct store_state {
   /// The appends written since the last fsync, waiting for it.
   std::vector<caf::typed_response_promise<uint64_t>> waiting;
   bool flush_pending = false;
+  /// Appends nobody waits for, not yet fsynced, and whether a delayed
+  /// flush is armed for them.
+  size_t unsynced = 0;
+  bool lazy_pending = false;
+  std::chrono::milliseconds lazy_sync{50};
 
   store_state() = default;
   store_state(const store_state&) = delete;
@@ -39,6 +44,8 @@ using store_pointer = metered_pointer<store_actor, store_state>;
 void flush(store_pointer self) {
   auto& st = self->state;
   st.flush_pending = false;
+  st.lazy_pending = false;
+  st.unsynced = 0;
   auto err = st.backend->sync();
   auto waiting = std::move(st.waiting);
   st.waiting.clear();
@@ -66,6 +73,7 @@ store_actor::behavior_type store_impl(store_pointer self,
                                       store_options options) {
   auto& st = self->state;
   st.backend = std::move(options.backend);
+  st.lazy_sync = options.lazy_sync;
   if (st.backend->dirty()) {
     spdlog::warn("store: restarted with appends in flight; recovering");
     if (auto f = st.backend->recover()) {
@@ -76,7 +84,7 @@ store_actor::behavior_type store_impl(store_pointer self,
   // Graceful stop: what was appended is still fsynced and answered.
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
-    if (!st.waiting.empty()) flush(self);
+    if (!st.waiting.empty() || st.unsynced > 0) flush(self);
     auto s = st.backend->stats();
     spdlog::info(
         "store: stopping: {} appends in {} fsyncs since start ({:.1f} per "
@@ -100,6 +108,16 @@ store_actor::behavior_type store_impl(store_pointer self,
           self->send(self, flush_atom::value);
         }
         return rp;
+      },
+      [self](append_atom, std::vector<store_mutation>& ms) {
+        auto& st = self->state;
+        for (auto& m : ms) st.backend->append(m);
+        st.unsynced += ms.size();
+        if (st.flush_pending || st.lazy_pending || ms.empty()) return;
+        // A group under way takes them along; otherwise they wait (at most
+        // `lazy_sync`) for appends that someone waits for.
+        st.lazy_pending = true;
+        self->delayed_send(self, st.lazy_sync, flush_atom::value);
       },
       [self](load_atom) { return self->state.backend->contents(); },
       [self](flush_atom) { flush(self); },

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 
@@ -19,6 +20,11 @@ using store_actor = caf::typed_actor<
     /// it is durable (fsynced). Appends that arrive together share one fsync
     /// (group commit).
     caf::replies_to<append_atom, store_mutation>::with<uint64_t>,
+    /// Appends mutations nobody waits for (writes replicated from other
+    /// nodes, whose durability is their origin's): they share the fsync of
+    /// the next group, and are fsynced at the latest `lazy_sync` after the
+    /// first of them. No answer.
+    caf::reacts_to<append_atom, std::vector<store_mutation>>,
     /// Answers every instance the store holds and the index to resume from.
     caf::replies_to<load_atom>::with<store_contents>,
     /// Internal: fsyncs what was appended and answers those appends (sent to
@@ -34,6 +40,9 @@ struct store_options {
   /// one of CAF's few scheduler workers (the node sets it for the durable
   /// store; the DSL tests need the deterministic scheduler).
   bool detached = false;
+  /// How long mutations appended without an answer may wait for their
+  /// fsync when no other append comes to share it.
+  std::chrono::milliseconds lazy_sync{std::chrono::milliseconds{50}};
 };
 
 /// Spawns a store over `options.backend`. If the backend is dirty (its last
@@ -41,3 +50,5 @@ struct store_options {
 store_actor spawn_store(caf::actor_system& sys, store_options options);
 
 }  // namespace valmesh
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<valmesh::store_mutation>)

@@ -10,6 +10,7 @@
 #include "caf/test/dsl.hpp"
 #include "caf/test/unit_test_impl.hpp"
 
+#include "caf/binary_serializer.hpp"
 #include "caf/detail/simple_actor_clock.hpp"
 
 #include <algorithm>
@@ -61,6 +62,8 @@ struct peer_log {
   std::vector<std::vector<member>> gossips;
   std::vector<std::vector<member>> syncs;
   size_t merges = 0;
+  /// The ids of each push it received, in order.
+  std::vector<std::vector<std::string>> pushes;
 };
 
 struct fake_peer_state {
@@ -141,7 +144,12 @@ caf::behavior fake_peer(fake_peer_pointer self, std::string name,
       [=](gossip_atom, std::vector<member>& xs) {
         log->gossips.push_back(std::move(xs));
       },
-      [=](merge_atom, std::vector<catalog_entry>&) { ++log->merges; },
+      [=](merge_atom, const std::vector<catalog_entry>& xs) {
+        ++log->merges;
+        std::vector<std::string> ids;
+        for (auto& e : xs) ids.push_back(e.instance.id);
+        log->pushes.push_back(std::move(ids));
+      },
   };
 }
 
@@ -178,6 +186,8 @@ struct fixture : test_coordinator_fixture<test_config> {
   cluster_actor cluster;
 
   static constexpr auto probe_interval = 500ms;
+  static constexpr auto push_delay = 2ms;
+  static constexpr size_t push_batch_max = 4;
 
   fixture() {
     // The actor logs every member change at info; the checks say it better.
@@ -211,6 +221,8 @@ struct fixture : test_coordinator_fixture<test_config> {
     o.membership.suspicion_mult = 2;
     o.self = record("a", member_status::alive, 1);
     o.seed = 7;
+    o.push_delay = push_delay;
+    o.push_batch_max = push_batch_max;
     o.memory = memory;
     o.resolve = [this](const std::string& addr) {
       auto i = gateways.find(addr);
@@ -403,6 +415,18 @@ struct fixture : test_coordinator_fixture<test_config> {
     }
     CAF_FAIL(target << " was never declared dead");
     return now();
+  }
+
+  /// Hands the cluster actor writes of this node, as the registry's hook
+  /// does, one message each.
+  void push(std::initializer_list<std::string> ids) {
+    for (auto& id : ids) {
+      catalog_entry e;
+      e.instance.name = "orders";
+      e.instance.id = id;
+      e.instance.node = "a";
+      self->send(cluster, push_atom::value, std::vector<catalog_entry>{e});
+    }
   }
 
   /// Every gossip `name` received that carried `m` (status and incarnation).
@@ -680,6 +704,79 @@ CAF_TEST(a slow node waits longer before it suspects others) {
                         << healthy_timeout.count() << "ms)");
   CAF_CHECK_GREATER_OR_EQUAL(ms(died_at - suspected_at),
                              3 * healthy_timeout.count());
+}
+
+CAF_TEST(writes within the push delay go to each member in one message) {
+  meet_peers();
+  auto t0 = now();
+  push({"o-1", "o-2", "o-3"});
+  sched.run();
+  // Nothing left yet: the timer armed by the first write has not fired.
+  CAF_CHECK(logs["b"]->pushes.empty());
+  CAF_CHECK(logs["c"]->pushes.empty());
+  advance_to(t0 + push_delay - 1ns);
+  CAF_CHECK(logs["b"]->pushes.empty());
+  advance_to(t0 + push_delay);
+  using ids = std::vector<std::vector<std::string>>;
+  CAF_CHECK_EQUAL(logs["b"]->pushes, (ids{{"o-1", "o-2", "o-3"}}));
+  CAF_CHECK_EQUAL(logs["c"]->pushes, (ids{{"o-1", "o-2", "o-3"}}));
+  // The next write arms the timer again.
+  push({"o-4"});
+  advance_to(now() + push_delay);
+  CAF_CHECK_EQUAL(logs["b"]->pushes, (ids{{"o-1", "o-2", "o-3"}, {"o-4"}}));
+}
+
+CAF_TEST(a batch past the size limit is split and full ones leave at once) {
+  meet_peers();
+  auto t0 = now();
+  push({"o-1", "o-2", "o-3", "o-4", "o-5", "o-6", "o-7", "o-8", "o-9"});
+  sched.run();
+  using ids = std::vector<std::vector<std::string>>;
+  // push_batch_max (4) entries per message: two full ones without waiting.
+  auto full = ids{{"o-1", "o-2", "o-3", "o-4"}, {"o-5", "o-6", "o-7", "o-8"}};
+  CAF_CHECK_EQUAL(logs["b"]->pushes, full);
+  CAF_CHECK_EQUAL(logs["c"]->pushes, full);
+  CAF_CHECK_EQUAL(now(), t0);
+  // The rest at the timer, in order.
+  advance_to(t0 + push_delay);
+  full.push_back({"o-9"});
+  CAF_CHECK_EQUAL(logs["b"]->pushes, full);
+  CAF_CHECK_EQUAL(logs["c"]->pushes, full);
+  // One message of ten entries is split the same way.
+  std::vector<catalog_entry> xs(10);
+  for (size_t i = 0; i < xs.size(); ++i) {
+    xs[i].instance.name = "orders";
+    xs[i].instance.id = "p-" + std::to_string(i);
+  }
+  self->send(cluster, push_atom::value, xs);
+  advance_to(now() + push_delay);
+  auto& got = logs["b"]->pushes;
+  CAF_REQUIRE_EQUAL(got.size(), 6u);
+  CAF_CHECK_EQUAL(got[3].size(), 4u);
+  CAF_CHECK_EQUAL(got[4].size(), 4u);
+  CAF_CHECK_EQUAL(got[5], (std::vector<std::string>{"p-8", "p-9"}));
+}
+
+CAF_TEST(the wire size is what the binary serializer writes) {
+  // Long strings and more than 127 entries: lengths past one varbyte.
+  for (size_t n : {0, 1, 3, 200}) {
+    std::vector<catalog_entry> xs(n);
+    for (size_t i = 0; i < n; ++i) {
+      auto& x = xs[i].instance;
+      x.name = "orders";
+      x.id = "o-" + std::to_string(i) + std::string(i % 300, 'x');
+      x.host = "10.0.0." + std::to_string(i % 250);
+      x.port = static_cast<uint16_t>(7000 + i);
+      x.tags = {"a", std::string(200, 't')};
+      x.metadata["zone"] = std::string(i, 'z');
+      x.revision = {(uint64_t{1} << 40) + i, "node-a"};
+      xs[i].removed = i % 2 == 1;
+    }
+    std::vector<char> buf;
+    caf::binary_serializer sink{sys, buf};
+    CAF_REQUIRE(!sink(xs));
+    CAF_CHECK_EQUAL(wire_size(sys, xs), buf.size());
+  }
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -2,8 +2,10 @@
 // CAF's test DSL: group commit (appends in the mailbox together share one
 // flush, and none is answered before it), the registry loading its catalog
 // before it serves anything, a restarted registry rebuilding from the store,
-// a store that is not running failing a registration with `unavailable`, and
-// a store or registry that dies with requests in flight answering them.
+// a store that is not running failing a registration with `unavailable`, a
+// store or registry that dies with requests in flight answering them, and
+// the appends nobody waits for (replicated writes): one message per batch,
+// fsynced with the next group or at the latest `lazy_sync` later.
 
 #define CAF_SUITE store_actor
 
@@ -219,6 +221,82 @@ CAF_TEST(a registry that dies while the store works fails the waiting client) {
   CAF_REQUIRE(xs.has_value());
   CAF_CHECK_EQUAL(xs->size(), 1u);
   caf::anon_send_exit(again, caf::exit_reason::user_shutdown);
+}
+
+/// A write of another node, as a push brings it.
+catalog_entry replicated(std::string id, uint64_t stamp) {
+  catalog_entry e;
+  e.instance = make(std::move(id), 7000);
+  e.instance.node = "node-b";
+  e.instance.revision = {stamp, "node-b"};
+  e.instance.registered = e.instance.revision;
+  return e;
+}
+
+CAF_TEST(appends nobody waits for are fsynced at the latest lazy_sync later) {
+  self->send(store, append_atom::value,
+             std::vector<store_mutation>{store_mutation::put(make("o-1", 1)),
+                                         store_mutation::put(make("o-2", 2))});
+  expect((append_atom, std::vector<store_mutation>),
+         from(self).to(store).with(_, _));
+  // Applied, but not fsynced until the timer: no flush in the mailbox.
+  disallow((flush_atom), from(store).to(store));
+  CAF_CHECK_EQUAL(backend->stats().appends, 2u);
+  CAF_CHECK_EQUAL(backend->stats().syncs, 0u);
+  // A second batch before the timer fires shares it.
+  self->send(store, append_atom::value,
+             std::vector<store_mutation>{store_mutation::put(make("o-3", 3))});
+  expect((append_atom, std::vector<store_mutation>),
+         from(self).to(store).with(_, _));
+  disallow((flush_atom), from(store).to(store));
+  CAF_CHECK_EQUAL(advance_time(49ms), 0u);
+  CAF_CHECK_EQUAL(backend->stats().syncs, 0u);
+  CAF_CHECK_EQUAL(advance_time(1ms), 1u);
+  expect((flush_atom), from(store).to(store));
+  CAF_CHECK_EQUAL(backend->stats().syncs, 1u);
+  CAF_CHECK_EQUAL(backend->contents().instances.size(), 3u);
+  // Nothing is left armed.
+  CAF_CHECK_EQUAL(trigger_timeouts(), 0u);
+}
+
+CAF_TEST(appends nobody waits for ride with the next group) {
+  self->send(store, append_atom::value,
+             std::vector<store_mutation>{store_mutation::put(make("o-1", 1))});
+  expect((append_atom, std::vector<store_mutation>),
+         from(self).to(store).with(_, _));
+  auto a = self->request(store, caf::infinite, append_atom::value,
+                         store_mutation::put(make("o-2", 2)));
+  expect((append_atom, store_mutation), from(self).to(store).with(_, _));
+  expect((flush_atom), from(store).to(store));
+  uint64_t n = 0;
+  a.receive([&](uint64_t x) { n = x; },
+            [&](caf::error& err) { CAF_FAIL(sys.render(err)); });
+  // One fsync covered both, long before the lazy timer.
+  CAF_CHECK_EQUAL(n, 2u);
+  CAF_CHECK_EQUAL(backend->stats().syncs, 1u);
+}
+
+CAF_TEST(a push of other nodes reaches the store as one unanswered append) {
+  auto reg = spawn_registry_over_store();
+  run();
+  self->send(reg, merge_atom::value,
+             std::vector<catalog_entry>{replicated("o-1", 1ull << 20),
+                                        replicated("o-2", 1ull << 20 | 1),
+                                        replicated("o-3", 1ull << 20 | 2)});
+  expect((merge_atom, std::vector<catalog_entry>),
+         from(self).to(reg).with(_, _));
+  expect((append_atom, std::vector<store_mutation>),
+         from(reg).to(store).with(_, _));
+  disallow((append_atom, store_mutation), from(reg).to(store));
+  CAF_CHECK_EQUAL(backend->stats().appends, 3u);
+  run();
+  trigger_timeouts();
+  run();
+  auto c = backend->contents();
+  CAF_REQUIRE_EQUAL(c.instances.size(), 3u);
+  CAF_CHECK_EQUAL(c.instances[0].node, "node-b");
+  CAF_CHECK_GE(backend->stats().syncs, 1u);
+  caf::anon_send_exit(reg, caf::exit_reason::user_shutdown);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -204,6 +204,11 @@ nap() { sleep "$1" & local s=$!; { wait "$s"; } 2>/dev/null; } # interruptible s
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 mib() { awk -v k="$1" 'BEGIN{ printf "%.1f", k / 1024 }'; }
 alive() { [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null; }
+pids_ticks() { # PIDS: their utime+stime summed (0 for one that is gone)
+  local p x t=0
+  for p in "$@"; do [[ -n "$p" ]] && x="$(proc_ticks "$p")" && t=$((t + ${x:-0})); done
+  echo "$t"
+}
 secs_since() { awk -v a="$1" -v b="$(now)" 'BEGIN{ printf "%.3f", b - a }'; }
 
 # -- valmesh nodes --------------------------------------------------------------------
@@ -330,29 +335,37 @@ etcd_stop() {
 
 # -- 1. propagation ----------------------------------------------------------------
 # One line per round and system in prop.txt: SYSTEM ROUND RATE ACK_P50 ACK_P99
-# P50 P99 MAX MISSING ERRORS NEGATIVE (ms; n/a when the round failed).
-prop_record() { # SYSTEM ROUND JSON
+# P50 P99 MAX MISSING ERRORS NEGATIVE CPU_MS (ms; n/a when the round failed).
+# CPU_MS: the CPU time (utime+stime) of every process of the system (5 nodes,
+# 3 etcd members) over the round's client run, warm-up and drain included,
+# per acknowledged write: a cost that holds on a noisy machine, where
+# latencies do not.
+prop_record() { # SYSTEM ROUND JSON TICKS
   if [[ -s "$3" ]] && jq -e '.p99 != null' "$3" >/dev/null 2>&1; then
-    jq -r --arg r "$2" '[.kind, $r, .rate, .ack_p50, .ack_p99, .p50, .p99, .max, .missing,
-      ((.errors | add) // 0), .negative] | map(tostring) | join(" ")' "$3" >>"$tmp/prop.txt"
+    jq -r --arg r "$2" --arg t "$4" --arg hz "$HZ" '[.kind, $r, .rate, .ack_p50, .ack_p99, .p50, .p99, .max, .missing,
+      ((.errors | add) // 0), .negative,
+      (if .acked > 0 and ($t | length) > 0 then (($t | tonumber) * 1000 / ($hz | tonumber) / .acked * 1000 | round) / 1000 else "n/a" end)]
+      | map(tostring) | join(" ")' "$3" >>"$tmp/prop.txt"
     jq -r '.watchers[] | select((.lagged // 0) > 0 or .ended or .error or .canceled) |
       "watcher on port \(.port): \(del(.port, .events) | tostring)"' "$3" 2>/dev/null |
       while read -r l; do echo "$1 round $2: $l"; done >>"$tmp/prop-notes.txt"
-    log "$1 round $2: $(jq -c '{rate, ack_p50, p50, p99, max, missing, errors}' "$3")"
+    log "$1 round $2: $(jq -c '{rate, ack_p50, p50, p99, max, missing, errors}' "$3"), cpu ticks $4"
   else
-    echo "$1 $2 n/a n/a n/a n/a n/a n/a n/a n/a n/a" >>"$tmp/prop.txt"
+    echo "$1 $2 n/a n/a n/a n/a n/a n/a n/a n/a n/a n/a" >>"$tmp/prop.txt"
     echo "$1 round $2 failed: $(cut -c1-400 "$3" 2>/dev/null) $(tail -2 "$tmp/py.log" 2>/dev/null | tr '\n' ' ')" >>"$tmp/prop-notes.txt"
     log "$1 round $2 failed: $(cut -c1-400 "$3" 2>/dev/null)"
   fi
 }
 prop_valmesh() { # ROUND
-  local r=$1 out="$tmp/prop-valmesh-$1.json" k watch=""
+  local r=$1 out="$tmp/prop-valmesh-$1.json" k watch="" t0 ticks=""
   lock_acquire "propagation-valmesh-$r"
   if cluster_start "$tmp/prop-$r"; then
     for ((k = 2; k <= NODES; k++)); do watch+="${watch:+,}${N_HTTP[k]}"; done
     check_quiet "propagation-valmesh-$r"
+    t0="$(pids_ticks "${N_PID[@]}")"
     py "$out" propagate --kind valmesh --port "${N_HTTP[1]}" --watch "$watch" --rate "$RATE" \
       --duration "$DURATION" --conns "$CONNS" --tag "r$r" --drain "$DRAIN" || true
+    ticks=$(($(pids_ticks "${N_PID[@]}") - t0))
     check_quiet "propagation-valmesh-$r"
   else
     echo '{"error": "the cluster did not start"}' >"$out"
@@ -361,25 +374,27 @@ prop_valmesh() { # ROUND
     notes+=("propagation round $r: n$k exited"); done
   cluster_stop
   lock_release
-  prop_record valmesh "$r" "$out"
+  prop_record valmesh "$r" "$out" "$ticks"
 }
 prop_etcd() { # ROUND
-  local r=$1 out="$tmp/prop-etcd-$1.json" leader
+  local r=$1 out="$tmp/prop-etcd-$1.json" leader t0 ticks=""
   lock_acquire "propagation-etcd-$r"
   if etcd_start "$tmp/etcd-$r" "valmesh-bench-$r-$$"; then
     leader="$(curl -s --max-time 5 -X POST -d '{}' "http://127.0.0.1:${E_CLIENT[1]}/v3/maintenance/status" |
       jq -r 'if .leader == .header.member_id then "yes" else "no" end' 2>/dev/null || echo "?")"
     etcd_leader+="$leader "
     check_quiet "propagation-etcd-$r"
+    t0="$(pids_ticks "${E_PID[@]}")"
     py "$out" propagate --kind etcd --port "${E_CLIENT[1]}" --watch "${E_CLIENT[2]},${E_CLIENT[3]}" \
       --rate "$RATE" --duration "$DURATION" --conns "$CONNS" --tag "r$r" --drain "$DRAIN" || true
+    ticks=$(($(pids_ticks "${E_PID[@]}") - t0))
     check_quiet "propagation-etcd-$r"
   else
     echo '{"error": "etcd did not start"}' >"$out"
   fi
   etcd_stop
   lock_release
-  prop_record etcd "$r" "$out"
+  prop_record etcd "$r" "$out" "$ticks"
 }
 
 # -- 2. failure detection --------------------------------------------------------------
@@ -622,10 +637,11 @@ if has_part propagation; then
    etcd ${etcd_version:-?}: 3 members, POST /v3/kv/put on e1 (leader in each round: ${etcd_leader% }), POST /v3/watch on e2, e3
    latency = the event's arrival on the LAST watched node - the client's read of the write's ack (ms)
 EOF
-  row() { printf '%-8s %5s %9s %9s %9s %9s %9s %9s %8s %7s\n' "$@"; }
-  row system round writes/s "ack p50" "ack p99" "p50" "p99" "max" missing errors
-  while read -r s r rate ap50 ap99 p50 p99 mx miss errs _; do
-    row "$s" "$r" "$rate" "$ap50" "$ap99" "$p50" "$p99" "$mx" "$miss" "$errs"
+  echo "   cpu = utime+stime of all the system's processes over the round (warm-up and drain included) per acked write (ms)"
+  row() { printf '%-8s %5s %9s %9s %9s %9s %9s %9s %8s %7s %7s\n' "$@"; }
+  row system round writes/s "ack p50" "ack p99" "p50" "p99" "max" missing errors "cpu ms"
+  while read -r s r rate ap50 ap99 p50 p99 mx miss errs _ cpu _; do
+    row "$s" "$r" "$rate" "$ap50" "$ap99" "$p50" "$p99" "$mx" "$miss" "$errs" "${cpu:-n/a}"
   done <"$tmp/prop.txt"
   # Means per system over the rounds that produced figures; the per-round
   # ratio valmesh/etcd of p99 (each pair run back to back) with its mean and
