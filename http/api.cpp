@@ -75,7 +75,12 @@ void maybe_blocking(const ctx_ptr& ctx, const request_context& rc,
                q.error().message == "Invalid index"
                    ? "'index' must be a number (an X-Valmesh-Index)"
                    : "'wait' must be a duration like \"30s\" (at most 10m)"});
-  read_when_changed(ctx->long_poll, key, q->index, q->wait, std::move(read));
+  if (!read_when_changed(ctx->long_poll, key, q->index, q->wait,
+                         std::move(read)))
+    reply_error(done, {errc::unavailable,
+                       "too many blocking queries: the node holds at most " +
+                           std::to_string(ctx->long_poll.max_held) +
+                           " at once (max_blocking_queries)"});
 }
 
 void list_services(const ctx_ptr& ctx, request_context&& rc, responder done) {

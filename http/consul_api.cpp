@@ -138,7 +138,12 @@ void blocking(const ctx_ptr& ctx, const request_context& rc,
               const responder& done, const std::string& key, Read read) {
   auto q = consul::parse_blocking_query(rc.query("index"), rc.query("wait"));
   if (!q) return reply_text(done, 400, q.error().message);
-  read_when_changed(ctx->long_poll, key, q->index, q->wait, std::move(read));
+  if (!read_when_changed(ctx->long_poll, key, q->index, q->wait,
+                         std::move(read)))
+    reply_text(done, 503,
+               "too many blocking queries: the node holds at most " +
+                   std::to_string(ctx->long_poll.max_held) +
+                   " at once (max_blocking_queries)");
 }
 
 // -- agent --------------------------------------------------------------------

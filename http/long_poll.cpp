@@ -15,10 +15,22 @@ namespace net = boost::asio;
 
 namespace {
 
-/// One held query; touched only on its loop.
+/// One held query; touched only on its loop. It keeps its place among the
+/// held queries until it is answered (or dropped with its connection).
 struct held_query {
-  explicit held_query(net::io_context& ioc) : timer(ioc) {}
+  held_query(net::io_context& ioc, std::shared_ptr<std::atomic<int64_t>> held)
+      : timer(ioc), held(std::move(held)) {}
+  ~held_query() { release(); }
+  held_query(const held_query&) = delete;
+  held_query& operator=(const held_query&) = delete;
+
+  void release() {
+    if (held) held->fetch_sub(1, std::memory_order_relaxed);
+    held.reset();
+  }
+
   net::steady_timer timer;
+  std::shared_ptr<std::atomic<int64_t>> held;
   uint64_t ticket = 0;
   bool answered = false;
   std::function<void(uint64_t)> read;
@@ -26,6 +38,7 @@ struct held_query {
   void answer(uint64_t index) {
     if (answered) return;
     answered = true;
+    release();
     timer.cancel();
     auto f = std::move(read);
     f(index);
@@ -39,19 +52,29 @@ uint64_t random_number() {
 
 }  // namespace
 
-void read_when_changed(const long_poll_context& lp, const std::string& key,
+bool read_when_changed(const long_poll_context& lp, const std::string& key,
                        uint64_t seen, std::chrono::milliseconds wait,
                        std::function<void(uint64_t index)> read) {
   auto& w = lp.watches;
-  if (!w) return read(1);
+  if (!w) {
+    read(1);
+    return true;
+  }
   auto now = w->index(key);
-  if (seen == 0 || now > seen || wait.count() <= 0 || lp.loops.empty())
-    return read(now);
+  if (seen == 0 || now > seen || wait.count() <= 0 || lp.loops.empty()) {
+    read(now);
+    return true;
+  }
+  if (lp.held->fetch_add(1, std::memory_order_relaxed) >=
+      static_cast<int64_t>(lp.max_held)) {
+    lp.held->fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
   auto i = this_thread_loop();
   auto& ioc = *lp.loops[i >= 0 && static_cast<size_t>(i) < lp.loops.size()
                             ? static_cast<size_t>(i)
                             : 0];
-  auto q = std::make_shared<held_query>(ioc);
+  auto q = std::make_shared<held_query>(ioc, lp.held);
   q->read = std::move(read);
   auto delay = consul::with_jitter(wait, random_number());
   // Set up on the loop (inline when this thread runs it), so every touch of
@@ -70,6 +93,7 @@ void read_when_changed(const long_poll_context& lp, const std::string& key,
       if (w->cancel(q->ticket)) q->answer(w->index(key));
     });
   });
+  return true;
 }
 
 }  // namespace valmesh::web

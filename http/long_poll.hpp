@@ -6,6 +6,7 @@
 // is a timer on the connection's event loop and an entry in a
 // `watch_index`: no thread, no actor waits for it.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -20,19 +21,27 @@
 namespace valmesh::web {
 
 /// Where held queries live: the HTTP loops (a held query's timer runs on
-/// the loop of its connection) and the index of what they watch.
+/// the loop of its connection), the index of what they watch, and how many
+/// are held at once (`max_blocking_queries`; the count is shared by the
+/// native and the Consul API).
 struct long_poll_context {
   std::vector<boost::asio::io_context*> loops;
   std::shared_ptr<watch_index> watches;
+  uint32_t max_held = 4096;
+  std::shared_ptr<std::atomic<int64_t>> held =
+      std::make_shared<std::atomic<int64_t>>(0);
 };
 
 /// Calls `read(index)` with `key`'s index: now if `seen` is 0 or older
 /// than it, else once the key changes or `wait` (plus up to wait/16 of
 /// jitter) passes, on the current thread's loop. `read` answers the
-/// request; it is called exactly once.
-void read_when_changed(const long_poll_context& lp, const std::string& key,
-                       uint64_t seen, std::chrono::milliseconds wait,
-                       std::function<void(uint64_t index)> read);
+/// request; it is called exactly once, unless this returns false: the
+/// query would have to be held and `max_held` queries already are, so
+/// `read` is not called and the caller refuses the request.
+[[nodiscard]] bool read_when_changed(const long_poll_context& lp,
+                                     const std::string& key, uint64_t seen,
+                                     std::chrono::milliseconds wait,
+                                     std::function<void(uint64_t index)> read);
 
 /// The keys of a `watch_index` that the catalog's changes bump.
 namespace watch_keys {

@@ -525,7 +525,9 @@ std::optional<failure> node::start() {
   api->meter = d.meter;
   api->registry_counts = d.registry_counts;
   api->owners = d.owners;
-  api->long_poll = {d.loop_pointers(), d.watches};
+  api->long_poll.loops = d.loop_pointers();
+  api->long_poll.watches = d.watches;
+  api->long_poll.max_held = d.cfg.max_blocking_queries;
   api->max_event_streams = d.cfg.events_max_streams;
   auto rt = std::make_shared<web::router>();
   web::server_options hopts;

@@ -236,6 +236,8 @@ expected<node_config> parse_config(const json& j, node_config cfg) {
       e = read_uint(v, k, 1, 1'000'000, cfg.events_queue_limit);
     } else if (k == "events_max_streams") {
       e = read_uint(v, k, 1, 1'000'000, cfg.events_max_streams);
+    } else if (k == "max_blocking_queries") {
+      e = read_uint(v, k, 1, 1'000'000, cfg.max_blocking_queries);
     } else if (k == "max_connections") {
       e = read_uint(v, k, 0, 10'000'000, cfg.max_connections);
     } else if (k == "http_body_limit")

@@ -91,6 +91,7 @@ struct health_config {
 /// | events_keepalive                       | 15s (SSE comment)  |
 /// | events_queue_limit                     | 256 per SSE client |
 /// | events_max_streams                     | 1024 SSE clients   |
+/// | max_blocking_queries                   | 4096 held at once  |
 /// | max_connections (--max-connections)    | 0: from the fd limit |
 /// | health                                 | see `health_config`|
 /// | policies                               | see `call_policy`  |
@@ -136,6 +137,9 @@ struct node_config {
   uint32_t events_queue_limit = 256;
   /// Event streams open at once; one more is answered 503.
   uint32_t events_max_streams = 1024;
+  /// Blocking queries (`?index=`) held at once, native and Consul API
+  /// together; one more is answered 503.
+  uint32_t max_blocking_queries = 4096;
   /// HTTP connections open at once; one more is answered 503 and closed.
   /// 0: derived from the process's file-descriptor limit when the node
   /// starts (`web::default_max_connections`).

@@ -1,6 +1,7 @@
 // Overload limits on a real agent: connections past --max-connections get a
 // 503 and are closed while connected clients carry on; event streams past
-// events_max_streams get a 503; the accept loop keeps working when the
+// events_max_streams get a 503, and so do blocking queries past
+// max_blocking_queries; the accept loop keeps working when the
 // process runs out of file descriptors; the default cap follows the fd limit.
 
 #include <unistd.h>
@@ -182,4 +183,67 @@ TEST(overload, the_default_cap_follows_the_descriptor_limit) {
     ASSERT_EQ(connected.back().ask(), "HTTP/1.1 200 OK") << "client " << i;
   }
   EXPECT_NE(ask_new(a.http_port), "HTTP/1.1 200 OK");
+}
+
+TEST(overload, blocking_queries_past_the_cap_get_503) {
+  auto path = ::testing::TempDir() + "/overload-blocking.json";
+  std::ofstream{path} << json{{"max_blocking_queries", 2}}.dump();
+  auto a = agent::start({"--config", path});
+  ASSERT_NE(a.http_port, 0);
+  auto body = R"({"name": "orders", "host": "127.0.0.1", "port": 7000,
+                  "healthEndpoint": "", "ttl": "30s"})";
+  ASSERT_EQ(http(a.http(), "POST", "/api/services", body).status, 201u);
+  auto r = http(a.http(), "GET", "/api/services/orders");
+  auto index = r.headers.at("x-valmesh-index");
+  auto id = parse(r)["instances"][0]["id"].get<std::string>();
+  auto consul_index = http(a.http(), "GET", "/v1/health/service/orders")
+                          .headers.at("x-consul-index");
+  auto held_count = [&] {
+    auto j = parse(http(a.http(), "GET", "/health"));
+    return j.value("heldQueries", size_t{0});
+  };
+
+  // Two queries wait for a change: the cap is reached.
+  auto hold = [&](const std::string& target) {
+    auto c = std::make_unique<raw_connection>(a.http_port);
+    c->send("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    return c;
+  };
+  auto native = "/api/services/orders?index=" + index + "&wait=30s";
+  auto consul = "/v1/health/service/orders?index=" + consul_index + "&wait=30s";
+  auto first = hold(native);
+  auto second = hold(consul);
+  ASSERT_TRUE(eventually([&] { return held_count() == 2; }, 10s));
+
+  // One more that would wait is refused at once, on either API.
+  auto refused = http(a.http(), "GET", native);
+  EXPECT_EQ(refused.status, 503u) << refused.body;
+  EXPECT_EQ(parse(refused)["error"]["code"], "unavailable");
+  EXPECT_NE(refused.body.find("max_blocking_queries"), std::string::npos);
+  auto refused_consul = http(a.http(), "GET", consul);
+  EXPECT_EQ(refused_consul.status, 503u) << refused_consul.body;
+  // Reads that need not wait are answered as usual, and nothing was held
+  // for the refused ones.
+  EXPECT_EQ(http(a.http(), "GET", "/api/services/orders").status, 200u);
+  EXPECT_EQ(
+      http(a.http(), "GET", "/api/services/orders?index=1&wait=30s").status,
+      200u);
+  EXPECT_EQ(held_count(), 2u);
+
+  // A change answers both held queries; their places are free again.
+  ASSERT_EQ(
+      http(a.http(), "PUT", "/api/services/orders/" + id + "/heartbeat").status,
+      200u);
+  for (auto* c : {first.get(), second.get()}) {
+    auto bytes = c->read_responses(1, 10s);
+    EXPECT_EQ(bytes.rfind("HTTP/1.1 200 OK", 0), 0u) << bytes;
+  }
+  auto now = http(a.http(), "GET", "/api/services/orders");
+  auto third =
+      hold("/api/services/orders?index=" + now.headers.at("x-valmesh-index") +
+           "&wait=30s");
+  auto fourth =
+      hold("/api/services/orders?index=" + now.headers.at("x-valmesh-index") +
+           "&wait=30s");
+  EXPECT_TRUE(eventually([&] { return held_count() == 2; }, 10s));
 }

@@ -225,6 +225,7 @@ TEST(readme_defaults, agent_table_states_node_config_defaults) {
       {"events_keepalive", duration(c.events_keepalive)},
       {"events_queue_limit", number(c.events_queue_limit)},
       {"events_max_streams", number(c.events_max_streams)},
+      {"max_blocking_queries", number(c.max_blocking_queries)},
       {"max_connections", {"from the fd limit", 0}},
       {"health", see},
       {"mesh_dispatch", text(c.mesh_dispatch)},
