@@ -1,5 +1,6 @@
 #include "actors/store.hpp"
 
+#include <chrono>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -12,6 +13,7 @@ struct store_state {
   static inline const char* name = "store";
 
   std::shared_ptr<store_backend> backend;
+  std::shared_ptr<metrics> meter;
   /// The appends written since the last fsync, waiting for it.
   std::vector<caf::typed_response_promise<uint64_t>> waiting;
   bool flush_pending = false;
@@ -39,7 +41,9 @@ using store_pointer = metered_pointer<store_actor, store_state>;
 void flush(store_pointer self) {
   auto& st = self->state;
   st.flush_pending = false;
+  auto began = std::chrono::steady_clock::now();
   auto err = st.backend->sync();
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
   auto waiting = std::move(st.waiting);
   st.waiting.clear();
   if (err) {
@@ -53,12 +57,19 @@ void flush(store_pointer self) {
   }
   auto n = st.backend->stats().appends;
   for (auto& rp : waiting) rp.deliver(n);
+  if (st.meter) st.meter->store_synced(waiting.size(), took.count());
   if (st.backend->compaction_due()) {
     if (auto f = st.backend->compact()) {
       // The files may now be half-way through a compaction: start over.
       spdlog::error("store: compaction failed: {}", f->message);
       self->quit(make_error(errc::unavailable, f->message));
+      return;
     }
+    if (st.meter) st.meter->store_compacted();
+  }
+  if (st.meter) {
+    auto s = st.backend->stats();
+    st.meter->store_bytes(s.log_bytes + s.snapshot_bytes);
   }
 }
 
@@ -66,6 +77,11 @@ store_actor::behavior_type store_impl(store_pointer self,
                                       store_options options) {
   auto& st = self->state;
   st.backend = std::move(options.backend);
+  st.meter = std::move(options.meter);
+  if (st.meter) {
+    auto s = st.backend->stats();
+    st.meter->store_bytes(s.log_bytes + s.snapshot_bytes);
+  }
   if (st.backend->dirty()) {
     spdlog::warn("store: restarted with appends in flight; recovering");
     if (auto f = st.backend->recover()) {

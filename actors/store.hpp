@@ -7,6 +7,7 @@
 
 #include "actors/introspection.hpp"
 #include "actors/protocol.hpp"
+#include "runtime/metrics/metrics.hpp"
 #include "runtime/store/durable_store.hpp"
 
 namespace valmesh {
@@ -34,6 +35,9 @@ struct store_options {
   /// one of CAF's few scheduler workers (the node sets it for the durable
   /// store; the DSL tests need the deterministic scheduler).
   bool detached = false;
+  /// Counts appends, fsyncs (their latency), compactions and the bytes on
+  /// disk (`valmesh_store_*`). Optional.
+  std::shared_ptr<metrics> meter;
 };
 
 /// Spawns a store over `options.backend`. If the backend is dirty (its last
