@@ -55,9 +55,10 @@ void flush(store_pointer self) {
     self->quit(e);
     return;
   }
+  // Counted before the answers: a client that got its answer sees it.
+  if (st.meter) st.meter->store_synced(waiting.size(), took.count());
   auto n = st.backend->stats().appends;
   for (auto& rp : waiting) rp.deliver(n);
-  if (st.meter) st.meter->store_synced(waiting.size(), took.count());
   if (st.backend->compaction_due()) {
     if (auto f = st.backend->compact()) {
       // The files may now be half-way through a compaction: start over.
