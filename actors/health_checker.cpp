@@ -115,10 +115,13 @@ health_checker_actor::behavior_type checker_impl(checker_pointer self,
           if (i == st.instances.end() || i->second.in_flight) continue;
           auto& w = i->second;
           w.in_flight = true;
+          auto late = now - due.due;
           st.lateness_us[st.lateness_count++ % st.lateness_us.size()] =
-              std::chrono::duration_cast<std::chrono::microseconds>(now -
-                                                                    due.due)
+              std::chrono::duration_cast<std::chrono::microseconds>(late)
                   .count();
+          if (st.options.meter)
+            st.options.meter->health_check_lateness(
+                std::chrono::duration<double>(late).count());
           st.options.probe->probe(
               w.target, st.options.timeout,
               [hdl = caf::actor_cast<health_checker_actor>(self), id = due.id,

@@ -1,5 +1,7 @@
 #include "actors/store.hpp"
 
+#include <chrono>
+#include <utility>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -12,6 +14,7 @@ struct store_state {
   static inline const char* name = "store";
 
   std::shared_ptr<store_backend> backend;
+  std::shared_ptr<metrics> meter;
   /// The appends written since the last fsync, waiting for it.
   std::vector<caf::typed_response_promise<uint64_t>> waiting;
   bool flush_pending = false;
@@ -45,8 +48,10 @@ void flush(store_pointer self) {
   auto& st = self->state;
   st.flush_pending = false;
   st.lazy_pending = false;
-  st.unsynced = 0;
+  auto unanswered = std::exchange(st.unsynced, size_t{0});
+  auto began = std::chrono::steady_clock::now();
   auto err = st.backend->sync();
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
   auto waiting = std::move(st.waiting);
   st.waiting.clear();
   if (err) {
@@ -58,6 +63,9 @@ void flush(store_pointer self) {
     self->quit(e);
     return;
   }
+  // Counted before the answers: a client that got its answer sees it.
+  if (st.meter)
+    st.meter->store_synced(waiting.size() + unanswered, took.count());
   auto n = st.backend->stats().appends;
   for (auto& rp : waiting) rp.deliver(n);
   if (st.backend->compaction_due()) {
@@ -65,7 +73,13 @@ void flush(store_pointer self) {
       // The files may now be half-way through a compaction: start over.
       spdlog::error("store: compaction failed: {}", f->message);
       self->quit(make_error(errc::unavailable, f->message));
+      return;
     }
+    if (st.meter) st.meter->store_compacted();
+  }
+  if (st.meter) {
+    auto s = st.backend->stats();
+    st.meter->store_bytes(s.log_bytes + s.snapshot_bytes);
   }
 }
 
@@ -74,6 +88,11 @@ store_actor::behavior_type store_impl(store_pointer self,
   auto& st = self->state;
   st.backend = std::move(options.backend);
   st.lazy_sync = options.lazy_sync;
+  st.meter = std::move(options.meter);
+  if (st.meter) {
+    auto s = st.backend->stats();
+    st.meter->store_bytes(s.log_bytes + s.snapshot_bytes);
+  }
   if (st.backend->dirty()) {
     spdlog::warn("store: restarted with appends in flight; recovering");
     if (auto f = st.backend->recover()) {

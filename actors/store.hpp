@@ -8,6 +8,7 @@
 
 #include "actors/introspection.hpp"
 #include "actors/protocol.hpp"
+#include "runtime/metrics/metrics.hpp"
 #include "runtime/store/durable_store.hpp"
 
 namespace valmesh {
@@ -43,6 +44,9 @@ struct store_options {
   /// How long mutations appended without an answer may wait for their
   /// fsync when no other append comes to share it.
   std::chrono::milliseconds lazy_sync{std::chrono::milliseconds{50}};
+  /// Counts appends, fsyncs (their latency), compactions and the bytes on
+  /// disk (`valmesh_store_*`). Optional.
+  std::shared_ptr<metrics> meter;
 };
 
 /// Spawns a store over `options.backend`. If the backend is dirty (its last

@@ -48,6 +48,9 @@ struct api_context {
   /// The node's tracer, whose span counts `GET /metrics` shows; null when
   /// tracing is off.
   std::shared_ptr<const tracer> tracing;
+  /// The HTTP front end's per-loop counts (`valmesh_http_*`,
+  /// `valmesh_events_*`); may be null.
+  std::shared_ptr<front_end_stats> front_end;
   /// The catalog's changes made here (`valmesh_registry_*`); may be null.
   std::shared_ptr<const registry_counters> registry_counts;
   /// Event streams open at once (`events_max_streams`); one more gets 503.

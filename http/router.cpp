@@ -1,5 +1,7 @@
 #include "http/router.hpp"
 
+#include <algorithm>
+
 namespace valmesh::web {
 
 namespace {
@@ -77,6 +79,9 @@ void router::add(beast_http::verb method, std::string_view pattern,
                  route_handler h) {
   route r;
   r.method = method;
+  auto known = std::find(patterns_.begin(), patterns_.end(), pattern);
+  r.id = static_cast<uint16_t>(known - patterns_.begin());
+  if (known == patterns_.end()) patterns_.emplace_back(pattern);
   for (auto seg : split_path(pattern)) {
     if (seg == "*") {
       r.wildcard = true;
@@ -152,6 +157,7 @@ void router::dispatch(request&& req, responder done) const {
       if (ctx.rest.empty()) ctx.rest = "/";
     }
     ctx.req = std::move(req);
+    done.set_route(r.id);
     r.handler(std::move(ctx), std::move(done));
     return;
   }

@@ -42,10 +42,20 @@ class router {
 
   /// Runs the handler of the first matching route; answers 404 for an
   /// unknown path and 405 (with `Allow`) for a known path and another method.
+  /// Tells `done` the id of the route that takes the request
+  /// (`responder::set_route`).
   void dispatch(request&& req, responder done) const;
+
+  /// The routes' patterns, by route id: routes of one pattern (one per
+  /// method) share an id. The label of the front end's per-route series,
+  /// so their number is bounded by the code, never by the requests.
+  const std::vector<std::string>& patterns() const noexcept {
+    return patterns_;
+  }
 
  private:
   struct route {
+    uint16_t id = 0;                         ///< index in patterns_
     std::optional<beast_http::verb> method;  ///< nullopt: any
     std::vector<std::string> segments;
     bool wildcard = false;
@@ -53,6 +63,7 @@ class router {
   };
 
   std::vector<route> routes_;
+  std::vector<std::string> patterns_;
 };
 
 /// Decodes %XX escapes (and '+' as space when `plus_is_space`); nothing on

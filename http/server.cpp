@@ -92,44 +92,65 @@ response make_error_response(const failure& f, unsigned version) {
 
 struct responder::state {
   callback send;
+  routed_callback routed;
   stream_callback stream;
   unsigned version;
   bool keep_alive;
+  uint16_t route = http_stats::no_route;
   std::string peer;
   std::atomic<bool> done{false};
 
+  void deliver(response&& res) {
+    if (routed)
+      routed(std::move(res), route);
+    else if (send)
+      send(std::move(res));
+  }
+
   ~state() {
-    if (!done.load() && send)
-      send(make_error_response(
+    if (!done.load())
+      deliver(make_error_response(
           {errc::internal, "the request was dropped without an answer"},
           version));
   }
 };
 
-responder::responder(callback f, unsigned version, bool keep_alive,
+responder::responder(callback f, unsigned version, bool keep_alive)
+    : state_(std::make_shared<state>()) {
+  state_->send = std::move(f);
+  state_->version = version;
+  state_->keep_alive = keep_alive;
+}
+
+responder::responder(routed_callback f, unsigned version, bool keep_alive,
                      stream_callback stream, std::string peer)
     : state_(std::make_shared<state>()) {
   state_->peer = std::move(peer);
-  state_->send = std::move(f);
+  state_->routed = std::move(f);
   state_->stream = std::move(stream);
   state_->version = version;
   state_->keep_alive = keep_alive;
 }
 
+void responder::set_route(uint16_t route) const noexcept {
+  if (state_) state_->route = route;
+}
+
 void responder::operator()(response&& res) const {
   if (!state_ || state_->done.exchange(true)) return;
-  state_->send(std::move(res));
+  state_->deliver(std::move(res));
 }
 
 void responder::stream(response&& head, stream_open_fn on_open,
                        stream_close_fn on_close) const {
   if (!state_ || state_->done.exchange(true)) return;
   if (!state_->stream) {
-    state_->send(make_error_response(
+    state_->deliver(make_error_response(
         {errc::internal, "this connection cannot stream"}, state_->version));
     return;
   }
-  state_->stream(std::move(head), std::move(on_open), std::move(on_close));
+  state_->stream(std::move(head), std::move(on_open), std::move(on_close),
+                 state_->route);
 }
 
 unsigned responder::version() const noexcept {
@@ -185,8 +206,10 @@ struct shared_config {
 
 class session : public std::enable_shared_from_this<session> {
  public:
-  session(loop_socket&& socket, std::shared_ptr<shared_config> cfg)
-      : stream_(std::move(socket)), cfg_(std::move(cfg)) {
+  /// `stats`: the counts of the loop the socket lives on (may be null).
+  session(loop_socket&& socket, std::shared_ptr<shared_config> cfg,
+          http_stats* stats)
+      : stream_(std::move(socket)), cfg_(std::move(cfg)), stats_(stats) {
     cfg_->connections.fetch_add(1);
     beast::error_code ec;
     auto remote = stream_.socket().remote_endpoint(ec);
@@ -195,6 +218,16 @@ class session : public std::enable_shared_from_this<session> {
 
   ~session() {
     cfg_->connections.fetch_sub(1);
+    if (stats_) {
+      // The last reference may go on another thread (an actor's, holding
+      // a responder): the loop's counts are touched on the loop only.
+      auto ex = stream_.get_executor();
+      if (ex.running_in_this_thread())
+        stats_->session_closed();
+      else
+        net::post(ex,
+                  [stats = stats_, keep = cfg_] { stats->session_closed(); });
+    }
     std::lock_guard<std::mutex> guard{cfg_->mtx};
     cfg_->sessions.erase(this);
   }
@@ -204,9 +237,10 @@ class session : public std::enable_shared_from_this<session> {
       std::lock_guard<std::mutex> guard{cfg_->mtx};
       cfg_->sessions.emplace(this, weak_from_this());
     }
-    net::dispatch(
-        stream_.get_executor(),
-        beast::bind_front_handler(&session::do_read, shared_from_this()));
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->stats_) self->stats_->session_opened();
+      self->do_read();
+    });
   }
 
   /// Graceful shutdown, on the session's loop: a stream ends now (its
@@ -238,6 +272,7 @@ class session : public std::enable_shared_from_this<session> {
     if (verdict.what == read_verdict::reject) return reject(verdict.error);
     stream_.expires_never();  // the handler's own deadlines apply now
     busy_ = true;
+    if (stats_) read_at_ = std::chrono::steady_clock::now();
     cfg_->in_flight.fetch_add(1);
     auto req = parser_->release();
     keep_alive_ = req.keep_alive();
@@ -245,20 +280,22 @@ class session : public std::enable_shared_from_this<session> {
     auto version = req.version();
     auto self = shared_from_this();
     responder done{
-        [self](response&& res) {
+        [self](response&& res, uint16_t route) {
           // Inline when answered on the connection's own loop (the mesh's
           // case), else posted to it (answers from actor threads).
           net::dispatch(self->stream_.get_executor(),
-                        [self, res = std::move(res)]() mutable {
+                        [self, res = std::move(res), route]() mutable {
+                          self->route_ = route;
                           self->do_write(std::move(res));
                         });
         },
         version, keep_alive_,
         [self](response&& head, stream_open_fn on_open,
-               stream_close_fn on_close) {
+               stream_close_fn on_close, uint16_t route) {
           net::post(self->stream_.get_executor(),
                     [self, head = std::move(head), on_open = std::move(on_open),
-                     on_close = std::move(on_close)]() mutable {
+                     on_close = std::move(on_close), route]() mutable {
+                      self->route_ = route;
                       self->start_stream(std::move(head), std::move(on_open),
                                          std::move(on_close));
                     });
@@ -272,14 +309,15 @@ class session : public std::enable_shared_from_this<session> {
   void reject(const failure& f) {
     keep_alive_ = false;
     linger_ = true;
+    route_ = http_stats::no_route;
+    if (stats_) read_at_ = std::chrono::steady_clock::now();
     do_write(make_error_response(f, 11));
   }
 
   void do_write(response&& res) {
     if (cfg_->draining.load()) keep_alive_ = false;
     res_ = std::move(res);
-    if (cfg_->options.meter)
-      cfg_->options.meter->http_response(res_.result_int());
+    count_answer(res_.result_int());
     res_.keep_alive(keep_alive_);
     res_.prepare_payload();
     if (head_) res_.body().clear();  // Content-Length stays: RFC 9110 §9.3.2
@@ -304,6 +342,15 @@ class session : public std::enable_shared_from_this<session> {
     net::async_write(
         stream_, bufs,
         beast::bind_front_handler(&session::on_write, shared_from_this()));
+  }
+
+  /// Counts the answer on this loop's figures, with the time since the
+  /// request was read.
+  void count_answer(unsigned status) {
+    if (!stats_) return;
+    std::chrono::duration<double> took =
+        std::chrono::steady_clock::now() - read_at_;
+    stats_->request_finished(route_, status, took.count());
   }
 
   void on_write(beast::error_code ec, size_t) {
@@ -365,6 +412,8 @@ class session : public std::enable_shared_from_this<session> {
                     stream_close_fn on_close) {
     on_close_ = std::move(on_close);
     streaming_ = true;
+    count_answer(head.result_int());
+    if (stats_) stats_->stream_opened();
     if (busy_) {
       busy_ = false;
       cfg_->request_done();
@@ -401,6 +450,7 @@ class session : public std::enable_shared_from_this<session> {
     if (queue_.size() >= cfg_->options.stream_queue_limit) {
       queue_.pop_front();  // never the one being written: see write_next
       ++dropped_;
+      if (stats_) stats_->event_dropped();
     }
     queue_.push_back(std::move(chunk));
     if (!writing_) write_next();
@@ -437,6 +487,7 @@ class session : public std::enable_shared_from_this<session> {
   void close_stream() {
     if (stream_closed_) return;
     stream_closed_ = true;
+    if (stats_) stats_->stream_closed();
     if (keepalive_) keepalive_->cancel();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -451,6 +502,9 @@ class session : public std::enable_shared_from_this<session> {
   loop_stream stream_;
   beast::flat_buffer buffer_;
   std::shared_ptr<shared_config> cfg_;
+  http_stats* stats_;  ///< this loop's counts; null: not counted
+  uint16_t route_ = http_stats::no_route;  ///< of the request being answered
+  std::chrono::steady_clock::time_point read_at_{};
   std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
   response res_;
   std::string out_;   ///< the serialised head of res_
@@ -494,11 +548,19 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
     if (!ec) {
       auto cap = cfg->options.max_connections;
+      // On the acceptor's loop: its counts take accepts and refusals.
+      auto* here = cfg->options.stats ? cfg->options.stats->of(acceptor_loop())
+                                      : nullptr;
       if (cap > 0 && cfg->connections.load() >= static_cast<int64_t>(cap)) {
+        if (here) here->connection_refused();
         refuse(std::move(socket));
       } else {
+        if (here) here->connection_accepted();
         socket.set_option(tcp::no_delay{true}, ec);
-        std::make_shared<session>(std::move(socket), cfg)->run();
+        auto& loop = socket.get_executor().context();
+        auto* stats =
+            cfg->options.stats ? cfg->options.stats->of(loop) : nullptr;
+        std::make_shared<session>(std::move(socket), cfg, stats)->run();
       }
     } else {
       // Out of descriptors, say: back off instead of spinning on accept.
@@ -523,7 +585,6 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         "\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
         "Connection: close\r\nContent-Length: " +
         std::to_string(refusal_body.size()) + "\r\n\r\n" + refusal_body;
-    if (cfg->options.meter) cfg->options.meter->http_response(503);
     if (refused++ % 1000 == 0)
       spdlog::warn("http: {} connections open (max_connections); refusing",
                    cfg->connections.load());
@@ -537,6 +598,8 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   static inline const std::string refusal_body =
       R"({"error":{"code":"unavailable","message":"too many connections: )"
       R"(the node is at its max_connections"}})";
+
+  net::io_context& acceptor_loop() noexcept { return *loops.front(); }
 
   std::vector<net::io_context*> loops;
   size_t next_loop = 0;

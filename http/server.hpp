@@ -10,9 +10,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http.hpp>
 
-#include "runtime/config/config.hpp"
+#include "http/front_end_stats.hpp"
 #include "runtime/common/error.hpp"
-#include "runtime/metrics/metrics.hpp"
+#include "runtime/config/config.hpp"
 
 namespace valmesh::web {
 
@@ -45,12 +45,20 @@ using stream_close_fn = std::function<void()>;
 class responder {
  public:
   using callback = std::function<void(response&&)>;
-  using stream_callback =
-      std::function<void(response&&, stream_open_fn, stream_close_fn)>;
+  /// The server's callbacks also get the route that took the request
+  /// (`set_route`), for its per-route counts.
+  using routed_callback = std::function<void(response&&, uint16_t route)>;
+  using stream_callback = std::function<void(response&&, stream_open_fn,
+                                             stream_close_fn, uint16_t route)>;
 
   responder() = default;
-  responder(callback f, unsigned version, bool keep_alive,
-            stream_callback stream = {}, std::string peer = {});
+  responder(callback f, unsigned version, bool keep_alive);
+  responder(routed_callback f, unsigned version, bool keep_alive,
+            stream_callback stream, std::string peer);
+
+  /// Records which route took the request (the router's id of its
+  /// pattern); `http_stats::no_route` until then. Call before the answer.
+  void set_route(uint16_t route) const noexcept;
 
   /// Sends `res`. Only the first call counts.
   void operator()(response&& res) const;
@@ -87,8 +95,9 @@ using request_handler = std::function<void(request&&, responder done)>;
 /// | stream_keepalive   | 15s     | a comment line on idle streams                                                            |
 /// | max_connections    | 0       | connections open at once; one more is answered 503 and closed (0: no cap)                 |
 struct server_options {
-  /// Counts every answer by status class (`GET /metrics`). Optional.
-  std::shared_ptr<metrics> meter;
+  /// Counts answers by route and code, their latency, connections and
+  /// event streams, per loop (`GET /metrics`). Optional.
+  std::shared_ptr<front_end_stats> stats;
   uint64_t body_limit = 1024 * 1024;
   uint32_t header_limit = 16 * 1024;
   std::chrono::milliseconds read_timeout{std::chrono::seconds{30}};

@@ -6,11 +6,13 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "actors/inspector.hpp"
 #include "actors/tracer.hpp"
 #include "http/api_util.hpp"
 #include "http/mesh.hpp"
 #include "runtime/common/duration.hpp"
 #include "runtime/common/version.hpp"
+#include "runtime/metrics/actor_metrics.hpp"
 #include "runtime/metrics/node_metrics.hpp"
 #include "runtime/metrics/process_metrics.hpp"
 
@@ -178,6 +180,45 @@ void finish_with_tracing(const ctx_ptr& ctx, std::string text,
       }});
 }
 
+/// Sums the tree's actors by kind into `into` (alive ones, and the
+/// restarts their supervisors counted).
+void sum_by_kind(const actor_tree_node& n, actor_figures_by_kind& into) {
+  auto& x = into[n.figures.kind.empty() ? "unknown" : n.figures.kind];
+  x.restarts += n.restarts;
+  if (n.state == "running") {
+    ++x.actors;
+    x.mailbox_size += n.figures.mailbox_size;
+    x.messages_handled += n.figures.messages_handled;
+  } else if (n.state == "unresponsive") {
+    ++x.unresponsive;
+  }
+  for (auto& c : n.children) sum_by_kind(c, into);
+}
+
+/// Appends the actor series, then the tracing ones: the supervision tree
+/// walked as `GET /api/actors` walks it (high-priority asks, each actor
+/// answering from its own thread, bounded by the inspect timeout), never
+/// blocking a scheduler thread.
+void finish_with_actors(const ctx_ptr& ctx, std::string text,
+                        const responder& done) {
+  auto bridge = ctx->actors->bridge();
+  auto root = ctx->actors->root();
+  if (!bridge || !root) return finish_with_tracing(ctx, std::move(text), done);
+  auto timeout = ctx->inspect_timeout;
+  auto shared = std::make_shared<std::string>(std::move(text));
+  caf::anon_send(bridge, bridge_job{[ctx, root, timeout, shared,
+                                     done](caf::event_based_actor* self) {
+                   inspect_tree(
+                       self->system(), root, "node_supervisor", timeout,
+                       [ctx, shared, done](actor_tree_node tree) {
+                         actor_figures_by_kind kinds;
+                         sum_by_kind(tree, kinds);
+                         write_actor_metrics(*shared, kinds);
+                         finish_with_tracing(ctx, std::move(*shared), done);
+                       });
+                 }});
+}
+
 }  // namespace
 
 void finish_metrics(const ctx_ptr& ctx, std::string text, responder done) {
@@ -201,7 +242,14 @@ void finish_metrics(const ctx_ptr& ctx, std::string text, responder done) {
                 if (ctx->registry_counts) ctx->registry_counts->write(text);
                 write_build_info(text, version);
                 write_process_metrics(text, read_process_figures());
-                finish_with_tracing(ctx, std::move(text), done);
+                auto front = ctx->front_end;
+                if (!front)
+                  return finish_with_actors(ctx, std::move(text), done);
+                front->gather([ctx, front, text = std::move(text),
+                               done](http_figures f) mutable {
+                  write_http_metrics(text, f, front->routes());
+                  finish_with_actors(ctx, std::move(text), done);
+                });
               });
 }
 

@@ -15,8 +15,8 @@ namespace valmesh::web {
 void install_stats_api(router& r, std::shared_ptr<const api_context> ctx);
 
 /// Appends the mesh's series (gathered from the loops, pruned to the
-/// instances the mesh still has), `valmesh_build_info` and the process
-/// series to `text`, then answers `done` with it as Prometheus text.
+/// instances the mesh still has), `valmesh_build_info`, the process series
+/// and the HTTP front end's series (gathered from the loops) to `text`, then answers `done` with it as Prometheus text.
 void finish_metrics(const std::shared_ptr<const api_context>& ctx,
                     std::string text, responder done);
 

@@ -433,9 +433,9 @@ std::optional<failure> node::start() {
   };
   std::vector<child_spec> children;
   children.push_back({"store", "store",
-                      [dir, backend = d.backend,
-                       detached = !d.cfg.dev](caf::actor_system& sys) {
-                        auto h = spawn_store(sys, {backend, detached});
+                      [dir, backend = d.backend, detached = !d.cfg.dev,
+                       meter = d.meter](caf::actor_system& sys) {
+                        auto h = spawn_store(sys, {backend, detached, meter});
                         dir->set(h);
                         return caf::actor_cast<caf::actor>(h);
                       },
@@ -531,7 +531,8 @@ std::optional<failure> node::start() {
   api->max_event_streams = d.cfg.events_max_streams;
   auto rt = std::make_shared<web::router>();
   web::server_options hopts;
-  hopts.meter = d.meter;
+  hopts.stats = std::make_shared<web::front_end_stats>(d.loop_pointers());
+  api->front_end = hopts.stats;
   hopts.body_limit = d.cfg.http_body_limit;
   hopts.read_timeout = d.cfg.http_read_timeout;
   hopts.stream_keepalive = d.cfg.events_keepalive;
@@ -664,6 +665,8 @@ std::optional<failure> node::start() {
   tapi->otlp_endpoint = d.cfg.tracing.otlp_endpoint;
   web::install_tracing_api(*rt, tapi);
   if (d.cfg.tracing.enabled) api->tracing = d.spans;
+  // Every route is in: name the front end's per-route series.
+  hopts.stats->set_routes(rt->patterns());
   d.probe_work.emplace(d.probe_ioc.get_executor());
   d.threads.emplace_back([&d] { d.probe_ioc.run(); });
   for (size_t i = 0; i < d.loops.size(); ++i) {

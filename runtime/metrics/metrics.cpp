@@ -9,6 +9,14 @@ namespace {
 using prometheus::BuildCounter;
 using prometheus::BuildHistogram;
 
+/// Seconds: 100 µs to 10 s.
+const prometheus::Histogram::BucketBoundaries& fine_buckets() {
+  static const prometheus::Histogram::BucketBoundaries b{
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+      0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
+  return b;
+}
+
 /// Seconds: 1 ms to 10 s.
 const prometheus::Histogram::BucketBoundaries& latency_buckets() {
   static const prometheus::Histogram::BucketBoundaries b{
@@ -20,10 +28,6 @@ const prometheus::Histogram::BucketBoundaries& latency_buckets() {
 
 metrics::metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
-      http_(BuildCounter()
-                .Name("valmesh_http_responses_total")
-                .Help("Answers of the HTTP front end, by status class")
-                .Register(*registry_)),
       checks_(BuildCounter()
                   .Name("valmesh_health_checks_total")
                   .Help("Active health checks, by service and result")
@@ -36,10 +40,6 @@ metrics::metrics()
                        .Name("valmesh_breaker_transitions_total")
                        .Help("Circuit breaker transitions, by target state")
                        .Register(*registry_)) {
-  static constexpr const char* classes[] = {"1xx", "2xx", "3xx",
-                                            "4xx", "5xx", "other"};
-  for (size_t i = 0; i < http_by_class_.size(); ++i)
-    http_by_class_[i] = &http_.Add({{"code", classes[i]}});
   auto& members = prometheus::BuildGauge()
                       .Name("valmesh_cluster_members")
                       .Help("Cluster members by status, as this node sees them")
@@ -56,10 +56,11 @@ metrics::metrics()
                       .Name("valmesh_replication_entries_total")
                       .Help("Replicated writes (entries), by direction")
                       .Register(*registry_);
-  auto& bytes = BuildCounter()
-                    .Name("valmesh_replication_bytes_total")
-                    .Help("Bytes of replicated writes on the wire, by direction")
-                    .Register(*registry_);
+  auto& bytes =
+      BuildCounter()
+          .Name("valmesh_replication_bytes_total")
+          .Help("Bytes of replicated writes on the wire, by direction")
+          .Register(*registry_);
   static constexpr const char* directions[] = {"in", "out"};
   for (size_t i = 0; i < 2; ++i) {
     repl_messages_[i] = &messages.Add({{"direction", directions[i]}});
@@ -78,10 +79,59 @@ metrics::metrics()
                      .Add({});
   repl_lag_ = &BuildHistogram()
                    .Name("valmesh_replication_lag_seconds")
-                   .Help("Time from a replicated write's version to its apply "
-                         "on this node")
+                   .Help(
+                       "Time from a replicated write's version to its apply "
+                       "on this node")
                    .Register(*registry_)
                    .Add({}, latency_buckets());
+  check_lateness_ =
+      &BuildHistogram()
+           .Name("valmesh_health_check_lateness_seconds")
+           .Help("Time from a health check's scheduled start to its start")
+           .Register(*registry_)
+           .Add({}, fine_buckets());
+  store_appends_ = &BuildCounter()
+                        .Name("valmesh_store_appends_total")
+                        .Help("Catalog mutations appended to the store")
+                        .Register(*registry_)
+                        .Add({});
+  store_fsync_ = &BuildHistogram()
+                      .Name("valmesh_store_fsync_duration_seconds")
+                      .Help(
+                          "Duration of the store's group commits (one fsync "
+                          "of the log each)")
+                      .Register(*registry_)
+                      .Add({}, fine_buckets());
+  store_compactions_ =
+      &BuildCounter()
+           .Name("valmesh_store_compactions_total")
+           .Help("Compactions of the store (snapshots written)")
+           .Register(*registry_)
+           .Add({});
+  store_bytes_ = &prometheus::BuildGauge()
+                      .Name("valmesh_store_bytes")
+                      .Help(
+                          "Bytes of the data dir's log and snapshot (0 "
+                          "with --dev)")
+                      .Register(*registry_)
+                      .Add({});
+}
+
+void metrics::store_synced(size_t appends, double seconds) noexcept {
+  store_appends_->Increment(static_cast<double>(appends));
+  store_fsync_->Observe(seconds);
+}
+
+void metrics::store_compacted() noexcept {
+  store_compactions_->Increment();
+}
+
+void metrics::store_bytes(uint64_t bytes) noexcept {
+  store_bytes_->Set(static_cast<double>(bytes));
+}
+
+void metrics::health_check_lateness(double seconds) noexcept {
+  check_lateness_->Observe(seconds);
 }
 
 void metrics::cluster_members(size_t alive, size_t suspect, size_t dead,
@@ -110,11 +160,6 @@ void metrics::replication_lag(double seconds) noexcept {
 std::string metrics::expose() const {
   prometheus::TextSerializer text;
   return text.Serialize(registry_->Collect());
-}
-
-void metrics::http_response(unsigned status) noexcept {
-  auto i = status >= 100 && status < 600 ? status / 100 - 1 : 5;
-  http_by_class_[i]->Increment();
 }
 
 metrics::service_series& metrics::series(const std::string& service) {

@@ -17,17 +17,21 @@ namespace valmesh {
 
 /// The node's Prometheus metrics (`GET /metrics`), on prometheus-cpp.
 ///
-/// Counters and histograms are incremented where things happen (the HTTP
-/// front end, health checkers, breakers, the mesh); figures that the actors
+/// Counters and histograms are incremented where things happen (health
+/// checkers, breakers, the cluster); figures that the actors
 /// already keep (the catalog, the actor tree) are read at scrape time by
 /// the endpoint. The per-service series are looked up once per service and
 /// cached, so a hot path pays an atomic add, not a label lookup.
 ///
 /// | metric                                | type      | labels          |
 /// |---------------------------------------|-----------|-----------------|
-/// | valmesh_http_responses_total          | counter   | code: 1xx..5xx  |
 /// | valmesh_health_checks_total           | counter   | service, result |
 /// | valmesh_health_check_duration_seconds | histogram | service         |
+/// | valmesh_health_check_lateness_seconds | histogram |                 |
+/// | valmesh_store_appends_total           | counter   |                 |
+/// | valmesh_store_fsync_duration_seconds  | histogram |                 |
+/// | valmesh_store_compactions_total       | counter   |                 |
+/// | valmesh_store_bytes                   | gauge     |                 |
 /// | valmesh_breaker_transitions_total     | counter   | service, to     |
 /// | valmesh_cluster_members               | gauge     | status          |
 /// | valmesh_replication_messages_total    | counter   | direction       |
@@ -45,12 +49,23 @@ class metrics {
   /// The text exposition of every registered metric.
   std::string expose() const;
 
-  /// One answer of the HTTP front end, by status class.
-  void http_response(unsigned status) noexcept;
-
   /// One health check of `service`: "passing", "warning" or "critical".
   void health_check(const std::string& service, std::string_view result,
                     double seconds);
+
+  /// One check started `seconds` after its scheduled time (the checker's
+  /// timer and mailbox delay).
+  void health_check_lateness(double seconds) noexcept;
+
+  /// One group commit of the store: `appends` made durable by one fsync
+  /// that took `seconds`.
+  void store_synced(size_t appends, double seconds) noexcept;
+
+  /// One compaction of the store (a snapshot written, a fresh log).
+  void store_compacted() noexcept;
+
+  /// The data dir's log and snapshot, in bytes (0 with `--dev`).
+  void store_bytes(uint64_t bytes) noexcept;
 
   /// A breaker of `service` moved to state `to`.
   void breaker_transition(const std::string& service, std::string_view to);
@@ -83,8 +98,6 @@ class metrics {
                                 const char* label_name, std::string_view value);
 
   std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Family<prometheus::Counter>& http_;
-  std::array<prometheus::Counter*, 6> http_by_class_{};
   prometheus::Family<prometheus::Counter>& checks_;
   prometheus::Family<prometheus::Histogram>& check_duration_;
   prometheus::Family<prometheus::Counter>& transitions_;
@@ -95,6 +108,11 @@ class metrics {
   prometheus::Counter* ae_rounds_ = nullptr;
   prometheus::Counter* ae_entries_ = nullptr;
   prometheus::Histogram* repl_lag_ = nullptr;
+  prometheus::Histogram* check_lateness_ = nullptr;
+  prometheus::Counter* store_appends_ = nullptr;
+  prometheus::Histogram* store_fsync_ = nullptr;
+  prometheus::Counter* store_compactions_ = nullptr;
+  prometheus::Gauge* store_bytes_ = nullptr;
   std::mutex mtx_;
   std::unordered_map<std::string, service_series> services_;
 };

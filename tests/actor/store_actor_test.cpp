@@ -42,7 +42,7 @@ struct fixture : test_coordinator_fixture<test_config> {
   store_actor current;
 
   fixture() {
-    store = spawn_store(sys, {backend});
+    store = spawn_store(sys, {backend, false, nullptr});
     current = store;
     run();
   }
@@ -181,7 +181,7 @@ CAF_TEST(without a running store a registration fails and changes nothing) {
 }
 
 CAF_TEST(a store that dies before its flush fails the waiting appends) {
-  auto doomed = spawn_store(sys, {backend});
+  auto doomed = spawn_store(sys, {backend, false, nullptr});
   run();
   auto r = self->request(doomed, caf::infinite, append_atom::value,
                          store_mutation::put(make("o-1", 1)));

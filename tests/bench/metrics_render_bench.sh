@@ -12,7 +12,7 @@
 #
 # Environment (defaults in brackets):
 #   SERVICES [1000]  INSTANCES [10]  N [20]
-#   VALMESH [build/valmesh]  ECHO [build/valmesh-echo]  KEEP_TMP [0]
+#   VALMESH [build/valmesh]  ECHO [build/examples/valmesh-echo]  KEEP_TMP [0]
 #   BENCH_LOCK [/tmp/valmesh-bench.lock; empty: off]  LOCK_WAIT [900] s
 #   LOCK_MAX [170] s (see proxy_bench.sh for the lock protocol)
 set -euo pipefail
@@ -21,7 +21,7 @@ bench_name=metrics-render-bench
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 VALMESH="${VALMESH:-$root/build/valmesh}"
-ECHO="${ECHO:-$root/build/valmesh-echo}"
+ECHO="${ECHO:-$root/build/examples/valmesh-echo}"
 SERVICES="${SERVICES:-1000}"
 INSTANCES="${INSTANCES:-10}"
 N="${N:-20}"

@@ -389,6 +389,12 @@ TEST(events, a_stuck_subscriber_lags_without_slowing_others) {
                         [](auto& e) { return e.type == "lagged"; });
   ASSERT_NE(l, lagged.end());
   EXPECT_GT(l->data["dropped"].get<int>(), 0);
+  // The drops are counted in `GET /metrics` too.
+  auto text = http(a.http(), "GET", "/metrics").body;
+  auto at = text.find("\nvalmesh_events_dropped_total ");
+  ASSERT_NE(at, std::string::npos) << text;
+  EXPECT_GE(std::stod(text.substr(text.find(' ', at + 1))),
+            l->data["dropped"].get<double>());
   EXPECT_EQ(a.proc->stop(SIGTERM), 0);
 }
 

@@ -283,6 +283,11 @@ TEST(mesh_metrics, victoria_metrics_scrapes_the_node_and_answers_queries) {
       {"valmesh_mesh_request_duration_seconds_count{service=\"orders\"}",
        n_calls},
       {"valmesh_build_info{job=\"valmesh\",version=\"0.1.0\"}", 1},
+      // The front end's count of the same calls, by route pattern.
+      {"valmesh_http_requests_total{route=\"/proxy/:name/*\",code=\"500\"}",
+       k_failing},
+      {"valmesh_http_request_duration_seconds_count{route=\"/proxy/:name/*\"}",
+       n_calls},
   };
   std::string last;
   auto all_there = [&] {
