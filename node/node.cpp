@@ -435,7 +435,11 @@ std::optional<failure> node::start() {
   children.push_back({"store", "store",
                       [dir, backend = d.backend, detached = !d.cfg.dev,
                        meter = d.meter](caf::actor_system& sys) {
-                        auto h = spawn_store(sys, {backend, detached, meter});
+                        store_options o;
+                        o.backend = backend;
+                        o.detached = detached;
+                        o.meter = meter;
+                        auto h = spawn_store(sys, std::move(o));
                         dir->set(h);
                         return caf::actor_cast<caf::actor>(h);
                       },

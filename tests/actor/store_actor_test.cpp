@@ -42,7 +42,8 @@ struct fixture : test_coordinator_fixture<test_config> {
   store_actor current;
 
   fixture() {
-    store = spawn_store(sys, {backend, false, nullptr});
+    store = spawn_store(
+        sys, {backend, false, std::chrono::milliseconds{50}, nullptr});
     current = store;
     run();
   }
@@ -181,7 +182,8 @@ CAF_TEST(without a running store a registration fails and changes nothing) {
 }
 
 CAF_TEST(a store that dies before its flush fails the waiting appends) {
-  auto doomed = spawn_store(sys, {backend, false, nullptr});
+  auto doomed = spawn_store(
+      sys, {backend, false, std::chrono::milliseconds{50}, nullptr});
   run();
   auto r = self->request(doomed, caf::infinite, append_atom::value,
                          store_mutation::put(make("o-1", 1)));
