@@ -19,6 +19,8 @@
 #   BASE_ARGS [--no-tracing] agent flags of both runs
 #   AGENT_ARGS [] extra agent flags for both runs
 #   VALMESH [build/valmesh]  KEEP_TMP [0]
+#   VALMESH_OFF [VALMESH] the binary of the "off" runs: another build (e.g.
+#     an older commit) compares its counting with this one's
 #   BENCH_LOCK [/tmp/valmesh-bench.lock; empty: off]  LOCK_WAIT [900] s
 #   LOCK_MAX [170] s (see proxy_bench.sh for the lock protocol)
 set -euo pipefail
@@ -27,6 +29,7 @@ bench_name=metrics-proxy-bench
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 VALMESH="${VALMESH:-$root/build/valmesh}"
+VALMESH_OFF="${VALMESH_OFF:-$VALMESH}"
 D="${D:-10s}"
 WARM="${WARM:-2s}"
 CONNS="${CONNS:-64}"
@@ -42,6 +45,7 @@ BENCH_LOCK="${BENCH_LOCK-/tmp/valmesh-bench.lock}"
 install_tools wrk nginx curl ss pgrep
 require_tools wrk nginx curl ss pgrep
 require_built "$VALMESH"
+require_built "$VALMESH_OFF"
 
 procs=() notes=()
 stop_proc() { [[ -n "$1" ]] || return 0; kill_wait "$1" TERM 5; forget_pid procs "$1"; }
@@ -90,7 +94,8 @@ CONF
 
 # -- the agent, metrics off or on ------------------------------------------------
 start_agent() { # MODE -> VM_PORT VM_PID
-  local mode=$1 cfg="$tmp/valmesh.json" flags
+  local mode=$1 cfg="$tmp/valmesh.json" flags bin="$VALMESH"
+  [[ "$mode" == on ]] || bin="$VALMESH_OFF"
   printf '{"services":[{"name":"bench","id":"bench-upstream","host":"127.0.0.1","port":%s}]}\n' \
     "$UP_PORT" >"$cfg"
   flags="$BASE_ARGS"
@@ -98,7 +103,7 @@ start_agent() { # MODE -> VM_PORT VM_PID
   for _ in 1 2 3; do
     VM_PORT="$(free_port)"
     # shellcheck disable=SC2086 # flags and AGENT_ARGS are lists of flags
-    "$VALMESH" agent --dev --http "127.0.0.1:$VM_PORT" --cluster 127.0.0.1:0 --config "$cfg" \
+    "$bin" agent --dev --http "127.0.0.1:$VM_PORT" --cluster 127.0.0.1:0 --config "$cfg" \
       --node-name metrics-bench --drain-timeout 2s $flags $AGENT_ARGS >"$tmp/agent-$mode.log" 2>&1 &
     VM_PID=$!
     procs+=("$VM_PID")
@@ -149,7 +154,7 @@ stop_proc "$UP_PID"
 cat <<EOF
 
 mesh metrics on vs off, proxy path: wrk -t$THREADS -c$CONNS -d$D --latency after a $WARM warm-up, $ROUNDS rounds (off, on alternating), $(nproc) cores
-valmesh: $(describe_binary "$VALMESH"), flags: --dev $BASE_ARGS ${AGENT_ARGS:-(no extra flags)}; off = --no-mesh-metrics, on = the default
+valmesh: $(describe_binary "$VALMESH")$([[ "$VALMESH_OFF" == "$VALMESH" ]] || echo ", off runs: $(describe_binary "$VALMESH_OFF")"), flags: --dev $BASE_ARGS ${AGENT_ARGS:-(no extra flags)}; off = --no-mesh-metrics, on = the default
 EOF
 printf '%-8s %5s %12s %10s %10s %6s\n' metrics round requests/s "p50 ms" "p99 ms" "cpu%"
 while read -r m r rps p50 p99 cpu; do
