@@ -94,21 +94,20 @@ void write_http_metrics(std::string& out, const http_figures& f,
                                             "4xx", "5xx", "other"};
   for (size_t i = 0; i < by_class.size(); ++i)
     w.sample(n, std::string{"code=\""} + classes[i] + "\"", by_class[i]);
-  w.family("valmesh_http_connections_open", "gauge",
-           "Client connections open (event streams included)");
-  w.sample("valmesh_http_connections_open", {}, f.connections_open());
-  w.family("valmesh_http_connections_accepted_total", "counter",
-           "Client connections accepted and served (refused ones apart)");
-  w.sample("valmesh_http_connections_accepted_total", {}, f.accepted);
-  w.family("valmesh_http_connections_refused_total", "counter",
-           "Client connections refused with 503 past max_connections");
-  w.sample("valmesh_http_connections_refused_total", {}, f.refused);
-  w.family("valmesh_events_subscribers", "gauge",
-           "Event streams (GET /api/events) open");
-  w.sample("valmesh_events_subscribers", {}, f.streams_open());
-  w.family("valmesh_events_dropped_total", "counter",
-           "Events dropped from a slow subscriber's full queue");
-  w.sample("valmesh_events_dropped_total", {}, f.events_dropped);
+  w.single("valmesh_http_connections_open", "gauge",
+           "Client connections open (event streams included)",
+           f.connections_open());
+  w.single("valmesh_http_connections_accepted_total", "counter",
+           "Client connections accepted and served (refused ones apart)",
+           f.accepted);
+  w.single("valmesh_http_connections_refused_total", "counter",
+           "Client connections refused with 503 past max_connections",
+           f.refused);
+  w.single("valmesh_events_subscribers", "gauge",
+           "Event streams (GET /api/events) open", f.streams_open());
+  w.single("valmesh_events_dropped_total", "counter",
+           "Events dropped from a slow subscriber's full queue",
+           f.events_dropped);
 }
 
 }  // namespace valmesh

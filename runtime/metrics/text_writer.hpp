@@ -37,6 +37,13 @@ class text_writer {
     out_.append(1, ' ').append(std::to_string(v)).append(1, '\n');
   }
 
+  /// A family of one unlabelled sample.
+  void single(std::string_view name, std::string_view type,
+              std::string_view help, uint64_t v) {
+    family(name, type, help);
+    sample(name, {}, v);
+  }
+
   void histogram(const std::string& name, std::string_view labels,
                  const latency_histogram& h) {
     static const auto les = [] {

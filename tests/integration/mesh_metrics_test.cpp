@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/mesh_fixture.hpp"
+#include "tests/support/metrics_text.hpp"
 #include "tests/support/process.hpp"
 
 using namespace valmesh;
@@ -21,19 +22,6 @@ using namespace valmesh::test;
 using json = nlohmann::json;
 
 namespace {
-
-/// The value of the sample `series` (name and labels as printed), or -1.
-double sample(const std::string& text, const std::string& series) {
-  auto at = text.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + series.size() + 2));
-}
-
-std::string scrape(const agent& a) {
-  auto r = http(a.http(), "GET", "/metrics");
-  EXPECT_EQ(r.status, 200u);
-  return "\n" + r.body;
-}
 
 /// Where `tool` is on the PATH, or empty.
 std::string find_tool(const std::string& tool) {

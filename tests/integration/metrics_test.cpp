@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/mesh_fixture.hpp"
+#include "tests/support/metrics_text.hpp"
 #include "tests/support/process.hpp"
 
 using namespace valmesh;
@@ -16,15 +17,8 @@ using json = nlohmann::json;
 
 namespace {
 
-/// The value of the sample `name{labels}` (labels as printed, in
-/// prometheus-cpp's order: sorted by name), or -1 if absent.
-double sample(const std::string& text, const std::string& series) {
-  auto at = text.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + series.size() + 2));
-}
-
-std::string scrape(const agent& a) {
+/// `GET /metrics`, and its content type as the text format 0.0.4 has it.
+std::string scrape_checked(const agent& a) {
   auto r = http(a.http(), "GET", "/metrics");
   EXPECT_EQ(r.status, 200u);
   EXPECT_EQ(header(r, "content-type"),
@@ -40,7 +34,7 @@ TEST(metrics, count_answers_checks_breakers_and_show_the_catalog) {
       {{"orders", {{"retries", 0}, {"windowSize", 4}, {"minimumCalls", 4}}}});
   for (int i = 0; i < 5; ++i)
     ASSERT_EQ(http(f.node.http(), "GET", "/api/services").status, 200u);
-  auto text = scrape(f.node);
+  auto text = scrape_checked(f.node);
   EXPECT_GE(sample(text, "valmesh_http_responses_total{code=\"2xx\"}"), 5);
   EXPECT_EQ(sample(text, "valmesh_services"), 1);
   EXPECT_EQ(sample(text, "valmesh_instances{service=\"orders\"}"), 2);
@@ -61,12 +55,13 @@ TEST(metrics, count_answers_checks_breakers_and_show_the_catalog) {
   control(f.echoes[0], {{"status", 500}});
   EXPECT_TRUE(eventually([&] {
     http(f.node.http(), "GET", "/proxy/orders/x");
-    return sample(scrape(f.node),
+    return sample(scrape_checked(f.node),
                   "valmesh_breaker_transitions_total{"
                   "service=\"orders\",to=\"open\"}") >= 1;
   }));
   // A 404 is counted as 4xx.
   EXPECT_EQ(http(f.node.http(), "GET", "/api/services/nobody").status, 404u);
-  EXPECT_GE(
-      sample(scrape(f.node), "valmesh_http_responses_total{code=\"4xx\"}"), 1);
+  EXPECT_GE(sample(scrape_checked(f.node),
+                   "valmesh_http_responses_total{code=\"4xx\"}"),
+            1);
 }

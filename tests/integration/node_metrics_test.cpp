@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/mesh_fixture.hpp"
+#include "tests/support/metrics_text.hpp"
 #include "tests/support/process.hpp"
 
 using namespace valmesh;
@@ -19,19 +20,6 @@ using namespace valmesh::test;
 using json = nlohmann::json;
 
 namespace {
-
-/// The value of the sample `series` (name and labels as printed), or -1.
-double sample(const std::string& text, const std::string& series) {
-  auto at = text.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + series.size() + 2));
-}
-
-std::string scrape(const agent& a) {
-  auto r = http(a.http(), "GET", "/metrics");
-  EXPECT_EQ(r.status, 200u);
-  return "\n" + r.body;
-}
 
 /// A sample that may be absent (no answer of that code yet) as 0.
 double count(const std::string& text, const std::string& series) {
