@@ -4,6 +4,8 @@
 #   scripts/fuzz.sh [TARGET|all] [SECONDS]   fuzz TARGET (default: all, one
 #                                            after the other) for SECONDS
 #                                            each (default 60)
+#   FUZZ_RUNS=N scripts/fuzz.sh ...          stop each target after N
+#                                            executions (or SECONDS)
 #   scripts/fuzz.sh --regress [SECONDS]      what the test command runs: every
 #                                            target over its seed corpus, then
 #                                            SECONDS (default 10) of fuzzing
@@ -69,9 +71,10 @@ for t in "${targets[@]}"; do
     mkdir -p "$work"
     corpus=("$work" "$seeds")
   fi
-  echo "== $t: ${seconds}s"
+  echo "== $t: ${seconds}s${FUZZ_RUNS:+ or $FUZZ_RUNS executions}"
   start=$(date +%s)
   if ! "$build_dir/tests/fuzz/$t" "${corpus[@]}" -max_total_time="$seconds" \
+      ${FUZZ_RUNS:+-runs="$FUZZ_RUNS"} \
       -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$findings/" \
       -print_final_stats=1 >"$findings/last-run.log" 2>&1; then
     failed+=("$t")
