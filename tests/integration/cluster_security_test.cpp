@@ -143,13 +143,13 @@ TEST(cluster_security, the_secret_can_come_from_a_file) {
 }
 
 TEST(cluster_security, a_cluster_port_beyond_loopback_without_a_secret_warns) {
-  auto p = process::start({VALMESH_BIN, "agent", "--dev", "--http",
+  auto p = process::start({valmesh_bin(), "agent", "--dev", "--http",
                            "127.0.0.1:0", "--cluster", "0.0.0.0:0"});
   ASSERT_TRUE(p);
   EXPECT_TRUE(p->wait_for(
       std::regex{"listens beyond loopback and no --cluster-secret is set"}))
       << p->out() << p->err();
-  auto q = process::start({VALMESH_BIN, "agent", "--dev", "--http",
+  auto q = process::start({valmesh_bin(), "agent", "--dev", "--http",
                            "127.0.0.1:0", "--cluster", "127.0.0.1:0"});
   ASSERT_TRUE(q->wait_for(std::regex{"valmesh agent started"}));
   EXPECT_EQ(q->out().find("beyond loopback") + q->err().find("beyond loopback"),

@@ -509,7 +509,10 @@ TEST(cluster,
         return !heir.empty();
       },
       8s))
-      << json(checkers()).dump();
+      << json(checkers()).dump() << "\nmembers as a survivor sees them: "
+      << http((victim == xs.begin() ? xs[1] : xs[0]).a.http(), "GET",
+              "/api/cluster/members")
+             .body;
   auto gap = std::chrono::steady_clock::now() - killed_at;
   std::cout
       << "checks taken over by " << heir << " "

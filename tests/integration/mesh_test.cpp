@@ -51,8 +51,8 @@ TEST(mesh, a_failing_instance_is_retried_around_with_no_client_errors) {
   for (int i = 0; i < 30; ++i) {
     auto r = http(f.node.http(), "GET", "/proxy/pay/x");
     ASSERT_EQ(r.status, 200u)
-        << r.body << "\nattempts: " << attempts(r) << "\nthe mesh then: "
-        << http(f.node.http(), "GET", "/api/mesh").body;
+        << r.body << "\nattempts: " << attempts(r)
+        << "\nthe mesh then: " << http(f.node.http(), "GET", "/api/mesh").body;
     EXPECT_NE(header(r, "x-valmesh-instance"), "pay-1");
     retried += attempts(r) > 1;
   }

@@ -232,7 +232,7 @@ TEST(node_metrics, actors_summed_by_kind_with_restarts) {
 
 TEST(node_metrics, stat_watch_redraws_every_second) {
   auto f = mesh_fixture::start("orders", 1);
-  auto watch = process::start({VALMESH_BIN, "stat", "--watch", "--window",
+  auto watch = process::start({valmesh_bin(), "stat", "--watch", "--window",
                                "10s", "--addr", f.node.addr()});
   const std::string clear = "\033[H\033[2J";
   // The first frame: the service with no traffic yet.

@@ -60,10 +60,10 @@ const char* const prlimit = "/usr/bin/prlimit";
 /// Starts an agent through `prlimit` with RLIMIT_NOFILE = n.
 agent start_with_fd_limit(int n, std::vector<std::string> extra) {
   std::vector<std::string> argv{
-      prlimit,     "--nofile=" + std::to_string(n) + ":" + std::to_string(n),
-      VALMESH_BIN, "agent",
-      "--http",    "127.0.0.1:0",
-      "--cluster", "127.0.0.1:0",
+      prlimit,       "--nofile=" + std::to_string(n) + ":" + std::to_string(n),
+      valmesh_bin(), "agent",
+      "--http",      "127.0.0.1:0",
+      "--cluster",   "127.0.0.1:0",
       "--dev"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return agent::start_argv(std::move(argv));

@@ -49,7 +49,7 @@ class partition : public ::testing::Test {
   void start(size_t i, std::vector<std::string> extra = {}) {
     auto argv = lab_->exec_prefix(i);
     argv.insert(argv.end(),
-                {VALMESH_BIN, "agent", "--node-name", name(i), "--http",
+                {valmesh_bin(), "agent", "--node-name", name(i), "--http",
                  "127.0.0.1:0", "--cluster", cluster_addr(i), "--dev"});
     for (size_t j = 0; j < lab_->size(); ++j)
       if (j != i) argv.insert(argv.end(), {"--join", cluster_addr(j)});
@@ -67,7 +67,7 @@ class partition : public ::testing::Test {
   /// Starts a `valmesh-echo` in namespace i on `echo_port`.
   void start_echo(size_t i) {
     auto argv = lab_->exec_prefix(i);
-    argv.insert(argv.end(), {VALMESH_ECHO_BIN, "--port",
+    argv.insert(argv.end(), {valmesh_echo_bin(), "--port",
                              std::to_string(echo_port), "--name", name(i)});
     auto p = process::start(argv);
     ASSERT_TRUE(p);

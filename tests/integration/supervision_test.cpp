@@ -88,10 +88,10 @@ TEST(supervision, the_tree_shows_every_actor_with_its_figures) {
   EXPECT_EQ(root["period"], "10s");
   std::vector<std::string> top;
   for (auto& c : root["children"]) top.push_back(c["name"]);
-  EXPECT_EQ(top, (std::vector<std::string>{"store", "registry", "events",
-                                           "bridge", "health_supervisor",
-                                           "mesh_supervisor", "tracer",
-                                           "cluster"}));
+  EXPECT_EQ(top,
+            (std::vector<std::string>{"store", "registry", "events", "bridge",
+                                      "health_supervisor", "mesh_supervisor",
+                                      "tracer", "cluster"}));
   for (auto name :
        {"registry", "health_aggregator", "health_checker/orders",
         "bulkhead/orders", "breaker/orders-0", "breaker/orders-1"}) {

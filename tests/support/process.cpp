@@ -180,9 +180,29 @@ run_result run(std::vector<std::string> argv,
   return r;
 }
 
+namespace {
+
+std::string from_env(const char* name, const char* built) {
+  auto* v = std::getenv(name);
+  return v && *v ? v : built;
+}
+
+}  // namespace
+
+const std::string& valmesh_bin() {
+  static const std::string path = from_env("VALMESH_BIN", VALMESH_BIN);
+  return path;
+}
+
+const std::string& valmesh_echo_bin() {
+  static const std::string path =
+      from_env("VALMESH_ECHO_BIN", VALMESH_ECHO_BIN);
+  return path;
+}
+
 run_result run_valmesh(std::vector<std::string> args,
                        std::map<std::string, std::string> env) {
-  args.insert(args.begin(), VALMESH_BIN);
+  args.insert(args.begin(), valmesh_bin());
   return run(std::move(args), std::move(env));
 }
 
@@ -208,7 +228,7 @@ agent agent::start_argv(std::vector<std::string> argv) {
 }
 
 agent agent::start(std::vector<std::string> extra) {
-  std::vector<std::string> argv{VALMESH_BIN,   "agent",     "--http",
+  std::vector<std::string> argv{valmesh_bin(), "agent",     "--http",
                                 "127.0.0.1:0", "--cluster", "127.0.0.1:0",
                                 "--dev"};
   argv.insert(argv.end(), extra.begin(), extra.end());
@@ -217,7 +237,7 @@ agent agent::start(std::vector<std::string> extra) {
 
 agent agent::start_durable(const std::string& data_dir,
                            std::vector<std::string> extra) {
-  std::vector<std::string> argv{VALMESH_BIN,   "agent",     "--http",
+  std::vector<std::string> argv{valmesh_bin(), "agent",     "--http",
                                 "127.0.0.1:0", "--cluster", "127.0.0.1:0",
                                 "--data-dir",  data_dir};
   argv.insert(argv.end(), extra.begin(), extra.end());
@@ -226,7 +246,7 @@ agent agent::start_durable(const std::string& data_dir,
 
 echo echo::start(std::string name) {
   echo e;
-  std::vector<std::string> argv{VALMESH_ECHO_BIN, "--port", "0"};
+  std::vector<std::string> argv{valmesh_echo_bin(), "--port", "0"};
   if (!name.empty()) {
     argv.push_back("--name");
     argv.push_back(name);

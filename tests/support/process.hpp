@@ -84,6 +84,12 @@ run_result run(std::vector<std::string> argv,
                std::map<std::string, std::string> env = {},
                std::chrono::milliseconds timeout = 30s);
 
+/// The binaries the tests start: those built beside the tests, unless the
+/// environment names others (`VALMESH_BIN`, `VALMESH_ECHO_BIN`). The TSan
+/// run (scripts/sanitize.sh tsan) starts instrumented nodes this way.
+const std::string& valmesh_bin();
+const std::string& valmesh_echo_bin();
+
 /// Runs `valmesh ARGS...`.
 run_result run_valmesh(std::vector<std::string> args,
                        std::map<std::string, std::string> env = {});
