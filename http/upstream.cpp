@@ -46,9 +46,11 @@ using timer_t =
                               executor_t>;
 using resolver_t = net::ip::basic_resolver<tcp, executor_t>;
 
-/// A connection and when it went idle.
+/// A connection, its read buffer (kept with it, so an exchange on a pooled
+/// connection reads without allocating one) and when it went idle.
 struct pooled {
   std::unique_ptr<socket_t> stream;
+  beast::flat_buffer buffer;
   std::chrono::steady_clock::time_point idle_since;
 };
 
@@ -58,8 +60,10 @@ struct upstream_pool::impl : std::enable_shared_from_this<impl> {
   impl(net::io_context& ioc, upstream_options options)
       : ioc(ioc), options(options) {}
 
-  /// Takes a live idle connection to `key`, if any.
-  std::unique_ptr<socket_t> take(const std::string& key) {
+  /// Takes a live idle connection to `key`, if any, and its read buffer
+  /// (moved into `buffer`).
+  std::unique_ptr<socket_t> take(const std::string& key,
+                                 beast::flat_buffer& buffer) {
     std::lock_guard<std::mutex> guard{mtx};
     auto i = idle.find(key);
     if (i == idle.end()) return nullptr;
@@ -67,20 +71,26 @@ struct upstream_pool::impl : std::enable_shared_from_this<impl> {
     while (!i->second.empty()) {
       auto p = std::move(i->second.back());
       i->second.pop_back();
-      if (now - p.idle_since < options.idle_timeout && p.stream->is_open())
+      if (now - p.idle_since < options.idle_timeout && p.stream->is_open()) {
+        buffer = std::move(p.buffer);
         return std::move(p.stream);
+      }
     }
     return nullptr;
   }
 
-  /// Returns a connection to the pool (or closes it if the pool is full).
-  void give_back(const std::string& key, std::unique_ptr<socket_t> s) {
+  /// Returns a connection and its (emptied) read buffer to the pool, or
+  /// closes it if the pool is full.
+  void give_back(const std::string& key, std::unique_ptr<socket_t> s,
+                 beast::flat_buffer&& buffer) {
     std::lock_guard<std::mutex> guard{mtx};
     prune_locked();
     auto& xs = idle[key];
     if (xs.size() >= options.max_idle_per_host)
-      return;  // closed on destruction
-    xs.push_back({std::move(s), std::chrono::steady_clock::now()});
+      return;        // closed on destruction
+    buffer.clear();  // bytes past the answer are not ours to keep
+    xs.push_back(
+        {std::move(s), std::move(buffer), std::chrono::steady_clock::now()});
   }
 
   /// Drops idle connections past their time for every key, at most once a
@@ -160,7 +170,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
   void start() {
     // One timer for the whole exchange (a connect has a shorter one first).
     arm(deadline_);
-    if (auto s = pool_->take(key_)) {
+    if (auto s = pool_->take(key_, buffer_)) {
       stream_ = std::move(s);
       reused_ = true;
       return send();
@@ -279,6 +289,8 @@ class exchange : public std::enable_shared_from_this<exchange> {
     upstream_result r;
     r.ok = true;
     r.response.status = res.result_int();
+    r.response.headers.reserve(
+        static_cast<size_t>(std::distance(res.begin(), res.end())));
     for (auto& f : res)
       r.response.headers.emplace_back(std::string{f.name_string()},
                                       std::string{f.value()});
@@ -287,7 +299,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
     finished_ = true;
     timer_.cancel();
     if (res.keep_alive() && !res.need_eof())
-      pool_->give_back(key_, std::move(stream_));
+      pool_->give_back(key_, std::move(stream_), std::move(buffer_));
     done_(std::move(r));
   }
 
