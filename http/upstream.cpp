@@ -46,6 +46,55 @@ using timer_t =
                               executor_t>;
 using resolver_t = net::ip::basic_resolver<tcp, executor_t>;
 
+/// Room for an upstream answer's header fields (Beast allocates each field
+/// of a basic_fields on its own): a bump allocator over a fixed buffer,
+/// emptied before each answer is read, with the heap for what does not
+/// fit. As Beast's own `fields_alloc` example.
+class field_arena {
+ public:
+  void* allocate(size_t bytes, size_t align) {
+    size_t at = (used_ + align - 1) & ~(align - 1);
+    if (at + bytes <= space_.size()) {
+      used_ = at + bytes;
+      return space_.data() + at;
+    }
+    return ::operator new(bytes);
+  }
+  void deallocate(void* p) noexcept {
+    auto* b = static_cast<std::byte*>(p);
+    if (b >= space_.data() && b < space_.data() + space_.size()) return;
+    ::operator delete(p);
+  }
+  /// Forgets every allocation: nothing allocated here may be alive.
+  void reset() noexcept { used_ = 0; }
+
+ private:
+  alignas(std::max_align_t) std::array<std::byte, 1024> space_;
+  size_t used_ = 0;
+};
+
+template <class T>
+struct field_allocator {
+  using value_type = T;
+  field_arena* arena;
+  explicit field_allocator(field_arena* a) noexcept : arena(a) {}
+  template <class U>
+  field_allocator(const field_allocator<U>& other) noexcept
+      : arena(other.arena) {}
+  T* allocate(size_t n) {
+    return static_cast<T*>(arena->allocate(n * sizeof(T), alignof(T)));
+  }
+  void deallocate(T* p, size_t) noexcept { arena->deallocate(p); }
+  template <class U>
+  bool operator==(const field_allocator<U>& other) const noexcept {
+    return arena == other.arena;
+  }
+  template <class U>
+  bool operator!=(const field_allocator<U>& other) const noexcept {
+    return arena != other.arena;
+  }
+};
+
 /// A connection, its read buffer (kept with it, so an exchange on a pooled
 /// connection reads without allocating one) and when it went idle.
 struct pooled {
@@ -252,7 +301,13 @@ class exchange : public std::enable_shared_from_this<exchange> {
   }
 
   void read() {
-    parser_.emplace();
+    // The answer's header fields come from the exchange's arena (Beast
+    // allocates each field of a basic_fields on its own); only what does
+    // not fit there goes to the heap.
+    parser_.reset();  // its fields live in the arena
+    arena_.reset();
+    parser_.emplace(std::piecewise_construct, std::make_tuple(),
+                    std::make_tuple(field_allocator<char>{&arena_}));
     parser_->body_limit(pool_->options.response_limit);
     if (method_ == bhttp::verb::head) parser_->skip(true);
     // The header first: a declared length over the limit fails before any
@@ -358,7 +413,10 @@ class exchange : public std::enable_shared_from_this<exchange> {
   bool timed_out_ = false;
   bool finished_ = false;
   beast::flat_buffer buffer_;
-  std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
+  field_arena arena_;  ///< the answer's header fields (declared first)
+  std::optional<
+      bhttp::response_parser<bhttp::string_body, field_allocator<char>>>
+      parser_;
   bool reused_ = false;
 };
 
