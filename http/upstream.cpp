@@ -46,54 +46,65 @@ using timer_t =
                               executor_t>;
 using resolver_t = net::ip::basic_resolver<tcp, executor_t>;
 
-/// Room for an upstream answer's header fields (Beast allocates each field
-/// of a basic_fields on its own): a bump allocator over a fixed buffer,
-/// emptied before each answer is read, with the heap for what does not
-/// fit. As Beast's own `fields_alloc` example.
-class field_arena {
+/// A bump allocator over a fixed buffer of its owner's, with the heap for
+/// what does not fit; freeing inside the buffer does nothing. An exchange
+/// keeps two: one for the request head it writes, one for the answer's
+/// header fields (Beast allocates each field of a basic_fields on its own;
+/// as Beast's own `fields_alloc` example).
+class bump_arena {
  public:
+  bump_arena(std::byte* space, size_t size) noexcept
+      : space_(space), size_(size) {}
+  bump_arena(const bump_arena&) = delete;
+  bump_arena& operator=(const bump_arena&) = delete;
+
   void* allocate(size_t bytes, size_t align) {
     size_t at = (used_ + align - 1) & ~(align - 1);
-    if (at + bytes <= space_.size()) {
+    if (at + bytes <= size_) {
       used_ = at + bytes;
-      return space_.data() + at;
+      return space_ + at;
     }
     return ::operator new(bytes);
   }
   void deallocate(void* p) noexcept {
     auto* b = static_cast<std::byte*>(p);
-    if (b >= space_.data() && b < space_.data() + space_.size()) return;
+    if (b >= space_ && b < space_ + size_) return;
     ::operator delete(p);
   }
   /// Forgets every allocation: nothing allocated here may be alive.
   void reset() noexcept { used_ = 0; }
 
  private:
-  alignas(std::max_align_t) std::array<std::byte, 1024> space_;
+  std::byte* space_;
+  size_t size_;
   size_t used_ = 0;
 };
 
 template <class T>
-struct field_allocator {
+struct arena_allocator {
   using value_type = T;
-  field_arena* arena;
-  explicit field_allocator(field_arena* a) noexcept : arena(a) {}
+  bump_arena* arena;
+  explicit arena_allocator(bump_arena* a) noexcept : arena(a) {}
   template <class U>
-  field_allocator(const field_allocator<U>& other) noexcept
+  arena_allocator(const arena_allocator<U>& other) noexcept
       : arena(other.arena) {}
   T* allocate(size_t n) {
     return static_cast<T*>(arena->allocate(n * sizeof(T), alignof(T)));
   }
   void deallocate(T* p, size_t) noexcept { arena->deallocate(p); }
   template <class U>
-  bool operator==(const field_allocator<U>& other) const noexcept {
+  bool operator==(const arena_allocator<U>& other) const noexcept {
     return arena == other.arena;
   }
   template <class U>
-  bool operator!=(const field_allocator<U>& other) const noexcept {
+  bool operator!=(const arena_allocator<U>& other) const noexcept {
     return arena != other.arena;
   }
 };
+
+/// The request head, in the exchange's own memory.
+using head_string =
+    std::basic_string<char, std::char_traits<char>, arena_allocator<char>>;
 
 /// A connection, its read buffer (kept with it, so an exchange on a pooled
 /// connection reads without allocating one) and when it went idle.
@@ -195,18 +206,20 @@ class exchange : public std::enable_shared_from_this<exchange> {
     // alive without a Connection header; the caller's framing headers are
     // replaced by ours.
     auto verb = bhttp::to_string(req.method);
-    head_.reserve(256);
+    head_.reserve(head_reserve);
     head_.append(verb.data(), verb.size()).append(1, ' ');
-    head_.append(req.target).append(" HTTP/1.1\r\n");
+    head_.append(req.target.data(), req.target.size()).append(" HTTP/1.1\r\n");
     bool has_host = false;
     for (auto& [k, v] : req.headers) {
       if (beast::iequals(k, "content-length") ||
           beast::iequals(k, "transfer-encoding"))
         continue;
       has_host = has_host || beast::iequals(k, "host");
-      head_.append(k).append(": ").append(v).append("\r\n");
+      head_.append(k.data(), k.size()).append(": ");
+      head_.append(v.data(), v.size()).append("\r\n");
     }
-    if (!has_host) head_.append("Host: ").append(key_).append("\r\n");
+    if (!has_host)
+      head_.append("Host: ").append(key_.data(), key_.size()).append("\r\n");
     body_ = req.body;
     if (!body_.empty() || req.method == bhttp::verb::post ||
         req.method == bhttp::verb::put || req.method == bhttp::verb::patch)
@@ -305,9 +318,9 @@ class exchange : public std::enable_shared_from_this<exchange> {
     // allocates each field of a basic_fields on its own); only what does
     // not fit there goes to the heap.
     parser_.reset();  // its fields live in the arena
-    arena_.reset();
+    field_arena_.reset();
     parser_.emplace(std::piecewise_construct, std::make_tuple(),
-                    std::make_tuple(field_allocator<char>{&arena_}));
+                    std::make_tuple(arena_allocator<char>{&field_arena_}));
     parser_->body_limit(pool_->options.response_limit);
     if (method_ == bhttp::verb::head) parser_->skip(true);
     // The header first: a declared length over the limit fails before any
@@ -405,7 +418,12 @@ class exchange : public std::enable_shared_from_this<exchange> {
   std::chrono::milliseconds timeout_;
   upstream_pool::callback done_;
   std::chrono::steady_clock::time_point deadline_;
-  std::string head_;  ///< request line and headers, serialised
+  /// The request line and headers, serialised: up to head_reserve bytes
+  /// in head_space_, longer ones on the heap.
+  static constexpr size_t head_reserve = 480;
+  alignas(std::max_align_t) std::array<std::byte, 512> head_space_;
+  bump_arena head_arena_{head_space_.data(), head_space_.size()};
+  head_string head_{arena_allocator<char>{&head_arena_}};
   std::string body_;
   std::unique_ptr<socket_t> stream_;
   timer_t timer_;
@@ -413,9 +431,11 @@ class exchange : public std::enable_shared_from_this<exchange> {
   bool timed_out_ = false;
   bool finished_ = false;
   beast::flat_buffer buffer_;
-  field_arena arena_;  ///< the answer's header fields (declared first)
+  /// The answer's header fields (declared before the parser that uses it).
+  alignas(std::max_align_t) std::array<std::byte, 1024> field_space_;
+  bump_arena field_arena_{field_space_.data(), field_space_.size()};
   std::optional<
-      bhttp::response_parser<bhttp::string_body, field_allocator<char>>>
+      bhttp::response_parser<bhttp::string_body, arena_allocator<char>>>
       parser_;
   bool reused_ = false;
 };
