@@ -495,7 +495,9 @@ class call_op : public std::enable_shared_from_this<call_op> {
       x.error = std::move(r).error();
     x.attempts = attempts_;
     x.instance = instance_;
-    x.correlation_id = req_.correlation_id;
+    // The call ends here: its id moves to the result (no attempt reads it
+    // after this; the spans took their copies when they started).
+    x.correlation_id = std::move(req_.correlation_id);
     x.duration = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - started_);
     if (server_.recording()) end_server_span(x);

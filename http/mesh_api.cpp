@@ -39,8 +39,9 @@ void proxy(mesh_caller& mesh, request_context&& rc, responder done) {
   mesh_request m;
   m.service = std::string{rc.param("name")};
   m.method = rc.req.method();
-  m.target = rc.query_string.empty() ? std::move(rc.rest)
-                                     : rc.rest + "?" + rc.query_string;
+  // The query goes back on the rest of the path in place (no temporary).
+  if (!rc.query_string.empty()) rc.rest.append(1, '?').append(rc.query_string);
+  m.target = std::move(rc.rest);
   m.headers.reserve(16);
   for (auto& f : rc.req)
     m.headers.emplace_back(std::string{f.name_string()},

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <boost/container/small_vector.hpp>
+
 namespace valmesh::web {
 
 namespace {
@@ -13,8 +15,12 @@ int hex_value(char c) noexcept {
   return -1;
 }
 
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> result;
+/// A path's segments: on the stack up to 16 (every route of the API has
+/// fewer), so matching a request allocates nothing.
+using segment_list = boost::container::small_vector<std::string_view, 16>;
+
+segment_list split_path(std::string_view path) {
+  segment_list result;
   size_t i = 0;
   while (i < path.size()) {
     if (path[i] == '/') {
@@ -117,22 +123,16 @@ void router::dispatch(request&& req, responder done) const {
     if (r.wildcard ? segments.size() < r.segments.size()
                    : segments.size() != r.segments.size())
       continue;
-    std::vector<std::pair<std::string, std::string>> params;
+    // The literal segments first: the parameters are decoded (and
+    // allocated) only for the route that takes the request.
     bool match = true;
+    size_t n_params = 0;
     for (size_t i = 0; i < r.segments.size() && match; ++i) {
       auto& want = r.segments[i];
-      if (!want.empty() && want[0] == ':') {
-        auto value = percent_decode(segments[i]);
-        if (!value) {
-          done(make_error_response({errc::invalid_argument,
-                                    "malformed percent-encoding in the path"},
-                                   req.version()));
-          return;
-        }
-        params.emplace_back(want.substr(1), std::move(*value));
-      } else {
+      if (!want.empty() && want[0] == ':')
+        ++n_params;
+      else
         match = want == segments[i];
-      }
     }
     if (!match) continue;
     if (r.method && *r.method != effective) {
@@ -140,6 +140,20 @@ void router::dispatch(request&& req, responder done) const {
       allow += std::string{beast_http::to_string(*r.method)};
       if (*r.method == beast_http::verb::get) allow += ", HEAD";
       continue;
+    }
+    std::vector<std::pair<std::string, std::string>> params;
+    params.reserve(n_params);
+    for (size_t i = 0; i < r.segments.size(); ++i) {
+      auto& want = r.segments[i];
+      if (want.empty() || want[0] != ':') continue;
+      auto value = percent_decode(segments[i]);
+      if (!value) {
+        done(make_error_response(
+            {errc::invalid_argument, "malformed percent-encoding in the path"},
+            req.version()));
+        return;
+      }
+      params.emplace_back(want.substr(1), std::move(*value));
     }
     request_context ctx;
     ctx.path = std::string{path};

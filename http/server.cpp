@@ -290,10 +290,14 @@ class session : public std::enable_shared_from_this<session> {
                         });
         },
         version, keep_alive_,
-        [self](response&& head, stream_open_fn on_open,
-               stream_close_fn on_close, uint16_t route) {
-          net::post(self->stream_.get_executor(),
-                    [self, head = std::move(head), on_open = std::move(on_open),
+        // A plain pointer fits std::function's inline buffer (a shared_ptr
+        // would be allocated): the routed callback beside it in the
+        // responder's state holds the session while this can be called.
+        [s = self.get()](response&& head, stream_open_fn on_open,
+                         stream_close_fn on_close, uint16_t route) {
+          net::post(s->stream_.get_executor(),
+                    [self = s->shared_from_this(), head = std::move(head),
+                     on_open = std::move(on_open),
                      on_close = std::move(on_close), route]() mutable {
                       self->route_ = route;
                       self->start_stream(std::move(head), std::move(on_open),

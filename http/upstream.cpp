@@ -46,9 +46,71 @@ using timer_t =
                               executor_t>;
 using resolver_t = net::ip::basic_resolver<tcp, executor_t>;
 
-/// A connection and when it went idle.
+/// A bump allocator over a fixed buffer of its owner's, with the heap for
+/// what does not fit; freeing inside the buffer does nothing. An exchange
+/// keeps two: one for the request head it writes, one for the answer's
+/// header fields (Beast allocates each field of a basic_fields on its own;
+/// as Beast's own `fields_alloc` example).
+class bump_arena {
+ public:
+  bump_arena(std::byte* space, size_t size) noexcept
+      : space_(space), size_(size) {}
+  bump_arena(const bump_arena&) = delete;
+  bump_arena& operator=(const bump_arena&) = delete;
+
+  void* allocate(size_t bytes, size_t align) {
+    size_t at = (used_ + align - 1) & ~(align - 1);
+    if (at + bytes <= size_) {
+      used_ = at + bytes;
+      return space_ + at;
+    }
+    return ::operator new(bytes);
+  }
+  void deallocate(void* p) noexcept {
+    auto* b = static_cast<std::byte*>(p);
+    if (b >= space_ && b < space_ + size_) return;
+    ::operator delete(p);
+  }
+  /// Forgets every allocation: nothing allocated here may be alive.
+  void reset() noexcept { used_ = 0; }
+
+ private:
+  std::byte* space_;
+  size_t size_;
+  size_t used_ = 0;
+};
+
+template <class T>
+struct arena_allocator {
+  using value_type = T;
+  bump_arena* arena;
+  explicit arena_allocator(bump_arena* a) noexcept : arena(a) {}
+  template <class U>
+  arena_allocator(const arena_allocator<U>& other) noexcept
+      : arena(other.arena) {}
+  T* allocate(size_t n) {
+    return static_cast<T*>(arena->allocate(n * sizeof(T), alignof(T)));
+  }
+  void deallocate(T* p, size_t) noexcept { arena->deallocate(p); }
+  template <class U>
+  bool operator==(const arena_allocator<U>& other) const noexcept {
+    return arena == other.arena;
+  }
+  template <class U>
+  bool operator!=(const arena_allocator<U>& other) const noexcept {
+    return arena != other.arena;
+  }
+};
+
+/// The request head, in the exchange's own memory.
+using head_string =
+    std::basic_string<char, std::char_traits<char>, arena_allocator<char>>;
+
+/// A connection, its read buffer (kept with it, so an exchange on a pooled
+/// connection reads without allocating one) and when it went idle.
 struct pooled {
   std::unique_ptr<socket_t> stream;
+  beast::flat_buffer buffer;
   std::chrono::steady_clock::time_point idle_since;
 };
 
@@ -58,8 +120,10 @@ struct upstream_pool::impl : std::enable_shared_from_this<impl> {
   impl(net::io_context& ioc, upstream_options options)
       : ioc(ioc), options(options) {}
 
-  /// Takes a live idle connection to `key`, if any.
-  std::unique_ptr<socket_t> take(const std::string& key) {
+  /// Takes a live idle connection to `key`, if any, and its read buffer
+  /// (moved into `buffer`).
+  std::unique_ptr<socket_t> take(const std::string& key,
+                                 beast::flat_buffer& buffer) {
     std::lock_guard<std::mutex> guard{mtx};
     auto i = idle.find(key);
     if (i == idle.end()) return nullptr;
@@ -67,20 +131,26 @@ struct upstream_pool::impl : std::enable_shared_from_this<impl> {
     while (!i->second.empty()) {
       auto p = std::move(i->second.back());
       i->second.pop_back();
-      if (now - p.idle_since < options.idle_timeout && p.stream->is_open())
+      if (now - p.idle_since < options.idle_timeout && p.stream->is_open()) {
+        buffer = std::move(p.buffer);
         return std::move(p.stream);
+      }
     }
     return nullptr;
   }
 
-  /// Returns a connection to the pool (or closes it if the pool is full).
-  void give_back(const std::string& key, std::unique_ptr<socket_t> s) {
+  /// Returns a connection and its (emptied) read buffer to the pool, or
+  /// closes it if the pool is full.
+  void give_back(const std::string& key, std::unique_ptr<socket_t> s,
+                 beast::flat_buffer&& buffer) {
     std::lock_guard<std::mutex> guard{mtx};
     prune_locked();
     auto& xs = idle[key];
     if (xs.size() >= options.max_idle_per_host)
-      return;  // closed on destruction
-    xs.push_back({std::move(s), std::chrono::steady_clock::now()});
+      return;        // closed on destruction
+    buffer.clear();  // bytes past the answer are not ours to keep
+    xs.push_back(
+        {std::move(s), std::move(buffer), std::chrono::steady_clock::now()});
   }
 
   /// Drops idle connections past their time for every key, at most once a
@@ -136,18 +206,20 @@ class exchange : public std::enable_shared_from_this<exchange> {
     // alive without a Connection header; the caller's framing headers are
     // replaced by ours.
     auto verb = bhttp::to_string(req.method);
-    head_.reserve(256);
+    head_.reserve(head_reserve);
     head_.append(verb.data(), verb.size()).append(1, ' ');
-    head_.append(req.target).append(" HTTP/1.1\r\n");
+    head_.append(req.target.data(), req.target.size()).append(" HTTP/1.1\r\n");
     bool has_host = false;
     for (auto& [k, v] : req.headers) {
       if (beast::iequals(k, "content-length") ||
           beast::iequals(k, "transfer-encoding"))
         continue;
       has_host = has_host || beast::iequals(k, "host");
-      head_.append(k).append(": ").append(v).append("\r\n");
+      head_.append(k.data(), k.size()).append(": ");
+      head_.append(v.data(), v.size()).append("\r\n");
     }
-    if (!has_host) head_.append("Host: ").append(key_).append("\r\n");
+    if (!has_host)
+      head_.append("Host: ").append(key_.data(), key_.size()).append("\r\n");
     body_ = req.body;
     if (!body_.empty() || req.method == bhttp::verb::post ||
         req.method == bhttp::verb::put || req.method == bhttp::verb::patch)
@@ -160,7 +232,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
   void start() {
     // One timer for the whole exchange (a connect has a shorter one first).
     arm(deadline_);
-    if (auto s = pool_->take(key_)) {
+    if (auto s = pool_->take(key_, buffer_)) {
       stream_ = std::move(s);
       reused_ = true;
       return send();
@@ -242,7 +314,13 @@ class exchange : public std::enable_shared_from_this<exchange> {
   }
 
   void read() {
-    parser_.emplace();
+    // The answer's header fields come from the exchange's arena (Beast
+    // allocates each field of a basic_fields on its own); only what does
+    // not fit there goes to the heap.
+    parser_.reset();  // its fields live in the arena
+    field_arena_.reset();
+    parser_.emplace(std::piecewise_construct, std::make_tuple(),
+                    std::make_tuple(arena_allocator<char>{&field_arena_}));
     parser_->body_limit(pool_->options.response_limit);
     if (method_ == bhttp::verb::head) parser_->skip(true);
     // The header first: a declared length over the limit fails before any
@@ -279,6 +357,8 @@ class exchange : public std::enable_shared_from_this<exchange> {
     upstream_result r;
     r.ok = true;
     r.response.status = res.result_int();
+    r.response.headers.reserve(
+        static_cast<size_t>(std::distance(res.begin(), res.end())));
     for (auto& f : res)
       r.response.headers.emplace_back(std::string{f.name_string()},
                                       std::string{f.value()});
@@ -287,7 +367,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
     finished_ = true;
     timer_.cancel();
     if (res.keep_alive() && !res.need_eof())
-      pool_->give_back(key_, std::move(stream_));
+      pool_->give_back(key_, std::move(stream_), std::move(buffer_));
     done_(std::move(r));
   }
 
@@ -338,7 +418,12 @@ class exchange : public std::enable_shared_from_this<exchange> {
   std::chrono::milliseconds timeout_;
   upstream_pool::callback done_;
   std::chrono::steady_clock::time_point deadline_;
-  std::string head_;  ///< request line and headers, serialised
+  /// The request line and headers, serialised: up to head_reserve bytes
+  /// in head_space_, longer ones on the heap.
+  static constexpr size_t head_reserve = 480;
+  alignas(std::max_align_t) std::array<std::byte, 512> head_space_;
+  bump_arena head_arena_{head_space_.data(), head_space_.size()};
+  head_string head_{arena_allocator<char>{&head_arena_}};
   std::string body_;
   std::unique_ptr<socket_t> stream_;
   timer_t timer_;
@@ -346,7 +431,12 @@ class exchange : public std::enable_shared_from_this<exchange> {
   bool timed_out_ = false;
   bool finished_ = false;
   beast::flat_buffer buffer_;
-  std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
+  /// The answer's header fields (declared before the parser that uses it).
+  alignas(std::max_align_t) std::array<std::byte, 1024> field_space_;
+  bump_arena field_arena_{field_space_.data(), field_space_.size()};
+  std::optional<
+      bhttp::response_parser<bhttp::string_body, arena_allocator<char>>>
+      parser_;
   bool reused_ = false;
 };
 
