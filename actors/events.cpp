@@ -24,6 +24,13 @@ events_actor::behavior_type events_impl(events_pointer self, size_t backlog) {
         auto& e = self->state.log->append(std::move(type), std::move(data));
         for (auto& [_, sink] : self->state.sinks) sink(e);
       },
+      [self](publish_atom,
+             std::vector<std::pair<std::string, std::string>>& events) {
+        for (auto& [type, data] : events) {
+          auto& e = self->state.log->append(std::move(type), std::move(data));
+          for (auto& [_, sink] : self->state.sinks) sink(e);
+        }
+      },
       [self](subscribe_atom, event_sink& sink, uint64_t last_event_id) {
         auto& st = self->state;
         if (last_event_id > 0) {

@@ -2,6 +2,8 @@
 
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <caf/all.hpp>
 
@@ -21,6 +23,9 @@ using events_actor = caf::typed_actor<
     inspectable,
     /// Publishes an event of `type` with JSON `data`; gives it the next id.
     caf::reacts_to<publish_atom, std::string, std::string>,
+    /// Publishes several (type, data) events in order, one id each.
+    caf::reacts_to<publish_atom,
+                   std::vector<std::pair<std::string, std::string>>>,
     /// Subscribes `sink`; first replays the backlog after `last_event_id` (0:
     /// nothing), preceded by a `lagged` event if some of it fell off. Answers
     /// the subscription id.

@@ -172,19 +172,19 @@ health_supervisor_actor::behavior_type health_supervisor_impl(
               caf::actor_cast<caf::actor>(c.handle)));
         return f;
       },
-      [self](changed_atom, const catalog_change& c) {
-        switch (c.what) {
-          case catalog_change::kind::registered:
-          case catalog_change::kind::updated:
-            watch(self, c.instance);
-            break;
-          case catalog_change::kind::deregistered:
-            unwatch(self, c.instance);
-            break;
-          case catalog_change::kind::status_changed:
-          case catalog_change::kind::renewed:
-            break;
-        }
+      [self](changed_atom, const std::vector<catalog_change>& changes) {
+        for (auto& c : changes) switch (c.what) {
+            case catalog_change::kind::registered:
+            case catalog_change::kind::updated:
+              watch(self, c.instance);
+              break;
+            case catalog_change::kind::deregistered:
+              unwatch(self, c.instance);
+              break;
+            case catalog_change::kind::status_changed:
+            case catalog_change::kind::renewed:
+              break;
+          }
       },
       [self](resync_atom) {
         for_each_registered(
@@ -294,16 +294,18 @@ health_aggregator_actor::behavior_type health_aggregator_impl(
                      resync_atom::value);
   return {
       [self](inspect_atom) { return self->figures("health_aggregator"); },
-      [self](changed_atom, const catalog_change& c) {
-        // Only the changed service and the overall can move: O(log n).
+      [self](changed_atom, const std::vector<catalog_change>& changes) {
+        // Only the changed services and the overall can move: O(log n) each.
         auto& st = self->state;
-        auto& x = c.instance;
-        if (c.what == catalog_change::kind::deregistered)
-          st.rollup->remove(x.name, x.id);
-        else
-          st.rollup->set(x.name, x.id, x.status);
+        for (auto& c : changes) {
+          auto& x = c.instance;
+          if (c.what == catalog_change::kind::deregistered)
+            st.rollup->remove(x.name, x.id);
+          else
+            st.rollup->set(x.name, x.id, x.status);
+          note_service(self, x.name, false);
+        }
         st.checked_at_ms = st.options.time->unix_ms();
-        note_service(self, x.name, false);
         note_overall(self, false);
       },
       [self](get_atom) {

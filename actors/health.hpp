@@ -26,8 +26,8 @@ namespace valmesh {
 /// runs the `health_aggregator` as a child.
 using health_supervisor_actor = caf::typed_actor<
     inspectable,
-    /// A change in the catalog (the registry's `on_change`).
-    caf::reacts_to<changed_atom, catalog_change>,
+    /// Changes in the catalog, in order (the registry's `on_change`).
+    caf::reacts_to<changed_atom, std::vector<catalog_change>>,
     /// Answers every checked instance's figures, from all checkers.
     caf::replies_to<stats_atom>::with<std::vector<instance_check_view>>,
     /// Internal: rebuilds every checker from a registry snapshot.
@@ -36,7 +36,8 @@ using health_supervisor_actor = caf::typed_actor<
 /// `health_aggregator`: rolls instance health up to services and overall,
 /// and publishes `service_health_changed` and `overall_changed`.
 using health_aggregator_actor =
-    caf::typed_actor<inspectable, caf::reacts_to<changed_atom, catalog_change>,
+    caf::typed_actor<inspectable,
+                     caf::reacts_to<changed_atom, std::vector<catalog_change>>,
                      /// Answers the roll-up.
                      caf::replies_to<get_atom>::with<health_view>,
                      /// Internal: a full recompute from a registry snapshot

@@ -194,19 +194,19 @@ mesh_supervisor_actor::behavior_type mesh_supervisor_impl(
         }
         return f;
       },
-      [self](changed_atom, const catalog_change& c) {
-        switch (c.what) {
-          case catalog_change::kind::registered:
-          case catalog_change::kind::updated:
-          case catalog_change::kind::status_changed:
-            watch(self, c.instance);
-            break;
-          case catalog_change::kind::deregistered:
-            unwatch(self, c.instance);
-            break;
-          case catalog_change::kind::renewed:
-            break;
-        }
+      [self](changed_atom, const std::vector<catalog_change>& changes) {
+        for (auto& c : changes) switch (c.what) {
+            case catalog_change::kind::registered:
+            case catalog_change::kind::updated:
+            case catalog_change::kind::status_changed:
+              watch(self, c.instance);
+              break;
+            case catalog_change::kind::deregistered:
+              unwatch(self, c.instance);
+              break;
+            case catalog_change::kind::renewed:
+              break;
+          }
       },
       [self](resync_atom) {
         for_each_registered(

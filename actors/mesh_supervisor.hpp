@@ -25,7 +25,9 @@ namespace valmesh {
 /// knows (instances and their breakers); a crashed breaker starts closed
 /// with a new generation.
 using mesh_supervisor_actor = caf::typed_actor<
-    inspectable, caf::reacts_to<changed_atom, catalog_change>,
+    inspectable,
+    /// Changes in the catalog, in order (the registry's `on_change`).
+    caf::reacts_to<changed_atom, std::vector<catalog_change>>,
     /// Internal: rebuilds from a registry snapshot (on start).
     caf::reacts_to<resync_atom>,
     /// These instances of a service passed an active health check.

@@ -183,6 +183,7 @@ void add_message_types(caf::actor_system_config& cfg);
 // Node-local message types: they never cross the network, so they need no
 // serialisation (a remote send of one would be a bug caught in review).
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::catalog_change)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<valmesh::catalog_change>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::check_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<valmesh::check_report>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(valmesh::instance_check_view)

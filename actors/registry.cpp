@@ -56,10 +56,19 @@ struct registry_state {
   }
 
   /// Every change passes here: it invalidates that service's candidates
-  /// (which point into the catalog) and goes out through the hook.
-  void publish(const catalog_change& c) {
-    pick_cache.erase(c.instance.name);
-    if (options.on_change) options.on_change(c);
+  /// (which point into the catalog) and goes out through the hook, once per
+  /// message handled: the changes of a replicated batch, a round of checks
+  /// or an expiry tick go out together.
+  void publish_all(std::vector<catalog_change> changes) {
+    if (changes.empty()) return;
+    for (auto& c : changes) pick_cache.erase(c.instance.name);
+    if (options.on_change) options.on_change(std::move(changes));
+  }
+
+  void publish(catalog_change c) {
+    std::vector<catalog_change> one;
+    one.push_back(std::move(c));
+    publish_all(std::move(one));
   }
 
   /// Answers waiting for the store's fsync, by ticket. The `.then` of the
@@ -201,8 +210,8 @@ void collect_tombstones(registry_pointer self) {
 void log_changes(registry_pointer self,
                  const std::vector<catalog_change>& changes) {
   auto& st = self->state;
+  st.publish_all(changes);
   for (auto& c : changes) {
-    st.publish(c);
     auto& x = c.instance;
     persist_quietly(self, record_of(*st.data, c));
     if (c.what == catalog_change::kind::deregistered) {
@@ -354,6 +363,7 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
              std::vector<check_report>& reports) {
         bool changed = false;
         std::vector<store_mutation> records;
+        std::vector<catalog_change> changes;
         for (auto& rep : reports) {
           auto r = self->state.data->record_check(
               name, rep.id, rep.status, rep.duration_us, std::move(rep.output));
@@ -362,25 +372,28 @@ registry_actor::behavior_type registry_impl(registry_pointer self,
           spdlog::info("registry: {}/{} is {} (was {}): {}", name, rep.id,
                        to_string(c.instance.status), to_string(c.previous),
                        c.instance.last_check_output);
-          self->state.publish(c);
           records.push_back(store_mutation::put(c.instance));
+          changes.push_back(std::move(c));
           changed = true;
         }
+        self->state.publish_all(std::move(changes));
         persist_lazily(self, std::move(records));
         if (changed) arm_timer(self);
       },
       [self](merge_atom, std::vector<catalog_entry>& entries) {
         auto& st = self->state;
         std::vector<store_mutation> records;
+        std::vector<catalog_change> changes;
         for (auto& e : entries) {
           auto c = st.data->merge(e);
           if (!c) continue;
           if (c->what == catalog_change::kind::deregistered &&
               st.data->instances(c->instance.name) == nullptr)
             st.balancers.erase(c->instance.name);
-          st.publish(*c);
           records.push_back(record_of(*st.data, *c));
+          changes.push_back(std::move(*c));
         }
+        st.publish_all(std::move(changes));
         persist_lazily(self, std::move(records));
         arm_timer(self);
       },

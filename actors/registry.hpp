@@ -12,8 +12,8 @@
 
 #include "actors/protocol.hpp"
 #include "actors/store.hpp"
-#include "runtime/registry/catalog.hpp"
 #include "runtime/common/clock.hpp"
+#include "runtime/registry/catalog.hpp"
 
 namespace valmesh {
 
@@ -71,9 +71,11 @@ struct registry_options {
   /// How often leases and removals are applied.
   std::chrono::milliseconds tick_interval{std::chrono::milliseconds{250}};
   uint64_t seed = 0;  ///< 0: seed the balancers from the OS
-  /// Called inside the registry after every change (registration, update,
-  /// removal, status change), for publishing. Must not block.
-  std::function<void(const catalog_change&)> on_change;
+  /// Called inside the registry with the changes (registration, update,
+  /// removal, status change) of each message it handled, in order: one
+  /// call for a whole replicated batch or round of checks. For publishing;
+  /// must not block.
+  std::function<void(std::vector<catalog_change>)> on_change;
   /// The current store (a getter, so a restart of the store is invisible).
   /// When set, the registry loads its catalog from it before serving
   /// anything, and acknowledges a registration, an update or a

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -375,43 +376,58 @@ std::optional<failure> node::start() {
       d.cfg.health.deregister_critical_after;
   // The registry publishes; the events hub and the health actors react. The
   // hook looks up their current handles, so their restarts lose nothing.
-  ropts.on_change = [dir, meter = d.meter, time = d.time, watches = d.watches,
-                     counts = d.registry_counts](const catalog_change& c) {
-    if (!c.replicated) counts->count(c);
-    if (c.replicated) {
-      auto written = hybrid_clock::physical_ms(c.instance.revision.stamp);
-      meter->replication_lag(
-          static_cast<double>(std::max<int64_t>(0, time->unix_ms() - written)) /
-          1000.0);
-    }
-    // This node's own writes go to every other member.
-    if (!c.replicated)
-      if (auto cl = dir->cluster()) {
-        auto e = c.what == catalog_change::kind::deregistered
-                     ? deletion_of(c.instance)
-                     : catalog_entry{c.instance, false};
-        caf::anon_send(cl, push_atom::value,
-                       std::vector<catalog_entry>{std::move(e)});
-      }
-    if (c.what == catalog_change::kind::renewed) return;
-    // Blocking queries on this service (and on the lists) answer now.
-    if (c.what == catalog_change::kind::status_changed)
-      watches->bump(
-          {web::watch_keys::service(c.instance.name), web::watch_keys::all});
-    else
-      watches->bump({web::watch_keys::service(c.instance.name),
-                     web::watch_keys::all, web::watch_keys::catalog});
-    if (auto ev = dir->events()) {
-      auto [type, data] = describe(c);
-      caf::anon_send(ev, publish_atom::value, std::move(type), std::move(data));
-    }
-    if (auto hs = dir->health_supervisor())
-      caf::anon_send(hs, changed_atom::value, c);
-    if (auto ag = dir->health_aggregator())
-      caf::anon_send(ag, changed_atom::value, c);
-    if (auto ms = dir->mesh_supervisor())
-      caf::anon_send(ms, changed_atom::value, c);
-  };
+  // The hook runs once per message the registry handled: a replicated
+  // batch of hundreds of changes goes to each of them as one message.
+  ropts.on_change =
+      [dir, meter = d.meter, time = d.time, watches = d.watches,
+       counts = d.registry_counts](std::vector<catalog_change> changes) {
+        std::vector<catalog_entry> own;  // this node's writes, for every member
+        std::vector<std::pair<std::string, std::string>> events;
+        std::vector<std::string> keys;
+        bool catalog_moved = false;
+        for (auto& c : changes) {
+          if (c.replicated) {
+            auto written = hybrid_clock::physical_ms(c.instance.revision.stamp);
+            meter->replication_lag(static_cast<double>(std::max<int64_t>(
+                                       0, time->unix_ms() - written)) /
+                                   1000.0);
+          } else {
+            counts->count(c);
+            own.push_back(c.what == catalog_change::kind::deregistered
+                              ? deletion_of(c.instance)
+                              : catalog_entry{c.instance, false});
+          }
+          if (c.what == catalog_change::kind::renewed) continue;
+          // Blocking queries on these services (and on the lists) answer now.
+          auto key = web::watch_keys::service(c.instance.name);
+          if (std::find(keys.begin(), keys.end(), key) == keys.end())
+            keys.push_back(std::move(key));
+          catalog_moved |= c.what != catalog_change::kind::status_changed;
+          events.push_back(describe(c));
+        }
+        if (!own.empty())
+          if (auto cl = dir->cluster())
+            caf::anon_send(cl, push_atom::value, std::move(own));
+        // Renewals (heartbeats that changed nothing) go no further.
+        changes.erase(std::remove_if(changes.begin(), changes.end(),
+                                     [](const catalog_change& c) {
+                                       return c.what ==
+                                              catalog_change::kind::renewed;
+                                     }),
+                      changes.end());
+        if (changes.empty()) return;
+        keys.push_back(web::watch_keys::all);
+        if (catalog_moved) keys.push_back(web::watch_keys::catalog);
+        watches->bump(keys);
+        if (auto ev = dir->events())
+          caf::anon_send(ev, publish_atom::value, std::move(events));
+        if (auto hs = dir->health_supervisor())
+          caf::anon_send(hs, changed_atom::value, changes);
+        if (auto ag = dir->health_aggregator())
+          caf::anon_send(ag, changed_atom::value, changes);
+        if (auto ms = dir->mesh_supervisor())
+          caf::anon_send(ms, changed_atom::value, std::move(changes));
+      };
   health_options hopts_actors;
   hopts_actors.health = d.cfg.health;
   hopts_actors.time = d.time;
