@@ -720,6 +720,13 @@ cluster_actor::behavior_type cluster_impl(cluster_pointer self,
                 now - st.probe_due);
             st.view->timer_fired(std::max(late, std::chrono::milliseconds{0}));
             handle(self, st.view->tick());
+            // The owner candidates depend on time too (who was heard from
+            // recently enough to count towards a majority), not only on
+            // member events: a survivor that saw a death while it had not
+            // heard from the others lately took itself for a minority and
+            // kept the dead owner, and with no further event never looked
+            // again. Look on every round.
+            report_owners(self);
             if (auto target = st.view->next_probe_target(st.rng))
               probe(self, *target);
             auto interval = st.options.membership.probe_interval;

@@ -116,10 +116,13 @@ std::vector<std::string> membership::owner_candidates() const {
     if (name != self_name_ && (m.status == member_status::alive ||
                                m.status == member_status::suspect))
       ++peers;
-  // Heard from within one probe round (each peer is probed once per
-  // round) plus a probe timeout: a member gone quiet since does not count
-  // towards the majority even before it is suspected.
-  auto window = options_.probe_interval.count() *
+  // Heard from within two probe rounds plus a probe timeout: a member gone
+  // quiet since does not count towards the majority even before it is
+  // suspected. Each peer is probed once per round, but rounds are shuffled,
+  // so one peer can be probed first in a round and last in the next, 2k-1
+  // intervals apart; the window must outlast that, or a node that looks
+  // on every round would take itself for a minority now and then.
+  auto window = options_.probe_interval.count() * 2 *
                     static_cast<int64_t>(std::max<size_t>(peers, 1)) +
                 probe_timeout().count();
   auto now = clock_.unix_ms();

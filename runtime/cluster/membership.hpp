@@ -123,7 +123,7 @@ class membership {
   /// The members among which instances are shared out for judging (health
   /// checks, leases), this node included, by name. While this node reaches
   /// a majority of the members not `left` (itself and the alive members it
-  /// heard from within a probe round and a probe timeout), the alive and
+  /// heard from within two probe rounds and a probe timeout), the alive and
   /// suspect ones: a member's share moves once it is declared dead, and the
   /// majority side of a partition takes over what the other side judged.
   /// Otherwise every member not `left`: the minority side judges only its
