@@ -387,10 +387,10 @@ std::optional<failure> node::start() {
         bool catalog_moved = false;
         for (auto& c : changes) {
           if (c.replicated) {
-            auto written = hybrid_clock::physical_ms(c.instance.revision.stamp);
+            auto written = hybrid_clock::physical_us(c.instance.revision.stamp);
             meter->replication_lag(static_cast<double>(std::max<int64_t>(
-                                       0, time->unix_ms() - written)) /
-                                   1000.0);
+                                       0, time->unix_us() - written)) /
+                                   1e6);
           } else {
             counts->count(c);
             own.push_back(c.what == catalog_change::kind::deregistered

@@ -13,8 +13,12 @@ namespace valmesh {
 /// so that every write a node makes after seeing another node's write is
 /// ordered after it, whatever the two machines' clocks say.
 ///
-/// A timestamp is one `uint64_t`: the high 48 bits are Unix milliseconds,
-/// the low 16 bits a logical counter. Zero means "no version".
+/// A timestamp is one `uint64_t`: the high 52 bits are Unix microseconds
+/// (enough until the year 2112), the low 12 bits a logical counter. Zero
+/// means "no version". Microseconds, not milliseconds: two writes made on
+/// two sides of a partition a millisecond apart are ordered as they
+/// happened, where a coarser clock would call them a tie and let the node
+/// name decide.
 class hybrid_clock {
  public:
   explicit hybrid_clock(const clock& clk) noexcept : clock_(clk) {}
@@ -30,15 +34,23 @@ class hybrid_clock {
   /// The greatest timestamp returned or observed so far.
   uint64_t last() const noexcept { return last_; }
 
+  /// The bits of the logical counter, and its largest value.
+  static constexpr int logical_bits = 12;
+  static constexpr uint16_t max_logical = (1u << logical_bits) - 1;
+
   /// The parts of a timestamp.
+  static constexpr int64_t physical_us(uint64_t stamp) noexcept {
+    return static_cast<int64_t>(stamp >> logical_bits);
+  }
   static constexpr int64_t physical_ms(uint64_t stamp) noexcept {
-    return static_cast<int64_t>(stamp >> 16);
+    return physical_us(stamp) / 1000;
   }
   static constexpr uint16_t logical(uint64_t stamp) noexcept {
-    return static_cast<uint16_t>(stamp & 0xffff);
+    return static_cast<uint16_t>(stamp & max_logical);
   }
-  static constexpr uint64_t make(int64_t unix_ms, uint16_t logical) noexcept {
-    return (static_cast<uint64_t>(unix_ms) << 16) | logical;
+  static constexpr uint64_t make(int64_t unix_us, uint16_t logical) noexcept {
+    return (static_cast<uint64_t>(unix_us) << logical_bits) |
+           (logical & max_logical);
   }
 
  private:
@@ -53,8 +65,7 @@ struct write_version {
   uint64_t stamp = 0;
   std::string origin;
 
-  friend auto operator<=>(const write_version&,
-                          const write_version&) = default;
+  friend auto operator<=>(const write_version&, const write_version&) = default;
   friend bool operator==(const write_version&, const write_version&) = default;
 };
 

@@ -24,6 +24,11 @@ class clock {
   /// Returns wall-clock milliseconds since the Unix epoch, for timestamps
   /// that users read (`registeredAt`, `lastHeartbeat`).
   virtual int64_t unix_ms() const noexcept = 0;
+
+  /// Returns wall-clock microseconds since the Unix epoch, for the hybrid
+  /// clock that orders writes across nodes. Clocks that only know
+  /// milliseconds give them in microseconds.
+  virtual int64_t unix_us() const noexcept { return unix_ms() * 1000; }
 };
 
 /// The real clocks of the machine.
@@ -37,28 +42,36 @@ class system_clock_source final : public clock {
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
         .count();
   }
+  int64_t unix_us() const noexcept override {
+    using namespace std::chrono;
+    return duration_cast<microseconds>(system_clock::now().time_since_epoch())
+        .count();
+  }
 };
 
 /// A clock that only moves when told to; safe to read from several threads.
 class manual_clock final : public clock {
  public:
   /// Starts at an arbitrary, fixed instant so test output is reproducible.
-  explicit manual_clock(int64_t unix_ms = 1'700'000'000'000) : unix_(unix_ms) {}
+  explicit manual_clock(int64_t unix_ms = 1'700'000'000'000)
+      : unix_us_(unix_ms * 1000) {}
 
   time_point now() const noexcept override {
     return time_point{std::chrono::nanoseconds{mono_.load()}};
   }
-  int64_t unix_ms() const noexcept override { return unix_.load(); }
+  int64_t unix_ms() const noexcept override { return unix_us_.load() / 1000; }
+  int64_t unix_us() const noexcept override { return unix_us_.load(); }
 
   /// Moves both time lines forward by `d`.
   void advance(std::chrono::nanoseconds d) noexcept {
     mono_ += d.count();
-    unix_ += std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+    unix_us_ +=
+        std::chrono::duration_cast<std::chrono::microseconds>(d).count();
   }
 
  private:
   std::atomic<int64_t> mono_{1'000'000'000};
-  std::atomic<int64_t> unix_;
+  std::atomic<int64_t> unix_us_;
 };
 
 }  // namespace valmesh

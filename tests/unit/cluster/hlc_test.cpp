@@ -11,14 +11,15 @@ namespace {
 class settable_clock final : public clock {
  public:
   time_point now() const noexcept override { return time_point{}; }
-  int64_t unix_ms() const noexcept override { return unix_; }
-  void set(int64_t unix_ms) noexcept { unix_ = unix_ms; }
+  int64_t unix_ms() const noexcept override { return unix_ / 1000; }
+  int64_t unix_us() const noexcept override { return unix_; }
+  void set(int64_t unix_us) noexcept { unix_ = unix_us; }
 
  private:
-  int64_t unix_ = 1'700'000'000'000;
+  int64_t unix_ = 1'700'000'000'000'000;
 };
 
-constexpr int64_t t0 = 1'700'000'000'000;
+constexpr int64_t t0 = 1'700'000'000'000'000;  // in microseconds
 
 }  // namespace
 
@@ -42,34 +43,35 @@ TEST(hlc_test, counts_while_the_wall_clock_stands_still) {
   auto c = hlc.now();
   EXPECT_LT(a, b);
   EXPECT_LT(b, c);
-  EXPECT_EQ(hybrid_clock::physical_ms(c), t0);
+  EXPECT_EQ(hybrid_clock::physical_us(c), t0);
   EXPECT_EQ(hybrid_clock::logical(c), 2);
 }
 
 TEST(hlc_test, stays_monotonic_when_the_wall_clock_goes_back) {
   settable_clock clk;
   hybrid_clock hlc{clk};
-  clk.set(t0 + 1000);
+  clk.set(t0 + 1'000'000);
   auto before = hlc.now();
   clk.set(t0);  // NTP stepped the clock back a second
   auto after = hlc.now();
   EXPECT_GT(after, before);
-  EXPECT_EQ(hybrid_clock::physical_ms(after), t0 + 1000);
+  EXPECT_EQ(hybrid_clock::physical_us(after), t0 + 1'000'000);
   EXPECT_EQ(hybrid_clock::logical(after), 1);
-  clk.set(t0 + 1001);  // the wall clock catches up: the counter resets
-  EXPECT_EQ(hlc.now(), hybrid_clock::make(t0 + 1001, 0));
+  clk.set(t0 + 1'000'001);  // the wall clock catches up: the counter resets
+  EXPECT_EQ(hlc.now(), hybrid_clock::make(t0 + 1'000'001, 0));
 }
 
 TEST(hlc_test, orders_local_writes_after_an_observed_remote_one) {
   settable_clock clk;
   hybrid_clock hlc{clk};
   hlc.now();
-  auto remote = hybrid_clock::make(t0 + 60'000, 7);  // a clock a minute ahead
+  auto remote =
+      hybrid_clock::make(t0 + 60'000'000, 7);  // a clock a minute ahead
   hlc.observe(remote);
   EXPECT_EQ(hlc.last(), remote);
   auto next = hlc.now();
   EXPECT_GT(next, remote);
-  EXPECT_EQ(next, hybrid_clock::make(t0 + 60'000, 8));
+  EXPECT_EQ(next, hybrid_clock::make(t0 + 60'000'000, 8));
 }
 
 TEST(hlc_test, ignores_an_observed_stamp_behind_it) {
@@ -81,31 +83,33 @@ TEST(hlc_test, ignores_an_observed_stamp_behind_it) {
   EXPECT_EQ(hlc.now(), a + 1);
 }
 
-TEST(hlc_test, a_full_counter_moves_to_the_next_millisecond) {
+TEST(hlc_test, a_full_counter_moves_to_the_next_microsecond) {
   settable_clock clk;
   hybrid_clock hlc{clk};
-  hlc.observe(hybrid_clock::make(t0, 0xfffe));
+  hlc.observe(hybrid_clock::make(t0, hybrid_clock::max_logical - 1));
   auto a = hlc.now();
-  EXPECT_EQ(a, hybrid_clock::make(t0, 0xffff));
+  EXPECT_EQ(a, hybrid_clock::make(t0, hybrid_clock::max_logical));
   auto b = hlc.now();
   EXPECT_GT(b, a);
-  EXPECT_EQ(hybrid_clock::physical_ms(b), t0 + 1);
+  EXPECT_EQ(hybrid_clock::physical_us(b), t0 + 1);
   EXPECT_EQ(hybrid_clock::logical(b), 0);
 }
 
 TEST(hlc_test, splits_and_makes_stamps) {
-  auto stamp = hybrid_clock::make(t0, 0x1234);
-  EXPECT_EQ(hybrid_clock::physical_ms(stamp), t0);
-  EXPECT_EQ(hybrid_clock::logical(stamp), 0x1234);
-  EXPECT_EQ(stamp >> 16, static_cast<uint64_t>(t0));
-  EXPECT_EQ(stamp & 0xffff, 0x1234u);
-  // The largest 48-bit millisecond survives the round trip.
-  int64_t max_ms = (int64_t{1} << 48) - 1;
-  auto top = hybrid_clock::make(max_ms, 0xffff);
-  EXPECT_EQ(hybrid_clock::physical_ms(top), max_ms);
-  EXPECT_EQ(hybrid_clock::logical(top), 0xffff);
-  // Later milliseconds beat any counter.
-  EXPECT_LT(hybrid_clock::make(t0, 0xffff), hybrid_clock::make(t0 + 1, 0));
+  auto stamp = hybrid_clock::make(t0, 0x123);
+  EXPECT_EQ(hybrid_clock::physical_us(stamp), t0);
+  EXPECT_EQ(hybrid_clock::physical_ms(stamp), t0 / 1000);
+  EXPECT_EQ(hybrid_clock::logical(stamp), 0x123);
+  EXPECT_EQ(stamp >> 12, static_cast<uint64_t>(t0));
+  EXPECT_EQ(stamp & 0xfff, 0x123u);
+  // The largest 52-bit microsecond (in 2112) survives the round trip.
+  int64_t max_us = (int64_t{1} << 52) - 1;
+  auto top = hybrid_clock::make(max_us, hybrid_clock::max_logical);
+  EXPECT_EQ(hybrid_clock::physical_us(top), max_us);
+  EXPECT_EQ(hybrid_clock::logical(top), hybrid_clock::max_logical);
+  // Later microseconds beat any counter.
+  EXPECT_LT(hybrid_clock::make(t0, hybrid_clock::max_logical),
+            hybrid_clock::make(t0 + 1, 0));
 }
 
 TEST(hlc_test, write_versions_order_by_stamp_then_origin) {

@@ -218,6 +218,29 @@ TEST(replication, a_write_made_after_seeing_another_wins_over_it) {
   EXPECT_EQ(a.find("orders", "o-1")->port, 7000);
 }
 
+TEST(replication, of_two_writes_in_one_millisecond_the_later_wins) {
+  // Two sides of a partition, one wall clock (one machine): an update on
+  // "z", then a removal on "a" 300 us later, within the same millisecond.
+  // The later write wins, not the greater node name.
+  manual_clock clk;
+  catalog a{clk, options_of("a")}, z{clk, options_of("z")};
+  auto first = a.upsert(make("orders", "o-1", 6000));
+  ASSERT_TRUE(z.merge(live(*first)));
+  clk.advance(10ms);
+  auto update = z.upsert(make("orders", "o-1", 6001));
+  ASSERT_TRUE(update);
+  clk.advance(300us);
+  auto removal = a.remove("orders", "o-1");
+  ASSERT_TRUE(removal);
+  ASSERT_EQ(hybrid_clock::physical_ms(removal->revision.stamp),
+            hybrid_clock::physical_ms(update->revision.stamp));
+  EXPECT_GT(removal->revision, update->revision);
+  EXPECT_TRUE(z.merge(deletion_of(*removal)));
+  EXPECT_FALSE(a.merge(live(*update)));
+  EXPECT_EQ(a.find("orders", "o-1"), nullptr);
+  EXPECT_EQ(z.find("orders", "o-1"), nullptr);
+}
+
 TEST(replication, digests_find_the_entries_that_differ) {
   manual_clock clk;
   catalog a{clk, options_of("a")}, b{clk, options_of("b")};
