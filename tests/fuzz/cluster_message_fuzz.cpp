@@ -6,6 +6,7 @@
 // catalog's `merge`, digests compared. A message that deserializes must
 // serialize back to bytes that deserialize to an equal message.
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -92,6 +93,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                   size};
   if (source(msg)) return 0;  // refused: the middleman drops the message
   receive(msg);
+  // CAF 0.17's serializer loops forever on an infinite float or double
+  // (`detail::pack754` halves infinity until it is below 2), and its
+  // deserializer makes one from an exponent of all ones. That is CAF's,
+  // and no valmesh message type holds a floating-point value: a node never
+  // serializes a peer's double back (BASP forwards payloads as bytes), so
+  // the round trip below skips such a message.
+  for (size_t i = 0; i < msg.size(); ++i) {
+    if (msg.match_element<double>(i) && !std::isfinite(msg.get_as<double>(i)))
+      return 0;
+    if (msg.match_element<float>(i) && !std::isfinite(msg.get_as<float>(i)))
+      return 0;
+  }
   std::vector<char> bytes;
   caf::binary_serializer sink{system, bytes};
   if (sink(msg)) std::abort();
