@@ -559,7 +559,7 @@ def cmd_run(a):
                         "deregistered_on": rec.get("deregistered_on"),
                         "deregistered_at": rec.get("deregistered_at"), "present_on": on,
                         "status": st, "origin": origin, "revision": rev,
-                        "revision_at": round((int(rev) >> 16) / 1000.0 - t0, 3)
+                        "revision_at": round((int(rev) >> 12) / 1e6 - t0, 3)
                         if isinstance(rev, int) or str(rev).isdigit() else None}
                 (back_explained if rec["ambiguous"] else back).append(item)
         else:
