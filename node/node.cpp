@@ -514,27 +514,6 @@ std::optional<failure> node::start() {
       };
   tracer_spec.restart = restart_type::permanent;
   children.push_back(std::move(tracer_spec));
-  // The cluster port: CAF's middleman, publishing this node's gateway, the
-  // one handle other nodes hold (actors/cluster_gateway.hpp).
-  d.gateway = spawn_cluster_gateway(d.sys, {[dir] { return dir->cluster(); },
-                                            [dir] { return dir->registry(); },
-                                            d.meter, d.cfg.cluster_secret});
-  auto published =
-      d.tls() ? caf::openssl::publish(d.gateway, d.cfg.cluster.port,
-                                      d.cfg.cluster.host.c_str(), true)
-              : d.sys.middleman().publish(d.gateway, d.cfg.cluster.port,
-                                          d.cfg.cluster.host.c_str(), true);
-  if (!published)
-    return failure{errc::unavailable, "cannot listen on cluster address " +
-                                          d.cfg.cluster.to_string() + ": " +
-                                          d.sys.render(published.error())};
-  d.cluster_port = *published;
-  if (d.cfg.cluster_secret.empty() && !is_loopback(d.cfg.cluster.host))
-    spdlog::warn(
-        "cluster: the cluster port {} listens beyond loopback and no "
-        "--cluster-secret is set: any host that reaches it can join this "
-        "cluster and write to its catalog",
-        endpoint{d.cfg.cluster.host, d.cluster_port}.to_string());
   // The HTTP front-end.
   auto api = std::make_shared<web::api_context>();
   api->actors = &d.actors;
@@ -568,6 +547,47 @@ std::optional<failure> node::start() {
   if (!port) return port.error();
   d.http_port = *port;
   spdlog::info("http: max_connections={}", hopts.max_connections);
+  // The Consul-compatible listener (its routes are installed below, before
+  // the loops run).
+  if (d.cfg.consul_http) {
+    d.consul_http = std::make_unique<web::server>(
+        d.loop_pointers(), hopts,
+        [rt](web::request&& req, web::responder done) {
+          rt->dispatch(std::move(req), std::move(done));
+        });
+    auto cport = d.consul_http->listen(*d.cfg.consul_http);
+    if (!cport) return cport.error();
+    spdlog::info("consul-compatible API: consul-http={}",
+                 endpoint{d.cfg.consul_http->host, *cport}.to_string());
+  }
+  // Every HTTP listener is bound before the cluster port is published: a
+  // node that cannot start must not open and close its cluster port within
+  // a moment. CAF 0.17's `publish` returns before the middleman's broker
+  // has taken the new acceptor; an `unpublish` handled in the same turn of
+  // the broker cancels its registration with the event loop before it is
+  // made, and the acceptor, which holds a reference to itself until the
+  // loop lets it go, is then never freed.
+  // The cluster port: CAF's middleman, publishing this node's gateway, the
+  // one handle other nodes hold (actors/cluster_gateway.hpp).
+  d.gateway = spawn_cluster_gateway(d.sys, {[dir] { return dir->cluster(); },
+                                            [dir] { return dir->registry(); },
+                                            d.meter, d.cfg.cluster_secret});
+  auto published =
+      d.tls() ? caf::openssl::publish(d.gateway, d.cfg.cluster.port,
+                                      d.cfg.cluster.host.c_str(), true)
+              : d.sys.middleman().publish(d.gateway, d.cfg.cluster.port,
+                                          d.cfg.cluster.host.c_str(), true);
+  if (!published)
+    return failure{errc::unavailable, "cannot listen on cluster address " +
+                                          d.cfg.cluster.to_string() + ": " +
+                                          d.sys.render(published.error())};
+  d.cluster_port = *published;
+  if (d.cfg.cluster_secret.empty() && !is_loopback(d.cfg.cluster.host))
+    spdlog::warn(
+        "cluster: the cluster port {} listens beyond loopback and no "
+        "--cluster-secret is set: any host that reaches it can join this "
+        "cluster and write to its catalog",
+        endpoint{d.cfg.cluster.host, d.cluster_port}.to_string());
   api->http_addr = endpoint{d.cfg.http.host, d.http_port}.to_string();
   api->cluster_addr = endpoint{d.cfg.cluster.host, d.cluster_port}.to_string();
   // The cluster actor: membership and replication. Its view of the
@@ -647,17 +667,6 @@ std::optional<failure> node::start() {
   consul_ctx->cluster_addr = api->cluster_addr;
   consul_ctx->long_poll = api->long_poll;
   web::install_consul_api(*rt, consul_ctx);
-  if (d.cfg.consul_http) {
-    d.consul_http = std::make_unique<web::server>(
-        d.loop_pointers(), hopts,
-        [rt](web::request&& req, web::responder done) {
-          rt->dispatch(std::move(req), std::move(done));
-        });
-    auto cport = d.consul_http->listen(*d.cfg.consul_http);
-    if (!cport) return cport.error();
-    spdlog::info("consul-compatible API: consul-http={}",
-                 endpoint{d.cfg.consul_http->host, *cport}.to_string());
-  }
   web::upstream_options uopts;
   uopts.response_limit = d.cfg.upstream_response_limit;
   uopts.connect_timeout = d.cfg.upstream_connect_timeout;

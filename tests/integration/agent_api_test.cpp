@@ -406,6 +406,24 @@ TEST(agent_config, a_busy_port_is_reported_not_crashed_on) {
   EXPECT_EQ(a.proc->stop(SIGTERM), 0);
 }
 
+// The HTTP listener is bound before the cluster port is published, so a node
+// that cannot serve HTTP never opens (and at once closes) its cluster port:
+// with both ports taken, the HTTP one is the one reported. (CAF 0.17 leaks
+// an acceptor unpublished in the same turn as it was published; the
+// sanitizer run caught it in the test above.)
+TEST(agent_config, the_http_port_is_bound_before_the_cluster_port) {
+  auto a = agent::start();
+  ASSERT_TRUE(a.proc);
+  auto http = "127.0.0.1:" + std::to_string(a.http_port);
+  auto r = run_valmesh({"agent", "--dev", "--http", http, "--cluster",
+                        "127.0.0.1:" + std::to_string(a.cluster_port)});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("cannot listen on " + http), std::string::npos)
+      << r.out << r.err;
+  EXPECT_EQ(r.out.find("cluster address"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(a.proc->stop(SIGTERM), 0);
+}
+
 TEST(agent_limits, a_small_body_limit_holds_even_in_one_packet) {
   auto cfg = ::testing::TempDir() + "/limit.json";
   std::ofstream{cfg} << R"({"http_body_limit": 1024})";

@@ -23,6 +23,28 @@ namespace valmesh::test {
 
 // -- process ------------------------------------------------------------------
 
+namespace {
+
+/// Sanitizer options with the running test's name added to `log_path`, so
+/// that a report from a started process says which test started it
+/// (scripts/sanitize.sh writes every process's reports into one directory).
+std::string with_test_in_log_path(std::string options) {
+  auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  auto pos = options.find("log_path=");
+  if (info == nullptr || pos == std::string::npos) return options;
+  auto end = options.find(':', pos);
+  if (end == std::string::npos) end = options.size();
+  std::string tag =
+      std::string{"."} + info->test_suite_name() + "." + info->name();
+  for (auto& c : tag)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_')
+      c = '_';
+  options.insert(end, tag);
+  return options;
+}
+
+}  // namespace
+
 std::unique_ptr<process> process::start(
     std::vector<std::string> argv, std::map<std::string, std::string> env) {
   int out[2], err[2];
@@ -31,7 +53,11 @@ std::unique_ptr<process> process::start(
   for (char** e = environ; *e != nullptr; ++e) {
     std::string kv = *e;
     auto key = kv.substr(0, kv.find('='));
-    if (env.count(key) == 0) env_strings.push_back(kv);
+    if (env.count(key) != 0) continue;
+    if (key == "ASAN_OPTIONS" || key == "TSAN_OPTIONS" ||
+        key == "UBSAN_OPTIONS")
+      kv = key + "=" + with_test_in_log_path(kv.substr(key.size() + 1));
+    env_strings.push_back(kv);
   }
   for (auto& [k, v] : env) env_strings.push_back(k + "=" + v);
   std::vector<char*> args, envp;
