@@ -24,11 +24,18 @@
 #            Connection ""
 #   valmesh  `valmesh agent --dev --http 127.0.0.1:PORT --cluster 127.0.0.1:0
 #            --config CFG $AGENT_ARGS`, CFG registering the upstream as service
-#            `bench`; wrk on /proxy/bench/ once that answers 200
+#            `bench`; wrk on /proxy/bench/ once that answers 200 (tracing on,
+#            the default)
+#   valmesh --no-tracing   the same agent with --no-tracing
 # "cpu" is the target's processes' utime+stime (/proc/PID/stat, nginx: master
 # and workers) over the measured run, in % of one core; for `direct` it is
-# the upstream's own. Requests/s is wrk's figure (all answers); the non-2xx
-# and socket error counts are printed next to it.
+# the upstream's own. "cpu µs/req" is that CPU time over the requests wrk
+# completed. Requests/s is wrk's figure (all answers); the non-2xx
+# and socket error counts are printed next to it. The efficiency ratio
+# valmesh/HAProxy is requests per CPU-second of each, that is HAProxy's CPU
+# per request over valmesh's; it is printed beside the throughput ratio, for
+# tracing on and off. One pass: for the median of interleaved rounds, see
+# proxy_cost_bench.sh.
 #
 # Latency percentiles: each measured run also reports p50, p75, p90, p99,
 # p99.9 and p99.99 (a wrk Lua `done` hook; it defines no per-request function,
@@ -147,6 +154,7 @@ run_wrk() { # TARGET CONNS URL PID_FOR_CPU
   W_SOCK="${W_SOCK:-none}"
   keep_figures "$key" "non2xx=$W_NON2XX socket: $W_SOCK"
   printf -v "R_${key}_cpu" '%s' "$(pct $((c1 - c0)) "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')")"
+  printf -v "R_${key}_us" '%s' "$(awk -v t=$((c1 - c0)) -v n="$W_REQS" -v hz="$HZ" 'BEGIN{printf "%.1f", 1e6 * t / hz / n}')"
   awk '$1 == "percentile" {printf "%s %.3f\n", $2, $3 / 1000}' "$out" >"$tmp/pct-$key"
   log "$target -c$c: $W_RPS req/s, p50 ${W_P50} ms, p99 ${W_P99} ms, non-2xx $W_NON2XX, socket errors: $W_SOCK"
 }
@@ -279,15 +287,15 @@ EOF
   done
   return 1
 }
-start_agent() { # -> VM_PORT VM_PID
-  local cfg="$tmp/valmesh.json"
+start_agent() { # [FLAGS] -> VM_PORT VM_PID
+  local cfg="$tmp/valmesh.json" flags="${1:-}"
   printf '{"services":[{"name":"bench","id":"bench-upstream","host":"127.0.0.1","port":%s}]}\n' \
     "$UP_PORT" >"$cfg"
   for _ in 1 2 3; do
     VM_PORT="$(free_port)"
-    # shellcheck disable=SC2086 # AGENT_ARGS is a list of extra agent flags
+    # shellcheck disable=SC2086 # flags and AGENT_ARGS are lists of agent flags
     "$VALMESH" agent --dev --http "127.0.0.1:$VM_PORT" --cluster 127.0.0.1:0 --config "$cfg" \
-      --node-name proxy-bench --drain-timeout 2s $AGENT_ARGS >"$tmp/agent.log" 2>&1 &
+      --node-name proxy-bench --drain-timeout 2s $flags $AGENT_ARGS >"$tmp/agent.log" 2>&1 &
     VM_PID=$!
     # The first health check (due within about a second) makes it routable.
     await_start "$VM_PID" "http://127.0.0.1:$VM_PORT/proxy/bench/" 20 "$tmp/agent.log" && return 0
@@ -301,9 +309,10 @@ binary_info="$(describe_binary "$VALMESH")"
 commit_info="$(git -C "$root" log -1 --format='commit %h' 2>/dev/null || true)"
 haproxy_info="$(haproxy -v 2>/dev/null | head -1 | awk '{print $3}' || true)"
 nginx_info="$(nginx -v 2>&1 | sed 's/.*nginx\///')"
-TARGETS=(direct haproxy nginx valmesh)
+TARGETS=(direct haproxy nginx valmesh valmesh_nt)
 declare -A LABEL=([direct]="direct" [haproxy]="HAProxy ${haproxy_info%%-*}"
-                  [nginx]="nginx proxy" [valmesh]="valmesh")
+                  [nginx]="nginx proxy" [valmesh]="valmesh"
+                  [valmesh_nt]="valmesh no-trace")
 
 start_upstream
 log "upstream nginx $nginx_info on 127.0.0.1:$UP_PORT (pid $UP_PID)"
@@ -340,6 +349,13 @@ if start_agent; then
 else
   notes+=("the valmesh agent did not answer 200 on /proxy/bench/: not measured")
 fi
+if start_agent --no-tracing; then
+  log "valmesh agent --no-tracing on 127.0.0.1:$VM_PORT (pid $VM_PID)"
+  measure valmesh_nt "http://127.0.0.1:$VM_PORT/proxy/bench/" "$VM_PID"
+  stop_proc "$VM_PID"
+else
+  notes+=("the valmesh agent (--no-tracing) did not answer 200 on /proxy/bench/: not measured")
+fi
 stop_proc "$UP_PID"
 
 # -- summary -------------------------------------------------------------------------------
@@ -351,17 +367,24 @@ upstream: nginx $nginx_info, 1 worker, return 200 "ok"; nginx proxy: $PROXY_WORK
 valmesh: $binary_info, flags: --dev ${AGENT_ARGS:-(no extra flags)}
 checkout: ${commit_info:-not a git checkout}; run at $(date -u '+%Y-%m-%d %H:%M UTC')
 EOF
-row='%-16s %5s %12s %10s %10s %6s  %s\n'
-printf "$row" target conns requests/s "p50 ms" "p99 ms" "cpu%" errors
+row='%-16s %5s %12s %10s %10s %6s %11s  %s\n'
+printf "$row" target conns requests/s "p50 ms" "p99 ms" "cpu%" "cpu µs/req" errors
 for c in $CONNS; do
   for t in "${TARGETS[@]}"; do
     printf "$row" "${LABEL[$t]}" "$c" "$(fig "$t" "$c" rps)" "$(fig "$t" "$c" p50)" \
-      "$(fig "$t" "$c" p99)" "$(fig "$t" "$c" cpu)" "$(fig "$t" "$c" errs)"
+      "$(fig "$t" "$c" p99)" "$(fig "$t" "$c" cpu)" "$(fig "$t" "$c" us)" "$(fig "$t" "$c" errs)"
   done
 done
-awk -v v="$(fig valmesh 64 rps)" -v h="$(fig haproxy 64 rps)" 'BEGIN{
-  printf "valmesh / HAProxy requests/s at 64 connections: "
-  if (v != "n/a" && h != "n/a" && h > 0) printf "%.2f\n", v / h; else print "n/a" }'
+for c in $CONNS; do
+  for t in valmesh valmesh_nt; do
+    awk -v v="$(fig "$t" "$c" rps)" -v h="$(fig haproxy "$c" rps)" -v vu="$(fig "$t" "$c" us)" \
+      -v hu="$(fig haproxy "$c" us)" -v label="${LABEL[$t]}" -v c="$c" 'BEGIN{
+      printf "%s / HAProxy at %s connections: requests/s ", label, c
+      if (v != "n/a" && h != "n/a" && h > 0) printf "%.2f", v / h; else printf "n/a"
+      printf ", efficiency (requests per CPU-second) "
+      if (vu != "n/a" && hu != "n/a" && vu > 0) printf "%.2f\n", hu / vu; else print "n/a" }'
+  done
+done
 awk -v d="$(fig direct 8 p50)" -v h="$(fig haproxy 8 p50)" -v v="$(fig valmesh 8 p50)" 'BEGIN{
   ok = (d != "n/a")
   ha = (ok && h != "n/a") ? h - d : "n/a"; va = (ok && v != "n/a") ? v - d : "n/a"

@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# The proxy's CPU cost per request against HAProxy's, in interleaved rounds:
+# the figure that decides whether valmesh's proxy path is as lean as the fast
+# proxies. Each round measures, one after the other and in an order that
+# rotates from round to round (so that a drift of the machine hits every
+# target alike):
+#   haproxy      HAProxy (Debian `haproxy`, 2.6 on bookworm), nbthread 1,
+#                http-reuse always, keep-alive to the server
+#   valmesh      `valmesh agent --dev ... $AGENT_ARGS` (tracing on, the default)
+#   valmesh-nt   the same with --no-tracing
+#   valmesh-1    the same as valmesh with --http-threads 1: one event loop
+#                against HAProxy's one thread (LOOP1=0 leaves it out)
+# all in front of the same upstream (nginx, one worker, `return 200 "ok"`).
+# Each measurement: `wrk -t2 -cCONNS -dD` after a WARM s warm-up of the same
+# shape (dropped); the target's utime+stime (/proc/PID/stat) over the
+# measured run, divided by the requests wrk completed, is its CPU per
+# request in µs. Efficiency is requests per CPU-second, so the efficiency
+# ratio valmesh/HAProxy is HAProxy's CPU per request over valmesh's (1.0:
+# as lean; 0.5: twice the CPU per request). The throughput ratio is the
+# requests/s ratio. Both ratios are computed per round (each valmesh variant
+# against the HAProxy of its own round) and printed as median, mean and 95%
+# interval (Student's t) over the rounds.
+#
+# Runs on demand only, never in the timed suite. Everything listens on
+# 127.0.0.1, every wait is bounded, and everything it starts is stopped on
+# exit.
+#
+#   tests/bench/proxy_cost_bench.sh
+#   ROUNDS=7 D=5s tests/bench/proxy_cost_bench.sh
+#   VALMESH=/path/to/other/valmesh tests/bench/proxy_cost_bench.sh
+#
+# Environment (defaults in brackets):
+#   ROUNDS [5]  D [10s]  WARM [2s]  CONNS [64]  THREADS [2]  LOOP1 [1]
+#   AGENT_ARGS [] extra agent flags of every valmesh variant
+#   VALMESH [build/valmesh of this checkout]  KEEP_TMP [0]
+#   BENCH_LOCK [/tmp/valmesh-bench.lock; empty: off]  LOCK_WAIT [900] s
+#   LOCK_MAX [170] s (the lock protocol: proxy_bench.sh)
+set -euo pipefail
+
+bench_name=proxy-cost-bench
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+VALMESH="${VALMESH:-$root/build/valmesh}"
+ROUNDS="${ROUNDS:-5}"
+D="${D:-10s}"
+WARM="${WARM:-2s}"
+CONNS="${CONNS:-64}"
+THREADS="${THREADS:-2}"
+LOOP1="${LOOP1:-1}"
+AGENT_ARGS="${AGENT_ARGS:-}"
+BENCH_LOCK="${BENCH_LOCK-/tmp/valmesh-bench.lock}"
+
+[[ "$D" =~ ^[1-9][0-9]*s?$ ]] || die "D must be whole seconds, like 10s"
+[[ "$WARM" =~ ^[0-9]+s?$ ]] || die "WARM must be whole seconds, like 2s"
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a whole number"
+[[ "$CONNS" =~ ^[1-9][0-9]*$ ]] || die "CONNS must be one whole number"
+
+install_tools wrk nginx haproxy curl ss pgrep
+require_tools wrk nginx haproxy curl ss pgrep
+require_built "$VALMESH"
+
+TARGETS=(haproxy valmesh valmesh-nt)
+((LOOP1)) && TARGETS+=(valmesh-1)
+declare -A FLAGS=([valmesh]="" [valmesh-nt]="--no-tracing" [valmesh-1]="--http-threads 1")
+
+procs=() notes=()
+stop_proc() { [[ -n "$1" ]] || return 0; kill_wait "$1" TERM 5; forget_pid procs "$1"; }
+stop_all() {
+  local p
+  [[ -n "$wrk_pid" ]] && kill_wait "$wrk_pid" INT 3
+  for ((p = ${#procs[@]} - 1; p >= 0; p--)); do kill_wait "${procs[p]}" TERM 5; done
+  lock_release
+}
+bench_setup valmesh-proxy-cost-bench
+chmod 755 "$tmp"
+
+# -- the upstream: nginx answering 200 "ok" --------------------------------------
+start_upstream() { # -> UP_PORT UP_PID
+  local dir="$tmp/upstream"
+  mkdir -p "$dir" && chmod 755 "$dir"
+  for _ in 1 2 3; do
+    UP_PORT="$(free_port)"
+    cat >"$dir/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 75s;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  default_type text/plain;
+  server { listen 127.0.0.1:$UP_PORT; location / { return 200 "ok"; } }
+}
+CONF
+    nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$dir/stdout.log" 2>&1 &
+    UP_PID=$!
+    procs+=("$UP_PID")
+    wait_ok "http://127.0.0.1:$UP_PORT/" 5 "$UP_PID" ok && return 0
+    stop_proc "$UP_PID"
+  done
+  die "the upstream nginx did not start"
+}
+
+# -- the targets --------------------------------------------------------------------
+start_haproxy() { # -> T_PORT T_PID T_URL
+  local cfg="$tmp/haproxy.cfg"
+  for _ in 1 2 3; do
+    T_PORT="$(free_port)"
+    cat >"$cfg" <<EOF
+global
+  nbthread 1
+  maxconn 2000
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  timeout http-keep-alive 30s
+frontend fe
+  bind 127.0.0.1:$T_PORT
+  default_backend be
+backend be
+  http-reuse always
+  server up 127.0.0.1:$UP_PORT
+EOF
+    haproxy -db -f "$cfg" >"$tmp/haproxy.log" 2>&1 &
+    T_PID=$!
+    procs+=("$T_PID")
+    T_URL="http://127.0.0.1:$T_PORT/"
+    wait_ok "$T_URL" 5 "$T_PID" ok && return 0
+    cat "$tmp/haproxy.log" >&2
+    stop_proc "$T_PID"
+  done
+  die "HAProxy did not start"
+}
+start_agent() { # TARGET -> T_PORT T_PID T_URL
+  local cfg="$tmp/valmesh.json"
+  printf '{"services":[{"name":"bench","id":"bench-upstream","host":"127.0.0.1","port":%s}]}\n' \
+    "$UP_PORT" >"$cfg"
+  for _ in 1 2 3; do
+    T_PORT="$(free_port)"
+    # shellcheck disable=SC2086 # FLAGS and AGENT_ARGS are lists of flags
+    "$VALMESH" agent --dev --http "127.0.0.1:$T_PORT" --cluster 127.0.0.1:0 --config "$cfg" \
+      --node-name proxy-cost-bench --drain-timeout 2s ${FLAGS[$1]} $AGENT_ARGS \
+      >"$tmp/agent-$1.log" 2>&1 &
+    T_PID=$!
+    procs+=("$T_PID")
+    T_URL="http://127.0.0.1:$T_PORT/proxy/bench/"
+    # The first health check (due within about a second) makes it routable.
+    wait_ok "$T_URL" 20 "$T_PID" ok && return 0
+    cat "$tmp/agent-$1.log" >&2
+    stop_proc "$T_PID"
+  done
+  die "the valmesh agent ($1) did not answer 200 on /proxy/bench/"
+}
+
+# One measured run of TARGET, appended to $tmp/results as
+# `TARGET ROUND requests/s requests cpu_ticks p50_ms p99_ms`.
+measure() { # TARGET ROUND
+  local target=$1 round=$2 out="$tmp/wrk-$1-$2.out" c0 c1
+  lock_acquire "$target-$round"
+  if [[ "$target" == haproxy ]]; then start_haproxy; else start_agent "$target"; fi
+  wrk -t"$THREADS" -c"$CONNS" -d"$WARM" "$T_URL" >/dev/null 2>&1 &
+  wrk_pid=$!
+  wait "$wrk_pid" || true
+  check_quiet "$target-$round"
+  c0="$(proc_ticks "$T_PID")"
+  wrk -t"$THREADS" -c"$CONNS" -d"$D" --latency "$T_URL" >"$out" 2>&1 &
+  wrk_pid=$!
+  wait "$wrk_pid" || true
+  wrk_pid=""
+  c1="$(proc_ticks "$T_PID")"
+  check_quiet "$target-$round"
+  stop_proc "$T_PID"
+  lock_release
+  parse_wrk "$out" || die "$target: wrk output not understood: $(tr '\n' ' ' <"$out" | cut -c1-300)"
+  [[ "$W_NON2XX" == 0 && -z "$W_SOCK" ]] ||
+    notes+=("$target round $round: non-2xx $W_NON2XX, socket errors ${W_SOCK:-none}")
+  log "$target, round $round: $W_RPS req/s, $W_REQS requests, $((c1 - c0)) CPU ticks," \
+    "$(awk -v t=$((c1 - c0)) -v n="$W_REQS" -v hz="$HZ" 'BEGIN{printf "%.1f", 1e6 * t / hz / n}') µs/request"
+  echo "$target $round $W_RPS $W_REQS $((c1 - c0)) $W_P50 $W_P99" >>"$tmp/results"
+}
+
+start_upstream
+log "upstream nginx on 127.0.0.1:$UP_PORT (pid $UP_PID)"
+: >"$tmp/results"
+n=${#TARGETS[@]}
+for ((r = 1; r <= ROUNDS; r++)); do
+  for ((i = 0; i < n; i++)); do measure "${TARGETS[(i + r - 1) % n]}" "$r"; done
+done
+stop_proc "$UP_PID"
+
+cat <<EOF
+
+proxy CPU per request: wrk -t$THREADS -c$CONNS -d$D --latency after a $WARM warm-up, $ROUNDS rounds (order rotating), $(nproc) cores, clock ticks of 1/$HZ s
+valmesh: $(describe_binary "$VALMESH"), flags: --dev ${AGENT_ARGS:-(no extra flags)}; $(git -C "$root" log -1 --format='commit %h' 2>/dev/null || echo "not a git checkout")
+HAProxy $(haproxy -v 2>/dev/null | head -1 | awk '{print $3}'), nbthread 1; upstream nginx, 1 worker; run at $(date -u '+%Y-%m-%d %H:%M UTC')
+EOF
+printf '%-12s %5s %12s %10s %12s %8s %8s\n' target round requests/s requests "cpu µs/req" "p50 ms" "p99 ms"
+awk -v hz="$HZ" '{printf "%-12s %5s %12s %10s %12.1f %8s %8s\n", $1, $2, $3, $4, 1e6 * $5 / hz / $4, $6, $7}' "$tmp/results"
+echo
+# Per round, each valmesh variant against that round's HAProxy: the
+# efficiency ratio (HAProxy's CPU per request / valmesh's) and the throughput
+# ratio; their median, mean and 95% interval over the rounds.
+awk -v hz="$HZ" '
+function stats(name, label, aim,    k, i, j, x, m, v, h, med, a) {
+  k = cnt[name]
+  if (k == 0) return
+  for (i = 1; i <= k; i++) a[i] = val[name, i]
+  for (i = 2; i <= k; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { x = a[j]; a[j] = a[j - 1]; a[j - 1] = x }
+  med = (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+  for (i = 1; i <= k; i++) m += a[i] / k
+  printf "%-40s median %.3f, mean %.3f", label, med, m
+  if (k >= 2) {
+    for (i = 1; i <= k; i++) v += (a[i] - m) ^ 2 / (k - 1)
+    split("12.71 4.30 3.18 2.78 2.57 2.45 2.36 2.31 2.26 2.23 2.20 2.18 2.16 2.14 2.13 2.12 2.11 2.10 2.09 2.09 2.08 2.07 2.07 2.06 2.06 2.06 2.05 2.05 2.05 2.04", t, " ")
+    h = (k - 1 <= 30 ? t[k - 1] : 1.96) * sqrt(v / k)
+    printf ", 95%% interval %.3f to %.3f", m - h, m + h
+  }
+  printf " (%d rounds)%s\n", k, aim
+}
+{ cpu[$1, $2] = 1e6 * $5 / hz / $4; rps[$1, $2] = $3; round[$2] = 1; target[$1] = 1
+  if ($1 != "haproxy") variant[$1] = 1 }
+END {
+  for (r in round) for (v in variant) {
+    if (!((v, r) in cpu) || !(("haproxy", r) in cpu)) continue
+    val["eff " v, ++cnt["eff " v]] = cpu["haproxy", r] / cpu[v, r]
+    val["thr " v, ++cnt["thr " v]] = rps[v, r] / rps["haproxy", r]
+  }
+  for (x in target) for (r in round) if ((x, r) in cpu) val["cpu " x, ++cnt["cpu " x]] = cpu[x, r]
+  stats("cpu haproxy", "cpu µs/request, HAProxy:", "")
+  stats("cpu valmesh", "cpu µs/request, valmesh:", "")
+  stats("cpu valmesh-nt", "cpu µs/request, valmesh --no-tracing:", "")
+  stats("cpu valmesh-1", "cpu µs/request, valmesh one loop:", "")
+  stats("eff valmesh", "efficiency valmesh/HAProxy:", " (aim >= 0.9)")
+  stats("eff valmesh-nt", "efficiency --no-tracing/HAProxy:", " (aim >= 1.0)")
+  stats("eff valmesh-1", "efficiency one loop/HAProxy:", "")
+  stats("thr valmesh", "requests/s valmesh/HAProxy:", " (aim >= 1.0)")
+  stats("thr valmesh-nt", "requests/s --no-tracing/HAProxy:", "")
+  stats("thr valmesh-1", "requests/s one loop/HAProxy:", "")
+}' "$tmp/results"
+for v in "${notes[@]}"; do echo "note: $v"; done
+[[ -n "$busy_seen" ]] && echo "WARNING: build/test processes ran during a measurement ($busy_seen): numbers are suspect"
+log "done in $((SECONDS - started_at))s"
+exit 0
