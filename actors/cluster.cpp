@@ -289,8 +289,13 @@ void merge_all(cluster_pointer self, const std::vector<member>& rumours) {
 }
 
 /// The probe of `target` failed directly: asks a few others to probe it,
-/// and suspects it if none reached it.
-void probe_indirectly(cluster_pointer self, const std::string& target) {
+/// and suspects it if none reached it. `ack_missed`: the direct ping timed
+/// out and counted against this node's local health; a helper answering
+/// that it could not reach the target either (a nack) takes that back, as
+/// Lifeguard does, so probing a hung member does not slow this node's own
+/// failure detection.
+void probe_indirectly(cluster_pointer self, const std::string& target,
+                      bool ack_missed) {
   auto& st = self->state;
   auto probers = st.view->indirect_probers(target, st.rng);
   auto fail = [self, target] {
@@ -301,22 +306,26 @@ void probe_indirectly(cluster_pointer self, const std::string& target) {
   struct round {
     size_t pending;
     bool reached = false;
+    bool nacked = false;
   };
   auto r = std::make_shared<round>(round{probers.size()});
   auto timeout = st.options.membership.probe_interval;
-  auto settle = [self, r, target, fail](bool ok) {
+  auto settle = [self, r, target, fail, ack_missed](bool ok, bool answered) {
     if (ok && !r->reached) {
       r->reached = true;
       self->state.view->heard_from(target);
     }
-    if (--r->pending == 0 && !r->reached) fail();
+    r->nacked |= answered && !ok;
+    if (--r->pending > 0 || r->reached) return;
+    if (ack_missed && r->nacked) self->state.view->nack_heard();
+    fail();
   };
   for (auto& name : probers)
     with_gateway(self, name, [self, target, timeout, settle](caf::actor gw) {
-      if (!gw) return settle(false);
+      if (!gw) return settle(false, false);
       self->request(gw, timeout, ping_req_atom::value, target)
-          .then([settle](bool ok) { settle(ok); },
-                [settle](caf::error&) { settle(false); });
+          .then([settle](bool ok) { settle(ok, true); },
+                [settle](caf::error&) { settle(false, false); });
     });
 }
 
@@ -329,7 +338,7 @@ void probe(cluster_pointer self, const std::string& target) {
     if (!gw) {
       // Refused: a verdict on the member, not a sign that this node is
       // slow, so local health stays.
-      return probe_indirectly(self, target);
+      return probe_indirectly(self, target, false);
     }
     self->request(gw, timeout, ping_atom::value, self->state.self_name())
         .then(
@@ -339,9 +348,9 @@ void probe(cluster_pointer self, const std::string& target) {
             },
             [self, target](caf::error& err) {
               // Only a missing answer may be this node's own fault.
-              if (err == caf::sec::request_timeout)
-                self->state.view->ack_missed();
-              probe_indirectly(self, target);
+              bool missed = err == caf::sec::request_timeout;
+              if (missed) self->state.view->ack_missed();
+              probe_indirectly(self, target, missed);
             });
   });
 }

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include <openssl/ssl.h>
@@ -378,56 +379,63 @@ std::optional<failure> node::start() {
   // hook looks up their current handles, so their restarts lose nothing.
   // The hook runs once per message the registry handled: a replicated
   // batch of hundreds of changes goes to each of them as one message.
-  ropts.on_change =
-      [dir, meter = d.meter, time = d.time, watches = d.watches,
-       counts = d.registry_counts](std::vector<catalog_change> changes) {
-        std::vector<catalog_entry> own;  // this node's writes, for every member
-        std::vector<std::pair<std::string, std::string>> events;
-        std::vector<std::string> keys;
-        bool catalog_moved = false;
-        for (auto& c : changes) {
-          if (c.replicated) {
-            auto written = hybrid_clock::physical_us(c.instance.revision.stamp);
-            meter->replication_lag(static_cast<double>(std::max<int64_t>(
-                                       0, time->unix_us() - written)) /
-                                   1e6);
-          } else {
-            counts->count(c);
-            own.push_back(c.what == catalog_change::kind::deregistered
-                              ? deletion_of(c.instance)
-                              : catalog_entry{c.instance, false});
-          }
-          if (c.what == catalog_change::kind::renewed) continue;
-          // Blocking queries on these services (and on the lists) answer now.
-          auto key = web::watch_keys::service(c.instance.name);
-          if (std::find(keys.begin(), keys.end(), key) == keys.end())
-            keys.push_back(std::move(key));
-          catalog_moved |= c.what != catalog_change::kind::status_changed;
-          events.push_back(describe(c));
-        }
-        if (!own.empty())
-          if (auto cl = dir->cluster())
-            caf::anon_send(cl, push_atom::value, std::move(own));
-        // Renewals (heartbeats that changed nothing) go no further.
-        changes.erase(std::remove_if(changes.begin(), changes.end(),
-                                     [](const catalog_change& c) {
-                                       return c.what ==
-                                              catalog_change::kind::renewed;
-                                     }),
-                      changes.end());
-        if (changes.empty()) return;
-        keys.push_back(web::watch_keys::all);
-        if (catalog_moved) keys.push_back(web::watch_keys::catalog);
-        watches->bump(keys);
-        if (auto ev = dir->events())
-          caf::anon_send(ev, publish_atom::value, std::move(events));
-        if (auto hs = dir->health_supervisor())
-          caf::anon_send(hs, changed_atom::value, changes);
-        if (auto ag = dir->health_aggregator())
-          caf::anon_send(ag, changed_atom::value, changes);
-        if (auto ms = dir->mesh_supervisor())
-          caf::anon_send(ms, changed_atom::value, std::move(changes));
-      };
+  ropts.on_change = [dir, meter = d.meter, time = d.time, watches = d.watches,
+                     counts = d.registry_counts](
+                        std::vector<catalog_change> changes) {
+    std::vector<catalog_entry> own;  // this node's writes, for every member
+    std::vector<std::pair<std::string, std::string>> events;
+    std::vector<std::string> keys;
+    bool catalog_moved = false;
+    size_t renewals = 0;
+    // One clock read for the batch: its changes were applied together.
+    std::optional<int64_t> now_us;
+    for (auto& c : changes) {
+      if (c.replicated) {
+        if (!now_us) now_us = time->unix_us();
+        auto written = hybrid_clock::physical_us(c.instance.revision.stamp);
+        meter->replication_lag(
+            static_cast<double>(std::max<int64_t>(0, *now_us - written)) / 1e6);
+      } else {
+        counts->count(c);
+        own.push_back(c.what == catalog_change::kind::deregistered
+                          ? deletion_of(c.instance)
+                          : catalog_entry{c.instance, false});
+      }
+      if (c.what == catalog_change::kind::renewed) {
+        ++renewals;
+        continue;
+      }
+      // Blocking queries on these services (and on the lists) answer now.
+      auto key = web::watch_keys::service(c.instance.name);
+      if (std::find(keys.begin(), keys.end(), key) == keys.end())
+        keys.push_back(std::move(key));
+      catalog_moved |= c.what != catalog_change::kind::status_changed;
+      events.push_back(describe(c));
+    }
+    if (!own.empty())
+      if (auto cl = dir->cluster())
+        caf::anon_send(cl, push_atom::value, std::move(own));
+    // Renewals (heartbeats that changed nothing) go no further.
+    if (renewals > 0)
+      changes.erase(std::remove_if(changes.begin(), changes.end(),
+                                   [](const catalog_change& c) {
+                                     return c.what ==
+                                            catalog_change::kind::renewed;
+                                   }),
+                    changes.end());
+    if (changes.empty()) return;
+    keys.push_back(web::watch_keys::all);
+    if (catalog_moved) keys.push_back(web::watch_keys::catalog);
+    watches->bump(keys);
+    if (auto ev = dir->events())
+      caf::anon_send(ev, publish_atom::value, std::move(events));
+    if (auto hs = dir->health_supervisor())
+      caf::anon_send(hs, changed_atom::value, changes);
+    if (auto ag = dir->health_aggregator())
+      caf::anon_send(ag, changed_atom::value, changes);
+    if (auto ms = dir->mesh_supervisor())
+      caf::anon_send(ms, changed_atom::value, std::move(changes));
+  };
   health_options hopts_actors;
   hopts_actors.health = d.cfg.health;
   hopts_actors.time = d.time;

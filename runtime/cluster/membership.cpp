@@ -242,6 +242,10 @@ void membership::ack_missed() noexcept {
   raise_local_health();
 }
 
+void membership::nack_heard() noexcept {
+  if (local_health_ > 0) --local_health_;
+}
+
 void membership::timer_fired(std::chrono::milliseconds lateness) noexcept {
   if (lateness > options_.probe_interval / 2) raise_local_health();
 }

@@ -161,6 +161,13 @@ class membership {
   /// worsens (the fault may be this node's own).
   void ack_missed() noexcept;
 
+  /// After a missed ack, a member asked to probe the same target answered
+  /// that it could not reach it either (Lifeguard's nack): the target is
+  /// the silent one, not this node, so the raise of `ack_missed` is taken
+  /// back. Without such an answer (no helper, or none answering in time)
+  /// the raise stays.
+  void nack_heard() noexcept;
+
   /// The probe timer fired `lateness` after it was due. A timer late by
   /// more than half a probe interval means this node is starved of CPU:
   /// local health worsens, so it waits longer before it suspects others.

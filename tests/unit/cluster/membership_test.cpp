@@ -416,6 +416,18 @@ TEST_F(membership_test, local_health_stretches_the_timeouts) {
   EXPECT_EQ(ms.probe_timeout(), 400ms);
 }
 
+TEST_F(membership_test, a_nack_takes_back_the_missed_ack) {
+  add_peers(ms, 2);
+  ms.ack_missed();
+  ASSERT_EQ(ms.local_health(), 1u);
+  // Another member could not reach the target either: not this node's fault.
+  ms.nack_heard();
+  EXPECT_EQ(ms.local_health(), 0u);
+  EXPECT_EQ(ms.probe_timeout(), 200ms);
+  ms.nack_heard();  // never below zero
+  EXPECT_EQ(ms.local_health(), 0u);
+}
+
 TEST_F(membership_test, local_health_stays_within_its_bounds) {
   for (int i = 0; i < 20; ++i) ms.ack_missed();
   EXPECT_EQ(ms.local_health(), 8u);
