@@ -223,20 +223,24 @@ class call_op : public std::enable_shared_from_this<call_op> {
     }
     m_->count_request(req_.service, policy_);
     auto o = retry_options_for(policy_);
-    auto self = shared_from_this();
-    o.retryable = [self](const failure&) {
-      if (!self->retryable_ ||
-          !method_may_retry(self->policy_, self->idempotent_,
-                            self->nothing_sent_))
+    // The retry loop holds `done` below, and with it this call, for as long
+    // as it runs, and it calls `retryable` and the attempt function only
+    // while it runs: they take a plain pointer, which fits in
+    // std::function's own buffer (a captured shared_ptr would not, and
+    // would cost an allocation each).
+    o.retryable = [op = this](const failure&) {
+      if (!op->retryable_ ||
+          !method_may_retry(op->policy_, op->idempotent_, op->nothing_sent_))
         return false;
-      if (self->m_->allow_retry(self->req_.service, self->policy_)) return true;
-      if (self->stats_) ++self->stats_->figures.retries_refused;
+      if (op->m_->allow_retry(op->req_.service, op->policy_)) return true;
+      if (op->stats_) ++op->stats_->figures.retries_refused;
       return false;
     };
+    auto self = shared_from_this();
     auto& ioc = loop_.ioc;
     async_retry<mesh_result>(
-        [self](attempt_done d) { self->attempt(std::move(d)); }, std::move(o),
-        *m_->time,
+        [op = this](attempt_done d) { op->attempt(std::move(d)); },
+        std::move(o), *m_->time,
         [&ioc](clock::duration wait, std::function<void()> next) {
           auto t = std::make_shared<net::steady_timer>(ioc, wait);
           t->async_wait([t, next = std::move(next)](boost::system::error_code) {

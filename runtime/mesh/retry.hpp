@@ -149,7 +149,7 @@ void async_retry(
     const clock* time;
     std::function<void(clock::duration, std::function<void()>)> schedule;
     std::function<void(expected<T>)> done;
-    std::unique_ptr<backoff> b;
+    std::optional<backoff> b;
     std::optional<clock::time_point> deadline;
     uint32_t retries = 0;
 
@@ -167,7 +167,7 @@ void async_retry(
   };
   auto o = std::make_shared<op>();
   o->fn = std::move(fn);
-  o->b = std::make_unique<backoff>(options.backoff, detail::seed_of(options));
+  o->b.emplace(options.backoff, detail::seed_of(options));
   o->options = std::move(options);
   o->time = &time;
   o->schedule = std::move(schedule);
