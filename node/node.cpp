@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
-#include <optional>
 #include <thread>
 
 #include <openssl/ssl.h>
@@ -386,25 +385,20 @@ std::optional<failure> node::start() {
     std::vector<std::pair<std::string, std::string>> events;
     std::vector<std::string> keys;
     bool catalog_moved = false;
-    size_t renewals = 0;
     // One clock read for the batch: its changes were applied together.
-    std::optional<int64_t> now_us;
+    auto now_us = time->unix_us();
     for (auto& c : changes) {
       if (c.replicated) {
-        if (!now_us) now_us = time->unix_us();
         auto written = hybrid_clock::physical_us(c.instance.revision.stamp);
         meter->replication_lag(
-            static_cast<double>(std::max<int64_t>(0, *now_us - written)) / 1e6);
+            static_cast<double>(std::max<int64_t>(0, now_us - written)) / 1e6);
       } else {
         counts->count(c);
         own.push_back(c.what == catalog_change::kind::deregistered
                           ? deletion_of(c.instance)
                           : catalog_entry{c.instance, false});
       }
-      if (c.what == catalog_change::kind::renewed) {
-        ++renewals;
-        continue;
-      }
+      if (c.what == catalog_change::kind::renewed) continue;
       // Blocking queries on these services (and on the lists) answer now.
       auto key = web::watch_keys::service(c.instance.name);
       if (std::find(keys.begin(), keys.end(), key) == keys.end())
@@ -416,13 +410,12 @@ std::optional<failure> node::start() {
       if (auto cl = dir->cluster())
         caf::anon_send(cl, push_atom::value, std::move(own));
     // Renewals (heartbeats that changed nothing) go no further.
-    if (renewals > 0)
-      changes.erase(std::remove_if(changes.begin(), changes.end(),
-                                   [](const catalog_change& c) {
-                                     return c.what ==
-                                            catalog_change::kind::renewed;
-                                   }),
-                    changes.end());
+    changes.erase(std::remove_if(changes.begin(), changes.end(),
+                                 [](const catalog_change& c) {
+                                   return c.what ==
+                                          catalog_change::kind::renewed;
+                                 }),
+                  changes.end());
     if (changes.empty()) return;
     keys.push_back(web::watch_keys::all);
     if (catalog_moved) keys.push_back(web::watch_keys::catalog);
@@ -568,15 +561,14 @@ std::optional<failure> node::start() {
     spdlog::info("consul-compatible API: consul-http={}",
                  endpoint{d.cfg.consul_http->host, *cport}.to_string());
   }
-  // Every HTTP listener is bound before the cluster port is published: a
-  // node that cannot start must not open and close its cluster port within
-  // a moment. CAF 0.17's `publish` returns before the middleman's broker
-  // has taken the new acceptor; an `unpublish` handled in the same turn of
-  // the broker cancels its registration with the event loop before it is
-  // made, and the acceptor, which holds a reference to itself until the
-  // loop lets it go, is then never freed.
   // The cluster port: CAF's middleman, publishing this node's gateway, the
-  // one handle other nodes hold (actors/cluster_gateway.hpp).
+  // one handle other nodes hold (actors/cluster_gateway.hpp). It opens after
+  // every HTTP listener is bound, so a node that cannot start never opens
+  // and at once closes it: CAF 0.17's `publish` returns before the
+  // middleman's broker has taken the new acceptor; an `unpublish` handled
+  // in the same turn of the broker cancels its registration with the event
+  // loop before it is made, and the acceptor, which holds a reference to
+  // itself until the loop lets it go, is then never freed.
   d.gateway = spawn_cluster_gateway(d.sys, {[dir] { return dir->cluster(); },
                                             [dir] { return dir->registry(); },
                                             d.meter, d.cfg.cluster_secret});

@@ -157,6 +157,10 @@ void membership::raise_local_health() noexcept {
   if (local_health_ < options_.max_local_health) ++local_health_;
 }
 
+void membership::lower_local_health() noexcept {
+  if (local_health_ > 0) --local_health_;
+}
+
 std::optional<member_event> membership::merge_self(const member& rumour) {
   auto& me = members_.find(self_name_)->second;
   // Once leaving, this node has said its last word; what others say of it
@@ -235,7 +239,7 @@ std::optional<member_event> membership::probe_failed(std::string_view name) {
 }
 
 void membership::probe_succeeded() noexcept {
-  if (local_health_ > 0) --local_health_;
+  lower_local_health();
 }
 
 void membership::ack_missed() noexcept {
@@ -243,7 +247,7 @@ void membership::ack_missed() noexcept {
 }
 
 void membership::nack_heard() noexcept {
-  if (local_health_ > 0) --local_health_;
+  lower_local_health();
 }
 
 void membership::timer_fired(std::chrono::milliseconds lateness) noexcept {

@@ -221,6 +221,7 @@ class membership {
 
   void set_status(member& m, member_status s);
   void raise_local_health() noexcept;
+  void lower_local_health() noexcept;
   /// Handles a rumour about this node: refutes accusations.
   std::optional<member_event> merge_self(const member& rumour);
   /// Returns the alive members other than self, by name.

@@ -306,3 +306,81 @@ keep_figures() { # KEY ERRS
   printf -v "R_$1_p99" '%s' "$W_P99"
   printf -v "R_$1_errs" '%s' "$2"
 }
+
+# -- the proxy benchmarks' upstream and HAProxy ------------------------------------
+# Both add the pid of what they start to the script's `procs` array (which
+# its stop_all stops on exit).
+# nginx in $tmp/upstream, 1 worker, keep-alive, answering every path with
+# 200 "ok", on a free port (3 tries); ends the run if it does not start.
+start_ok_upstream() { # -> UP_PORT UP_PID
+  local dir="$tmp/upstream"
+  mkdir -p "$dir" && chmod 755 "$dir"
+  for _ in 1 2 3; do
+    UP_PORT="$(free_port)"
+    cat >"$dir/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 75s;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  default_type text/plain;
+  server { listen 127.0.0.1:$UP_PORT; location / { return 200 "ok"; } }
+}
+CONF
+    nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$dir/stdout.log" 2>&1 &
+    UP_PID=$!
+    procs+=("$UP_PID")
+    wait_ok "http://127.0.0.1:$UP_PORT/" 5 "$UP_PID" ok && return 0
+    kill_wait "$UP_PID" TERM 5
+    forget_pid procs "$UP_PID"
+  done
+  die "the upstream nginx did not start"
+}
+# HAProxy (Debian's, 2.6 on bookworm) in front of 127.0.0.1:UP_PORT: mode
+# http, nbthread 1, keep-alive on both sides, http-reuse always; on a free
+# port (3 tries). Prints its log and fails if it does not start.
+start_haproxy() { # -> HA_PORT HA_PID
+  local cfg="$tmp/haproxy.cfg"
+  for _ in 1 2 3; do
+    HA_PORT="$(free_port)"
+    cat >"$cfg" <<CONF
+global
+  nbthread 1
+  maxconn 2000
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  timeout http-keep-alive 30s
+frontend fe
+  bind 127.0.0.1:$HA_PORT
+  default_backend be
+backend be
+  http-reuse always
+  server up 127.0.0.1:$UP_PORT
+CONF
+    haproxy -c -q -f "$cfg" >"$tmp/haproxy-check.log" 2>&1 ||
+      { cat "$tmp/haproxy-check.log" >&2; return 1; }
+    haproxy -db -f "$cfg" >"$tmp/haproxy.log" 2>&1 &
+    HA_PID=$!
+    procs+=("$HA_PID")
+    wait_ok "http://127.0.0.1:$HA_PORT/" 5 "$HA_PID" ok && return 0
+    cat "$tmp/haproxy.log" >&2
+    kill_wait "$HA_PID" TERM 5
+    forget_pid procs "$HA_PID"
+    HA_PID=""
+  done
+  return 1
+}

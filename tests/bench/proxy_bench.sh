@@ -255,38 +255,6 @@ start_nginx_proxy() { # -> NX_PORT NX_PID
   start_nginx nginx-proxy "$PROXY_WORKERS" proxy_server || return 1
   NX_PORT=$NGINX_PORT NX_PID=$NGINX_PID
 }
-start_haproxy() { # -> HA_PORT HA_PID
-  local cfg="$tmp/haproxy.cfg"
-  for _ in 1 2 3; do
-    HA_PORT="$(free_port)"
-    cat >"$cfg" <<EOF
-global
-  nbthread 1
-  maxconn 2000
-defaults
-  mode http
-  option http-keep-alive
-  http-reuse always
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  timeout http-keep-alive 30s
-frontend fe
-  bind 127.0.0.1:$HA_PORT
-  default_backend be
-backend be
-  http-reuse always
-  server up 127.0.0.1:$UP_PORT
-EOF
-    haproxy -c -q -f "$cfg" >"$tmp/haproxy-check.log" 2>&1 ||
-      { cat "$tmp/haproxy-check.log" >&2; return 1; }
-    haproxy -db -f "$cfg" >"$tmp/haproxy.log" 2>&1 &
-    HA_PID=$!
-    await_start "$HA_PID" "http://127.0.0.1:$HA_PORT/" 5 "$tmp/haproxy.log" && return 0
-    HA_PID=""
-  done
-  return 1
-}
 start_agent() { # [FLAGS] -> VM_PORT VM_PID
   local cfg="$tmp/valmesh.json" flags="${1:-}"
   printf '{"services":[{"name":"bench","id":"bench-upstream","host":"127.0.0.1","port":%s}]}\n' \

@@ -74,87 +74,20 @@ stop_all() {
 bench_setup valmesh-proxy-cost-bench
 chmod 755 "$tmp"
 
-# -- the upstream: nginx answering 200 "ok" --------------------------------------
-start_upstream() { # -> UP_PORT UP_PID
-  local dir="$tmp/upstream"
-  mkdir -p "$dir" && chmod 755 "$dir"
-  for _ in 1 2 3; do
-    UP_PORT="$(free_port)"
-    cat >"$dir/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 75s;
-  client_body_temp_path $dir/body;
-  proxy_temp_path $dir/proxy;
-  fastcgi_temp_path $dir/fastcgi;
-  uwsgi_temp_path $dir/uwsgi;
-  scgi_temp_path $dir/scgi;
-  default_type text/plain;
-  server { listen 127.0.0.1:$UP_PORT; location / { return 200 "ok"; } }
-}
-CONF
-    nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$dir/stdout.log" 2>&1 &
-    UP_PID=$!
-    procs+=("$UP_PID")
-    wait_ok "http://127.0.0.1:$UP_PORT/" 5 "$UP_PID" ok && return 0
-    stop_proc "$UP_PID"
-  done
-  die "the upstream nginx did not start"
-}
-
-# -- the targets --------------------------------------------------------------------
-start_haproxy() { # -> T_PORT T_PID T_URL
-  local cfg="$tmp/haproxy.cfg"
-  for _ in 1 2 3; do
-    T_PORT="$(free_port)"
-    cat >"$cfg" <<EOF
-global
-  nbthread 1
-  maxconn 2000
-defaults
-  mode http
-  option http-keep-alive
-  http-reuse always
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  timeout http-keep-alive 30s
-frontend fe
-  bind 127.0.0.1:$T_PORT
-  default_backend be
-backend be
-  http-reuse always
-  server up 127.0.0.1:$UP_PORT
-EOF
-    haproxy -db -f "$cfg" >"$tmp/haproxy.log" 2>&1 &
-    T_PID=$!
-    procs+=("$T_PID")
-    T_URL="http://127.0.0.1:$T_PORT/"
-    wait_ok "$T_URL" 5 "$T_PID" ok && return 0
-    cat "$tmp/haproxy.log" >&2
-    stop_proc "$T_PID"
-  done
-  die "HAProxy did not start"
-}
-start_agent() { # TARGET -> T_PORT T_PID T_URL
-  local cfg="$tmp/valmesh.json"
+# -- the valmesh targets (HAProxy and the upstream: lib.sh) ------------------------
+start_agent() { # TARGET -> T_PID T_URL
+  local cfg="$tmp/valmesh.json" port
   printf '{"services":[{"name":"bench","id":"bench-upstream","host":"127.0.0.1","port":%s}]}\n' \
     "$UP_PORT" >"$cfg"
   for _ in 1 2 3; do
-    T_PORT="$(free_port)"
+    port="$(free_port)"
     # shellcheck disable=SC2086 # FLAGS and AGENT_ARGS are lists of flags
-    "$VALMESH" agent --dev --http "127.0.0.1:$T_PORT" --cluster 127.0.0.1:0 --config "$cfg" \
+    "$VALMESH" agent --dev --http "127.0.0.1:$port" --cluster 127.0.0.1:0 --config "$cfg" \
       --node-name proxy-cost-bench --drain-timeout 2s ${FLAGS[$1]} $AGENT_ARGS \
       >"$tmp/agent-$1.log" 2>&1 &
     T_PID=$!
     procs+=("$T_PID")
-    T_URL="http://127.0.0.1:$T_PORT/proxy/bench/"
+    T_URL="http://127.0.0.1:$port/proxy/bench/"
     # The first health check (due within about a second) makes it routable.
     wait_ok "$T_URL" 20 "$T_PID" ok && return 0
     cat "$tmp/agent-$1.log" >&2
@@ -168,7 +101,12 @@ start_agent() { # TARGET -> T_PORT T_PID T_URL
 measure() { # TARGET ROUND
   local target=$1 round=$2 out="$tmp/wrk-$1-$2.out" c0 c1
   lock_acquire "$target-$round"
-  if [[ "$target" == haproxy ]]; then start_haproxy; else start_agent "$target"; fi
+  if [[ "$target" == haproxy ]]; then
+    start_haproxy || die "HAProxy did not start"
+    T_PID=$HA_PID T_URL="http://127.0.0.1:$HA_PORT/"
+  else
+    start_agent "$target"
+  fi
   wrk -t"$THREADS" -c"$CONNS" -d"$WARM" "$T_URL" >/dev/null 2>&1 &
   wrk_pid=$!
   wait "$wrk_pid" || true
@@ -190,7 +128,7 @@ measure() { # TARGET ROUND
   echo "$target $round $W_RPS $W_REQS $((c1 - c0)) $W_P50 $W_P99" >>"$tmp/results"
 }
 
-start_upstream
+start_ok_upstream
 log "upstream nginx on 127.0.0.1:$UP_PORT (pid $UP_PID)"
 : >"$tmp/results"
 n=${#TARGETS[@]}

@@ -55,40 +55,6 @@ stop_all() {
 bench_setup valmesh-tracing-proxy-bench
 chmod 755 "$tmp"
 
-# -- the upstream: nginx answering 200 "ok" ------------------------------------
-start_upstream() { # -> UP_PORT UP_PID
-  local dir="$tmp/upstream"
-  mkdir -p "$dir" && chmod 755 "$dir"
-  for _ in 1 2 3; do
-    UP_PORT="$(free_port)"
-    cat >"$dir/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 75s;
-  client_body_temp_path $dir/body;
-  proxy_temp_path $dir/proxy;
-  fastcgi_temp_path $dir/fastcgi;
-  uwsgi_temp_path $dir/uwsgi;
-  scgi_temp_path $dir/scgi;
-  default_type text/plain;
-  server { listen 127.0.0.1:$UP_PORT; location / { return 200 "ok"; } }
-}
-CONF
-    nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >"$dir/stdout.log" 2>&1 &
-    UP_PID=$!
-    procs+=("$UP_PID")
-    wait_ok "http://127.0.0.1:$UP_PORT/" 5 "$UP_PID" ok && return 0
-    stop_proc "$UP_PID"
-  done
-  die "the upstream nginx did not start"
-}
-
 # -- the agent, tracing off or on ------------------------------------------------
 start_agent() { # MODE -> VM_PORT VM_PID
   local mode=$1 cfg="$tmp/valmesh.json" flags
@@ -141,7 +107,7 @@ measure() { # MODE ROUND
   echo "$mode $round $W_RPS $W_P50 $W_P99 $CPU" >>"$tmp/results"
 }
 
-start_upstream
+start_ok_upstream
 log "upstream nginx on 127.0.0.1:$UP_PORT (pid $UP_PID)"
 : >"$tmp/results"
 for ((r = 1; r <= ROUNDS; r++)); do
