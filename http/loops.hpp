@@ -5,7 +5,24 @@
 // connections its requests use and their timers all live on one loop, so a
 // proxied request never changes threads and needs no strand.
 
+#include <boost/asio/io_context.hpp>
+
 namespace valmesh::web {
+
+/// One event loop. Its pending handlers can be destroyed before the loop
+/// is: a handler on one loop may hold what lives on another (a
+/// connection's session holds the router, the router the mesh, the mesh
+/// every loop's upstream connections and timers). Destroying loops one by
+/// one would let the handlers of a later one release objects of a loop
+/// already gone; so every loop is shut down first, then they are destroyed.
+class event_loop : public boost::asio::io_context {
+ public:
+  using io_context::io_context;
+
+  /// Destroys every handler still pending, as the destructor first does.
+  /// Only once no thread runs the loop; harmless to repeat.
+  void shutdown() { execution_context::shutdown(); }
+};
 
 /// The index of the loop this thread runs, or -1 on any other thread.
 int this_thread_loop() noexcept;

@@ -158,11 +158,12 @@ struct node::impl {
         actor_cfg(cfg),
         sys(actor_cfg) {}
 
-  static std::vector<std::unique_ptr<boost::asio::io_context>> make_loops(
-      uint32_t n) {
-    std::vector<std::unique_ptr<boost::asio::io_context>> xs;
+  ~impl() { shut_loops_down(); }
+
+  static std::vector<std::unique_ptr<web::event_loop>> make_loops(uint32_t n) {
+    std::vector<std::unique_ptr<web::event_loop>> xs;
     for (uint32_t i = 0; i < std::max<uint32_t>(n, 1); ++i)
-      xs.push_back(std::make_unique<boost::asio::io_context>(1));
+      xs.push_back(std::make_unique<web::event_loop>(1));
     return xs;
   }
 
@@ -176,10 +177,17 @@ struct node::impl {
   // Declared before the actor system, so they outlive every actor.
   /// The HTTP front end's event loops: one io_context per thread
   /// (`http_threads`), see http/loops.hpp.
-  std::vector<std::unique_ptr<boost::asio::io_context>> loops;
+  std::vector<std::unique_ptr<web::event_loop>> loops;
   /// Health checks run on their own I/O thread, so that checking thousands
   /// of instances never delays the API, and the other way round.
-  boost::asio::io_context probe_ioc;
+  web::event_loop probe_ioc;
+
+  /// Destroys the handlers still pending on every loop while all loops
+  /// exist (see web::event_loop): what they hold may live on another loop.
+  void shut_loops_down() {
+    for (auto& loop : loops) loop->shutdown();
+    probe_ioc.shutdown();
+  }
   /// Before the actor system too: actors hold a pointer to it until they
   /// are gone.
   directory actors;
@@ -837,6 +845,7 @@ void node::stop() {
   // Wait until every actor is gone before anything they point at goes.
   d.actors.clear();
   d.sys.await_all_actors_done();
+  d.shut_loops_down();
 }
 
 expected<service_instance> node::register_service(service_instance x) {

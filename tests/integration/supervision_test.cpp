@@ -313,6 +313,32 @@ TEST(supervision, the_drain_timeout_bounds_shutdown) {
   EXPECT_FALSE(call.get());  // no answer: the connection went with the node
 }
 
+// A call cut off by the drain timeout on every loop: a connection's session
+// on the last loop holds the mesh, and the mesh every loop's upstream
+// connections and timers. The node drops all loops' pending handlers before
+// it destroys any loop; the sanitizer build fails this test otherwise.
+TEST(supervision, calls_cut_off_on_every_loop_end_cleanly) {
+  constexpr int loops = 3;
+  auto f = mesh_fixture::start(
+      "stuck", 1, json::object(),
+      {"--drain-timeout", "300ms", "--http-threads", std::to_string(loops)});
+  control(f.echoes[0], {{"delayMs", 4000}});
+  // Connections go to the loops in turn: these calls land on every loop.
+  std::vector<std::future<bool>> calls;
+  for (int i = 0; i < loops; ++i)
+    calls.push_back(std::async(std::launch::async, [&] {
+      web::client_request req;
+      req.target = "/proxy/stuck/work";
+      return web::send_request(f.node.http(), req).has_value();
+    }));
+  ASSERT_TRUE(f.await_in_flight(loops));
+  ::kill(f.node.proc->pid(), SIGTERM);
+  auto code = f.node.proc->wait(10s);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0) << f.node.proc->out();
+  for (auto& c : calls) EXPECT_FALSE(c.get());
+}
+
 TEST(supervision, health_answers_draining_on_open_connections) {
   auto f =
       mesh_fixture::start("slow", 1, json::object(), {"--drain-timeout", "5s"});
