@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include <algorithm>
 #include <array>
 #include <condition_variable>
 #include <deque>
@@ -180,9 +181,55 @@ namespace {
 // asio's type-erased `any_io_executor` (whose copies showed in profiles).
 using loop_executor = net::io_context::executor_type;
 using loop_socket = net::basic_stream_socket<tcp, loop_executor>;
-using loop_stream = beast::basic_stream<tcp, loop_executor>;
+using loop_timer =
+    net::basic_waitable_timer<std::chrono::steady_clock,
+                              net::wait_traits<std::chrono::steady_clock>,
+                              loop_executor>;
+using clock_type = std::chrono::steady_clock;
 
 class session;
+
+/// The deadlines of one loop's connections, swept by one coarse timer
+/// (nginx and HAProxy keep per-connection timeouts the same way). A session
+/// sets a plain time point when it starts waiting for a request or writing
+/// an answer; no timer is armed or cancelled per read or write. Every
+/// `tick` the sweep closes the sockets whose deadline has passed, which
+/// fails their pending operations. Touched only on its loop's thread; the
+/// timer runs only while the loop has connections.
+struct loop_deadlines : std::enable_shared_from_this<loop_deadlines> {
+  loop_deadlines(loop_executor ex, clock_type::duration tick)
+      : timer(ex), tick(tick) {}
+
+  /// Watches `s` until it is gone.
+  void watch(std::weak_ptr<session> s) {
+    sessions.push_back(std::move(s));
+    if (!sweeping) arm();
+  }
+
+  void arm() {
+    sweeping = true;
+    timer.expires_after(tick);
+    timer.async_wait([self = shared_from_this()](beast::error_code ec) {
+      self->sweeping = false;
+      if (!ec) self->sweep();
+    });
+  }
+
+  void sweep();
+
+  loop_timer timer;
+  clock_type::duration tick;
+  std::vector<std::weak_ptr<session>> sessions;
+  bool sweeping = false;
+};
+
+/// How often deadlines are checked: a quarter of the shortest timeout
+/// (a connection is closed at most a quarter late), between 10 ms and 1 s.
+clock_type::duration deadline_tick(const server_options& o) {
+  auto shortest = std::min(o.read_timeout, o.write_timeout);
+  return std::clamp<clock_type::duration>(
+      shortest / 4, std::chrono::milliseconds{10}, std::chrono::seconds{1});
+}
 
 struct shared_config {
   server_options options;
@@ -208,11 +255,14 @@ class session : public std::enable_shared_from_this<session> {
  public:
   /// `stats`: the counts of the loop the socket lives on (may be null).
   session(loop_socket&& socket, std::shared_ptr<shared_config> cfg,
-          http_stats* stats)
-      : stream_(std::move(socket)), cfg_(std::move(cfg)), stats_(stats) {
+          http_stats* stats, std::shared_ptr<loop_deadlines> deadlines)
+      : socket_(std::move(socket)),
+        cfg_(std::move(cfg)),
+        stats_(stats),
+        deadlines_(std::move(deadlines)) {
     cfg_->connections.fetch_add(1);
     beast::error_code ec;
-    auto remote = stream_.socket().remote_endpoint(ec);
+    auto remote = socket_.remote_endpoint(ec);
     if (!ec) peer_ = remote.address().to_string();
   }
 
@@ -221,7 +271,7 @@ class session : public std::enable_shared_from_this<session> {
     if (stats_) {
       // The last reference may go on another thread (an actor's, holding
       // a responder): the loop's counts are touched on the loop only.
-      auto ex = stream_.get_executor();
+      auto ex = socket_.get_executor();
       if (ex.running_in_this_thread())
         stats_->session_closed();
       else
@@ -237,10 +287,22 @@ class session : public std::enable_shared_from_this<session> {
       std::lock_guard<std::mutex> guard{cfg_->mtx};
       cfg_->sessions.emplace(this, weak_from_this());
     }
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    net::dispatch(socket_.get_executor(), [self = shared_from_this()] {
       if (self->stats_) self->stats_->session_opened();
+      self->deadlines_->watch(self->weak_from_this());
       self->do_read();
     });
+  }
+
+  /// When the socket is closed by the sweep (time_point::max: never).
+  clock_type::time_point deadline() const noexcept { return deadline_; }
+
+  /// The deadline passed: closing the socket fails the pending read or
+  /// write, which ends the session.
+  void expire() {
+    deadline_ = clock_type::time_point::max();
+    beast::error_code ignored;
+    socket_.close(ignored);
   }
 
   /// Graceful shutdown, on the session's loop: a stream ends now (its
@@ -250,7 +312,7 @@ class session : public std::enable_shared_from_this<session> {
     if (streaming_) close_stream();
   }
 
-  loop_executor executor() { return stream_.get_executor(); }
+  loop_executor executor() { return socket_.get_executor(); }
 
  private:
   void do_read() {
@@ -259,9 +321,9 @@ class session : public std::enable_shared_from_this<session> {
     prepare_parser(*parser_, cfg_->options);
     // One deadline covers the wait for a request and its whole transfer:
     // a client that sends half a request is cut off when it passes.
-    stream_.expires_after(cfg_->options.read_timeout);
+    deadline_ = clock_type::now() + cfg_->options.read_timeout;
     beast_http::async_read(
-        stream_, buffer_, *parser_,
+        socket_, buffer_, *parser_,
         beast::bind_front_handler(&session::on_read, shared_from_this()));
   }
 
@@ -270,7 +332,7 @@ class session : public std::enable_shared_from_this<session> {
     auto verdict = judge_read(ec, *parser_, cfg_->options);
     if (verdict.what == read_verdict::close) return;
     if (verdict.what == read_verdict::reject) return reject(verdict.error);
-    stream_.expires_never();  // the handler's own deadlines apply now
+    deadline_ = clock_type::time_point::max();  // the handler's own apply
     busy_ = true;
     if (stats_) read_at_ = std::chrono::steady_clock::now();
     cfg_->in_flight.fetch_add(1);
@@ -283,7 +345,7 @@ class session : public std::enable_shared_from_this<session> {
         [self](response&& res, uint16_t route) {
           // Inline when answered on the connection's own loop (the mesh's
           // case), else posted to it (answers from actor threads).
-          net::dispatch(self->stream_.get_executor(),
+          net::dispatch(self->socket_.get_executor(),
                         [self, res = std::move(res), route]() mutable {
                           self->route_ = route;
                           self->do_write(std::move(res));
@@ -295,7 +357,7 @@ class session : public std::enable_shared_from_this<session> {
         // responder's state holds the session while this can be called.
         [s = self.get()](response&& head, stream_open_fn on_open,
                          stream_close_fn on_close, uint16_t route) {
-          net::post(s->stream_.get_executor(),
+          net::post(s->socket_.get_executor(),
                     [self = s->shared_from_this(), head = std::move(head),
                      on_open = std::move(on_open),
                      on_close = std::move(on_close), route]() mutable {
@@ -342,9 +404,9 @@ class session : public std::enable_shared_from_this<session> {
     out_.append("\r\n");
     std::array<net::const_buffer, 2> bufs{net::buffer(out_),
                                           net::buffer(res_.body())};
-    stream_.expires_after(cfg_->options.write_timeout);
+    deadline_ = clock_type::now() + cfg_->options.write_timeout;
     net::async_write(
-        stream_, bufs,
+        socket_, bufs,
         beast::bind_front_handler(&session::on_write, shared_from_this()));
   }
 
@@ -369,7 +431,7 @@ class session : public std::enable_shared_from_this<session> {
 
   void do_close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
     if (linger_) do_linger();
   }
 
@@ -377,8 +439,8 @@ class session : public std::enable_shared_from_this<session> {
   /// what the client still sends, for a bounded time and amount, so that it
   /// can finish its write and read the answer instead of seeing a reset.
   void do_linger() {
-    stream_.expires_after(linger_timeout);
-    stream_.async_read_some(
+    deadline_ = clock_type::now() + linger_timeout;
+    socket_.async_read_some(
         net::buffer(scratch_),
         [self = shared_from_this()](beast::error_code ec, size_t n) {
           self->lingered_ += n;
@@ -396,13 +458,13 @@ class session : public std::enable_shared_from_this<session> {
     void close() override {
       auto s = session_.lock();
       if (!s) return;
-      net::post(s->stream_.get_executor(), [s] { s->close_stream(); });
+      net::post(s->socket_.get_executor(), [s] { s->close_stream(); });
     }
 
     void push(std::string chunk) override {
       auto s = session_.lock();
       if (!s) return;
-      net::post(s->stream_.get_executor(),
+      net::post(s->socket_.get_executor(),
                 [s, chunk = std::move(chunk)]() mutable {
                   s->enqueue(std::move(chunk));
                 });
@@ -422,12 +484,11 @@ class session : public std::enable_shared_from_this<session> {
       busy_ = false;
       cfg_->request_done();
     }
-    stream_.expires_never();
+    deadline_ = clock_type::time_point::max();
     // A modest kernel buffer, so that our bounded queue (with its `lagged`
     // notice) governs a slow reader, not megabytes of socket buffer.
     beast::error_code ignored;
-    stream_.socket().set_option(net::socket_base::send_buffer_size{64 * 1024},
-                                ignored);
+    socket_.set_option(net::socket_base::send_buffer_size{64 * 1024}, ignored);
     // The head by hand: no length, the body runs until the connection closes.
     std::string h = "HTTP/1.1 " + std::to_string(head.result_int()) + " " +
                     std::string{head.reason()} + "\r\n";
@@ -439,12 +500,12 @@ class session : public std::enable_shared_from_this<session> {
     queue_.push_back(std::move(h));
     write_next();
     // A pending read notices at once when the client goes away.
-    stream_.async_read_some(
+    socket_.async_read_some(
         net::buffer(scratch_),
         [self = shared_from_this()](beast::error_code, size_t) {
           self->close_stream();
         });
-    keepalive_.emplace(stream_.get_executor());
+    keepalive_.emplace(socket_.get_executor());
     arm_keepalive();
     on_open(std::make_shared<sink>(weak_from_this()));
   }
@@ -471,7 +532,7 @@ class session : public std::enable_shared_from_this<session> {
           "}\n\n" + current_;
       dropped_ = 0;
     }
-    net::async_write(stream_.socket(), net::buffer(current_),
+    net::async_write(socket_, net::buffer(current_),
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        self->writing_ = false;
                        if (ec) return self->close_stream();
@@ -494,8 +555,8 @@ class session : public std::enable_shared_from_this<session> {
     if (stats_) stats_->stream_closed();
     if (keepalive_) keepalive_->cancel();
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.socket().close(ec);
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
     queue_.clear();
     if (auto f = std::move(on_close_)) f();
   }
@@ -503,10 +564,12 @@ class session : public std::enable_shared_from_this<session> {
   static constexpr auto linger_timeout = std::chrono::seconds{2};
   static constexpr size_t linger_limit = 64 * 1024 * 1024;
 
-  loop_stream stream_;
+  loop_socket socket_;
   beast::flat_buffer buffer_;
   std::shared_ptr<shared_config> cfg_;
   http_stats* stats_;  ///< this loop's counts; null: not counted
+  std::shared_ptr<loop_deadlines> deadlines_;  ///< of the session's loop
+  clock_type::time_point deadline_ = clock_type::time_point::max();
   uint16_t route_ = http_stats::no_route;  ///< of the request being answered
   std::chrono::steady_clock::time_point read_at_{};
   std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
@@ -530,6 +593,20 @@ class session : public std::enable_shared_from_this<session> {
   stream_close_fn on_close_;
 };
 
+void loop_deadlines::sweep() {
+  auto now = clock_type::now();
+  size_t kept = 0;
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    auto s = sessions[i].lock();
+    if (!s) continue;
+    if (s->deadline() <= now) s->expire();
+    if (kept != i) sessions[kept] = std::move(sessions[i]);
+    ++kept;
+  }
+  sessions.resize(kept);
+  if (!sessions.empty()) arm();
+}
+
 }  // namespace
 
 // -- server -------------------------------------------------------------------
@@ -538,7 +615,18 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   impl(std::vector<net::io_context*> loops, std::shared_ptr<shared_config> cfg)
       : loops(std::move(loops)),
         acceptor(*this->loops.front()),
-        cfg(std::move(cfg)) {}
+        cfg(std::move(cfg)) {
+    auto tick = deadline_tick(this->cfg->options);
+    for (auto* loop : this->loops)
+      deadlines.push_back(
+          std::make_shared<loop_deadlines>(loop->get_executor(), tick));
+  }
+
+  std::shared_ptr<loop_deadlines> deadlines_of(net::io_context& loop) {
+    for (size_t i = 0; i < loops.size(); ++i)
+      if (loops[i] == &loop) return deadlines[i];
+    return deadlines.front();  // not reached: sockets go to our loops
+  }
 
   /// Accepts onto the loops in turn: each connection lives on one loop,
   /// run by one thread, so its handlers need no strand.
@@ -564,7 +652,10 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         auto& loop = socket.get_executor().context();
         auto* stats =
             cfg->options.stats ? cfg->options.stats->of(loop) : nullptr;
-        std::make_shared<session>(std::move(socket), cfg, stats)->run();
+        auto deadlines = deadlines_of(loop);
+        std::make_shared<session>(std::move(socket), cfg, stats,
+                                  std::move(deadlines))
+            ->run();
       }
     } else {
       // Out of descriptors, say: back off instead of spinning on accept.
@@ -606,6 +697,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   net::io_context& acceptor_loop() noexcept { return *loops.front(); }
 
   std::vector<net::io_context*> loops;
+  std::vector<std::shared_ptr<loop_deadlines>> deadlines;  ///< per loop
   size_t next_loop = 0;
   uint64_t refused = 0;
   tcp::acceptor acceptor;

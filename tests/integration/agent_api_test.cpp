@@ -266,6 +266,40 @@ TEST_F(agent_api, keep_alive_and_pipelining_answer_in_order) {
   EXPECT_TRUE(c.wait_closed(2s));
 }
 
+// The session waits for the next request while it answers one (instead of
+// reading at once and finding nothing): bytes that come during the answer
+// must not be missed, or this connection would hang.
+TEST_F(agent_api, a_request_sent_while_the_previous_is_answered_is_served) {
+  auto index =
+      http(a.http(), "GET", "/api/services").headers["x-valmesh-index"];
+  ASSERT_FALSE(index.empty());
+  raw_connection c{a.http_port};
+  ASSERT_TRUE(c.connected());
+  // A blocking query, held for 300 ms (under the 400 ms read timeout).
+  c.send("GET /api/services?index=" + index +
+         "&wait=300ms HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(eventually([&] {
+    auto j = parse(http(a.http(), "GET", "/health"));
+    return j.value("heldQueries", 0) == 1;
+  }));
+  // The next request comes while the first is held, in a read of its own.
+  c.send("GET /api/services/nothing HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto bytes = c.read_responses(2, 3s);
+  ASSERT_EQ(count_responses(bytes), 2u) << bytes;
+  EXPECT_EQ(bytes.rfind("HTTP/1.1 200", 0), 0u) << bytes;
+  EXPECT_NE(bytes.find("no service named 'nothing'"), std::string::npos);
+}
+
+TEST_F(agent_api, an_idle_keep_alive_connection_closes_after_the_read_timeout) {
+  raw_connection c{a.http_port};
+  ASSERT_TRUE(c.connected());
+  c.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(count_responses(c.read_responses(1)), 1u);
+  auto answered = std::chrono::steady_clock::now();
+  ASSERT_TRUE(c.wait_closed(3s)) << "the idle connection stayed open";
+  EXPECT_GE(std::chrono::steady_clock::now() - answered, 300ms);
+}
+
 TEST_F(agent_api, a_half_sent_request_is_dropped_without_blocking_others) {
   raw_connection slow{a.http_port};
   ASSERT_TRUE(slow.connected());
