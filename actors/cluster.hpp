@@ -80,8 +80,10 @@ struct cluster_options {
   /// How long this node's writes wait to be pushed together: the first
   /// write after a push arms the timer, and every write taken until it
   /// fires rides in the same message to each member (a cost per message,
-  /// not per write; at 0 a push leaves at the end of the mailbox turn).
-  std::chrono::milliseconds push_delay{std::chrono::milliseconds{2}};
+  /// not per write). At 0 (the default) the push leaves at the end of the
+  /// mailbox: what queued up while the actor was busy rides along, and a
+  /// write on an idle node waits for nothing.
+  std::chrono::milliseconds push_delay{0};
   /// At most this many entries in one push message: a longer batch is
   /// split, and a full one leaves at once without waiting for the timer.
   size_t push_batch_max = 256;

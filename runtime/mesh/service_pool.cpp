@@ -9,14 +9,14 @@ service_pool::service_pool(bulkhead_options options, lb_strategy strategy,
     : permits_(options), strategy_(strategy), balancer_(seed) {}
 
 service_pool::member* service_pool::find(const std::string& id) {
-  for (auto& m : members_)
-    if (m.id == id) return &m;
-  return nullptr;
+  auto i = index_.find(id);
+  return i == index_.end() ? nullptr : &members_[i->second];
 }
 
 void service_pool::upsert(const service_instance& x, uint64_t generation) {
   auto* m = find(x.id);
   if (!m) {
+    index_.emplace(x.id, members_.size());
     members_.push_back({});
     m = &members_.back();
     m->id = x.id;
@@ -36,9 +36,13 @@ void service_pool::set_status(const std::string& id, health_status status) {
 }
 
 void service_pool::remove(const std::string& id) {
-  members_.erase(std::remove_if(members_.begin(), members_.end(),
-                                [&](const member& m) { return m.id == id; }),
-                 members_.end());
+  auto i = index_.find(id);
+  if (i == index_.end()) return;
+  // Erased in place, so the others keep their order (round robin walks it).
+  auto at = i->second;
+  index_.erase(i);
+  members_.erase(members_.begin() + static_cast<ptrdiff_t>(at));
+  for (auto k = at; k < members_.size(); ++k) index_[members_[k].id] = k;
 }
 
 void service_pool::set_breaker(const std::string& id, breaker_state state,

@@ -7,11 +7,11 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/common/clock.hpp"
+#include "runtime/common/error.hpp"
+#include "runtime/config/config.hpp"
 #include "runtime/mesh/bulkhead.hpp"
 #include "runtime/mesh/circuit_breaker.hpp"
-#include "runtime/common/clock.hpp"
-#include "runtime/config/config.hpp"
-#include "runtime/common/error.hpp"
 #include "runtime/registry/load_balancer.hpp"
 #include "runtime/registry/service_instance.hpp"
 
@@ -129,6 +129,10 @@ class service_pool {
   lb_strategy strategy_;
   load_balancer balancer_;
   std::vector<member> members_;
+  /// Where each member is in `members_`, by id: a service of thousands of
+  /// instances changes one of them in constant time (every node's mesh
+  /// follows every change of the cluster's catalog).
+  std::unordered_map<std::string, size_t> index_;
   std::unordered_map<ticket, std::vector<std::string>> waiting_;
   std::vector<lb_candidate> candidates_;  ///< scratch, reused per choice
   std::vector<size_t> candidate_index_;   ///< into members_

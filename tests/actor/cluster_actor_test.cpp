@@ -187,6 +187,8 @@ struct fixture : test_coordinator_fixture<test_config> {
 
   static constexpr auto probe_interval = 500ms;
   static constexpr auto push_delay = 2ms;
+  /// The push delay the cluster actor is spawned with.
+  std::chrono::milliseconds push_delay_used = push_delay;
   static constexpr size_t push_batch_max = 4;
 
   fixture() {
@@ -221,7 +223,7 @@ struct fixture : test_coordinator_fixture<test_config> {
     o.membership.suspicion_mult = 2;
     o.self = record("a", member_status::alive, 1);
     o.seed = 7;
-    o.push_delay = push_delay;
+    o.push_delay = push_delay_used;
     o.push_batch_max = push_batch_max;
     o.memory = memory;
     o.resolve = [this](const std::string& addr) {
@@ -744,6 +746,28 @@ CAF_TEST(writes within the push delay go to each member in one message) {
   push({"o-4"});
   advance_to(now() + push_delay);
   CAF_CHECK_EQUAL(logs["b"]->pushes, (ids{{"o-1", "o-2", "o-3"}, {"o-4"}}));
+}
+
+CAF_TEST(without a push delay queued writes leave together and at once) {
+  // The default: no timer; the flush goes to the end of the mailbox.
+  caf::anon_send_exit(cluster, caf::exit_reason::user_shutdown);
+  sched.run();
+  push_delay_used = 0ms;
+  start();
+  meet_peers();
+  auto t0 = now();
+  // Three writes in the mailbox before the actor runs: one message.
+  push({"o-1", "o-2", "o-3"});
+  sched.run();
+  using ids = std::vector<std::vector<std::string>>;
+  CAF_CHECK_EQUAL(logs["b"]->pushes, (ids{{"o-1", "o-2", "o-3"}}));
+  CAF_CHECK_EQUAL(logs["c"]->pushes, (ids{{"o-1", "o-2", "o-3"}}));
+  CAF_CHECK_EQUAL(now(), t0);
+  // A write on an idle node leaves on its own, without waiting.
+  push({"o-4"});
+  sched.run();
+  CAF_CHECK_EQUAL(logs["b"]->pushes, (ids{{"o-1", "o-2", "o-3"}, {"o-4"}}));
+  CAF_CHECK_EQUAL(now(), t0);
 }
 
 CAF_TEST(a batch past the size limit is split and full ones leave at once) {

@@ -414,6 +414,15 @@ def cmd_propagate(a):
             continue
         lat_all.append(max(ts) - ack)
         lat_first.append(min(ts) - ack)
+    if a.dump:
+        # Per write: when it was sent, acked and seen on each watcher,
+        # relative to the first write (seconds); for reading a tail.
+        with open(a.dump, "a") as f:
+            for i, sent, ack, _, _ in writes:
+                iid = f"{prefix}{i}"
+                f.write(json.dumps({"kind": a.kind, "tag": a.tag, "t0": t0, "i": i, "sent": sent - t0,
+                                    "ack": None if ack is None else ack - t0,
+                                    "seen": [s[iid] - t0 if iid in s else None for s in seen]}) + "\n")
     lat_all.sort()
     lat_first.sort()
     ack_lat = sorted(ack - sent for _, sent, ack, _, _ in writes if ack is not None)
@@ -719,6 +728,8 @@ def main():
     p.add_argument("--tag", default="r1")
     p.add_argument("--drain", type=float, default=30)
     p.add_argument("--warm-timeout", type=float, default=30)
+    p.add_argument("--dump", default=os.environ.get("PROPAGATION_DUMP", ""),
+                   help="append each write's times (JSON lines) to this file")
     p = sub.add_parser("members")
     p.add_argument("--signal", default="none", help="KILL, STOP, CONT, TERM or none")
     p.add_argument("--pid", type=int, default=0)

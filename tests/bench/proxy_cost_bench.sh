@@ -32,6 +32,11 @@
 # Environment (defaults in brackets):
 #   ROUNDS [5]  D [10s]  WARM [2s]  CONNS [64]  THREADS [2]  LOOP1 [1]
 #   AGENT_ARGS [] extra agent flags of every valmesh variant
+#   SYSCALLS [0]  1: also count each target's system calls over the
+#                 measured run (`perf stat -e 'syscalls:sys_enter_*'`) and
+#                 print them per request; the tracepoints cost a little CPU,
+#                 so compare the CPU figures of such a run only with those
+#                 of another run that counted them too
 #   VALMESH [build/valmesh of this checkout]  KEEP_TMP [0]
 #   BENCH_LOCK [/tmp/valmesh-bench.lock; empty: off]  LOCK_WAIT [900] s
 #   LOCK_MAX [170] s (the lock protocol: proxy_bench.sh)
@@ -47,6 +52,7 @@ WARM="${WARM:-2s}"
 CONNS="${CONNS:-64}"
 THREADS="${THREADS:-2}"
 LOOP1="${LOOP1:-1}"
+SYSCALLS="${SYSCALLS:-0}"
 AGENT_ARGS="${AGENT_ARGS:-}"
 BENCH_LOCK="${BENCH_LOCK-/tmp/valmesh-bench.lock}"
 
@@ -58,6 +64,10 @@ BENCH_LOCK="${BENCH_LOCK-/tmp/valmesh-bench.lock}"
 install_tools wrk nginx haproxy curl ss pgrep
 require_tools wrk nginx haproxy curl ss pgrep
 require_built "$VALMESH"
+if ((SYSCALLS)); then
+  install_tools perf
+  require_tools perf
+fi
 
 TARGETS=(haproxy valmesh valmesh-nt)
 ((LOOP1)) && TARGETS+=(valmesh-1)
@@ -111,12 +121,22 @@ measure() { # TARGET ROUND
   wrk_pid=$!
   wait "$wrk_pid" || true
   check_quiet "$target-$round"
+  local sc_pid=""
+  if ((SYSCALLS)); then
+    perf stat -x, -e 'syscalls:sys_enter_*' -p "$T_PID" \
+      -o "$tmp/syscalls-$target-$round.csv" >/dev/null 2>&1 &
+    sc_pid=$!
+  fi
   c0="$(proc_ticks "$T_PID")"
   wrk -t"$THREADS" -c"$CONNS" -d"$D" --latency "$T_URL" >"$out" 2>&1 &
   wrk_pid=$!
   wait "$wrk_pid" || true
   wrk_pid=""
   c1="$(proc_ticks "$T_PID")"
+  if [[ -n "$sc_pid" ]]; then
+    kill -INT "$sc_pid" 2>/dev/null || true
+    wait "$sc_pid" || true
+  fi
   check_quiet "$target-$round"
   stop_proc "$T_PID"
   lock_release
@@ -186,6 +206,19 @@ END {
   stats("thr valmesh-nt", "requests/s --no-tracing/HAProxy:", "")
   stats("thr valmesh-1", "requests/s one loop/HAProxy:", "")
 }' "$tmp/results"
+if ((SYSCALLS)); then
+  echo
+  echo "system calls per request over the measured runs (all rounds; the most frequent):"
+  for t in "${TARGETS[@]}"; do
+    reqs="$(awk -v t="$t" '$1 == t { n += $4 } END { print n + 0 }' "$tmp/results")"
+    cat "$tmp/syscalls-$t-"*.csv 2>/dev/null | awk -F, -v n="$reqs" '
+      $1 ~ /^[0-9]+$/ && $1 > 0 { name = $3; sub(/^syscalls:sys_enter_/, "", name); c[name] += $1 }
+      END { for (k in c) printf "%.3f %s\n", c[k] / n, k }' | sort -rn >"$tmp/syscalls-$t"
+    printf '%-12s %6.2f total: %s\n' "$t" \
+      "$(awk '{ s += $1 } END { print s + 0 }' "$tmp/syscalls-$t")" \
+      "$(head -6 "$tmp/syscalls-$t" | awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1 }')"
+  done
+fi
 for v in "${notes[@]}"; do echo "note: $v"; done
 [[ -n "$busy_seen" ]] && echo "WARNING: build/test processes ran during a measurement ($busy_seen): numbers are suspect"
 log "done in $((SECONDS - started_at))s"

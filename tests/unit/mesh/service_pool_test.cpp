@@ -163,3 +163,30 @@ TEST(service_pool, a_restarted_breaker_resets_the_mirror_and_removal_forgets) {
   EXPECT_EQ(p.acquire(2, {}, clk.now()).error->code, errc::no_healthy_instance);
   EXPECT_TRUE(p.members().empty());
 }
+
+TEST(service_pool, removal_keeps_the_others_in_order_and_findable) {
+  manual_clock clk;
+  service_pool p{{100, 0, 1s}, lb_strategy::round_robin, 42};
+  for (int i = 0; i < 1000; ++i)
+    p.upsert(instance("i-" + std::to_string(i), health_status::critical));
+  p.remove("i-500");
+  p.remove("i-0");
+  p.remove("i-absent");
+  ASSERT_EQ(p.members().size(), 998u);
+  EXPECT_EQ(p.members().front().id, "i-1");
+  EXPECT_EQ(p.members()[498].id, "i-499");
+  EXPECT_EQ(p.members()[499].id, "i-501");
+  EXPECT_EQ(p.members().back().id, "i-999");
+  // Changes after the removals reach the member they name, and only it.
+  p.set_status("i-999", health_status::passing);
+  p.set_status("i-500", health_status::passing);  // gone: nothing happens
+  for (uint64_t t = 1; t <= 3; ++t) {
+    auto d = p.acquire(t, {}, clk.now());
+    ASSERT_EQ(d.what, kind::granted);
+    EXPECT_EQ(d.grant->id, "i-999");
+    p.release(d.grant->id, d.grant->generation, false);
+  }
+  p.upsert(instance("i-500"));  // back, at the end, passing
+  EXPECT_EQ(p.members().back().id, "i-500");
+  EXPECT_EQ(p.members().back().status, health_status::passing);
+}
