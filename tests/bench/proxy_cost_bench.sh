@@ -124,7 +124,7 @@ measure() { # TARGET ROUND
   local sc_pid=""
   if ((SYSCALLS)); then
     perf stat -x, -e 'syscalls:sys_enter_*' -p "$T_PID" \
-      -o "$tmp/syscalls-$target-$round.csv" >/dev/null 2>&1 &
+      -o "$tmp/syscalls.$target.$round.csv" >/dev/null 2>&1 &
     sc_pid=$!
   fi
   c0="$(proc_ticks "$T_PID")"
@@ -211,7 +211,7 @@ if ((SYSCALLS)); then
   echo "system calls per request over the measured runs (all rounds; the most frequent):"
   for t in "${TARGETS[@]}"; do
     reqs="$(awk -v t="$t" '$1 == t { n += $4 } END { print n + 0 }' "$tmp/results")"
-    cat "$tmp/syscalls-$t-"*.csv 2>/dev/null | awk -F, -v n="$reqs" '
+    cat "$tmp/syscalls.$t."*.csv 2>/dev/null | awk -F, -v n="$reqs" '
       $1 ~ /^[0-9]+$/ && $1 > 0 { name = $3; sub(/^syscalls:sys_enter_/, "", name); c[name] += $1 }
       END { for (k in c) printf "%.3f %s\n", c[k] / n, k }' | sort -rn >"$tmp/syscalls-$t"
     printf '%-12s %6.2f total: %s\n' "$t" \
