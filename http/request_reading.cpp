@@ -24,7 +24,8 @@ read_verdict judge_read(const boost::system::error_code& ec,
                              std::to_string(options.body_limit) + " bytes"}};
   };
   // The client closed between requests (the session shuts down its side),
-  // or sent nothing in time (the stream closed the socket).
+  // or timed out (Beast's timeout; the session's deadline sweep closes the
+  // socket instead, which ends the read with `operation_aborted`, below).
   if (ec == beast_http::error::end_of_stream || ec == beast::error::timeout)
     return {read_verdict::close, {}};
   if (ec == beast_http::error::body_limit) return too_large();
