@@ -383,7 +383,8 @@ class session : public std::enable_shared_from_this<session> {
   void do_write(response&& res) {
     if (cfg_->draining.load()) keep_alive_ = false;
     res_ = std::move(res);
-    count_answer(res_.result_int());
+    auto now = clock_type::now();  // one read for the count and the deadline
+    count_answer(res_.result_int(), now);
     res_.keep_alive(keep_alive_);
     res_.prepare_payload();
     if (head_) res_.body().clear();  // Content-Length stays: RFC 9110 §9.3.2
@@ -404,7 +405,7 @@ class session : public std::enable_shared_from_this<session> {
     out_.append("\r\n");
     std::array<net::const_buffer, 2> bufs{net::buffer(out_),
                                           net::buffer(res_.body())};
-    deadline_ = clock_type::now() + cfg_->options.write_timeout;
+    deadline_ = now + cfg_->options.write_timeout;
     net::async_write(
         socket_, bufs,
         beast::bind_front_handler(&session::on_write, shared_from_this()));
@@ -412,10 +413,10 @@ class session : public std::enable_shared_from_this<session> {
 
   /// Counts the answer on this loop's figures, with the time since the
   /// request was read.
-  void count_answer(unsigned status) {
+  void count_answer(unsigned status,
+                    clock_type::time_point now = clock_type::now()) {
     if (!stats_) return;
-    std::chrono::duration<double> took =
-        std::chrono::steady_clock::now() - read_at_;
+    std::chrono::duration<double> took = now - read_at_;
     stats_->request_finished(route_, status, took.count());
   }
 
