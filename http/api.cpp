@@ -409,12 +409,16 @@ std::string label_value(std::string_view x) {
 }
 
 /// `GET /metrics`: the counters and histograms of runtime/metrics/metrics.hpp, and
-/// the catalog read from the registry at scrape time.
+/// the catalog read from the registry at scrape time. A registry that does
+/// not answer (restarting) leaves the catalog's series out, not the scrape.
 void metrics_text(const ctx_ptr& ctx, request_context&&, responder done) {
-  ask_registry<std::vector<service_summary>>(
-      ctx, std::move(done),
-      [ctx](std::vector<service_summary>& xs, const responder& done) {
-        std::string text = ctx->meter ? ctx->meter->expose() : std::string{};
+  auto expose = [ctx] {
+    return ctx->meter ? ctx->meter->expose() : std::string{};
+  };
+  ask_or<std::vector<service_summary>>(
+      ctx, ctx->actors->registry(),
+      [ctx, done, expose](std::vector<service_summary>& xs) {
+        std::string text = expose();
         text +=
             "# HELP valmesh_services Services in the catalog\n"
             "# TYPE valmesh_services gauge\n"
@@ -432,7 +436,10 @@ void metrics_text(const ctx_ptr& ctx, request_context&&, responder done) {
         for (auto& x : xs)
           text += "valmesh_instances_passing{service=\"" + label_value(x.name) +
                   "\"} " + std::to_string(x.passing_count) + "\n";
-        finish_metrics(ctx, std::move(text), done);
+        finish_metrics(ctx, std::move(text), {{"catalog", true}}, done);
+      },
+      [ctx, done, expose] {
+        finish_metrics(ctx, expose(), {{"catalog", false}}, done);
       },
       list_atom::value);
 }

@@ -83,6 +83,24 @@ void ask(const std::shared_ptr<const Ctx>& ctx, Handle target, const char* what,
                  }});
 }
 
+/// As `ask`, for an answer that can go on without this part: a missing
+/// target, a timeout or an error calls `on_missing()` instead of answering.
+template <class R, class Ctx, class Handle, class OnOk, class OnMissing,
+          class... Ts>
+void ask_or(const std::shared_ptr<const Ctx>& ctx, Handle target, OnOk on_ok,
+            OnMissing on_missing, Ts... args) {
+  auto bridge = ctx->actors->bridge();
+  if (!target || !bridge) return on_missing();
+  auto timeout = ctx->actor_timeout;
+  caf::anon_send(
+      bridge, bridge_job{[target, timeout, on_ok, on_missing,
+                          args...](caf::event_based_actor* self) mutable {
+        self->request(target, timeout, std::move(args)...)
+            .then([on_ok](R& result) mutable { on_ok(result); },
+                  [on_missing](caf::error&) mutable { on_missing(); });
+      }});
+}
+
 /// Adds the registry, discovery and node endpoints (docs/API.md) to `r`.
 void install_api(router& r, std::shared_ptr<const api_context> ctx);
 

@@ -33,8 +33,30 @@ struct live_set {
   }
 };
 
+/// Gathers the loops' counts, dropping what the mesh (as `views` has it) no
+/// longer has; `then` gets both.
+template <class Then>
+void gather_live(const std::shared_ptr<mesh_caller>& mesh, int64_t window,
+                 std::vector<bulkhead_view> views, Then then) {
+  auto live = std::make_shared<live_set>();
+  for (auto& v : views) {
+    auto& ids = live->services[v.service];
+    for (auto& m : v.members) ids.insert(m.id);
+  }
+  mesh->gather(
+      window,
+      [live](const std::string& s, const std::string* id) {
+        return (*live)(s, id);
+      },
+      [views = std::move(views), then](mesh_figures figures,
+                                       uint64_t connections) mutable {
+        then(std::move(views), std::move(figures), connections);
+      });
+}
+
 /// Asks the mesh supervisor for its bulkheads, then gathers the loops'
-/// counts (dropping what the mesh no longer has); `then` gets both.
+/// counts (dropping what the mesh no longer has); `then` gets both, or
+/// `done` the error when the mesh supervisor does not answer.
 template <class Then>
 void gather_mesh(const ctx_ptr& ctx, responder done, int64_t window,
                  Then then) {
@@ -46,18 +68,10 @@ void gather_mesh(const ctx_ptr& ctx, responder done, int64_t window,
       ctx, ctx->actors->mesh_supervisor(), "mesh supervisor", std::move(done),
       [mesh, window, then](std::vector<bulkhead_view>& views,
                            const responder& done) {
-        auto live = std::make_shared<live_set>();
-        for (auto& v : views) {
-          auto& ids = live->services[v.service];
-          for (auto& m : v.members) ids.insert(m.id);
-        }
-        mesh->gather(
-            window,
-            [live](const std::string& s, const std::string* id) {
-              return (*live)(s, id);
-            },
-            [views = std::move(views), then, done](
-                mesh_figures figures, uint64_t connections) mutable {
+        gather_live(
+            mesh, window, std::move(views),
+            [then, done](std::vector<bulkhead_view> views, mesh_figures figures,
+                         uint64_t connections) mutable {
               then(std::move(views), std::move(figures), connections, done);
             });
       },
@@ -154,8 +168,11 @@ void stats(const ctx_ptr& ctx, request_context&& rc, responder done) {
 /// none of them when it does not answer within the actor timeout (a
 /// restarting tracer must not fail the scrape).
 void finish_with_tracing(const ctx_ptr& ctx, std::string text,
-                         const responder& done) {
-  auto reply = [done](std::string&& text) {
+                         scrape_collectors collectors, const responder& done) {
+  auto reply = [done](std::string&& text, scrape_collectors& collectors,
+                      bool tracing) {
+    collectors.emplace_back("tracing", tracing);
+    write_scrape_success(text, collectors);
     auto res = make_json_response(200, std::move(text), done.version());
     res.set(beast_http::field::content_type,
             "text/plain; version=0.0.4; charset=utf-8");
@@ -163,9 +180,10 @@ void finish_with_tracing(const ctx_ptr& ctx, std::string text,
   };
   auto tracer = ctx->actors->tracer();
   auto bridge = ctx->actors->bridge();
-  if (!tracer || !bridge) return reply(std::move(text));
+  if (!tracer || !bridge) return reply(std::move(text), collectors, false);
   auto started = ctx->tracing ? ctx->tracing->stats() : tracer_stats{};
-  auto shared = std::make_shared<std::string>(std::move(text));
+  auto shared = std::make_shared<std::pair<std::string, scrape_collectors>>(
+      std::move(text), std::move(collectors));
   auto timeout = ctx->actor_timeout;
   caf::anon_send(
       bridge, bridge_job{[tracer, timeout, shared, started,
@@ -173,10 +191,13 @@ void finish_with_tracing(const ctx_ptr& ctx, std::string text,
         self->request(tracer, timeout, stats_atom::value)
             .then(
                 [shared, started, reply](tracing_stats& s) {
-                  write_tracing_metrics(*shared, started, s.buffer, s.exporter);
-                  reply(std::move(*shared));
+                  write_tracing_metrics(shared->first, started, s.buffer,
+                                        s.exporter);
+                  reply(std::move(shared->first), shared->second, true);
                 },
-                [shared, reply](caf::error&) { reply(std::move(*shared)); });
+                [shared, reply](caf::error&) {
+                  reply(std::move(shared->first), shared->second, false);
+                });
       }});
 }
 
@@ -200,12 +221,15 @@ void sum_by_kind(const actor_tree_node& n, actor_figures_by_kind& into) {
 /// answering from its own thread, bounded by the inspect timeout), never
 /// blocking a scheduler thread.
 void finish_with_actors(const ctx_ptr& ctx, std::string text,
-                        const responder& done) {
+                        scrape_collectors collectors, const responder& done) {
   auto bridge = ctx->actors->bridge();
   auto root = ctx->actors->root();
-  if (!bridge || !root) return finish_with_tracing(ctx, std::move(text), done);
+  if (!bridge || !root)
+    return finish_with_tracing(ctx, std::move(text), std::move(collectors),
+                               done);
   auto timeout = ctx->inspect_timeout;
-  auto shared = std::make_shared<std::string>(std::move(text));
+  auto shared = std::make_shared<std::pair<std::string, scrape_collectors>>(
+      std::move(text), std::move(collectors));
   caf::anon_send(bridge, bridge_job{[ctx, root, timeout, shared,
                                      done](caf::event_based_actor* self) {
                    inspect_tree(
@@ -213,44 +237,74 @@ void finish_with_actors(const ctx_ptr& ctx, std::string text,
                        [ctx, shared, done](actor_tree_node tree) {
                          actor_figures_by_kind kinds;
                          sum_by_kind(tree, kinds);
-                         write_actor_metrics(*shared, kinds);
-                         finish_with_tracing(ctx, std::move(*shared), done);
+                         write_actor_metrics(shared->first, kinds);
+                         finish_with_tracing(ctx, std::move(shared->first),
+                                             std::move(shared->second), done);
                        });
                  }});
 }
 
+/// Appends the series of the node's process and front end, then the
+/// actors' and the tracer's.
+void finish_with_node(const ctx_ptr& ctx, std::string text,
+                      scrape_collectors collectors, const responder& done) {
+  if (ctx->registry_counts) ctx->registry_counts->write(text);
+  write_build_info(text, version);
+  write_process_metrics(text, read_process_figures());
+  auto front = ctx->front_end;
+  if (!front)
+    return finish_with_actors(ctx, std::move(text), std::move(collectors),
+                              done);
+  front->gather([ctx, front, text = std::move(text),
+                 collectors = std::move(collectors),
+                 done](http_figures f) mutable {
+    write_http_metrics(text, f, front->routes());
+    finish_with_actors(ctx, std::move(text), std::move(collectors), done);
+  });
+}
+
 }  // namespace
 
-void finish_metrics(const ctx_ptr& ctx, std::string text, responder done) {
-  gather_mesh(ctx, std::move(done), 0,
-              [ctx, text = std::move(text)](
-                  std::vector<bulkhead_view> views, mesh_figures figures,
-                  uint64_t connections, const responder& done) mutable {
-                mesh_gauges g;
-                for (auto& v : views) {
-                  mesh_gauges::service s;
-                  s.name = v.service;
-                  s.queued = v.queued;
-                  for (auto& m : v.members)
-                    s.instances.push_back(
-                        {m.id, std::string{to_string(m.breaker)}, m.in_flight});
-                  g.services.push_back(std::move(s));
-                }
-                std::sort(g.services.begin(), g.services.end(),
-                          [](auto& a, auto& b) { return a.name < b.name; });
-                write_mesh_metrics(text, figures, g, connections);
-                if (ctx->registry_counts) ctx->registry_counts->write(text);
-                write_build_info(text, version);
-                write_process_metrics(text, read_process_figures());
-                auto front = ctx->front_end;
-                if (!front)
-                  return finish_with_actors(ctx, std::move(text), done);
-                front->gather([ctx, front, text = std::move(text),
-                               done](http_figures f) mutable {
-                  write_http_metrics(text, f, front->routes());
-                  finish_with_actors(ctx, std::move(text), done);
-                });
-              });
+void finish_metrics(const ctx_ptr& ctx, std::string text,
+                    scrape_collectors collectors, responder done) {
+  auto mesh = ctx->mesh;
+  if (!mesh)
+    return finish_with_node(ctx, std::move(text), std::move(collectors), done);
+  // A mesh supervisor that does not answer (restarting) leaves the mesh's
+  // series out of this scrape.
+  auto state = std::make_shared<std::pair<std::string, scrape_collectors>>(
+      std::move(text), std::move(collectors));
+  ask_or<std::vector<bulkhead_view>>(
+      ctx, ctx->actors->mesh_supervisor(),
+      [ctx, mesh, state, done](std::vector<bulkhead_view>& views) {
+        gather_live(
+            mesh, 0, std::move(views),
+            [ctx, state, done](std::vector<bulkhead_view> views,
+                               mesh_figures figures, uint64_t connections) {
+              mesh_gauges g;
+              for (auto& v : views) {
+                mesh_gauges::service s;
+                s.name = v.service;
+                s.queued = v.queued;
+                for (auto& m : v.members)
+                  s.instances.push_back(
+                      {m.id, std::string{to_string(m.breaker)}, m.in_flight});
+                g.services.push_back(std::move(s));
+              }
+              std::sort(g.services.begin(), g.services.end(),
+                        [](auto& a, auto& b) { return a.name < b.name; });
+              write_mesh_metrics(state->first, figures, g, connections);
+              state->second.emplace_back("mesh", true);
+              finish_with_node(ctx, std::move(state->first),
+                               std::move(state->second), done);
+            });
+      },
+      [ctx, state, done] {
+        state->second.emplace_back("mesh", false);
+        finish_with_node(ctx, std::move(state->first), std::move(state->second),
+                         done);
+      },
+      stats_atom::value);
 }
 
 void install_stats_api(router& r, std::shared_ptr<const api_context> ctx) {

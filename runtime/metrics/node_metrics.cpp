@@ -80,4 +80,16 @@ void write_tracing_metrics(std::string& out, const tracer_stats& started,
       "Spans waiting for export", exporter.queued);
 }
 
+void write_scrape_success(std::string& out, const scrape_collectors& xs) {
+  if (xs.empty()) return;
+  out.append(
+      "# HELP valmesh_scrape_collector_success Whether a part of the node "
+      "answered this scrape (0: its series are missing from it)\n"
+      "# TYPE valmesh_scrape_collector_success gauge\n");
+  for (auto& [name, ok] : xs)
+    out.append("valmesh_scrape_collector_success{collector=\"")
+        .append(name)
+        .append(ok ? "\"} 1\n" : "\"} 0\n");
+}
+
 }  // namespace valmesh

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "runtime/registry/catalog.hpp"
 
@@ -46,5 +48,15 @@ class registry_counters {
 void write_tracing_metrics(std::string& out, const tracer_stats& started,
                            const span_buffer_stats& buffer,
                            const otlp_export_stats& exporter);
+
+/// Whether each part of the node a scrape reads answered, by name
+/// (`catalog`, `mesh`, `tracing`), in the order they were read.
+using scrape_collectors = std::vector<std::pair<std::string, bool>>;
+
+/// Appends `valmesh_scrape_collector_success{collector}`: 1 for a part that
+/// answered, 0 for one that did not (restarting, or past the actor timeout)
+/// and whose series are missing from this scrape, as node_exporter's
+/// `node_scrape_collector_success`. Nothing when `xs` is empty.
+void write_scrape_success(std::string& out, const scrape_collectors& xs);
 
 }  // namespace valmesh

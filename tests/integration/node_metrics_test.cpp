@@ -230,6 +230,43 @@ TEST(node_metrics, actors_summed_by_kind_with_restarts) {
   }));
 }
 
+TEST(node_metrics, a_scrape_answers_while_the_registry_does_not) {
+  auto f = mesh_fixture::start("orders", 1, json::object(),
+                               {"--enable-fault-injection"});
+  auto t = scrape(f.node);
+  EXPECT_EQ(
+      sample(t, "valmesh_scrape_collector_success{collector=\"catalog\"}"), 1);
+  EXPECT_EQ(sample(t, "valmesh_scrape_collector_success{collector=\"mesh\"}"),
+            1);
+  EXPECT_EQ(
+      sample(t, "valmesh_scrape_collector_success{collector=\"tracing\"}"), 1);
+  EXPECT_EQ(sample(t, "valmesh_services"), 1);
+  // The registry blocks past the actor timeout (5 s): the scrape still
+  // answers, without the catalog's series, and says so.
+  ASSERT_EQ(
+      http(f.node.http(), "POST", "/api/debug/actors/registry/stall?ms=7000")
+          .status,
+      202u);
+  t = scrape(f.node);
+  EXPECT_EQ(
+      sample(t, "valmesh_scrape_collector_success{collector=\"catalog\"}"), 0);
+  EXPECT_EQ(sample(t, "valmesh_services"), -1);
+  EXPECT_EQ(sample(t, "valmesh_scrape_collector_success{collector=\"mesh\"}"),
+            1);
+  EXPECT_EQ(sample(t, "valmesh_actors_unresponsive{kind=\"registry\"}"), 1);
+  EXPECT_GT(sample(t, "process_cpu_seconds_total"), 0);
+  // Once it answers again, so do its series.
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto t = scrape(f.node);
+        return sample(t,
+                      "valmesh_scrape_collector_success{collector="
+                      "\"catalog\"}") == 1 &&
+               sample(t, "valmesh_services") == 1;
+      },
+      10s));
+}
+
 TEST(node_metrics, stat_watch_redraws_every_second) {
   auto f = mesh_fixture::start("orders", 1);
   auto watch = process::start({valmesh_bin(), "stat", "--watch", "--window",
