@@ -27,6 +27,7 @@
 #include "actors/events.hpp"
 #include "actors/health.hpp"
 #include "actors/inspector.hpp"
+#include "actors/message_guard.hpp"
 #include "actors/node_supervisor.hpp"
 #include "actors/ownership.hpp"
 #include "actors/protocol.hpp"
@@ -577,6 +578,10 @@ std::optional<failure> node::start() {
   // in the same turn of the broker cancels its registration with the event
   // loop before it is made, and the acceptor, which holds a reference to
   // itself until the loop lets it go, is then never freed.
+  if (!message_guard_active())
+    spdlog::warn(
+        "cluster: the guard around CAF's message deserializer is not in "
+        "force: a malformed message from a peer could stop this node");
   d.gateway = spawn_cluster_gateway(d.sys, {[dir] { return dir->cluster(); },
                                             [dir] { return dir->registry(); },
                                             d.meter, d.cfg.cluster_secret});

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include <caf/io/all.hpp>
 #include <nlohmann/json.hpp>
 
+#include "actors/message_guard.hpp"
 #include "actors/protocol.hpp"
 #include "runtime/common/clock.hpp"
 
@@ -87,6 +89,14 @@ void receive(const caf::message& msg) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  // CAF throws on some malformed input (a variant's type index out of
+  // range); the node's guard turns that into an error, as here. Without the
+  // guard every such input would abort this run.
+  static const bool guarded = message_guard_active();
+  if (!guarded) {
+    std::fputs("the message guard is not in force in this binary\n", stderr);
+    std::abort();
+  }
   auto& system = sys();
   caf::message msg;
   caf::binary_deserializer source{system, reinterpret_cast<const char*>(data),

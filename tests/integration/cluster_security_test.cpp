@@ -1,6 +1,7 @@
 // The guarded cluster port, with real `valmesh` processes on loopback: the
 // cluster secret's mutual challenge, TLS between nodes with certificates
-// made here by `openssl`, and the HTTP token on every node.
+// made here by `openssl`, the HTTP token on every node, and a peer that
+// sends a message CAF cannot deserialize.
 
 #include <unistd.h>
 
@@ -8,7 +9,12 @@
 #include <fstream>
 
 #include <gtest/gtest.h>
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
 
+#include "actors/cluster.hpp"
+#include "actors/message_guard.hpp"
+#include "actors/protocol.hpp"
 #include "tests/support/process.hpp"
 
 using namespace valmesh;
@@ -296,4 +302,79 @@ TEST(cluster_security, a_certificate_of_another_ca_cannot_join) {
   EXPECT_EQ(members_of(a).count("m"), 0u);
   EXPECT_EQ(members_of(m).size(), 1u);
   EXPECT_FALSE(has_instance(m, "orders", "orders-1"));
+}
+
+// -- A message CAF cannot deserialize -----------------------------------------
+
+namespace {
+
+/// Written on the wire under the name of CAF's built-in `caf::config_value`,
+/// with a variant type index no `config_value` has: loading it throws in
+/// CAF 0.17.6 instead of failing.
+struct bad_config_value {};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, bad_config_value&) {
+  uint8_t type_index = 200;
+  return f(type_index);
+}
+
+/// An actor system that speaks the cluster's protocol and sends
+/// `bad_config_value` as "@config_value".
+struct hostile_config : caf::actor_system_config {
+  hostile_config() {
+    add_message_type<bad_config_value>("@config_value");
+    load<caf::io::middleman>();
+    set("middleman.app-identifiers",
+        std::vector<std::string>{cluster_protocol});
+    set("logger.verbosity", caf::atom("quiet"));
+  }
+};
+
+}  // namespace
+
+TEST(cluster_security, a_message_caf_cannot_deserialize_is_an_error) {
+  ASSERT_TRUE(message_guard_active());
+  hostile_config cfg;
+  caf::actor_system sys{cfg};
+  std::vector<char> bytes;
+  caf::binary_serializer sink{sys, bytes};
+  auto msg = caf::make_message(bad_config_value{});
+  ASSERT_FALSE(sink(msg));
+  auto before = malformed_messages_dropped();
+  caf::message loaded;
+  caf::binary_deserializer source{sys, bytes};
+  caf::error err;
+  // `caf::inspect`, as the middleman's BASP workers load a payload.
+  ASSERT_NO_THROW(err = caf::inspect(source, loaded));
+  EXPECT_EQ(err, caf::sec::malformed_basp_message) << sys.render(err);
+  EXPECT_TRUE(loaded.empty());
+  EXPECT_EQ(malformed_messages_dropped(), before + 1);
+}
+
+TEST(cluster_security, a_peer_that_sends_a_malformed_message_stops_nothing) {
+  auto a = agent::start({"--node-name", "a", "--cluster-secret", "s3cret"});
+  auto b = agent::start({"--node-name", "b", "--cluster-secret", "s3cret",
+                         "--join", cluster_addr(a)});
+  ASSERT_TRUE(eventually([&] { return sees_alive(a, "b"); }, 5s));
+  // The BASP handshake needs only the protocol's name: CAF deserializes a
+  // message before the cluster secret is ever asked for.
+  hostile_config cfg;
+  caf::actor_system sys{cfg};
+  auto gateway = sys.middleman().remote_actor("127.0.0.1", a.cluster_port);
+  ASSERT_TRUE(gateway) << sys.render(gateway.error());
+  caf::anon_send(*gateway, bad_config_value{});
+  ASSERT_TRUE(a.proc->wait_for(
+      std::regex{"dropped a message CAF could not deserialize"}, 5s))
+      << a.proc->out() << a.proc->err();
+  // The node goes on: it answers, keeps its member, and replicates.
+  EXPECT_FALSE(a.proc->wait(0ms).has_value());
+  EXPECT_EQ(http(a.http(), "GET", "/health").status, 200u);
+  ASSERT_EQ(http(a.http(), "POST", "/api/services",
+                 instance("orders", "orders-1").dump())
+                .status,
+            201u);
+  EXPECT_TRUE(
+      eventually([&] { return has_instance(b, "orders", "orders-1"); }, 3s));
+  EXPECT_TRUE(sees_alive(b, "a"));
 }
