@@ -4,8 +4,8 @@
 
 #include "actors/bridge.hpp"
 #include "actors/cluster.hpp"
-#include "http/api.hpp"
 #include "actors/protocol.hpp"
+#include "http/api.hpp"
 #include "http/api_util.hpp"
 #include "runtime/common/duration.hpp"
 #include "runtime/registry/service_instance.hpp"

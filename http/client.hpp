@@ -6,8 +6,8 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/config/config.hpp"
 #include "runtime/common/error.hpp"
+#include "runtime/config/config.hpp"
 
 namespace valmesh::web {
 

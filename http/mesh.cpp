@@ -17,13 +17,6 @@ namespace valmesh::web {
 namespace net = boost::asio;
 using boost::beast::iequals;
 
-bool is_hop_by_hop(std::string_view name) noexcept {
-  return iequals(name, "connection") || iequals(name, "keep-alive") ||
-         iequals(name, "te") || iequals(name, "trailer") ||
-         iequals(name, "transfer-encoding") || iequals(name, "upgrade") ||
-         (name.size() >= 6 && iequals(name.substr(0, 6), "proxy-"));
-}
-
 std::string make_correlation_id() {
   thread_local uint64_t state = random_seed();
   static constexpr char hex[] = "0123456789abcdef";
@@ -54,30 +47,32 @@ bool listed_in(std::string_view value, std::string_view name) {
   return false;
 }
 
+/// A set of header kinds.
+constexpr uint32_t kinds(std::initializer_list<header_kind> xs) noexcept {
+  uint32_t bits = 0;
+  for (auto x : xs) bits |= 1u << static_cast<unsigned>(x);
+  return bits;
+}
+
+constexpr bool in(uint32_t set, header_kind k) noexcept {
+  return (set >> static_cast<unsigned>(k)) & 1u;
+}
+
 /// The headers a proxy passes on: without hop-by-hop ones, those the
-/// Connection header names, and those in `drop`.
+/// Connection header names, Content-Length, and the kinds in `drop`.
 /// Filters `h` in place (no copies: this runs twice per proxied call).
-header_list forwardable(header_list h,
-                        std::initializer_list<std::string_view> drop) {
-  std::string connection;
+header_list forwardable(header_list h, uint32_t drop) {
+  drop |= kinds({header_kind::hop_by_hop, header_kind::connection,
+                 header_kind::transfer_encoding, header_kind::content_length});
+  std::string_view connection;
   for (auto& [k, v] : h)
-    if (iequals(k, "connection")) connection = v;
+    if (classify_header(k) == header_kind::connection) connection = v;
   auto gone = [&](const std::pair<std::string, std::string>& kv) {
-    auto& k = kv.first;
-    if (is_hop_by_hop(k) || iequals(k, "content-length")) return true;
-    if (!connection.empty() && listed_in(connection, k)) return true;
-    for (auto d : drop)
-      if (iequals(k, d)) return true;
-    return false;
+    if (in(drop, classify_header(kv.first))) return true;
+    return !connection.empty() && listed_in(connection, kv.first);
   };
   h.erase(std::remove_if(h.begin(), h.end(), gone), h.end());
   return h;
-}
-
-const std::string* find_header(const header_list& h, std::string_view name) {
-  for (auto& [k, v] : h)
-    if (iequals(k, name)) return &v;
-  return nullptr;
 }
 
 }  // namespace
@@ -253,26 +248,42 @@ class call_op : public std::enable_shared_from_this<call_op> {
  private:
   /// The headers every attempt sends (docs/API.md).
   void prepare() {
-    auto* cid = find_header(req_.headers, "x-correlation-id");
+    // One pass for the headers read here.
+    const std::string *cid = nullptr, *xff_in = nullptr, *host_in = nullptr;
+    bool has_xfh = false;
+    for (auto& [k, v] : req_.headers) {
+      switch (classify_header(k)) {
+        case header_kind::x_correlation_id:
+          if (!cid) cid = &v;
+          break;
+        case header_kind::x_forwarded_for:
+          if (!xff_in) xff_in = &v;
+          break;
+        case header_kind::x_forwarded_host:
+          has_xfh = true;
+          break;
+        case header_kind::host:
+          if (!host_in) host_in = &v;
+          break;
+        default:
+          break;
+      }
+    }
     if (req_.correlation_id.empty())
       req_.correlation_id = cid && !cid->empty() ? *cid : make_correlation_id();
     // The values that survive the filter in other forms (the filter moves).
     std::string xff, host;
-    if (auto* x = find_header(req_.headers, "x-forwarded-for")) xff = *x;
-    bool has_xfh = find_header(req_.headers, "x-forwarded-host") != nullptr;
-    if (auto* h = find_header(req_.headers, "host"); h && !has_xfh) host = *h;
+    if (xff_in) xff = *xff_in;
+    if (host_in && !has_xfh) host = *host_in;
     upstream_.method = req_.method;
     upstream_.target = req_.target;
     // With tracing on, each attempt sends its own client span's context
     // (set in `on_grant`) in place of the client's.
-    upstream_.headers =
-        m_->spans ? forwardable(std::move(req_.headers),
-                                {"host", "x-correlation-id", "x-forwarded-for",
-                                 "x-valmesh-timeout-ms", "x-valmesh-retries",
-                                 "traceparent", "tracestate"})
-                  : forwardable(std::move(req_.headers),
-                                {"host", "x-correlation-id", "x-forwarded-for",
-                                 "x-valmesh-timeout-ms", "x-valmesh-retries"});
+    using k = header_kind;
+    auto replaced = kinds({k::host, k::x_correlation_id, k::x_forwarded_for,
+                           k::x_valmesh_timeout_ms, k::x_valmesh_retries});
+    if (m_->spans) replaced |= kinds({k::traceparent, k::tracestate});
+    upstream_.headers = forwardable(std::move(req_.headers), replaced);
     if (m_->spans) {
       traceparent_at_ = upstream_.headers.size();
       upstream_.headers.emplace_back("traceparent",
@@ -478,7 +489,8 @@ class call_op : public std::enable_shared_from_this<call_op> {
   mesh_result to_result(upstream_response&& r) {
     mesh_result x;
     x.status = r.status;
-    x.headers = forwardable(std::move(r.headers), {"x-correlation-id"});
+    x.headers = forwardable(std::move(r.headers),
+                            kinds({header_kind::x_correlation_id}));
     x.body = std::move(r.body);
     return x;
   }

@@ -13,6 +13,7 @@
 
 #include "actors/mesh_directory.hpp"
 #include "actors/mesh_supervisor.hpp"
+#include "http/headers.hpp"
 #include "http/loops.hpp"
 #include "http/upstream.hpp"
 #include "runtime/common/clock.hpp"
@@ -104,11 +105,6 @@ class mesh_caller {
  private:
   std::shared_ptr<impl> impl_;
 };
-
-/// Whether `name` is a hop-by-hop header (RFC 9110 §7.6.1), which a proxy
-/// must not forward: Connection, Keep-Alive, TE, Trailer, Transfer-Encoding,
-/// Upgrade and Proxy-*.
-bool is_hop_by_hop(std::string_view name) noexcept;
 
 /// Returns a new correlation id (16 random bytes, lower-case hex).
 std::string make_correlation_id();

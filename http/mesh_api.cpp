@@ -24,6 +24,31 @@ void stamp(Message& res, const mesh_result& r) {
   if (!r.instance.empty()) res.set("X-Valmesh-Instance", r.instance);
 }
 
+/// The upstream's headers and the mesh's own, as header lines: what
+/// `stamp` makes of a response with the upstream's headers inserted (the
+/// mesh's replace any of the same name).
+std::string stamped_fields(const mesh_result& r) {
+  std::string out;
+  size_t size = 128 + r.correlation_id.size() + r.instance.size();
+  for (auto& [k, v] : r.headers) size += k.size() + v.size() + 4;
+  out.reserve(size);
+  auto line = [&out](std::string_view k, std::string_view v) {
+    out.append(k).append(": ").append(v).append("\r\n");
+  };
+  for (auto& [k, v] : r.headers) {
+    auto kind = classify_header(k);
+    if (kind == header_kind::x_correlation_id ||
+        kind == header_kind::x_valmesh_attempts ||
+        (kind == header_kind::x_valmesh_instance && !r.instance.empty()))
+      continue;
+    line(k, v);
+  }
+  line("X-Correlation-ID", r.correlation_id);
+  line("X-Valmesh-Attempts", std::to_string(r.attempts));
+  if (!r.instance.empty()) line("X-Valmesh-Instance", r.instance);
+  return out;
+}
+
 /// The mesh's own failure as a JSON error, with the mesh's headers.
 void reply_mesh_error(const responder& done, const mesh_result& r) {
   auto res = make_error_response(*r.error, done.version());
@@ -52,11 +77,7 @@ void proxy(mesh_caller& mesh, request_context&& rc, responder done) {
   m.route = "/proxy/:name/*";
   mesh.call(std::move(m), [done = std::move(done)](mesh_result r) {
     if (r.error) return reply_mesh_error(done, r);
-    response res{static_cast<beast_http::status>(r.status), done.version()};
-    for (auto& [k, v] : r.headers) res.insert(k, v);
-    stamp(res, r);
-    res.body() = std::move(r.body);
-    done(std::move(res));
+    done.raw(r.status, stamped_fields(r), std::move(r.body));
   });
 }
 

@@ -95,6 +95,7 @@ struct responder::state {
   callback send;
   routed_callback routed;
   stream_callback stream;
+  raw_callback raw;
   unsigned version;
   bool keep_alive;
   uint16_t route = http_stats::no_route;
@@ -124,11 +125,12 @@ responder::responder(callback f, unsigned version, bool keep_alive)
 }
 
 responder::responder(routed_callback f, unsigned version, bool keep_alive,
-                     stream_callback stream, std::string peer)
+                     stream_callback stream, std::string peer, raw_callback raw)
     : state_(std::make_shared<state>()) {
   state_->peer = std::move(peer);
   state_->routed = std::move(f);
   state_->stream = std::move(stream);
+  state_->raw = std::move(raw);
   state_->version = version;
   state_->keep_alive = keep_alive;
 }
@@ -139,6 +141,32 @@ void responder::set_route(uint16_t route) const noexcept {
 
 void responder::operator()(response&& res) const {
   if (!state_ || state_->done.exchange(true)) return;
+  state_->deliver(std::move(res));
+}
+
+void responder::raw(unsigned status, std::string fields,
+                    std::string body) const {
+  if (!state_ || state_->done.exchange(true)) return;
+  if (state_->raw) {
+    state_->raw(status, std::move(fields), std::move(body), state_->route);
+    return;
+  }
+  // A server without the raw path: the same answer as a `response`.
+  response res{beast_http::int_to_status(status), state_->version};
+  res.result(status);
+  std::string_view rest = fields;
+  while (!rest.empty()) {
+    auto eol = rest.find("\r\n");
+    auto line = rest.substr(0, eol);
+    rest = eol == std::string_view::npos ? std::string_view{}
+                                         : rest.substr(eol + 2);
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    auto value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    res.insert(line.substr(0, colon), value);
+  }
+  res.body() = std::move(body);
   state_->deliver(std::move(res));
 }
 
@@ -340,6 +368,7 @@ class session : public std::enable_shared_from_this<session> {
     keep_alive_ = req.keep_alive();
     head_ = req.method() == beast_http::verb::head;
     auto version = req.version();
+    version_ = version;
     auto self = shared_from_this();
     responder done{
         [self](response&& res, uint16_t route) {
@@ -366,7 +395,19 @@ class session : public std::enable_shared_from_this<session> {
                                          std::move(on_close));
                     });
         },
-        peer_};
+        peer_,
+        // The proxy's answer as its parts (responder::raw); a plain
+        // pointer, as for streams.
+        [s = self.get()](unsigned status, std::string fields, std::string body,
+                         uint16_t route) {
+          net::dispatch(
+              s->socket_.get_executor(),
+              [self = s->shared_from_this(), status, fields = std::move(fields),
+               body = std::move(body), route]() mutable {
+                self->route_ = route;
+                self->do_write_raw(status, std::move(fields), std::move(body));
+              });
+        }};
     cfg_->handler(std::move(req), std::move(done));
   }
 
@@ -403,6 +444,41 @@ class session : public std::enable_shared_from_this<session> {
       out_.append(value.data(), value.size()).append("\r\n");
     }
     out_.append("\r\n");
+    std::array<net::const_buffer, 2> bufs{net::buffer(out_),
+                                          net::buffer(res_.body())};
+    deadline_ = now + cfg_->options.write_timeout;
+    net::async_write(
+        socket_, bufs,
+        beast::bind_front_handler(&session::on_write, shared_from_this()));
+  }
+
+  /// `do_write` for an answer given as its parts: the head written as
+  /// `do_write` writes that of the `response` with `fields` inserted.
+  void do_write_raw(unsigned status, std::string&& fields, std::string&& body) {
+    if (cfg_->draining.load()) keep_alive_ = false;
+    auto now = clock_type::now();
+    count_answer(status, now);
+    out_.clear();
+    out_.append(version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    out_.append(std::to_string(status)).append(1, ' ');
+    auto reason =
+        beast_http::obsolete_reason(beast_http::int_to_status(status));
+    out_.append(reason.data(), reason.size()).append("\r\n");
+    out_.append(fields);
+    // What `keep_alive` and `prepare_payload` set on a response.
+    if (version_ == 10 && keep_alive_)
+      out_.append("Connection: keep-alive\r\n");
+    else if (version_ != 10 && !keep_alive_)
+      out_.append("Connection: close\r\n");
+    bool bodiless =
+        (status >= 100 && status < 200) || status == 204 || status == 304;
+    if (!bodiless)
+      out_.append("Content-Length: ")
+          .append(std::to_string(body.size()))
+          .append("\r\n");
+    out_.append("\r\n");
+    res_.body() = std::move(body);
+    if (head_ || bodiless) res_.body().clear();
     std::array<net::const_buffer, 2> bufs{net::buffer(out_),
                                           net::buffer(res_.body())};
     deadline_ = now + cfg_->options.write_timeout;
@@ -572,6 +648,7 @@ class session : public std::enable_shared_from_this<session> {
   std::shared_ptr<loop_deadlines> deadlines_;  ///< of the session's loop
   clock_type::time_point deadline_ = clock_type::time_point::max();
   uint16_t route_ = http_stats::no_route;  ///< of the request being answered
+  unsigned version_ = 11;                  ///< of the request being answered
   std::chrono::steady_clock::time_point read_at_{};
   std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
   response res_;

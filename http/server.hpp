@@ -50,11 +50,14 @@ class responder {
   using routed_callback = std::function<void(response&&, uint16_t route)>;
   using stream_callback = std::function<void(response&&, stream_open_fn,
                                              stream_close_fn, uint16_t route)>;
+  /// The server's callback for `raw`: status, header lines, body, route.
+  using raw_callback = std::function<void(unsigned status, std::string fields,
+                                          std::string body, uint16_t route)>;
 
   responder() = default;
   responder(callback f, unsigned version, bool keep_alive);
   responder(routed_callback f, unsigned version, bool keep_alive,
-            stream_callback stream, std::string peer);
+            stream_callback stream, std::string peer, raw_callback raw = {});
 
   /// Records which route took the request (the router's id of its
   /// pattern); `http_stats::no_route` until then. Call before the answer.
@@ -62,6 +65,14 @@ class responder {
 
   /// Sends `res`. Only the first call counts.
   void operator()(response&& res) const;
+
+  /// Sends an answer given as its parts, without building a `response`
+  /// (the proxy's path: no header field allocated on its own): `status`,
+  /// `fields` as header lines ("Name: value\r\n" each, neither
+  /// Content-Length nor Connection, which the server writes) and `body`.
+  /// The same on the wire as the `response` with those fields inserted in
+  /// that order. Only the first call counts.
+  void raw(unsigned status, std::string fields, std::string body) const;
 
   /// Answers with a stream instead: writes `head` (status and headers; the
   /// body then runs until the connection closes), calls `on_open` with the

@@ -13,6 +13,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "http/headers.hpp"
+
 namespace valmesh::web {
 
 namespace net = boost::asio;
@@ -211,10 +213,11 @@ class exchange : public std::enable_shared_from_this<exchange> {
     head_.append(req.target.data(), req.target.size()).append(" HTTP/1.1\r\n");
     bool has_host = false;
     for (auto& [k, v] : req.headers) {
-      if (beast::iequals(k, "content-length") ||
-          beast::iequals(k, "transfer-encoding"))
+      auto kind = classify_header(k);
+      if (kind == header_kind::content_length ||
+          kind == header_kind::transfer_encoding)
         continue;
-      has_host = has_host || beast::iequals(k, "host");
+      has_host = has_host || kind == header_kind::host;
       head_.append(k.data(), k.size()).append(": ");
       head_.append(v.data(), v.size()).append("\r\n");
     }

@@ -197,6 +197,89 @@ TEST(mesh, the_correlation_id_makes_the_round_trip) {
   EXPECT_EQ(parse(g)["headers"]["x-correlation-id"], id);
 }
 
+namespace {
+
+/// The head and body of the one response in `bytes`.
+std::pair<std::string, std::string> split_response(const std::string& bytes) {
+  auto end = bytes.find("\r\n\r\n");
+  if (end == std::string::npos) return {bytes, {}};
+  return {bytes.substr(0, end + 2), bytes.substr(end + 4)};
+}
+
+/// The value of header `name` (as written) in `head`, or nothing.
+std::optional<std::string> head_field(const std::string& head,
+                                      const std::string& name) {
+  auto at = head.find("\r\n" + name + ": ");
+  if (at == std::string::npos) return std::nullopt;
+  auto from = at + name.size() + 4;
+  return head.substr(from, head.find("\r\n", from) - from);
+}
+
+}  // namespace
+
+// The proxy writes the upstream's answer itself (not through a `response`):
+// the framing must be what the client asked for.
+TEST(mesh, the_proxy_frames_its_answer_as_the_client_asked) {
+  auto f = mesh_fixture::start("frames", 1);
+  {  // HTTP/1.1, kept alive: no Connection header, the body's length.
+    raw_connection c{f.node.http_port};
+    c.send("GET /proxy/frames/x HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto [head, body] = split_response(c.read_responses(1));
+    EXPECT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << head;
+    EXPECT_EQ(head_field(head, "Content-Length"), std::to_string(body.size()));
+    EXPECT_EQ(head_field(head, "Content-Type"), "application/json");
+    EXPECT_EQ(head_field(head, "X-Valmesh-Attempts"), "1");
+    EXPECT_EQ(head_field(head, "X-Valmesh-Instance"), "frames-0");
+    EXPECT_EQ(head_field(head, "X-Correlation-ID").value_or("").size(), 32u);
+    EXPECT_FALSE(head_field(head, "Connection")) << head;
+    EXPECT_EQ(json::parse(body)["path"], "/x") << body;
+    // The same connection goes on; `Connection: close` ends it.
+    c.send(
+        "GET /proxy/frames/x HTTP/1.1\r\nHost: x\r\nConnection: "
+        "close\r\n\r\n");
+    auto both = c.read_responses(2);
+    auto [head2, body2] = split_response(both.substr(both.find("HTTP/1.1", 1)));
+    EXPECT_EQ(head_field(head2, "Connection"), "close") << head2;
+    EXPECT_TRUE(c.wait_closed(2s));
+  }
+  {  // HTTP/1.0 with keep-alive asked: said back.
+    raw_connection c{f.node.http_port};
+    c.send(
+        "GET /proxy/frames/x HTTP/1.0\r\nHost: x\r\nConnection: "
+        "keep-alive\r\n\r\n");
+    auto [head, body] = split_response(c.read_responses(1));
+    EXPECT_EQ(head.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << head;
+    EXPECT_EQ(head_field(head, "Connection"), "keep-alive") << head;
+    EXPECT_EQ(head_field(head, "Content-Length"), std::to_string(body.size()));
+  }
+  {  // HEAD: a length (of the body the upstream sent, none), no body.
+    raw_connection c{f.node.http_port};
+    c.send(
+        "HEAD /proxy/frames/x HTTP/1.1\r\nHost: x\r\nConnection: "
+        "close\r\n\r\n");
+    ASSERT_TRUE(c.wait_closed(3s));
+    auto bytes = c.read_available(0ms);
+    auto [head, body] = split_response(bytes);
+    EXPECT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << bytes;
+    EXPECT_TRUE(head_field(head, "Content-Length")) << head;
+    EXPECT_EQ(body, "");
+  }
+  {  // An upstream 204: no length, no body; the mesh's headers replace the
+     // upstream's of the same names.
+    control(f.echoes[0], {{"status", 204}});
+    raw_connection c{f.node.http_port};
+    c.send(
+        "GET /proxy/frames/x HTTP/1.1\r\nHost: x\r\nConnection: "
+        "close\r\n\r\n");
+    ASSERT_TRUE(c.wait_closed(3s));
+    auto [head, body] = split_response(c.read_available(0ms));
+    EXPECT_EQ(head.rfind("HTTP/1.1 204 No Content\r\n", 0), 0u) << head;
+    EXPECT_FALSE(head_field(head, "Content-Length")) << head;
+    EXPECT_EQ(body, "");
+    EXPECT_EQ(head_field(head, "X-Valmesh-Attempts"), "1");
+  }
+}
+
 TEST(mesh, hop_by_hop_headers_do_not_pass) {
   auto f = mesh_fixture::start("hops", 1);
   auto r = http(f.node.http(), "GET", "/proxy/hops/x", {},

@@ -226,11 +226,11 @@ void report(const char* name, const proxy_alloc_result& r) {
 
 // The bounds (allocations per proxied request), as measured and explained
 // in docs/ARCHITECTURE.md ("The proxy path's memory").
-// Measured: 35.7 with tracing, 34.6-34.7 without (three runs); the
+// Measured: 31.3-31.6 with tracing, 29.9 without (three runs); the
 // room above covers the idle node's own allocations (at most 0.17 per
 // request) and tracing's span batches, whose size depends on timing.
-constexpr double bound_tracing = 38;
-constexpr double bound_no_tracing = 37;
+constexpr double bound_tracing = 33;
+constexpr double bound_no_tracing = 31;
 
 }  // namespace
 
