@@ -96,7 +96,30 @@ void router::add(beast_http::verb method, std::string_view pattern,
     r.segments.emplace_back(seg);
   }
   r.handler = std::move(h);
+  auto index = static_cast<uint16_t>(routes_.size());
+  // Index by the first segment, keeping registration order in each list.
+  bool literal = !r.segments.empty() && r.segments.front().front() != ':';
+  if (literal) {
+    auto& first = r.segments.front();
+    auto at = std::lower_bound(
+        by_first_.begin(), by_first_.end(), first,
+        [](const auto& e, const std::string& k) { return e.first < k; });
+    if (at == by_first_.end() || at->first != first)
+      at = by_first_.insert(at, {first, open_first_});
+    at->second.push_back(index);
+  } else {
+    open_first_.push_back(index);
+    for (auto& [_, xs] : by_first_) xs.push_back(index);
+  }
   routes_.push_back(std::move(r));
+}
+
+const std::vector<uint16_t>* router::candidates(std::string_view first) const {
+  auto at = std::lower_bound(
+      by_first_.begin(), by_first_.end(), first,
+      [](const auto& e, std::string_view k) { return e.first < k; });
+  if (at == by_first_.end() || at->first != first) return nullptr;
+  return &at->second;
 }
 
 void router::any(std::string_view pattern, route_handler h) {
@@ -119,7 +142,16 @@ void router::dispatch(request&& req, responder done) const {
   auto effective =
       method == beast_http::verb::head ? beast_http::verb::get : method;
   std::string allow;
-  for (auto& r : routes_) {
+  // Only the routes that can match: those of the path's first segment,
+  // and those that start with a parameter (every route for "/").
+  const std::vector<uint16_t>* indices = &open_first_;
+  if (!segments.empty()) {
+    if (auto* c = candidates(segments.front())) indices = c;
+  }
+  bool all = segments.empty();
+  auto count = all ? routes_.size() : indices->size();
+  for (size_t n = 0; n < count; ++n) {
+    auto& r = routes_[all ? n : (*indices)[n]];
     if (r.wildcard ? segments.size() < r.segments.size()
                    : segments.size() != r.segments.size())
       continue;
@@ -141,7 +173,7 @@ void router::dispatch(request&& req, responder done) const {
       if (*r.method == beast_http::verb::get) allow += ", HEAD";
       continue;
     }
-    std::vector<std::pair<std::string, std::string>> params;
+    decltype(request_context::params) params;
     params.reserve(n_params);
     for (size_t i = 0; i < r.segments.size(); ++i) {
       auto& want = r.segments[i];
@@ -156,7 +188,6 @@ void router::dispatch(request&& req, responder done) const {
       params.emplace_back(want.substr(1), std::move(*value));
     }
     request_context ctx;
-    ctx.path = std::string{path};
     if (qpos != std::string_view::npos)
       ctx.query_string = std::string{target.substr(qpos + 1)};
     ctx.params = std::move(params);

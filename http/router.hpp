@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 #include "http/server.hpp"
 
 namespace valmesh::web {
@@ -15,9 +17,9 @@ namespace valmesh::web {
 /// A request with what its route extracted.
 struct request_context {
   request req;
-  std::string path;          ///< the target without the query
   std::string query_string;  ///< after '?', raw
-  std::vector<std::pair<std::string, std::string>> params;  ///< decoded
+  /// Decoded, in the pattern's order (inline: no route has more than 4).
+  boost::container::small_vector<std::pair<std::string, std::string>, 4> params;
   std::string rest;  ///< what a trailing `*` matched, raw (with leading '/')
 
   /// Returns the decoded path parameter `name` (empty if absent).
@@ -62,8 +64,18 @@ class router {
     route_handler handler;
   };
 
+  /// The routes a request whose first segment is `first` may match, by
+  /// index in registration order (those of that literal first segment and
+  /// those whose first segment is a parameter or `*`); nullptr: only the
+  /// latter (`open_first_`).
+  const std::vector<uint16_t>* candidates(std::string_view first) const;
+
   std::vector<route> routes_;
   std::vector<std::string> patterns_;
+  /// Sorted by first segment: each literal first segment's candidates.
+  std::vector<std::pair<std::string, std::vector<uint16_t>>> by_first_;
+  /// The routes whose first segment is a parameter or `*`, or with none.
+  std::vector<uint16_t> open_first_;
 };
 
 /// Decodes %XX escapes (and '+' as space when `plus_is_space`); nothing on

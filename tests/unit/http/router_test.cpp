@@ -129,3 +129,51 @@ TEST(router, event_ids_are_plain_64_bit_numbers) {
   EXPECT_FALSE(parse_event_id("1 "));
   EXPECT_FALSE(parse_event_id("soon"));
 }
+
+// Routes are looked up by the path's first segment; those that start with
+// a parameter or `*` are candidates for every path, and registration order
+// still decides between routes of different first segments.
+TEST(router, first_segment_lookup_keeps_registration_order) {
+  std::vector<std::string> seen;
+  router r;
+  auto record = [&seen](std::string tag) {
+    return [&seen, tag](request_context&& rc, responder done) {
+      std::string line = tag;
+      for (auto& [k, v] : rc.params) line += " " + k + "=" + v;
+      seen.push_back(line);
+      done(make_json_response(200, "{}", 11));
+    };
+  };
+  r.add(beast_http::verb::get, "/a/x", record("a-get"));
+  r.add(beast_http::verb::post, "/:p/x", record("p-post"));
+  r.add(beast_http::verb::get, "/b/x", record("b-get"));  // after "/:p/x"
+  r.any("/*", record("root-any"));
+  r.add(beast_http::verb::get, "/c", record("c-get"));  // after "/*"
+  run(r, beast_http::verb::get, "/a/x");
+  run(r, beast_http::verb::post, "/a/x");
+  run(r, beast_http::verb::post, "/b/x");
+  run(r, beast_http::verb::get, "/b/x");
+  run(r, beast_http::verb::get, "/c");
+  run(r, beast_http::verb::get, "/");
+  run(r, beast_http::verb::delete_, "/zzz/x");
+  EXPECT_EQ(seen, (std::vector<std::string>{"a-get", "p-post p=a", "p-post p=b",
+                                            "b-get", "root-any", "root-any",
+                                            "root-any"}));
+}
+
+TEST(router, a_path_of_another_method_lists_every_allowed_one) {
+  std::vector<std::string> seen;
+  router r;
+  auto ok = [](request_context&&, responder done) {
+    done(make_json_response(200, "{}", 11));
+  };
+  r.add(beast_http::verb::get, "/a/x", ok);
+  r.add(beast_http::verb::post, "/:p/x", ok);
+  r.add(beast_http::verb::delete_, "/a/:id", ok);
+  auto res = run(r, beast_http::verb::put, "/a/x");
+  EXPECT_EQ(res.result_int(), 405u);
+  EXPECT_EQ(res[beast_http::field::allow], "GET, HEAD, POST, DELETE");
+  EXPECT_EQ(run(r, beast_http::verb::put, "/b/x")[beast_http::field::allow],
+            "POST");
+  EXPECT_EQ(run(r, beast_http::verb::get, "/b/y").result_int(), 404u);
+}
