@@ -188,10 +188,10 @@ struct mesh_caller::impl {
 
 namespace {
 
-using attempt_done = std::function<void(expected<mesh_result>)>;
-
-/// One mesh call: `async_retry` drives the attempts; each attempt is a
-/// bulkhead permit, one upstream exchange and the reports that follow.
+/// One mesh call: the attempts, each a bulkhead permit, one upstream
+/// exchange and the reports that follow, and the retries between them (the
+/// retry utility's rules, `detail::plan_retry`, driven by the call itself:
+/// no `std::function` per attempt and no state beside the call's).
 class call_op : public std::enable_shared_from_this<call_op> {
  public:
   call_op(std::shared_ptr<mesh_caller::impl> m, mesh_loop& loop,
@@ -217,13 +217,10 @@ class call_op : public std::enable_shared_from_this<call_op> {
                               req_.client_addr);
     }
     m_->count_request(req_.service, policy_);
-    auto o = retry_options_for(policy_);
-    // The retry loop holds `done` below, and with it this call, for as long
-    // as it runs, and it calls `retryable` and the attempt function only
-    // while it runs: they take a plain pointer, which fits in
-    // std::function's own buffer (a captured shared_ptr would not, and
-    // would cost an allocation each).
-    o.retryable = [op = this](const failure&) {
+    retry_ = retry_options_for(policy_);
+    // `plan_retry` calls it only while this call runs: a plain pointer,
+    // which fits in std::function's own buffer.
+    retry_.retryable = [op = this](const failure&) {
       if (!op->retryable_ ||
           !method_may_retry(op->policy_, op->idempotent_, op->nothing_sent_))
         return false;
@@ -231,18 +228,9 @@ class call_op : public std::enable_shared_from_this<call_op> {
       if (op->stats_) ++op->stats_->figures.retries_refused;
       return false;
     };
-    auto self = shared_from_this();
-    auto& ioc = loop_.ioc;
-    async_retry<mesh_result>(
-        [op = this](attempt_done d) { op->attempt(std::move(d)); },
-        std::move(o), *m_->time,
-        [&ioc](clock::duration wait, std::function<void()> next) {
-          auto t = std::make_shared<net::steady_timer>(ioc, wait);
-          t->async_wait([t, next = std::move(next)](boost::system::error_code) {
-            next();
-          });
-        },
-        [self](expected<mesh_result> r) { self->finish(std::move(r)); });
+    backoff_.emplace(retry_.backoff, detail::seed_of(retry_));
+    if (retry_.timeout) retry_deadline_ = m_->time->now() + *retry_.timeout;
+    attempt();
   }
 
  private:
@@ -303,34 +291,30 @@ class call_op : public std::enable_shared_from_this<call_op> {
     upstream_.body = std::move(req_.body);
   }
 
-  void attempt(attempt_done d) {
+  void attempt() {
     ++attempts_;
     retryable_ = false;
     nothing_sent_ = false;
     last_.reset();
     auto bulkhead = m_->bulkheads.find(req_.service);
     if (!bulkhead) {
-      if (synced_ || !m_->supervisor) return no_instances(std::move(d));
+      if (synced_ || !m_->supervisor) return no_instances();
       // The service may have been registered an instant ago: its change
       // reaches the mesh supervisor before any message sent after the
       // registration was acknowledged. Let the supervisor catch up, once.
       synced_ = true;
       --attempts_;
       auto sup = m_->supervisor();
-      if (!sup) return no_instances(std::move(d));
+      if (!sup) return no_instances();
       struct once {
         std::shared_ptr<call_op> op;
-        attempt_done d;
         ~once() {  // called or dropped: look again on the loop
           if (!op) return;
-          net::post(op->loop_.ioc, [op = op, d = std::move(d)]() mutable {
-            op->attempt(std::move(d));
-          });
+          net::post(op->loop_.ioc, [op = op] { op->attempt(); });
         }
       };
       auto o = std::make_shared<once>();
       o->op = shared_from_this();
-      o->d = std::move(d);
       caf::anon_send(sup, flush_atom::value, std::function<void()>{[o] {}});
       return;
     }
@@ -343,32 +327,30 @@ class call_op : public std::enable_shared_from_this<call_op> {
     }
     if (!m_->dispatch_via_actor) {
       if (auto now = bulkhead.gate->try_acquire(tried_, m_->time->now()))
-        return on_grant(std::move(*now), std::move(d));
+        return on_grant(std::move(*now));
     }
     // A queued call (or any call on the actor path) is answered from
     // another thread; if the bulkhead goes away first it drops the
     // callback, and the guard answers instead.
     struct guard {
       std::shared_ptr<call_op> op;
-      attempt_done d;
       bool called = false;
       ~guard() {
         if (called || !op) return;
-        net::post(op->loop_.ioc, [op = op, d = std::move(d)] {
-          d(failure{errc::unavailable,
-                    "the bulkhead of '" + op->req_.service + "' stopped"});
+        net::post(op->loop_.ioc, [op = op] {
+          op->attempt_finished(
+              failure{errc::unavailable,
+                      "the bulkhead of '" + op->req_.service + "' stopped"});
         });
       }
     };
     auto g = std::make_shared<guard>();
     g->op = shared_from_this();
-    g->d = std::move(d);
     grant_fn later{[g](expected<mesh_grant> r) {
       g->called = true;
-      net::post(g->op->loop_.ioc,
-                [op = g->op, d = g->d, r = std::move(r)]() mutable {
-                  op->on_grant(std::move(r), std::move(d));
-                });
+      net::post(g->op->loop_.ioc, [op = g->op, r = std::move(r)]() mutable {
+        op->on_grant(std::move(r));
+      });
     }};
     if (m_->dispatch_via_actor) {
       caf::anon_send(bulkhead.actor, acquire_atom::value, tried_,
@@ -378,22 +360,23 @@ class call_op : public std::enable_shared_from_this<call_op> {
     auto now = bulkhead.gate->acquire(tried_, later, m_->time->now());
     if (now) {
       g->called = true;
-      return on_grant(std::move(*now), std::move(g->d));
+      return on_grant(std::move(*now));
     }
     // Waiting: the bulkhead actor runs the queue's timer.
     caf::anon_send(bulkhead.actor, tick_atom::value, uint64_t{0});
   }
 
-  void no_instances(attempt_done d) {
-    d(failure{errc::no_healthy_instance,
-              "service '" + req_.service + "' has no instances"});
+  void no_instances() {
+    attempt_finished(
+        failure{errc::no_healthy_instance,
+                "service '" + req_.service + "' has no instances"});
   }
 
-  void on_grant(expected<mesh_grant> r, attempt_done d) {
+  void on_grant(expected<mesh_grant> r) {
     if (!r) {
       if (stats_ && r.error().code == errc::bulkhead_full)
         ++stats_->figures.bulkhead_rejections;
-      return d(std::move(r).error());
+      return attempt_finished(std::move(r).error());
     }
     auto grant = std::move(*r);
     instance_ = grant.grant.id;
@@ -401,7 +384,8 @@ class call_op : public std::enable_shared_from_this<call_op> {
         attempt_budget(m_->time->now(), deadline_, policy_.try_timeout());
     if (!budget) {
       release(grant, true);
-      return d(failure{errc::deadline_exceeded, deadline_message()});
+      return attempt_finished(
+          failure{errc::deadline_exceeded, deadline_message()});
     }
     upstream_.timeout = std::chrono::ceil<std::chrono::milliseconds>(*budget);
     if (m_->spans) start_client_span(grant);
@@ -409,16 +393,15 @@ class call_op : public std::enable_shared_from_this<call_op> {
     auto self = shared_from_this();
     auto address = grant.grant.address;  // the lambda below takes `grant`
     ++loop_.attempts_in_flight;
-    loop_.pool.send(address, upstream_,
-                    [self, grant = std::move(grant), sent,
-                     d = std::move(d)](upstream_result res) mutable {
-                      self->on_result(grant, std::move(res), sent,
-                                      std::move(d));
-                    });
+    loop_.pool.send(
+        address, upstream_,
+        [self, grant = std::move(grant), sent](upstream_result res) mutable {
+          self->on_result(grant, std::move(res), sent);
+        });
   }
 
   void on_result(const mesh_grant& grant, upstream_result res,
-                 std::chrono::steady_clock::time_point sent, attempt_done d) {
+                 std::chrono::steady_clock::time_point sent) {
     auto took = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - sent);
     bool failed = !res.ok || is_failure_status(res.response.status);
@@ -433,12 +416,14 @@ class call_op : public std::enable_shared_from_this<call_op> {
     client_.end();
     if (res.ok) {
       auto result = to_result(std::move(res.response));
-      if (!is_retryable_status(result.status)) return d(std::move(result));
+      if (!is_retryable_status(result.status))
+        return attempt_finished(std::move(result));
       retryable_ = true;
       auto status = result.status;
       last_ = std::move(result);
-      return d(failure{errc::bad_gateway,
-                       "the upstream answered " + std::to_string(status)});
+      return attempt_finished(
+          failure{errc::bad_gateway,
+                  "the upstream answered " + std::to_string(status)});
     }
     using kind = upstream_error::kind;
     auto where = "instance " + grant.grant.id + " (" +
@@ -446,21 +431,25 @@ class call_op : public std::enable_shared_from_this<call_op> {
     switch (res.error.what) {
       case kind::connect:
         retryable_ = nothing_sent_ = true;
-        return d(failure{errc::bad_gateway, where + res.error.message});
+        return attempt_finished(
+            failure{errc::bad_gateway, where + res.error.message});
       case kind::reset:
         retryable_ = true;
-        return d(failure{errc::bad_gateway, where + res.error.message});
+        return attempt_finished(
+            failure{errc::bad_gateway, where + res.error.message});
       case kind::timeout:
         retryable_ = true;  // a per-try timeout; the deadline stops it anyway
         if (m_->time->now() >= deadline_)
-          return d(failure{errc::deadline_exceeded, deadline_message()});
-        return d(failure{errc::deadline_exceeded,
-                         where + "no answer within the per-try timeout of " +
-                             std::to_string(policy_.try_timeout().count()) +
-                             "ms"});
+          return attempt_finished(
+              failure{errc::deadline_exceeded, deadline_message()});
+        return attempt_finished(
+            failure{errc::deadline_exceeded,
+                    where + "no answer within the per-try timeout of " +
+                        std::to_string(policy_.try_timeout().count()) + "ms"});
       case kind::too_large:
       case kind::protocol:
-        return d(failure{errc::bad_gateway, where + res.error.message});
+        return attempt_finished(
+            failure{errc::bad_gateway, where + res.error.message});
     }
   }
 
@@ -501,7 +490,20 @@ class call_op : public std::enable_shared_from_this<call_op> {
            std::to_string(attempts_) + " attempts)";
   }
 
-  void finish(expected<mesh_result> r) {
+  /// The end of an attempt: the call's end, or a wait and the next one.
+  void attempt_finished(expected<mesh_result>&& r) {
+    if (r) return finish(std::move(r));
+    auto wait = detail::plan_retry(retry_, *backoff_, retries_, r.error(),
+                                   m_->time->now(), retry_deadline_);
+    if (!wait) return finish(std::move(r));
+    ++retries_;
+    auto t = std::make_shared<net::steady_timer>(loop_.ioc, *wait);
+    t->async_wait([t, self = shared_from_this()](boost::system::error_code) {
+      self->attempt();
+    });
+  }
+
+  void finish(expected<mesh_result>&& r) {
     mesh_result x;
     if (r)
       x = std::move(*r);
@@ -663,6 +665,11 @@ class call_op : public std::enable_shared_from_this<call_op> {
   std::chrono::steady_clock::time_point started_;
   clock::time_point deadline_;
   uint32_t attempts_ = 0;
+  // The retries: the policy's options, the waits, the deadline over all.
+  retry_options retry_;
+  std::optional<backoff> backoff_;
+  std::optional<clock::time_point> retry_deadline_;
+  uint32_t retries_ = 0;
   bool synced_ = false;         ///< waited once for the mesh to see the service
   mesh_directory::entry gate_;  ///< the bulkhead of the current attempt
   /// This call's service in the loop's counts; null: not counted.
