@@ -259,35 +259,44 @@ class call_op : public std::enable_shared_from_this<call_op> {
     }
     if (req_.correlation_id.empty())
       req_.correlation_id = cid && !cid->empty() ? *cid : make_correlation_id();
-    // The values that survive the filter in other forms (the filter moves).
-    std::string xff, host;
-    if (xff_in) xff = *xff_in;
-    if (host_in && !has_xfh) host = *host_in;
     upstream_.method = req_.method;
     upstream_.target = req_.target;
-    // With tracing on, each attempt sends its own client span's context
-    // (set in `on_grant`) in place of the client's.
+    // The mesh's own headers, as lines after the client's (read above, so
+    // before the filter below moves them): one string, not a string per
+    // name and value. With tracing on, each attempt writes its own client
+    // span's context (in `on_grant`) over the zeros of `traceparent`.
+    auto& f = upstream_.fields;
+    f.clear();
+    f.reserve(256);
+    auto line = [&f](std::string_view k, std::string_view v) {
+      f.append(k).append(": ").append(v).append("\r\n");
+    };
+    if (m_->spans) {
+      f.append("traceparent: ");
+      traceparent_at_ = f.size();
+      f.append(traceparent_size, '0').append("\r\n");
+      if (!server_.trace_state().empty())
+        line("tracestate", server_.trace_state());
+    }
+    line("X-Correlation-ID", req_.correlation_id);
+    bool has_xff = xff_in && !xff_in->empty();
+    if (!req_.client_addr.empty() && has_xff)
+      f.append("X-Forwarded-For: ")
+          .append(*xff_in)
+          .append(", ")
+          .append(req_.client_addr)
+          .append("\r\n");
+    else if (!req_.client_addr.empty())
+      line("X-Forwarded-For", req_.client_addr);
+    else if (has_xff)
+      line("X-Forwarded-For", *xff_in);
+    if (host_in && !has_xfh && !host_in->empty())
+      line("X-Forwarded-Host", *host_in);
     using k = header_kind;
     auto replaced = kinds({k::host, k::x_correlation_id, k::x_forwarded_for,
                            k::x_valmesh_timeout_ms, k::x_valmesh_retries});
     if (m_->spans) replaced |= kinds({k::traceparent, k::tracestate});
     upstream_.headers = forwardable(std::move(req_.headers), replaced);
-    if (m_->spans) {
-      traceparent_at_ = upstream_.headers.size();
-      upstream_.headers.emplace_back("traceparent",
-                                     std::string(traceparent_size, '0'));
-      if (!server_.trace_state().empty())
-        upstream_.headers.emplace_back("tracestate", server_.trace_state());
-    }
-    upstream_.headers.emplace_back("X-Correlation-ID", req_.correlation_id);
-    if (!req_.client_addr.empty())
-      upstream_.headers.emplace_back(
-          "X-Forwarded-For",
-          xff.empty() ? req_.client_addr : xff + ", " + req_.client_addr);
-    else if (!xff.empty())
-      upstream_.headers.emplace_back("X-Forwarded-For", std::move(xff));
-    if (!host.empty())
-      upstream_.headers.emplace_back("X-Forwarded-Host", std::move(host));
     upstream_.body = std::move(req_.body);
   }
 
@@ -575,7 +584,9 @@ class call_op : public std::enable_shared_from_this<call_op> {
     client_ = m_->spans->start_child(server_, {}, span_kind::client);
     std::array<char, traceparent_size> tp;
     format_traceparent(client_.context(), tp);
-    upstream_.headers[traceparent_at_].second.assign(tp.data(), tp.size());
+    std::copy(tp.begin(), tp.end(),
+              upstream_.fields.begin() +
+                  static_cast<std::ptrdiff_t>(traceparent_at_));
     if (!client_.recording()) return;
     client_.reserve_attributes(12);
     auto method = boost::beast::http::to_string(req_.method);
@@ -681,7 +692,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
   bool nothing_sent_ = false;
   std::optional<mesh_result> last_;
   // Tracing: the call's span, the current attempt's, and where the
-  // attempt's `traceparent` sits in `upstream_.headers`.
+  // attempt's `traceparent` value sits in `upstream_.fields`.
   span server_;
   span client_;
   size_t traceparent_at_ = 0;

@@ -221,6 +221,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
       head_.append(k.data(), k.size()).append(": ");
       head_.append(v.data(), v.size()).append("\r\n");
     }
+    head_.append(req.fields.data(), req.fields.size());
     if (!has_host)
       head_.append("Host: ").append(key_.data(), key_.size()).append("\r\n");
     body_ = req.body;

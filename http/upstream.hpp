@@ -19,6 +19,9 @@ struct upstream_request {
   boost::beast::http::verb method = boost::beast::http::verb::get;
   std::string target = "/";
   std::vector<std::pair<std::string, std::string>> headers;
+  /// More header lines ("Name: value\r\n" each), sent after `headers`:
+  /// those the caller writes itself (the mesh's own), in one string.
+  std::string fields;
   std::string body;
   /// The whole exchange (connect, write, read) must finish within this.
   std::chrono::milliseconds timeout{std::chrono::seconds{5}};
