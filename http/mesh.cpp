@@ -195,7 +195,7 @@ namespace {
 class call_op : public std::enable_shared_from_this<call_op> {
  public:
   call_op(std::shared_ptr<mesh_caller::impl> m, mesh_loop& loop,
-          mesh_request req, mesh_caller::callback done)
+          mesh_request&& req, mesh_caller::callback&& done)
       : m_(std::move(m)),
         loop_(loop),
         req_(std::move(req)),
@@ -387,7 +387,10 @@ class call_op : public std::enable_shared_from_this<call_op> {
         ++stats_->figures.bulkhead_rejections;
       return attempt_finished(std::move(r).error());
     }
-    auto grant = std::move(*r);
+    // The attempt's permit lives in the call (attempts never overlap), not
+    // in the callbacks that follow it.
+    grant_ = std::move(*r);
+    auto& grant = grant_;
     instance_ = grant.grant.id;
     auto budget =
         attempt_budget(m_->time->now(), deadline_, policy_.try_timeout());
@@ -399,18 +402,16 @@ class call_op : public std::enable_shared_from_this<call_op> {
     upstream_.timeout = std::chrono::ceil<std::chrono::milliseconds>(*budget);
     if (m_->spans) start_client_span(grant);
     auto sent = std::chrono::steady_clock::now();
-    auto self = shared_from_this();
-    auto address = grant.grant.address;  // the lambda below takes `grant`
     ++loop_.attempts_in_flight;
-    loop_.pool.send(
-        address, upstream_,
-        [self, grant = std::move(grant), sent](upstream_result res) mutable {
-          self->on_result(grant, std::move(res), sent);
-        });
+    loop_.pool.send(grant.grant.address, upstream_,
+                    [self = shared_from_this(), sent](upstream_result res) {
+                      self->on_result(std::move(res), sent);
+                    });
   }
 
-  void on_result(const mesh_grant& grant, upstream_result res,
+  void on_result(upstream_result res,
                  std::chrono::steady_clock::time_point sent) {
+    const auto& grant = grant_;
     auto took = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - sent);
     bool failed = !res.ok || is_failure_status(res.response.status);
@@ -683,6 +684,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
   uint32_t retries_ = 0;
   bool synced_ = false;         ///< waited once for the mesh to see the service
   mesh_directory::entry gate_;  ///< the bulkhead of the current attempt
+  mesh_grant grant_;            ///< the current attempt's permit
   /// This call's service in the loop's counts; null: not counted.
   mesh_stats::service_entry* stats_ = nullptr;
   std::vector<std::string> tried_;

@@ -363,9 +363,14 @@ class exchange : public std::enable_shared_from_this<exchange> {
     r.response.status = res.result_int();
     r.response.headers.reserve(
         static_cast<size_t>(std::distance(res.begin(), res.end())));
-    for (auto& f : res)
-      r.response.headers.emplace_back(std::string{f.name_string()},
-                                      std::string{f.value()});
+    for (auto& f : res) {
+      auto name = f.name_string();
+      auto value = f.value();
+      r.response.headers.emplace_back(
+          std::piecewise_construct,
+          std::forward_as_tuple(name.data(), name.size()),
+          std::forward_as_tuple(value.data(), value.size()));
+    }
     r.response.body = std::move(res.body());
     r.response.reused_connection = reused_;
     finished_ = true;
