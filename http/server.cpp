@@ -20,6 +20,7 @@
 #include <boost/beast/core.hpp>
 #include <nlohmann/json.hpp>
 
+#include "http/read_loop.hpp"
 #include "runtime/common/version.hpp"
 
 namespace valmesh::web {
@@ -350,9 +351,10 @@ class session : public std::enable_shared_from_this<session> {
     // One deadline covers the wait for a request and its whole transfer:
     // a client that sends half a request is cut off when it passes.
     deadline_ = clock_type::now() + cfg_->options.read_timeout;
-    beast_http::async_read(
-        socket_, buffer_, *parser_,
-        beast::bind_front_handler(&session::on_read, shared_from_this()));
+    parser_->eager(true);
+    async_read_http(socket_, buffer_, *parser_, read_until::message,
+                    shared_from_this(),
+                    [this](beast::error_code ec) { on_read(ec, 0); });
   }
 
   void on_read(beast::error_code ec, size_t) {

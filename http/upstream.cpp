@@ -14,6 +14,7 @@
 #include <boost/beast/http.hpp>
 
 #include "http/headers.hpp"
+#include "http/read_loop.hpp"
 
 namespace valmesh::web {
 
@@ -331,18 +332,19 @@ class exchange : public std::enable_shared_from_this<exchange> {
     // of the body is downloaded. (Boost 1.74's parser skips its own length
     // check when header and body arrive in one read, so we check here and
     // once more after the body.)
-    bhttp::async_read_header(
-        *stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) {
-          if (ec) return self->on_read(ec, 0);
-          auto length = self->parser_->content_length();
-          if (length && *length > self->pool_->options.response_limit)
-            return self->on_read(bhttp::error::body_limit, 0);
-          if (self->parser_->is_done()) return self->on_read({}, 0);
-          bhttp::async_read(
-              *self->stream_, self->buffer_, *self->parser_,
-              [self](beast::error_code ec, size_t n) { self->on_read(ec, n); });
-        });
+    parser_->eager(false);
+    async_read_http(*stream_, buffer_, *parser_, read_until::header,
+                    shared_from_this(), [this](beast::error_code ec) {
+                      if (ec) return on_read(ec, 0);
+                      auto length = parser_->content_length();
+                      if (length && *length > pool_->options.response_limit)
+                        return on_read(bhttp::error::body_limit, 0);
+                      parser_->eager(true);
+                      async_read_http(
+                          *stream_, buffer_, *parser_, read_until::message,
+                          shared_from_this(),
+                          [this](beast::error_code ec) { on_read(ec, 0); });
+                    });
   }
 
   void on_read(beast::error_code ec, size_t) {
