@@ -14,6 +14,8 @@
 
 namespace valmesh::web {
 
+using namespace std::string_view_literals;
+
 namespace net = boost::asio;
 using boost::beast::iequals;
 
@@ -269,23 +271,23 @@ class call_op : public std::enable_shared_from_this<call_op> {
     f.clear();
     f.reserve(256);
     auto line = [&f](std::string_view k, std::string_view v) {
-      f.append(k).append(": ").append(v).append("\r\n");
+      f.append(k).append(": "sv).append(v).append("\r\n"sv);
     };
     if (m_->spans) {
-      f.append("traceparent: ");
+      f.append("traceparent: "sv);
       traceparent_at_ = f.size();
-      f.append(traceparent_size, '0').append("\r\n");
+      f.append(traceparent_size, '0').append("\r\n"sv);
       if (!server_.trace_state().empty())
         line("tracestate", server_.trace_state());
     }
     line("X-Correlation-ID", req_.correlation_id);
     bool has_xff = xff_in && !xff_in->empty();
     if (!req_.client_addr.empty() && has_xff)
-      f.append("X-Forwarded-For: ")
+      f.append("X-Forwarded-For: "sv)
           .append(*xff_in)
-          .append(", ")
+          .append(", "sv)
           .append(req_.client_addr)
-          .append("\r\n");
+          .append("\r\n"sv);
     else if (!req_.client_addr.empty())
       line("X-Forwarded-For", req_.client_addr);
     else if (has_xff)

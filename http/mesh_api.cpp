@@ -5,6 +5,8 @@
 
 namespace valmesh::web {
 
+using namespace std::string_view_literals;
+
 namespace {
 
 using verb = beast_http::verb;
@@ -33,7 +35,7 @@ std::string stamped_fields(const mesh_result& r) {
   for (auto& [k, v] : r.headers) size += k.size() + v.size() + 4;
   out.reserve(size);
   auto line = [&out](std::string_view k, std::string_view v) {
-    out.append(k).append(": ").append(v).append("\r\n");
+    out.append(k).append(": "sv).append(v).append("\r\n"sv);
   };
   for (auto& [k, v] : r.headers) {
     auto kind = classify_header(k);

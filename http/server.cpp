@@ -25,6 +25,8 @@
 
 namespace valmesh::web {
 
+using namespace std::string_view_literals;
+
 namespace net = boost::asio;
 namespace beast = boost::beast;
 using tcp = net::ip::tcp;
@@ -438,14 +440,14 @@ class session : public std::enable_shared_from_this<session> {
     out_.append(res_.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
     out_.append(std::to_string(res_.result_int())).append(1, ' ');
     auto reason = res_.reason();
-    out_.append(reason.data(), reason.size()).append("\r\n");
+    out_.append(reason.data(), reason.size()).append("\r\n"sv);
     for (auto& f : res_) {
       auto name = f.name_string();
       auto value = f.value();
-      out_.append(name.data(), name.size()).append(": ");
-      out_.append(value.data(), value.size()).append("\r\n");
+      out_.append(name.data(), name.size()).append(": "sv);
+      out_.append(value.data(), value.size()).append("\r\n"sv);
     }
-    out_.append("\r\n");
+    out_.append("\r\n"sv);
     std::array<net::const_buffer, 2> bufs{net::buffer(out_),
                                           net::buffer(res_.body())};
     deadline_ = now + cfg_->options.write_timeout;
@@ -465,20 +467,20 @@ class session : public std::enable_shared_from_this<session> {
     out_.append(std::to_string(status)).append(1, ' ');
     auto reason =
         beast_http::obsolete_reason(beast_http::int_to_status(status));
-    out_.append(reason.data(), reason.size()).append("\r\n");
+    out_.append(reason.data(), reason.size()).append("\r\n"sv);
     out_.append(fields);
     // What `keep_alive` and `prepare_payload` set on a response.
     if (version_ == 10 && keep_alive_)
-      out_.append("Connection: keep-alive\r\n");
+      out_.append("Connection: keep-alive\r\n"sv);
     else if (version_ != 10 && !keep_alive_)
-      out_.append("Connection: close\r\n");
+      out_.append("Connection: close\r\n"sv);
     bool bodiless =
         (status >= 100 && status < 200) || status == 204 || status == 304;
     if (!bodiless)
-      out_.append("Content-Length: ")
+      out_.append("Content-Length: "sv)
           .append(std::to_string(body.size()))
-          .append("\r\n");
-    out_.append("\r\n");
+          .append("\r\n"sv);
+    out_.append("\r\n"sv);
     res_.body() = std::move(body);
     if (head_ || bodiless) res_.body().clear();
     std::array<net::const_buffer, 2> bufs{net::buffer(out_),

@@ -18,6 +18,8 @@
 
 namespace valmesh::web {
 
+using namespace std::string_view_literals;
+
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
@@ -211,7 +213,8 @@ class exchange : public std::enable_shared_from_this<exchange> {
     auto verb = bhttp::to_string(req.method);
     head_.reserve(head_reserve);
     head_.append(verb.data(), verb.size()).append(1, ' ');
-    head_.append(req.target.data(), req.target.size()).append(" HTTP/1.1\r\n");
+    head_.append(req.target.data(), req.target.size())
+        .append(" HTTP/1.1\r\n"sv);
     bool has_host = false;
     for (auto& [k, v] : req.headers) {
       auto kind = classify_header(k);
@@ -219,19 +222,21 @@ class exchange : public std::enable_shared_from_this<exchange> {
           kind == header_kind::transfer_encoding)
         continue;
       has_host = has_host || kind == header_kind::host;
-      head_.append(k.data(), k.size()).append(": ");
-      head_.append(v.data(), v.size()).append("\r\n");
+      head_.append(k.data(), k.size()).append(": "sv);
+      head_.append(v.data(), v.size()).append("\r\n"sv);
     }
     head_.append(req.fields.data(), req.fields.size());
     if (!has_host)
-      head_.append("Host: ").append(key_.data(), key_.size()).append("\r\n");
+      head_.append("Host: "sv)
+          .append(key_.data(), key_.size())
+          .append("\r\n"sv);
     body_ = req.body;
     if (!body_.empty() || req.method == bhttp::verb::post ||
         req.method == bhttp::verb::put || req.method == bhttp::verb::patch)
-      head_.append("Content-Length: ")
+      head_.append("Content-Length: "sv)
           .append(std::to_string(body_.size()))
-          .append("\r\n");
-    head_.append("\r\n");
+          .append("\r\n"sv);
+    head_.append("\r\n"sv);
   }
 
   void start() {
