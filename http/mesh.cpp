@@ -304,6 +304,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
 
   void attempt() {
     ++attempts_;
+    sent_ = false;
     retryable_ = false;
     nothing_sent_ = false;
     last_.reset();
@@ -423,7 +424,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
       loop_.report(grant.breaker, {grant.grant.generation, failed,
                                    static_cast<int64_t>(took.count())});
     release(grant, false);
-    tried_.push_back(grant.grant.id);
+    sent_ = true;
     if (client_.recording()) end_client_span(res);
     client_.end();
     if (res.ok) {
@@ -509,6 +510,9 @@ class call_op : public std::enable_shared_from_this<call_op> {
                                    m_->time->now(), retry_deadline_);
     if (!wait) return finish(std::move(r));
     ++retries_;
+    // The next attempt avoids the instances tried (recorded only now: a
+    // call that is not retried never needs the list).
+    if (sent_) tried_.push_back(grant_.grant.id);
     auto t = std::make_shared<net::steady_timer>(loop_.ioc, *wait);
     t->async_wait([t, self = shared_from_this()](boost::system::error_code) {
       self->attempt();
@@ -689,7 +693,8 @@ class call_op : public std::enable_shared_from_this<call_op> {
   mesh_grant grant_;            ///< the current attempt's permit
   /// This call's service in the loop's counts; null: not counted.
   mesh_stats::service_entry* stats_ = nullptr;
-  std::vector<std::string> tried_;
+  std::vector<std::string> tried_;  ///< instances the retries avoid
+  bool sent_ = false;  ///< this attempt went to `grant_`'s instance
   std::string instance_;
   // What the last attempt left for the retry decision.
   bool retryable_ = false;

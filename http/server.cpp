@@ -99,6 +99,7 @@ struct responder::state {
   routed_callback routed;
   stream_callback stream;
   raw_callback raw;
+  std::shared_ptr<void> owner;  ///< destroyed after the callbacks' last use
   unsigned version;
   bool keep_alive;
   uint16_t route = http_stats::no_route;
@@ -128,8 +129,10 @@ responder::responder(callback f, unsigned version, bool keep_alive)
 }
 
 responder::responder(routed_callback f, unsigned version, bool keep_alive,
-                     stream_callback stream, std::string peer, raw_callback raw)
+                     stream_callback stream, std::string peer, raw_callback raw,
+                     std::shared_ptr<void> owner)
     : state_(std::make_shared<state>()) {
+  state_->owner = std::move(owner);
   state_->peer = std::move(peer);
   state_->routed = std::move(f);
   state_->stream = std::move(stream);
@@ -374,20 +377,21 @@ class session : public std::enable_shared_from_this<session> {
     auto version = req.version();
     version_ = version;
     auto self = shared_from_this();
+    // The callbacks capture a plain pointer, which fits std::function's
+    // inline buffer (a shared_ptr would be allocated): the responder's state
+    // holds the session (its `owner`) while they can be called.
     responder done{
-        [self](response&& res, uint16_t route) {
+        [s = self.get()](response&& res, uint16_t route) {
           // Inline when answered on the connection's own loop (the mesh's
           // case), else posted to it (answers from actor threads).
-          net::dispatch(self->socket_.get_executor(),
-                        [self, res = std::move(res), route]() mutable {
+          net::dispatch(s->socket_.get_executor(),
+                        [self = s->shared_from_this(), res = std::move(res),
+                         route]() mutable {
                           self->route_ = route;
                           self->do_write(std::move(res));
                         });
         },
         version, keep_alive_,
-        // A plain pointer fits std::function's inline buffer (a shared_ptr
-        // would be allocated): the routed callback beside it in the
-        // responder's state holds the session while this can be called.
         [s = self.get()](response&& head, stream_open_fn on_open,
                          stream_close_fn on_close, uint16_t route) {
           net::post(s->socket_.get_executor(),
@@ -400,8 +404,7 @@ class session : public std::enable_shared_from_this<session> {
                     });
         },
         peer_,
-        // The proxy's answer as its parts (responder::raw); a plain
-        // pointer, as for streams.
+        // The proxy's answer as its parts (responder::raw).
         [s = self.get()](unsigned status, std::string fields, std::string body,
                          uint16_t route) {
           net::dispatch(
@@ -411,7 +414,8 @@ class session : public std::enable_shared_from_this<session> {
                 self->route_ = route;
                 self->do_write_raw(status, std::move(fields), std::move(body));
               });
-        }};
+        },
+        self};
     cfg_->handler(std::move(req), std::move(done));
   }
 

@@ -56,8 +56,12 @@ class responder {
 
   responder() = default;
   responder(callback f, unsigned version, bool keep_alive);
+  /// `owner` is kept alive with the responder: what the callbacks refer
+  /// to (so they can capture a plain pointer, which fits std::function's
+  /// own buffer).
   responder(routed_callback f, unsigned version, bool keep_alive,
-            stream_callback stream, std::string peer, raw_callback raw = {});
+            stream_callback stream, std::string peer, raw_callback raw = {},
+            std::shared_ptr<void> owner = {});
 
   /// Records which route took the request (the router's id of its
   /// pattern); `http_stats::no_route` until then. Call before the answer.

@@ -15,6 +15,7 @@
 
 #include "http/headers.hpp"
 #include "http/read_loop.hpp"
+#include "http/response_reader.hpp"
 
 namespace valmesh::web {
 
@@ -53,9 +54,8 @@ using resolver_t = net::ip::basic_resolver<tcp, executor_t>;
 
 /// A bump allocator over a fixed buffer of its owner's, with the heap for
 /// what does not fit; freeing inside the buffer does nothing. An exchange
-/// keeps two: one for the request head it writes, one for the answer's
-/// header fields (Beast allocates each field of a basic_fields on its own;
-/// as Beast's own `fields_alloc` example).
+/// builds the request head it writes in one (as Beast's own `fields_alloc`
+/// example).
 class bump_arena {
  public:
   bump_arena(std::byte* space, size_t size) noexcept
@@ -324,14 +324,9 @@ class exchange : public std::enable_shared_from_this<exchange> {
   }
 
   void read() {
-    // The answer's header fields come from the exchange's arena (Beast
-    // allocates each field of a basic_fields on its own); only what does
-    // not fit there goes to the heap.
-    parser_.reset();  // its fields live in the arena
-    field_arena_.reset();
-    parser_.emplace(std::piecewise_construct, std::make_tuple(),
-                    std::make_tuple(arena_allocator<char>{&field_arena_}));
-    parser_->body_limit(pool_->options.response_limit);
+    // Straight into the header list and body the mesh takes (no Beast
+    // message, no field list in between).
+    parser_.emplace(pool_->options.response_limit);
     if (method_ == bhttp::verb::head) parser_->skip(true);
     // The header first: a declared length over the limit fails before any
     // of the body is downloaded. (Boost 1.74's parser skips its own length
@@ -359,30 +354,13 @@ class exchange : public std::enable_shared_from_this<exchange> {
                               std::to_string(pool_->options.response_limit) +
                               " bytes");
     if (ec) return on_broken(ec, "read");
-    if (parser_->get().body().size() > pool_->options.response_limit)
-      return finish_error(upstream_error::kind::too_large,
-                          "the upstream response is larger than " +
-                              std::to_string(pool_->options.response_limit) +
-                              " bytes");
-    auto res = parser_->release();
     upstream_result r;
     r.ok = true;
-    r.response.status = res.result_int();
-    r.response.headers.reserve(
-        static_cast<size_t>(std::distance(res.begin(), res.end())));
-    for (auto& f : res) {
-      auto name = f.name_string();
-      auto value = f.value();
-      r.response.headers.emplace_back(
-          std::piecewise_construct,
-          std::forward_as_tuple(name.data(), name.size()),
-          std::forward_as_tuple(value.data(), value.size()));
-    }
-    r.response.body = std::move(res.body());
+    r.response = std::move(parser_->get());
     r.response.reused_connection = reused_;
     finished_ = true;
     timer_.cancel();
-    if (res.keep_alive() && !res.need_eof())
+    if (parser_->keep_alive())  // false too when the body ran to the close
       pool_->give_back(key_, std::move(stream_), std::move(buffer_));
     done_(std::move(r));
   }
@@ -447,12 +425,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
   bool timed_out_ = false;
   bool finished_ = false;
   beast::flat_buffer buffer_;
-  /// The answer's header fields (declared before the parser that uses it).
-  alignas(std::max_align_t) std::array<std::byte, 1024> field_space_;
-  bump_arena field_arena_{field_space_.data(), field_space_.size()};
-  std::optional<
-      bhttp::response_parser<bhttp::string_body, arena_allocator<char>>>
-      parser_;
+  std::optional<response_reader> parser_;
   bool reused_ = false;
 };
 
