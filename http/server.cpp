@@ -440,11 +440,7 @@ class session : public std::enable_shared_from_this<session> {
     // The head serialised by hand into one string and written with the
     // body in one gather write: Beast's serializer walks a buffer sequence
     // per field and was a fifth of the proxy's instructions.
-    out_.clear();
-    out_.append(res_.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-    out_.append(std::to_string(res_.result_int())).append(1, ' ');
-    auto reason = res_.reason();
-    out_.append(reason.data(), reason.size()).append("\r\n"sv);
+    start_head(res_.version(), res_.result_int(), res_.reason());
     for (auto& f : res_) {
       auto name = f.name_string();
       auto value = f.value();
@@ -452,6 +448,20 @@ class session : public std::enable_shared_from_this<session> {
       out_.append(value.data(), value.size()).append("\r\n"sv);
     }
     out_.append("\r\n"sv);
+    write_head_and_body(now);
+  }
+
+  /// Starts the head in `out_` with the status line.
+  void start_head(unsigned version, unsigned status,
+                  beast::string_view reason) {
+    out_.clear();
+    out_.append(version == 10 ? "HTTP/1.0 "sv : "HTTP/1.1 "sv);
+    out_.append(std::to_string(status)).append(1, ' ');
+    out_.append(reason.data(), reason.size()).append("\r\n"sv);
+  }
+
+  /// Writes the head in `out_` and the body in `res_` in one gather write.
+  void write_head_and_body(clock_type::time_point now) {
     std::array<net::const_buffer, 2> bufs{net::buffer(out_),
                                           net::buffer(res_.body())};
     deadline_ = now + cfg_->options.write_timeout;
@@ -466,12 +476,8 @@ class session : public std::enable_shared_from_this<session> {
     if (cfg_->draining.load()) keep_alive_ = false;
     auto now = clock_type::now();
     count_answer(status, now);
-    out_.clear();
-    out_.append(version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-    out_.append(std::to_string(status)).append(1, ' ');
-    auto reason =
-        beast_http::obsolete_reason(beast_http::int_to_status(status));
-    out_.append(reason.data(), reason.size()).append("\r\n"sv);
+    start_head(version_, status,
+               beast_http::obsolete_reason(beast_http::int_to_status(status)));
     out_.append(fields);
     // What `keep_alive` and `prepare_payload` set on a response.
     if (version_ == 10 && keep_alive_)
@@ -487,12 +493,7 @@ class session : public std::enable_shared_from_this<session> {
     out_.append("\r\n"sv);
     res_.body() = std::move(body);
     if (head_ || bodiless) res_.body().clear();
-    std::array<net::const_buffer, 2> bufs{net::buffer(out_),
-                                          net::buffer(res_.body())};
-    deadline_ = now + cfg_->options.write_timeout;
-    net::async_write(
-        socket_, bufs,
-        beast::bind_front_handler(&session::on_write, shared_from_this()));
+    write_head_and_body(now);
   }
 
   /// Counts the answer on this loop's figures, with the time since the
