@@ -438,7 +438,7 @@ void metrics_text(const ctx_ptr& ctx, request_context&&, responder done) {
                   "\"} " + std::to_string(x.passing_count) + "\n";
         finish_metrics(ctx, std::move(text), {{"catalog", true}}, done);
       },
-      [ctx, done, expose] {
+      [ctx, done, expose](const failure&) {
         finish_metrics(ctx, expose(), {{"catalog", false}}, done);
       },
       list_atom::value);

@@ -60,45 +60,43 @@ struct api_context {
       std::make_shared<std::atomic<int64_t>>(0);
 };
 
-/// Sends `args...` to `target` from the bridge; calls `on_ok` with the typed
-/// answer, or answers the mapped error. Never blocks the caller.
-/// `Ctx` is any handler context with `actors` and `actor_timeout`.
-template <class R, class Ctx, class Handle, class OnOk, class... Ts>
-void ask(const std::shared_ptr<const Ctx>& ctx, Handle target, const char* what,
-         responder done, OnOk on_ok, Ts... args) {
+/// Sends `args...` to `target` from the bridge; calls `on_ok(result)` with
+/// the typed answer, or `on_error(failure)`: the mapped error, or
+/// `unavailable` when there is no actor to ask (restarting). Never blocks
+/// the caller. `Ctx` is any handler context with `actors` and
+/// `actor_timeout`.
+template <class R, class Ctx, class Handle, class OnOk, class OnError,
+          class... Ts>
+void ask_or(const std::shared_ptr<const Ctx>& ctx, Handle target, OnOk on_ok,
+            OnError on_error, Ts... args) {
   auto bridge = ctx->actors->bridge();
-  if (!target || !bridge) {
-    reply_error(done, {errc::unavailable,
-                       std::string{"the "} + what + " is restarting; retry"});
-    return;
-  }
+  if (!target || !bridge)
+    return on_error(
+        failure{errc::unavailable, "the node is restarting; retry"});
   auto timeout = ctx->actor_timeout;
-  caf::anon_send(bridge, bridge_job{[target, timeout, done, on_ok, args...](
+  caf::anon_send(bridge, bridge_job{[target, timeout, on_ok, on_error, args...](
                                         caf::event_based_actor* self) mutable {
                    self->request(target, timeout, std::move(args)...)
-                       .then([done, on_ok](R& result) { on_ok(result, done); },
-                             [done](caf::error& err) {
-                               reply_error(done, to_failure(err));
+                       .then([on_ok](R& result) mutable { on_ok(result); },
+                             [on_error](caf::error& err) mutable {
+                               on_error(to_failure(err));
                              });
                  }});
 }
 
-/// As `ask`, for an answer that can go on without this part: a missing
-/// target, a timeout or an error calls `on_missing()` instead of answering.
-template <class R, class Ctx, class Handle, class OnOk, class OnMissing,
-          class... Ts>
-void ask_or(const std::shared_ptr<const Ctx>& ctx, Handle target, OnOk on_ok,
-            OnMissing on_missing, Ts... args) {
-  auto bridge = ctx->actors->bridge();
-  if (!target || !bridge) return on_missing();
-  auto timeout = ctx->actor_timeout;
-  caf::anon_send(
-      bridge, bridge_job{[target, timeout, on_ok, on_missing,
-                          args...](caf::event_based_actor* self) mutable {
-        self->request(target, timeout, std::move(args)...)
-            .then([on_ok](R& result) mutable { on_ok(result); },
-                  [on_missing](caf::error&) mutable { on_missing(); });
-      }});
+/// `ask_or` for an answer that needs this part: calls `on_ok(result, done)`,
+/// or answers `done` with the error ("the <what> is restarting" when there
+/// is no actor to ask).
+template <class R, class Ctx, class Handle, class OnOk, class... Ts>
+void ask(const std::shared_ptr<const Ctx>& ctx, Handle target, const char* what,
+         responder done, OnOk on_ok, Ts... args) {
+  if (!target || !ctx->actors->bridge())
+    return reply_error(done, {errc::unavailable, std::string{"the "} + what +
+                                                     " is restarting; retry"});
+  ask_or<R>(
+      ctx, std::move(target),
+      [done, on_ok](R& result) mutable { on_ok(result, done); },
+      [done](const failure& f) { reply_error(done, f); }, std::move(args)...);
 }
 
 /// Adds the registry, discovery and node endpoints (docs/API.md) to `r`.

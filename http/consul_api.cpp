@@ -6,6 +6,7 @@
 
 #include "actors/bridge.hpp"
 #include "actors/protocol.hpp"
+#include "http/api.hpp"
 #include "http/api_util.hpp"
 #include "runtime/common/version.hpp"
 #include "runtime/consul/consul.hpp"
@@ -42,24 +43,6 @@ void reply_read(const responder& done, const json& j, uint64_t index) {
   res.set("X-Consul-LastContact", "0");
   res.set("X-Consul-Effective-Consistency", "leader");
   done(std::move(res));
-}
-
-/// Asks `target` for `R`; `on_ok(R&)` or `on_error(failure)`. Never blocks.
-template <class R, class Handle, class OnOk, class OnError, class... Ts>
-void ask_or(const ctx_ptr& ctx, Handle target, OnOk on_ok, OnError on_error,
-            Ts... args) {
-  auto bridge = ctx->actors->bridge();
-  if (!target || !bridge)
-    return on_error(
-        failure{errc::unavailable, "the node is restarting; retry"});
-  auto timeout = ctx->actor_timeout;
-  caf::anon_send(
-      bridge, bridge_job{[target, timeout, on_ok, on_error,
-                          args...](caf::event_based_actor* self) {
-        self->request(target, timeout, args...)
-            .then([on_ok](R& result) { on_ok(result); },
-                  [on_error](caf::error& err) { on_error(to_failure(err)); });
-      }});
 }
 
 /// Every instance of the catalog.

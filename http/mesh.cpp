@@ -304,7 +304,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
 
   void attempt() {
     ++attempts_;
-    sent_ = false;
+    instance_tried_ = false;
     retryable_ = false;
     nothing_sent_ = false;
     last_.reset();
@@ -394,7 +394,6 @@ class call_op : public std::enable_shared_from_this<call_op> {
     // in the callbacks that follow it.
     grant_ = std::move(*r);
     auto& grant = grant_;
-    instance_ = grant.grant.id;
     auto budget =
         attempt_budget(m_->time->now(), deadline_, policy_.try_timeout());
     if (!budget) {
@@ -424,7 +423,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
       loop_.report(grant.breaker, {grant.grant.generation, failed,
                                    static_cast<int64_t>(took.count())});
     release(grant, false);
-    sent_ = true;
+    instance_tried_ = true;
     if (client_.recording()) end_client_span(res);
     client_.end();
     if (res.ok) {
@@ -512,7 +511,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
     ++retries_;
     // The next attempt avoids the instances tried (recorded only now: a
     // call that is not retried never needs the list).
-    if (sent_) tried_.push_back(grant_.grant.id);
+    if (instance_tried_) tried_.push_back(grant_.grant.id);
     auto t = std::make_shared<net::steady_timer>(loop_.ioc, *wait);
     t->async_wait([t, self = shared_from_this()](boost::system::error_code) {
       self->attempt();
@@ -528,7 +527,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
     else
       x.error = std::move(r).error();
     x.attempts = attempts_;
-    x.instance = instance_;
+    x.instance = grant_.grant.id;  // the last attempt's (empty: none granted)
     // The call ends here: its id moves to the result (no attempt reads it
     // after this; the spans took their copies when they started).
     x.correlation_id = std::move(req_.correlation_id);
@@ -694,8 +693,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
   /// This call's service in the loop's counts; null: not counted.
   mesh_stats::service_entry* stats_ = nullptr;
   std::vector<std::string> tried_;  ///< instances the retries avoid
-  bool sent_ = false;  ///< this attempt went to `grant_`'s instance
-  std::string instance_;
+  bool instance_tried_ = false;     ///< this attempt went to `grant_`'s
   // What the last attempt left for the retry decision.
   bool retryable_ = false;
   bool nothing_sent_ = false;

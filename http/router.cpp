@@ -143,15 +143,13 @@ void router::dispatch(request&& req, responder done) const {
       method == beast_http::verb::head ? beast_http::verb::get : method;
   std::string allow;
   // Only the routes that can match: those of the path's first segment,
-  // and those that start with a parameter (every route for "/").
+  // and those that start with a parameter or `*` (the only ones for "/").
   const std::vector<uint16_t>* indices = &open_first_;
   if (!segments.empty()) {
     if (auto* c = candidates(segments.front())) indices = c;
   }
-  bool all = segments.empty();
-  auto count = all ? routes_.size() : indices->size();
-  for (size_t n = 0; n < count; ++n) {
-    auto& r = routes_[all ? n : (*indices)[n]];
+  for (auto index : *indices) {
+    auto& r = routes_[index];
     if (r.wildcard ? segments.size() < r.segments.size()
                    : segments.size() != r.segments.size())
       continue;

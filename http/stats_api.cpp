@@ -299,7 +299,7 @@ void finish_metrics(const ctx_ptr& ctx, std::string text,
                                std::move(state->second), done);
             });
       },
-      [ctx, state, done] {
+      [ctx, state, done](const failure&) {
         state->second.emplace_back("mesh", false);
         finish_with_node(ctx, std::move(state->first), std::move(state->second),
                          done);

@@ -329,9 +329,9 @@ class exchange : public std::enable_shared_from_this<exchange> {
     parser_.emplace(pool_->options.response_limit);
     if (method_ == bhttp::verb::head) parser_->skip(true);
     // The header first: a declared length over the limit fails before any
-    // of the body is downloaded. (Boost 1.74's parser skips its own length
-    // check when header and body arrive in one read, so we check here and
-    // once more after the body.)
+    // of the body is downloaded (Boost 1.74's parser skips its own length
+    // check when header and body arrive in one read). The reader checks the
+    // body's size as each piece arrives.
     parser_->eager(false);
     async_read_http(*stream_, buffer_, *parser_, read_until::header,
                     shared_from_this(), [this](beast::error_code ec) {

@@ -570,6 +570,10 @@ std::optional<failure> node::start() {
     spdlog::info("consul-compatible API: consul-http={}",
                  endpoint{d.cfg.consul_http->host, *cport}.to_string());
   }
+  if (!message_guard_active())
+    spdlog::warn(
+        "cluster: the guard around CAF's message deserializer is not in "
+        "force: a malformed message from a peer could stop this node");
   // The cluster port: CAF's middleman, publishing this node's gateway, the
   // one handle other nodes hold (actors/cluster_gateway.hpp). It opens after
   // every HTTP listener is bound, so a node that cannot start never opens
@@ -578,10 +582,6 @@ std::optional<failure> node::start() {
   // in the same turn of the broker cancels its registration with the event
   // loop before it is made, and the acceptor, which holds a reference to
   // itself until the loop lets it go, is then never freed.
-  if (!message_guard_active())
-    spdlog::warn(
-        "cluster: the guard around CAF's message deserializer is not in "
-        "force: a malformed message from a peer could stop this node");
   d.gateway = spawn_cluster_gateway(d.sys, {[dir] { return dir->cluster(); },
                                             [dir] { return dir->registry(); },
                                             d.meter, d.cfg.cluster_secret});

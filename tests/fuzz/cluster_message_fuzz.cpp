@@ -90,8 +90,9 @@ void receive(const caf::message& msg) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // CAF throws on some malformed input (a variant's type index out of
-  // range); the node's guard turns that into an error, as here. Without the
-  // guard every such input would abort this run.
+  // range); the node's guard turns that into an error, which `caf::inspect`
+  // returns below as the middleman's BASP workers see it. Without the guard
+  // every such input would abort this run.
   static const bool guarded = message_guard_active();
   if (!guarded) {
     std::fputs("the message guard is not in force in this binary\n", stderr);
@@ -101,7 +102,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   caf::message msg;
   caf::binary_deserializer source{system, reinterpret_cast<const char*>(data),
                                   size};
-  if (source(msg)) return 0;  // refused: the middleman drops the message
+  if (caf::inspect(source, msg)) return 0;  // refused: the middleman drops it
   receive(msg);
   // CAF 0.17's serializer loops forever on an infinite float or double
   // (`detail::pack754` halves infinity until it is below 2), and its

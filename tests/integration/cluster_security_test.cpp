@@ -56,6 +56,16 @@ bool has_instance(const agent& a, const std::string& name,
   return false;
 }
 
+/// Registers orders-1 on `a` and awaits it on `b`.
+void expect_replicated(const agent& a, const agent& b) {
+  ASSERT_EQ(http(a.http(), "POST", "/api/services",
+                 instance("orders", "orders-1").dump())
+                .status,
+            201u);
+  EXPECT_TRUE(
+      eventually([&] { return has_instance(b, "orders", "orders-1"); }, 3s));
+}
+
 /// A directory removed at the end of the test.
 struct temp_dir {
   fs::path path;
@@ -80,12 +90,7 @@ TEST(cluster_security, nodes_that_share_the_secret_join) {
                          "--join", cluster_addr(a)});
   EXPECT_TRUE(eventually([&] { return sees_alive(a, "b"); }, 5s));
   EXPECT_TRUE(eventually([&] { return sees_alive(b, "a"); }, 5s));
-  ASSERT_EQ(http(a.http(), "POST", "/api/services",
-                 instance("orders", "orders-1").dump())
-                .status,
-            201u);
-  EXPECT_TRUE(
-      eventually([&] { return has_instance(b, "orders", "orders-1"); }, 3s));
+  ASSERT_NO_FATAL_FAILURE(expect_replicated(a, b));
 }
 
 TEST(cluster_security, a_node_that_does_not_know_the_secret_learns_nothing) {
@@ -261,12 +266,7 @@ TEST(cluster_security,
   EXPECT_TRUE(eventually([&] { return sees_alive(a, "b"); }, 5s))
       << a.proc->err() << b.proc->err();
   EXPECT_TRUE(eventually([&] { return sees_alive(b, "a"); }, 5s));
-  ASSERT_EQ(http(a.http(), "POST", "/api/services",
-                 instance("orders", "orders-1").dump())
-                .status,
-            201u);
-  EXPECT_TRUE(
-      eventually([&] { return has_instance(b, "orders", "orders-1"); }, 3s));
+  ASSERT_NO_FATAL_FAILURE(expect_replicated(a, b));
   // The cluster port speaks TLS only: a plain node cannot join.
   auto plain =
       agent::start({"--node-name", "plain", "--join", cluster_addr(a)});
@@ -370,11 +370,6 @@ TEST(cluster_security, a_peer_that_sends_a_malformed_message_stops_nothing) {
   // The node goes on: it answers, keeps its member, and replicates.
   EXPECT_FALSE(a.proc->wait(0ms).has_value());
   EXPECT_EQ(http(a.http(), "GET", "/health").status, 200u);
-  ASSERT_EQ(http(a.http(), "POST", "/api/services",
-                 instance("orders", "orders-1").dump())
-                .status,
-            201u);
-  EXPECT_TRUE(
-      eventually([&] { return has_instance(b, "orders", "orders-1"); }, 3s));
+  ASSERT_NO_FATAL_FAILURE(expect_replicated(a, b));
   EXPECT_TRUE(sees_alive(b, "a"));
 }
