@@ -12,6 +12,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/intrusive/list.hpp>
 
 #include "http/headers.hpp"
 #include "http/read_loop.hpp"
@@ -119,11 +120,50 @@ struct pooled {
   std::chrono::steady_clock::time_point idle_since;
 };
 
+using clock_type = std::chrono::steady_clock;
+
+/// What the pool's deadline sweep knows of an exchange in flight: a link
+/// in its list (undone when the exchange is destroyed) and a time point.
+class watched
+    : public boost::intrusive::list_base_hook<
+          boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+ public:
+  /// Until when the pool lets the exchange run.
+  clock_type::time_point until = clock_type::time_point::max();
+
+  /// The time is up: fail the operation in progress.
+  virtual void expire() = 0;
+
+ protected:
+  ~watched() = default;
+};
+
 }  // namespace
 
 struct upstream_pool::impl : std::enable_shared_from_this<impl> {
   impl(net::io_context& ioc, upstream_options options)
-      : ioc(ioc), options(options) {}
+      : ioc(ioc), options(options), sweep_timer(ioc.get_executor()) {}
+
+  /// Watches `x` (linked now if it is not yet) until its deadline, which
+  /// it may move while it runs. The timer is re-armed only for a deadline
+  /// earlier than the one it waits for (as HAProxy requeues its timeouts).
+  void watch(watched& x, clock_type::time_point deadline);
+
+  /// Expires the exchanges whose deadline has passed and waits for the
+  /// earliest of the others.
+  void sweep();
+
+  void arm(clock_type::time_point at) {
+    sweep_at = at;
+    sweep_timer.expires_at(at);  // cancels the wait in progress, if any
+    sweep_timer.async_wait(
+        [w = weak_from_this()](boost::system::error_code ec) {
+          auto self = w.lock();
+          if (ec || !self) return;
+          self->sweep_at = clock_type::time_point::max();
+          self->sweep();
+        });
+  }
 
   /// Takes a live idle connection to `key`, if any, and its read buffer
   /// (moved into `buffer`).
@@ -188,12 +228,21 @@ struct upstream_pool::impl : std::enable_shared_from_this<impl> {
   mutable std::mutex mtx;
   std::map<std::string, std::vector<pooled>> idle;
   std::chrono::steady_clock::time_point last_prune{};
+
+  // The exchanges in flight and their deadlines: touched only on the
+  // loop's thread. One timer for all of them, not one armed and cancelled
+  // per exchange.
+  boost::intrusive::list<watched, boost::intrusive::constant_time_size<false>>
+      in_flight;
+  timer_t sweep_timer;
+  clock_type::time_point sweep_at = clock_type::time_point::max();
 };
 
 namespace {
 
 /// One exchange: pick or open a connection, write, read, pool or close.
-class exchange : public std::enable_shared_from_this<exchange> {
+class exchange final : public std::enable_shared_from_this<exchange>,
+                       public watched {
  public:
   exchange(std::shared_ptr<upstream_pool::impl> pool, endpoint target,
            const upstream_request& req, upstream_pool::callback done)
@@ -203,8 +252,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
         method_(req.method),
         timeout_(req.timeout),
         done_(std::move(done)),
-        deadline_(std::chrono::steady_clock::now() + req.timeout),
-        timer_(pool_->ioc.get_executor()) {
+        deadline_(std::chrono::steady_clock::now() + req.timeout) {
     // The request head as one string: Beast's message serializer walks a
     // buffer sequence per field and cost a fifth of the proxy's own
     // instructions (docs/BENCHMARKS.md). HTTP/1.1 keeps the connection
@@ -240,8 +288,9 @@ class exchange : public std::enable_shared_from_this<exchange> {
   }
 
   void start() {
-    // One timer for the whole exchange (a connect has a shorter one first).
-    arm(deadline_);
+    // One deadline for the whole exchange (a connect has a shorter one
+    // first), swept by the pool.
+    pool_->watch(*this, deadline_);
     if (auto s = pool_->take(key_, buffer_)) {
       stream_ = std::move(s);
       reused_ = true;
@@ -251,17 +300,15 @@ class exchange : public std::enable_shared_from_this<exchange> {
   }
 
  private:
-  /// (Re)arms the timer: when it fires, the socket is closed and the
-  /// operation in progress fails with `operation_aborted`.
-  void arm(std::chrono::steady_clock::time_point at) {
-    timer_.expires_at(at);
-    timer_.async_wait([self = shared_from_this(), at](beast::error_code ec) {
-      if (ec || self->finished_ || self->timer_.expiry() != at) return;
-      self->timed_out_ = true;
-      beast::error_code ignored;
-      if (self->stream_) self->stream_->close(ignored);
-      if (self->resolver_) self->resolver_->cancel();
-    });
+  /// The deadline passed (called by the pool's sweep, which has unlinked
+  /// it): closing the socket fails the operation in progress with
+  /// `operation_aborted`.
+  void expire() override {
+    if (finished_) return;
+    timed_out_ = true;
+    beast::error_code ignored;
+    if (stream_) stream_->close(ignored);
+    if (resolver_) resolver_->cancel();
   }
 
   void connect() {
@@ -269,7 +316,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
     stream_ = std::make_unique<socket_t>(pool_->ioc.get_executor());
     auto connect_by = std::min(deadline_, std::chrono::steady_clock::now() +
                                               pool_->options.connect_timeout);
-    if (connect_by < deadline_) arm(connect_by);
+    if (connect_by < deadline_) pool_->watch(*this, connect_by);
     beast::error_code ec;
     auto addr = net::ip::make_address(target_.host, ec);
     if (!ec) {
@@ -309,7 +356,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
                           "connect: " + ec.message());
     beast::error_code ignored;
     stream_->set_option(tcp::no_delay{true}, ignored);
-    if (timer_.expiry() != deadline_) arm(deadline_);
+    if (until != deadline_) pool_->watch(*this, deadline_);
     send();
   }
 
@@ -359,7 +406,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
     r.response = std::move(parser_->get());
     r.response.reused_connection = reused_;
     finished_ = true;
-    timer_.cancel();
+    unlink();
     if (parser_->keep_alive())  // false too when the body ran to the close
       pool_->give_back(key_, std::move(stream_), std::move(buffer_));
     done_(std::move(r));
@@ -395,7 +442,7 @@ class exchange : public std::enable_shared_from_this<exchange> {
 
   void finish_error(upstream_error::kind what, std::string message) {
     finished_ = true;
-    timer_.cancel();
+    unlink();
     if (stream_) {
       beast::error_code ignored;
       stream_->close(ignored);
@@ -420,7 +467,6 @@ class exchange : public std::enable_shared_from_this<exchange> {
   head_string head_{arena_allocator<char>{&head_arena_}};
   std::string body_;
   std::unique_ptr<socket_t> stream_;
-  timer_t timer_;
   std::optional<resolver_t> resolver_;
   bool timed_out_ = false;
   bool finished_ = false;
@@ -430,6 +476,28 @@ class exchange : public std::enable_shared_from_this<exchange> {
 };
 
 }  // namespace
+
+void upstream_pool::impl::watch(watched& x, clock_type::time_point deadline) {
+  x.until = deadline;
+  if (!x.is_linked()) in_flight.push_back(x);
+  if (deadline < sweep_at) arm(deadline);
+}
+
+void upstream_pool::impl::sweep() {
+  auto now = clock_type::now();
+  auto next = clock_type::time_point::max();
+  for (auto i = in_flight.begin(); i != in_flight.end();) {
+    auto& x = *i;
+    if (x.until <= now) {
+      i = in_flight.erase(i);
+      x.expire();  // posts the failures: the list is not touched here
+    } else {
+      next = std::min(next, x.until);
+      ++i;
+    }
+  }
+  if (next != clock_type::time_point::max()) arm(next);
+}
 
 upstream_pool::upstream_pool(net::io_context& ioc, upstream_options options)
     : impl_(std::make_shared<impl>(ioc, options)) {}

@@ -44,6 +44,22 @@ class client {
                [&p](upstream_result r) { p.set_value(std::move(r)); });
     return p.get_future().get();
   }
+  /// Sends without waiting; the future holds the result and how long it
+  /// took from the send.
+  std::future<std::pair<upstream_result, std::chrono::milliseconds>> send(
+      uint16_t port, upstream_request req) {
+    auto p = std::make_shared<
+        std::promise<std::pair<upstream_result, std::chrono::milliseconds>>>();
+    auto f = p->get_future();
+    auto start = std::chrono::steady_clock::now();
+    pool_.send(
+        {"127.0.0.1", port}, std::move(req), [p, start](upstream_result r) {
+          p->set_value({std::move(r),
+                        std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - start)});
+        });
+    return f;
+  }
   upstream_pool& pool() { return pool_; }
 
  private:
@@ -171,6 +187,37 @@ TEST(upstream, the_per_try_timeout_holds) {
   EXPECT_EQ(r.error.what, upstream_error::kind::timeout) << r.error.message;
   EXPECT_GE(took, std::chrono::milliseconds{150});
   EXPECT_LT(took, std::chrono::milliseconds{400});
+  EXPECT_EQ(e.proc->stop(SIGTERM), 0);
+}
+
+// The pool sweeps the deadlines of its exchanges with one timer, re-armed
+// only for an earlier deadline: a short timeout sent behind a long one must
+// still hold, the next one after it too, and expiring them must leave the
+// long one running.
+TEST(upstream, each_exchange_keeps_its_own_deadline) {
+  auto e = echo::start();
+  ASSERT_TRUE(e.proc);
+  http({"127.0.0.1", e.port}, "POST", "/control", R"({"delayMs": 1000})");
+  client c;
+  auto with_timeout = [](std::chrono::milliseconds t) {
+    auto r = get("/slow");
+    r.timeout = t;
+    return r;
+  };
+  auto slow = c.send(e.port, with_timeout(std::chrono::seconds{4}));
+  auto first = c.send(e.port, with_timeout(std::chrono::milliseconds{150}));
+  auto second = c.send(e.port, with_timeout(std::chrono::milliseconds{400}));
+  for (auto [f, timeout] : {std::pair{&first, 150}, std::pair{&second, 400}}) {
+    auto [r, took] = f->get();
+    ASSERT_FALSE(r.ok) << "the " << timeout << " ms exchange";
+    EXPECT_EQ(r.error.what, upstream_error::kind::timeout) << r.error.message;
+    EXPECT_GE(took.count(), timeout);
+    EXPECT_LT(took.count(), timeout + 250);
+  }
+  auto [r, took] = slow.get();
+  ASSERT_TRUE(r.ok) << r.error.message;
+  EXPECT_EQ(r.response.status, 200u);
+  EXPECT_GE(took.count(), 1000);
   EXPECT_EQ(e.proc->stop(SIGTERM), 0);
 }
 
