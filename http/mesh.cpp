@@ -159,9 +159,10 @@ struct mesh_caller::impl {
     return i->second;
   }
 
-  void count_request(const std::string& service, const call_policy& p) {
+  void count_request(const std::string& service, const call_policy& p,
+                     clock::time_point now) {
     std::lock_guard<std::mutex> guard{budget_mtx};
-    budget(service, p).on_request(time->now());
+    budget(service, p).on_request(now);
   }
 
   bool allow_retry(const std::string& service, const call_policy& p) {
@@ -181,9 +182,10 @@ struct mesh_caller::impl {
   bool counting = true;           ///< false: no mesh metrics at all
 
   /// The current second of the node's steady clock (the rings' time).
-  int64_t second() const {
+  int64_t second() const { return second_of(time->now()); }
+  static int64_t second_of(clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::seconds>(
-               time->now().time_since_epoch())
+               t.time_since_epoch())
         .count();
   }
 };
@@ -208,7 +210,9 @@ class call_op : public std::enable_shared_from_this<call_op> {
 
   void start() {
     started_ = std::chrono::steady_clock::now();
-    deadline_ = m_->time->now() + policy_.timeout;
+    // The mesh's clock is read once per event and passed down.
+    auto now = m_->time->now();
+    deadline_ = now + policy_.timeout;
     if (m_->spans) start_server_span();
     prepare();
     if (server_.recording()) {
@@ -218,7 +222,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
         server_.set_attribute(known_attribute::client_address,
                               req_.client_addr);
     }
-    m_->count_request(req_.service, policy_);
+    m_->count_request(req_.service, policy_, now);
     retry_ = retry_options_for(policy_);
     // `plan_retry` calls it only while this call runs: a plain pointer,
     // which fits in std::function's own buffer.
@@ -231,8 +235,8 @@ class call_op : public std::enable_shared_from_this<call_op> {
       return false;
     };
     backoff_.emplace(retry_.backoff, detail::seed_of(retry_));
-    if (retry_.timeout) retry_deadline_ = m_->time->now() + *retry_.timeout;
-    attempt();
+    if (retry_.timeout) retry_deadline_ = now + *retry_.timeout;
+    attempt(now);
   }
 
  private:
@@ -302,7 +306,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
     upstream_.body = std::move(req_.body);
   }
 
-  void attempt() {
+  void attempt(clock::time_point now) {
     ++attempts_;
     instance_tried_ = false;
     retryable_ = false;
@@ -322,7 +326,8 @@ class call_op : public std::enable_shared_from_this<call_op> {
         std::shared_ptr<call_op> op;
         ~once() {  // called or dropped: look again on the loop
           if (!op) return;
-          net::post(op->loop_.ioc, [op = op] { op->attempt(); });
+          net::post(op->loop_.ioc,
+                    [op = op] { op->attempt(op->m_->time->now()); });
         }
       };
       auto o = std::make_shared<once>();
@@ -338,8 +343,8 @@ class call_op : public std::enable_shared_from_this<call_op> {
       ++stats_->figures.in_flight;
     }
     if (!m_->dispatch_via_actor) {
-      if (auto now = bulkhead.gate->try_acquire(tried_, m_->time->now()))
-        return on_grant(std::move(*now));
+      if (auto granted = bulkhead.gate->try_acquire(tried_, now))
+        return on_grant(std::move(*granted), now);
     }
     // A queued call (or any call on the actor path) is answered from
     // another thread; if the bulkhead goes away first it drops the
@@ -361,7 +366,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
     grant_fn later{[g](expected<mesh_grant> r) {
       g->called = true;
       net::post(g->op->loop_.ioc, [op = g->op, r = std::move(r)]() mutable {
-        op->on_grant(std::move(r));
+        op->on_grant(std::move(r), op->m_->time->now());
       });
     }};
     if (m_->dispatch_via_actor) {
@@ -369,10 +374,10 @@ class call_op : public std::enable_shared_from_this<call_op> {
                      std::move(later));
       return;
     }
-    auto now = bulkhead.gate->acquire(tried_, later, m_->time->now());
-    if (now) {
+    auto granted = bulkhead.gate->acquire(tried_, later, now);
+    if (granted) {
       g->called = true;
-      return on_grant(std::move(*now));
+      return on_grant(std::move(*granted), now);
     }
     // Waiting: the bulkhead actor runs the queue's timer.
     caf::anon_send(bulkhead.actor, tick_atom::value, uint64_t{0});
@@ -384,7 +389,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
                 "service '" + req_.service + "' has no instances"});
   }
 
-  void on_grant(expected<mesh_grant> r) {
+  void on_grant(expected<mesh_grant> r, clock::time_point now) {
     if (!r) {
       if (stats_ && r.error().code == errc::bulkhead_full)
         ++stats_->figures.bulkhead_rejections;
@@ -394,8 +399,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
     // in the callbacks that follow it.
     grant_ = std::move(*r);
     auto& grant = grant_;
-    auto budget =
-        attempt_budget(m_->time->now(), deadline_, policy_.try_timeout());
+    auto budget = attempt_budget(now, deadline_, policy_.try_timeout());
     if (!budget) {
       release(grant, true);
       return attempt_finished(
@@ -403,22 +407,23 @@ class call_op : public std::enable_shared_from_this<call_op> {
     }
     upstream_.timeout = std::chrono::ceil<std::chrono::milliseconds>(*budget);
     if (m_->spans) start_client_span(grant);
-    auto sent = std::chrono::steady_clock::now();
+    sent_ = std::chrono::steady_clock::now();
     ++loop_.attempts_in_flight;
+    // Only the call's pointer: it fits in std::function's own buffer.
     loop_.pool.send(grant.grant.address, upstream_,
-                    [self = shared_from_this(), sent](upstream_result res) {
-                      self->on_result(std::move(res), sent);
+                    [self = shared_from_this()](upstream_result res) {
+                      self->on_result(std::move(res));
                     });
   }
 
-  void on_result(upstream_result res,
-                 std::chrono::steady_clock::time_point sent) {
+  void on_result(upstream_result res) {
     const auto& grant = grant_;
     auto took = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - sent);
+        std::chrono::steady_clock::now() - sent_);
+    auto now = m_->time->now();
     bool failed = !res.ok || is_failure_status(res.response.status);
     --loop_.attempts_in_flight;
-    if (stats_) count_attempt(grant, res, took);
+    if (stats_) count_attempt(grant, res, took, now);
     if (grant.breaker)
       loop_.report(grant.breaker, {grant.grant.generation, failed,
                                    static_cast<int64_t>(took.count())});
@@ -429,13 +434,14 @@ class call_op : public std::enable_shared_from_this<call_op> {
     if (res.ok) {
       auto result = to_result(std::move(res.response));
       if (!is_retryable_status(result.status))
-        return attempt_finished(std::move(result));
+        return attempt_finished(std::move(result), now);
       retryable_ = true;
       auto status = result.status;
       last_ = std::move(result);
       return attempt_finished(
           failure{errc::bad_gateway,
-                  "the upstream answered " + std::to_string(status)});
+                  "the upstream answered " + std::to_string(status)},
+          now);
     }
     using kind = upstream_error::kind;
     auto where = "instance " + grant.grant.id + " (" +
@@ -444,39 +450,40 @@ class call_op : public std::enable_shared_from_this<call_op> {
       case kind::connect:
         retryable_ = nothing_sent_ = true;
         return attempt_finished(
-            failure{errc::bad_gateway, where + res.error.message});
+            failure{errc::bad_gateway, where + res.error.message}, now);
       case kind::reset:
         retryable_ = true;
         return attempt_finished(
-            failure{errc::bad_gateway, where + res.error.message});
+            failure{errc::bad_gateway, where + res.error.message}, now);
       case kind::timeout:
         retryable_ = true;  // a per-try timeout; the deadline stops it anyway
-        if (m_->time->now() >= deadline_)
+        if (now >= deadline_)
           return attempt_finished(
-              failure{errc::deadline_exceeded, deadline_message()});
+              failure{errc::deadline_exceeded, deadline_message()}, now);
         return attempt_finished(
             failure{errc::deadline_exceeded,
                     where + "no answer within the per-try timeout of " +
-                        std::to_string(policy_.try_timeout().count()) + "ms"});
+                        std::to_string(policy_.try_timeout().count()) + "ms"},
+            now);
       case kind::too_large:
       case kind::protocol:
         return attempt_finished(
-            failure{errc::bad_gateway, where + res.error.message});
+            failure{errc::bad_gateway, where + res.error.message}, now);
     }
   }
 
   void count_attempt(const mesh_grant& grant, const upstream_result& res,
-                     std::chrono::microseconds took) {
+                     std::chrono::microseconds took, clock::time_point now) {
     using kind = upstream_error::kind;
     auto result = res.ok ? result_of_status(res.response.status)
                   : res.error.what == kind::timeout
                       ? mesh_outcome::deadline_exceeded
                       : mesh_outcome::bad_gateway;
-    mesh_stats::attempt_finished(*stats_, grant.grant.id, m_->second(), result,
-                                 static_cast<double>(took.count()) / 1e6,
-                                 res.ok && res.response.reused_connection,
-                                 res.ok,
-                                 !res.ok && res.error.what == kind::timeout);
+    mesh_stats::attempt_finished(
+        *stats_, grant.grant.id, mesh_caller::impl::second_of(now), result,
+        static_cast<double>(took.count()) / 1e6,
+        res.ok && res.response.reused_connection, res.ok,
+        !res.ok && res.error.what == kind::timeout);
   }
 
   void release(const mesh_grant& grant, bool unused) {
@@ -504,21 +511,25 @@ class call_op : public std::enable_shared_from_this<call_op> {
 
   /// The end of an attempt: the call's end, or a wait and the next one.
   void attempt_finished(expected<mesh_result>&& r) {
-    if (r) return finish(std::move(r));
-    auto wait = detail::plan_retry(retry_, *backoff_, retries_, r.error(),
-                                   m_->time->now(), retry_deadline_);
-    if (!wait) return finish(std::move(r));
+    attempt_finished(std::move(r), m_->time->now());
+  }
+
+  void attempt_finished(expected<mesh_result>&& r, clock::time_point now) {
+    if (r) return finish(std::move(r), now);
+    auto wait = detail::plan_retry(retry_, *backoff_, retries_, r.error(), now,
+                                   retry_deadline_);
+    if (!wait) return finish(std::move(r), now);
     ++retries_;
     // The next attempt avoids the instances tried (recorded only now: a
     // call that is not retried never needs the list).
     if (instance_tried_) tried_.push_back(grant_.grant.id);
     auto t = std::make_shared<net::steady_timer>(loop_.ioc, *wait);
     t->async_wait([t, self = shared_from_this()](boost::system::error_code) {
-      self->attempt();
+      self->attempt(self->m_->time->now());
     });
   }
 
-  void finish(expected<mesh_result>&& r) {
+  void finish(expected<mesh_result>&& r, clock::time_point now) {
     mesh_result x;
     if (r)
       x = std::move(*r);
@@ -538,7 +549,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
     if (stats_) {
       --stats_->figures.in_flight;
       mesh_stats::call_finished(
-          *stats_, m_->second(),
+          *stats_, mesh_caller::impl::second_of(now),
           x.error ? result_of_error(x.error->code) : result_of_status(x.status),
           x.attempts, static_cast<double>(x.duration.count()) / 1e6);
     }
@@ -680,6 +691,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
   bool idempotent_ = true;
   upstream_request upstream_;
   std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point sent_;  ///< the current attempt's
   clock::time_point deadline_;
   uint32_t attempts_ = 0;
   // The retries: the policy's options, the waits, the deadline over all.

@@ -168,11 +168,11 @@ struct upstream_pool::impl : std::enable_shared_from_this<impl> {
   /// Takes a live idle connection to `key`, if any, and its read buffer
   /// (moved into `buffer`).
   std::unique_ptr<socket_t> take(const std::string& key,
-                                 beast::flat_buffer& buffer) {
+                                 beast::flat_buffer& buffer,
+                                 clock_type::time_point now) {
     std::lock_guard<std::mutex> guard{mtx};
     auto i = idle.find(key);
     if (i == idle.end()) return nullptr;
-    auto now = std::chrono::steady_clock::now();
     while (!i->second.empty()) {
       auto p = std::move(i->second.back());
       i->second.pop_back();
@@ -188,20 +188,19 @@ struct upstream_pool::impl : std::enable_shared_from_this<impl> {
   /// closes it if the pool is full.
   void give_back(const std::string& key, std::unique_ptr<socket_t> s,
                  beast::flat_buffer&& buffer) {
+    auto now = clock_type::now();
     std::lock_guard<std::mutex> guard{mtx};
-    prune_locked();
+    prune_locked(now);
     auto& xs = idle[key];
     if (xs.size() >= options.max_idle_per_host)
       return;        // closed on destruction
     buffer.clear();  // bytes past the answer are not ours to keep
-    xs.push_back(
-        {std::move(s), std::move(buffer), std::chrono::steady_clock::now()});
+    xs.push_back({std::move(s), std::move(buffer), now});
   }
 
   /// Drops idle connections past their time for every key, at most once a
   /// second, so hosts that are never called again do not keep descriptors.
-  void prune_locked() {
-    auto now = std::chrono::steady_clock::now();
+  void prune_locked(clock_type::time_point now) {
     if (now - last_prune < std::chrono::seconds{1}) return;
     last_prune = now;
     for (auto i = idle.begin(); i != idle.end();) {
@@ -245,14 +244,16 @@ class exchange final : public std::enable_shared_from_this<exchange>,
                        public watched {
  public:
   exchange(std::shared_ptr<upstream_pool::impl> pool, endpoint target,
-           const upstream_request& req, upstream_pool::callback done)
+           const upstream_request& req, upstream_pool::callback done,
+           clock_type::time_point now)
       : pool_(std::move(pool)),
         target_(std::move(target)),
         key_(target_.to_string()),
         method_(req.method),
         timeout_(req.timeout),
         done_(std::move(done)),
-        deadline_(std::chrono::steady_clock::now() + req.timeout) {
+        started_(now),
+        deadline_(now + req.timeout) {
     // The request head as one string: Beast's message serializer walks a
     // buffer sequence per field and cost a fifth of the proxy's own
     // instructions (docs/BENCHMARKS.md). HTTP/1.1 keeps the connection
@@ -291,7 +292,7 @@ class exchange final : public std::enable_shared_from_this<exchange>,
     // One deadline for the whole exchange (a connect has a shorter one
     // first), swept by the pool.
     pool_->watch(*this, deadline_);
-    if (auto s = pool_->take(key_, buffer_)) {
+    if (auto s = pool_->take(key_, buffer_, started_)) {
       stream_ = std::move(s);
       reused_ = true;
       return send();
@@ -458,7 +459,8 @@ class exchange final : public std::enable_shared_from_this<exchange>,
   bhttp::verb method_;
   std::chrono::milliseconds timeout_;
   upstream_pool::callback done_;
-  std::chrono::steady_clock::time_point deadline_;
+  clock_type::time_point started_;
+  clock_type::time_point deadline_;
   /// The request line and headers, serialised: up to head_reserve bytes
   /// in head_space_, longer ones on the heap.
   static constexpr size_t head_reserve = 480;
@@ -506,7 +508,8 @@ upstream_pool::~upstream_pool() = default;
 
 void upstream_pool::send(const endpoint& target, const upstream_request& req,
                          callback done) {
-  auto x = std::make_shared<exchange>(impl_, target, req, std::move(done));
+  auto x = std::make_shared<exchange>(impl_, target, req, std::move(done),
+                                      clock_type::now());
   // Start on an I/O thread: inline when called from one (the mesh's hot
   // path), else posted (health probes come from actor threads). A pooled
   // connection is used by one exchange at a time, so starting it from any
