@@ -19,6 +19,7 @@
 #include "http/upstream.hpp"
 #include "runtime/common/clock.hpp"
 #include "runtime/common/error.hpp"
+#include "runtime/common/inline_function.hpp"
 #include "runtime/mesh/mesh_policy.hpp"
 #include "runtime/metrics/mesh_stats.hpp"
 #include "runtime/tracing/tracer.hpp"
@@ -65,7 +66,7 @@ struct mesh_result {
 /// on asio timers within the overall deadline. Never blocks a thread.
 class mesh_caller {
  public:
-  using callback = std::function<void(mesh_result)>;
+  using callback = inline_function<void(mesh_result)>;
 
   /// `loops`: the HTTP front end's event loops, each run by one thread; a
   /// call runs on the loop of the thread that starts it, with that loop's

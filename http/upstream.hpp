@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http/verb.hpp>
 
+#include "runtime/common/inline_function.hpp"
 #include "runtime/config/config.hpp"
 
 namespace valmesh::web {
@@ -77,7 +78,7 @@ struct upstream_options {
 /// connection, if its method is idempotent.
 class upstream_pool {
  public:
-  using callback = std::function<void(upstream_result)>;
+  using callback = inline_function<void(upstream_result)>;
 
   upstream_pool(boost::asio::io_context& ioc, upstream_options options = {});
   ~upstream_pool();
