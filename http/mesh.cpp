@@ -263,8 +263,14 @@ class call_op : public std::enable_shared_from_this<call_op> {
           break;
       }
     }
-    if (req_.correlation_id.empty())
-      req_.correlation_id = cid && !cid->empty() ? *cid : make_correlation_id();
+    // Two branches, not `cid ? *cid : make_correlation_id()`: that
+    // expression is a const string, which is assigned by copy.
+    if (req_.correlation_id.empty()) {
+      if (cid && !cid->empty())
+        req_.correlation_id = *cid;
+      else
+        req_.correlation_id = make_correlation_id();
+    }
     upstream_.method = req_.method;
     upstream_.target = req_.target;
     // The mesh's own headers, as lines after the client's (read above, so

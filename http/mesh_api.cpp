@@ -28,12 +28,9 @@ void stamp(Message& res, const mesh_result& r) {
 
 /// The upstream's headers and the mesh's own, as header lines: what
 /// `stamp` makes of a response with the upstream's headers inserted (the
-/// mesh's replace any of the same name).
-std::string stamped_fields(const mesh_result& r) {
-  std::string out;
-  size_t size = 128 + r.correlation_id.size() + r.instance.size();
-  for (auto& [k, v] : r.headers) size += k.size() + v.size() + 4;
-  out.reserve(size);
+/// mesh's replace any of the same name). Written over `out`.
+void stamp_fields(const mesh_result& r, std::string& out) {
+  out.clear();
   auto line = [&out](std::string_view k, std::string_view v) {
     out.append(k).append(": "sv).append(v).append("\r\n"sv);
   };
@@ -48,7 +45,6 @@ std::string stamped_fields(const mesh_result& r) {
   line("X-Correlation-ID", r.correlation_id);
   line("X-Valmesh-Attempts", std::to_string(r.attempts));
   if (!r.instance.empty()) line("X-Valmesh-Instance", r.instance);
-  return out;
 }
 
 /// The mesh's own failure as a JSON error, with the mesh's headers.
@@ -79,7 +75,11 @@ void proxy(mesh_caller& mesh, request_context&& rc, responder done) {
   m.route = "/proxy/:name/*";
   mesh.call(std::move(m), [done = std::move(done)](mesh_result r) {
     if (r.error) return reply_mesh_error(done, r);
-    done.raw(r.status, stamped_fields(r), std::move(r.body));
+    // One buffer per thread for the answers' header lines: `raw` copies
+    // them before it returns, so it keeps its capacity from call to call.
+    thread_local std::string fields;
+    stamp_fields(r, fields);
+    done.raw(r.status, fields, std::move(r.body));
   });
 }
 

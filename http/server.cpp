@@ -150,11 +150,11 @@ void responder::operator()(response&& res) const {
   state_->deliver(std::move(res));
 }
 
-void responder::raw(unsigned status, std::string fields,
+void responder::raw(unsigned status, std::string_view fields,
                     std::string body) const {
   if (!state_ || state_->done.exchange(true)) return;
   if (state_->raw) {
-    state_->raw(status, std::move(fields), std::move(body), state_->route);
+    state_->raw(status, fields, std::move(body), state_->route);
     return;
   }
   // A server without the raw path: the same answer as a `response`.
@@ -405,15 +405,20 @@ class session : public std::enable_shared_from_this<session> {
         },
         peer_,
         // The proxy's answer as its parts (responder::raw).
-        [s = self.get()](unsigned status, std::string fields, std::string body,
-                         uint16_t route) {
-          net::dispatch(
-              s->socket_.get_executor(),
-              [self = s->shared_from_this(), status, fields = std::move(fields),
-               body = std::move(body), route]() mutable {
-                self->route_ = route;
-                self->do_write_raw(status, std::move(fields), std::move(body));
-              });
+        [s = self.get()](unsigned status, std::string_view fields,
+                         std::string body, uint16_t route) {
+          auto ex = s->socket_.get_executor();
+          if (ex.running_in_this_thread()) {
+            s->route_ = route;
+            return s->do_write_raw(status, fields, std::move(body));
+          }
+          // From another thread: the fields are copied before `raw` returns.
+          net::post(ex, [self = s->shared_from_this(), status,
+                         fields = std::string{fields}, body = std::move(body),
+                         route]() mutable {
+            self->route_ = route;
+            self->do_write_raw(status, fields, std::move(body));
+          });
         },
         self};
     cfg_->handler(std::move(req), std::move(done));
@@ -472,7 +477,8 @@ class session : public std::enable_shared_from_this<session> {
 
   /// `do_write` for an answer given as its parts: the head written as
   /// `do_write` writes that of the `response` with `fields` inserted.
-  void do_write_raw(unsigned status, std::string&& fields, std::string&& body) {
+  void do_write_raw(unsigned status, std::string_view fields,
+                    std::string&& body) {
     if (cfg_->draining.load()) keep_alive_ = false;
     auto now = clock_type::now();
     count_answer(status, now);

@@ -51,8 +51,9 @@ class responder {
   using stream_callback = std::function<void(response&&, stream_open_fn,
                                              stream_close_fn, uint16_t route)>;
   /// The server's callback for `raw`: status, header lines, body, route.
-  using raw_callback = std::function<void(unsigned status, std::string fields,
-                                          std::string body, uint16_t route)>;
+  using raw_callback =
+      std::function<void(unsigned status, std::string_view fields,
+                         std::string body, uint16_t route)>;
 
   responder() = default;
   responder(callback f, unsigned version, bool keep_alive);
@@ -75,8 +76,9 @@ class responder {
   /// `fields` as header lines ("Name: value\r\n" each, neither
   /// Content-Length nor Connection, which the server writes) and `body`.
   /// The same on the wire as the `response` with those fields inserted in
-  /// that order. Only the first call counts.
-  void raw(unsigned status, std::string fields, std::string body) const;
+  /// that order. Only the first call counts. `fields` is read before
+  /// `raw` returns (the caller may reuse its buffer).
+  void raw(unsigned status, std::string_view fields, std::string body) const;
 
   /// Answers with a stream instead: writes `head` (status and headers; the
   /// body then runs until the connection closes), calls `on_open` with the
