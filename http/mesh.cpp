@@ -1,6 +1,7 @@
 #include "http/mesh.hpp"
 
 #include <algorithm>
+#include <array>
 #include <mutex>
 #include <unordered_map>
 
@@ -8,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/string.hpp>
 
+#include "http/arena.hpp"
 #include "http/server.hpp"
 #include "runtime/common/random.hpp"
 #include "runtime/mesh/retry.hpp"
@@ -277,9 +279,9 @@ class call_op : public std::enable_shared_from_this<call_op> {
     // before the filter below moves them): one string, not a string per
     // name and value. With tracing on, each attempt writes its own client
     // span's context (in `on_grant`) over the zeros of `traceparent`.
-    auto& f = upstream_.fields;
+    auto& f = fields_;
     f.clear();
-    f.reserve(256);
+    f.reserve(fields_reserve);
     auto line = [&f](std::string_view k, std::string_view v) {
       f.append(k).append(": "sv).append(v).append("\r\n"sv);
     };
@@ -310,6 +312,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
     if (m_->spans) replaced |= kinds({k::traceparent, k::tracestate});
     upstream_.headers = forwardable(std::move(req_.headers), replaced);
     upstream_.body = std::move(req_.body);
+    upstream_.fields = fields_;
   }
 
   void attempt(clock::time_point now) {
@@ -608,8 +611,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
     std::array<char, traceparent_size> tp;
     format_traceparent(client_.context(), tp);
     std::copy(tp.begin(), tp.end(),
-              upstream_.fields.begin() +
-                  static_cast<std::ptrdiff_t>(traceparent_at_));
+              fields_.begin() + static_cast<std::ptrdiff_t>(traceparent_at_));
     if (!client_.recording()) return;
     client_.reserve_attributes(12);
     auto method = boost::beast::http::to_string(req_.method);
@@ -716,8 +718,15 @@ class call_op : public std::enable_shared_from_this<call_op> {
   bool retryable_ = false;
   bool nothing_sent_ = false;
   std::optional<mesh_result> last_;
+  // The mesh's header lines to the upstream (`upstream_.fields` views
+  // them), in the call's own memory.
+  static constexpr size_t fields_reserve = 256;  // a string's + 1 byte
+  alignas(std::max_align_t)
+      std::array<std::byte, fields_reserve + 64> fields_space_;
+  bump_arena fields_arena_{fields_space_.data(), fields_space_.size()};
+  arena_string fields_{arena_allocator<char>{&fields_arena_}};
   // Tracing: the call's span, the current attempt's, and where the
-  // attempt's `traceparent` value sits in `upstream_.fields`.
+  // attempt's `traceparent` value sits in `fields_`.
   span server_;
   span client_;
   size_t traceparent_at_ = 0;

@@ -14,6 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/intrusive/list.hpp>
 
+#include "http/arena.hpp"
 #include "http/headers.hpp"
 #include "http/read_loop.hpp"
 #include "http/response_reader.hpp"
@@ -52,65 +53,6 @@ using timer_t =
                               net::wait_traits<std::chrono::steady_clock>,
                               executor_t>;
 using resolver_t = net::ip::basic_resolver<tcp, executor_t>;
-
-/// A bump allocator over a fixed buffer of its owner's, with the heap for
-/// what does not fit; freeing inside the buffer does nothing. An exchange
-/// builds the request head it writes in one (as Beast's own `fields_alloc`
-/// example).
-class bump_arena {
- public:
-  bump_arena(std::byte* space, size_t size) noexcept
-      : space_(space), size_(size) {}
-  bump_arena(const bump_arena&) = delete;
-  bump_arena& operator=(const bump_arena&) = delete;
-
-  void* allocate(size_t bytes, size_t align) {
-    size_t at = (used_ + align - 1) & ~(align - 1);
-    if (at + bytes <= size_) {
-      used_ = at + bytes;
-      return space_ + at;
-    }
-    return ::operator new(bytes);
-  }
-  void deallocate(void* p) noexcept {
-    auto* b = static_cast<std::byte*>(p);
-    if (b >= space_ && b < space_ + size_) return;
-    ::operator delete(p);
-  }
-  /// Forgets every allocation: nothing allocated here may be alive.
-  void reset() noexcept { used_ = 0; }
-
- private:
-  std::byte* space_;
-  size_t size_;
-  size_t used_ = 0;
-};
-
-template <class T>
-struct arena_allocator {
-  using value_type = T;
-  bump_arena* arena;
-  explicit arena_allocator(bump_arena* a) noexcept : arena(a) {}
-  template <class U>
-  arena_allocator(const arena_allocator<U>& other) noexcept
-      : arena(other.arena) {}
-  T* allocate(size_t n) {
-    return static_cast<T*>(arena->allocate(n * sizeof(T), alignof(T)));
-  }
-  void deallocate(T* p, size_t) noexcept { arena->deallocate(p); }
-  template <class U>
-  bool operator==(const arena_allocator<U>& other) const noexcept {
-    return arena == other.arena;
-  }
-  template <class U>
-  bool operator!=(const arena_allocator<U>& other) const noexcept {
-    return arena != other.arena;
-  }
-};
-
-/// The request head, in the exchange's own memory.
-using head_string =
-    std::basic_string<char, std::char_traits<char>, arena_allocator<char>>;
 
 /// A connection, its read buffer (kept with it, so an exchange on a pooled
 /// connection reads without allocating one) and when it went idle.
@@ -466,7 +408,7 @@ class exchange final : public std::enable_shared_from_this<exchange>,
   static constexpr size_t head_reserve = 480;
   alignas(std::max_align_t) std::array<std::byte, 512> head_space_;
   bump_arena head_arena_{head_space_.data(), head_space_.size()};
-  head_string head_{arena_allocator<char>{&head_arena_}};
+  arena_string head_{arena_allocator<char>{&head_arena_}};
   std::string body_;
   std::unique_ptr<socket_t> stream_;
   std::optional<resolver_t> resolver_;

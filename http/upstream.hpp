@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -21,8 +22,9 @@ struct upstream_request {
   std::string target = "/";
   std::vector<std::pair<std::string, std::string>> headers;
   /// More header lines ("Name: value\r\n" each), sent after `headers`:
-  /// those the caller writes itself (the mesh's own), in one string.
-  std::string fields;
+  /// those the caller writes itself (the mesh's own), in one string of
+  /// the caller's, read before `send` returns.
+  std::string_view fields;
   std::string body;
   /// The whole exchange (connect, write, read) must finish within this.
   std::chrono::milliseconds timeout{std::chrono::seconds{5}};
