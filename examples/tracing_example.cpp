@@ -47,7 +47,7 @@ int main() {
     pay.finish("error", "insufficient funds");
 
     // injectContext(span, headers): what an outgoing request would carry.
-    header_pairs headers{{"Accept", "application/json"}};
+    header_list headers{{"Accept", "application/json"}};
     tracer::inject(checkout.get(), headers);
     for (auto& [k, v] : headers) std::cout << k << ": " << v << "\n";
 

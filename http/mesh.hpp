@@ -26,8 +26,6 @@
 
 namespace valmesh::web {
 
-using header_list = std::vector<std::pair<std::string, std::string>>;
-
 /// One call through the mesh (docs/API.md): what `/proxy/:name/*`,
 /// `POST /api/call` and `node::call_service` hand to the caller.
 struct mesh_request {

@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http/verb.hpp>
 
+#include "runtime/common/header_list.hpp"
 #include "runtime/common/inline_function.hpp"
 #include "runtime/config/config.hpp"
 
@@ -20,7 +21,7 @@ namespace valmesh::web {
 struct upstream_request {
   boost::beast::http::verb method = boost::beast::http::verb::get;
   std::string target = "/";
-  std::vector<std::pair<std::string, std::string>> headers;
+  header_list headers;
   /// More header lines ("Name: value\r\n" each), sent after `headers`:
   /// those the caller writes itself (the mesh's own), in one string of
   /// the caller's, read before `send` returns.
@@ -32,7 +33,7 @@ struct upstream_request {
 
 struct upstream_response {
   unsigned status = 0;
-  std::vector<std::pair<std::string, std::string>> headers;
+  header_list headers;
   std::string body;
   bool reused_connection = false;  ///< came over a pooled connection
 };

@@ -9,8 +9,9 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/config/config.hpp"
 #include "runtime/common/error.hpp"
+#include "runtime/common/header_list.hpp"
+#include "runtime/config/config.hpp"
 #include "runtime/registry/load_balancer.hpp"
 #include "runtime/registry/service_instance.hpp"
 #include "runtime/tracing/tracer.hpp"
@@ -22,7 +23,7 @@ namespace valmesh {
 struct call_options {
   std::string method = "GET";
   std::string path = "/";
-  std::vector<std::pair<std::string, std::string>> headers;
+  header_list headers;
   std::string body;
   std::optional<std::chrono::milliseconds> timeout;  ///< policy's if unset
   std::optional<uint32_t> retries;                   ///< policy's if unset
@@ -32,7 +33,7 @@ struct call_options {
 /// The upstream's answer (any status) with the mesh's figures.
 struct call_result {
   unsigned status = 0;
-  std::vector<std::pair<std::string, std::string>> headers;
+  header_list headers;
   std::string body;
   uint32_t attempts = 0;
   std::string instance;

@@ -1,5 +1,7 @@
 #include "runtime/tracing/tracer.hpp"
 
+#include <algorithm>
+
 #include <strings.h>
 
 namespace valmesh {
@@ -129,14 +131,14 @@ span tracer::start_child(const span& parent, std::string_view name,
   return start_span(name, kind, &parent.context(), parent.trace_state());
 }
 
-span tracer::start_from(const header_pairs& headers, std::string_view name,
+span tracer::start_from(const header_list& headers, std::string_view name,
                         span_kind kind) {
   auto remote = extract(headers);
   if (!remote) return start_span(name, kind, nullptr);
   return start_span(name, kind, &remote->parent, remote->trace_state);
 }
 
-std::optional<remote_context> tracer::extract(const header_pairs& headers) {
+std::optional<remote_context> tracer::extract(const header_list& headers) {
   const std::string* parent = nullptr;
   std::string state;
   bool state_seen = false;
@@ -160,11 +162,14 @@ std::optional<remote_context> tracer::extract(const header_pairs& headers) {
   return r;
 }
 
-void tracer::inject(const span& s, header_pairs& headers) {
+void tracer::inject(const span& s, header_list& headers) {
   if (!s.context().valid()) return;
-  std::erase_if(headers, [](auto& kv) {
-    return iequal(kv.first, "traceparent") || iequal(kv.first, "tracestate");
-  });
+  headers.erase(std::remove_if(headers.begin(), headers.end(),
+                               [](auto& kv) {
+                                 return iequal(kv.first, "traceparent") ||
+                                        iequal(kv.first, "tracestate");
+                               }),
+                headers.end());
   headers.emplace_back("traceparent", format_traceparent(s.context()));
   if (!s.trace_state().empty())
     headers.emplace_back("tracestate", s.trace_state());

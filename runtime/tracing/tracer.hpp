@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/common/header_list.hpp"
 #include "runtime/common/clock.hpp"
 #include "runtime/tracing/packed_span.hpp"
 #include "runtime/tracing/sampler.hpp"
@@ -25,7 +26,7 @@
 
 namespace valmesh {
 
-using header_pairs = std::vector<std::pair<std::string, std::string>>;
+
 
 /// Where finished, sampled spans go. Called on the thread that ends the
 /// span; it must only hand the span over (queue it) and return.
@@ -203,18 +204,18 @@ class tracer {
 
   /// Starts a span continuing the context in `headers` (a server span,
   /// usually); without a valid `traceparent` a new trace.
-  span start_from(const header_pairs& headers, std::string_view name,
+  span start_from(const header_list& headers, std::string_view name,
                   span_kind kind = span_kind::server);
 
   /// Reads `traceparent` and `tracestate` from `headers` (names in any
   /// case). Nothing if `traceparent` is absent or invalid; an invalid
   /// `tracestate` is dropped, the parent kept.
-  static std::optional<remote_context> extract(const header_pairs& headers);
+  static std::optional<remote_context> extract(const header_list& headers);
 
   /// `injectContext(span, headers)`: sets `traceparent` (and `tracestate`
   /// when the span has one) in `headers`, replacing any there. Does nothing
   /// for a span without a valid context.
-  static void inject(const span& s, header_pairs& headers);
+  static void inject(const span& s, header_list& headers);
 
   tracer_stats stats() const noexcept {
     return {started_.load(std::memory_order_relaxed),

@@ -491,7 +491,7 @@ TEST(tracing, the_cpp_api_and_call_service_make_one_trace) {
     ASSERT_TRUE(r) << r.error().message;
     upstream_tp =
         json::parse(r->body)["headers"]["traceparent"].get<std::string>();
-    header_pairs out;
+    header_list out;
     tracer::inject(order.get(), out);  // injectContext(span, headers)
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].second, "00-" + trace + "-" + outer_id + "-01");

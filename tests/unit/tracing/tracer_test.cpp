@@ -118,7 +118,7 @@ TEST_F(tracer_api, unsampled_spans_propagate_but_record_nothing) {
   EXPECT_FALSE(s.context().sampled());
   s.set_attribute("k", "v").add_event("e").finish("error", "x");
   EXPECT_TRUE(sink->spans.empty());
-  header_pairs h;
+  header_list h;
   tracer::inject(s, h);
   ASSERT_EQ(h.size(), 1u);
   EXPECT_EQ(h[0].second.substr(53), "00");
@@ -128,7 +128,7 @@ TEST_F(tracer_api, unsampled_spans_propagate_but_record_nothing) {
 
 TEST_F(tracer_api, parent_based_follows_an_extracted_parent) {
   auto t = make(sampler::parent_based());
-  header_pairs in{{"TraceParent",
+  header_list in{{"TraceParent",
                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"},
                   {"tracestate", "congo=t61rcWkgMzE"}};
   auto s = t.start_from(in, "server");
@@ -166,11 +166,11 @@ TEST_F(tracer_api, extract_rejects_invalid_parents_and_drops_bad_state) {
 
 TEST_F(tracer_api, inject_replaces_existing_headers) {
   auto t = make();
-  header_pairs in{{"traceparent",
+  header_list in{{"traceparent",
                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
                   {"tracestate", "congo=t61rcWkgMzE"}};
   auto s = t.start_from(in, "server");
-  header_pairs out{{"Accept", "*/*"}, {"TRACEPARENT", "old"}};
+  header_list out{{"Accept", "*/*"}, {"TRACEPARENT", "old"}};
   tracer::inject(s, out);
   ASSERT_EQ(out.size(), 3u);
   EXPECT_EQ(out[1].first, "traceparent");
