@@ -65,6 +65,7 @@ void proxy(mesh_caller& mesh, request_context&& rc, responder done) {
   // The query goes back on the rest of the path in place (no temporary).
   if (!rc.query_string.empty()) rc.rest.append(1, '?').append(rc.query_string);
   m.target = std::move(rc.rest);
+  m.headers.reserve(16);
   for (auto& f : rc.req)
     m.headers.emplace_back(std::string{f.name_string()},
                            std::string{f.value()});

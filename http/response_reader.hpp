@@ -26,6 +26,7 @@ class response_reader final : public boost::beast::http::basic_parser<false> {
   /// `limit`: the largest body taken (a longer one is `body_limit`).
   explicit response_reader(uint64_t limit) : limit_(limit) {
     body_limit(limit);
+    res_.headers.reserve(8);
   }
 
   /// The answer read so far (whole once `is_done()`).

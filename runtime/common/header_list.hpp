@@ -2,17 +2,18 @@
 
 #include <string>
 #include <utility>
-
-#include <boost/container/small_vector.hpp>
+#include <vector>
 
 namespace valmesh {
 
-/// HTTP header fields as name and value, in the order they came. Room for
-/// `inline_headers` of them inside (a typical request or answer has fewer),
-/// so carrying a message's headers allocates no array on the proxy path.
-inline constexpr std::size_t inline_headers = 10;
-using header_list =
-    boost::container::small_vector<std::pair<std::string, std::string>,
-                                   inline_headers>;
+/// HTTP header fields as name and value, in the order they came.
+///
+/// A plain vector: on the proxy path a message's headers are moved from
+/// reader to call to result about a dozen times, and a vector moves by its
+/// three pointers. A small_vector with room for ten inside saved the one
+/// allocation per list but moved element by element, which cost about 3,000
+/// more instructions per proxied request than it saved
+/// (docs/ARCHITECTURE.md, "The proxy path's memory").
+using header_list = std::vector<std::pair<std::string, std::string>>;
 
 }  // namespace valmesh
