@@ -64,18 +64,31 @@ constexpr bool in(uint32_t set, header_kind k) noexcept {
 
 /// The headers a proxy passes on: without hop-by-hop ones, those the
 /// Connection header names, Content-Length, and the kinds in `drop`.
-/// Filters `h` in place (no copies: this runs twice per proxied call).
+/// Filters `h` in place (no copies: this runs twice per proxied call),
+/// classifying each name once.
 header_list forwardable(header_list h, uint32_t drop) {
   drop |= kinds({header_kind::hop_by_hop, header_kind::connection,
                  header_kind::transfer_encoding, header_kind::content_length});
-  std::string_view connection;
-  for (auto& [k, v] : h)
-    if (classify_header(k) == header_kind::connection) connection = v;
-  auto gone = [&](const std::pair<std::string, std::string>& kv) {
-    if (in(drop, classify_header(kv.first))) return true;
-    return !connection.empty() && listed_in(connection, kv.first);
-  };
-  h.erase(std::remove_if(h.begin(), h.end(), gone), h.end());
+  // The kinds of the first `remembered` headers, for the filter below.
+  constexpr size_t remembered = 32;
+  std::array<header_kind, remembered> kind_of;
+  // A copy, not a view: the filter moves kept headers down over the
+  // Connection header's place before it has looked at every name.
+  std::string connection;
+  for (size_t i = 0; i < h.size(); ++i) {
+    auto kind = classify_header(h[i].first);
+    if (i < remembered) kind_of[i] = kind;
+    if (kind == header_kind::connection) connection = h[i].second;
+  }
+  size_t kept = 0;
+  for (size_t i = 0; i < h.size(); ++i) {
+    auto kind = i < remembered ? kind_of[i] : classify_header(h[i].first);
+    if (in(drop, kind)) continue;
+    if (!connection.empty() && listed_in(connection, h[i].first)) continue;
+    if (kept != i) h[kept] = std::move(h[i]);
+    ++kept;
+  }
+  h.erase(h.begin() + static_cast<std::ptrdiff_t>(kept), h.end());
   return h;
 }
 

@@ -301,6 +301,25 @@ TEST(mesh, hop_by_hop_headers_do_not_pass) {
   EXPECT_EQ(h["host"], "127.0.0.1:" + std::to_string(f.echoes[0].port));
 }
 
+// The headers a Connection header names are dropped wherever they stand:
+// here the Connection header comes after a dropped header and before kept
+// ones, which the filter moves down over it before it reaches X-Private.
+TEST(mesh, a_header_the_connection_header_names_is_dropped_after_others) {
+  auto f = mesh_fixture::start("hops2", 1);
+  raw_connection c{f.node.http_port};
+  c.send(
+      "GET /proxy/hops2/x HTTP/1.1\r\nHost: x\r\nKeep-Alive: timeout=5\r\n"
+      "Connection: X-Private\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\nX-D: 4\r\n"
+      "X-Private: secret\r\n\r\n");
+  auto [head, body] = split_response(c.read_responses(1));
+  ASSERT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << head;
+  auto h = json::parse(body)["headers"];
+  for (auto name : {"connection", "x-private", "keep-alive"})
+    EXPECT_FALSE(h.contains(name)) << name << ": " << h.dump();
+  for (auto name : {"x-a", "x-b", "x-c", "x-d"})
+    EXPECT_TRUE(h.contains(name)) << name << ": " << h.dump();
+}
+
 TEST(mesh, api_call_returns_the_outcome_as_json) {
   auto f = mesh_fixture::start("jcall", 1);
   json req = {{"service", "jcall"}, {"method", "PUT"},
