@@ -24,12 +24,12 @@ using boost::beast::iequals;
 std::string make_correlation_id() {
   thread_local uint64_t state = random_seed();
   static constexpr char hex[] = "0123456789abcdef";
-  std::string id(32, '0');
+  char id[32];
   for (int half = 0; half < 2; ++half) {
     auto x = splitmix64(state);
-    for (int i = 0; i < 16; ++i) id[half * 16 + i] = hex[(x >> (4 * i)) & 15];
+    for (int i = 0; i < 16; ++i, x >>= 4) id[half * 16 + i] = hex[x & 15];
   }
-  return id;
+  return std::string(id, sizeof id);
 }
 
 namespace {
