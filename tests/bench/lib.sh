@@ -352,25 +352,8 @@ start_haproxy() { # -> HA_PORT HA_PID
   local cfg="$tmp/haproxy.cfg"
   for _ in 1 2 3; do
     HA_PORT="$(free_port)"
-    cat >"$cfg" <<CONF
-global
-  nbthread 1
-  maxconn 2000
-defaults
-  mode http
-  option http-keep-alive
-  http-reuse always
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  timeout http-keep-alive 30s
-frontend fe
-  bind 127.0.0.1:$HA_PORT
-  default_backend be
-backend be
-  http-reuse always
-  server up 127.0.0.1:$UP_PORT
-CONF
+    sed -e "s/@PORT@/$HA_PORT/" -e "s/@UPSTREAM_PORT@/$UP_PORT/" \
+      "$root/tests/bench/haproxy.cfg.in" >"$cfg"
     haproxy -c -q -f "$cfg" >"$tmp/haproxy-check.log" 2>&1 ||
       { cat "$tmp/haproxy-check.log" >&2; return 1; }
     haproxy -db -f "$cfg" >"$tmp/haproxy.log" 2>&1 &

@@ -21,7 +21,8 @@
 # path and what the idle node does meanwhile (timers, metrics rings).
 # `callgrind_annotate $tmp/cg.out.*` (KEEP_TMP=1) shows where they went.
 #
-# The peer: then HAProxy (`nbthread 1`, `http-reuse always`) is put in front
+# The peer: then HAProxy (tests/bench/haproxy.cfg.in, as in the other
+# benchmarks: `nbthread 1`, `http-reuse always`) is put in front
 # of the same echo and measured the same way, and the script prints its
 # instructions per request and valmesh's over HAProxy's. PEER=none skips it.
 #
@@ -77,22 +78,8 @@ kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
 agent_pid=""
 echo_port="$(grep -Eo 'listening on [^ ]+:[0-9]+' "$tmp/echo.log" | grep -Eo '[0-9]+$')"
 ha_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-cat >"$tmp/haproxy.cfg" <<CONF
-global
-  nbthread 1
-defaults
-  mode http
-  option http-keep-alive
-  http-reuse always
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-frontend fe
-  bind 127.0.0.1:$ha_port
-  default_backend be
-backend be
-  server up 127.0.0.1:$echo_port
-CONF
+sed -e "s/@PORT@/$ha_port/" -e "s/@UPSTREAM_PORT@/$echo_port/" \
+  "$root/tests/bench/haproxy.cfg.in" >"$tmp/haproxy.cfg"
 valgrind --tool=callgrind --callgrind-out-file="$tmp/ha.out" \
   haproxy -db -f "$tmp/haproxy.cfg" >"$tmp/haproxy.log" 2>&1 &
 ha_pid=$!
