@@ -431,7 +431,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
     if (m_->spans) start_client_span(grant);
     sent_ = std::chrono::steady_clock::now();
     ++loop_.attempts_in_flight;
-    // Only the call's pointer: it fits in std::function's own buffer.
+    // Holds only the call, which fits inside the callback (inline_function).
     loop_.pool.send(grant.grant.address, upstream_,
                     [self = shared_from_this()](upstream_result res) {
                       self->on_result(std::move(res));
