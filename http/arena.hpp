@@ -32,8 +32,6 @@ class bump_arena {
     if (b >= space_ && b < space_ + size_) return;
     ::operator delete(p);
   }
-  /// Forgets every allocation: nothing allocated here may be alive.
-  void reset() noexcept { used_ = 0; }
 
  private:
   std::byte* space_;

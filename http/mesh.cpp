@@ -733,7 +733,9 @@ class call_op : public std::enable_shared_from_this<call_op> {
   std::optional<mesh_result> last_;
   // The mesh's header lines to the upstream (`upstream_.fields` views
   // them), in the call's own memory.
-  static constexpr size_t fields_reserve = 256;  // a string's + 1 byte
+  // `reserve(fields_reserve)` asks the arena for one byte more (the
+  // terminator), so the space has room beyond it.
+  static constexpr size_t fields_reserve = 256;
   alignas(std::max_align_t)
       std::array<std::byte, fields_reserve + 64> fields_space_;
   bump_arena fields_arena_{fields_space_.data(), fields_space_.size()};

@@ -194,7 +194,6 @@ class exchange final : public std::enable_shared_from_this<exchange>,
         method_(req.method),
         timeout_(req.timeout),
         done_(std::move(done)),
-        started_(now),
         deadline_(now + req.timeout) {
     // The request head as one string: Beast's message serializer walks a
     // buffer sequence per field and cost a fifth of the proxy's own
@@ -230,11 +229,12 @@ class exchange final : public std::enable_shared_from_this<exchange>,
     head_.append("\r\n"sv);
   }
 
-  void start() {
+  /// `now`: when the exchange was made (its deadline counts from it).
+  void start(clock_type::time_point now) {
     // One deadline for the whole exchange (a connect has a shorter one
     // first), swept by the pool.
     pool_->watch(*this, deadline_);
-    if (auto s = pool_->take(key_, buffer_, started_)) {
+    if (auto s = pool_->take(key_, buffer_, now)) {
       stream_ = std::move(s);
       reused_ = true;
       return send();
@@ -401,7 +401,6 @@ class exchange final : public std::enable_shared_from_this<exchange>,
   bhttp::verb method_;
   std::chrono::milliseconds timeout_;
   upstream_pool::callback done_;
-  clock_type::time_point started_;
   clock_type::time_point deadline_;
   /// The request line and headers, serialised: up to head_reserve bytes
   /// in head_space_, longer ones on the heap.
@@ -450,13 +449,13 @@ upstream_pool::~upstream_pool() = default;
 
 void upstream_pool::send(const endpoint& target, const upstream_request& req,
                          callback done) {
-  auto x = std::make_shared<exchange>(impl_, target, req, std::move(done),
-                                      clock_type::now());
+  auto now = clock_type::now();
+  auto x = std::make_shared<exchange>(impl_, target, req, std::move(done), now);
   // Start on an I/O thread: inline when called from one (the mesh's hot
   // path), else posted (health probes come from actor threads). A pooled
   // connection is used by one exchange at a time, so starting it from any
   // of the context's threads is safe.
-  net::dispatch(impl_->ioc, [x] { x->start(); });
+  net::dispatch(impl_->ioc, [x, now] { x->start(now); });
 }
 
 size_t upstream_pool::idle_connections() const {

@@ -1,7 +1,5 @@
 #include "runtime/tracing/tracer.hpp"
 
-#include <algorithm>
-
 #include <strings.h>
 
 namespace valmesh {
@@ -164,12 +162,9 @@ std::optional<remote_context> tracer::extract(const header_list& headers) {
 
 void tracer::inject(const span& s, header_list& headers) {
   if (!s.context().valid()) return;
-  headers.erase(std::remove_if(headers.begin(), headers.end(),
-                               [](auto& kv) {
-                                 return iequal(kv.first, "traceparent") ||
-                                        iequal(kv.first, "tracestate");
-                               }),
-                headers.end());
+  std::erase_if(headers, [](auto& kv) {
+    return iequal(kv.first, "traceparent") || iequal(kv.first, "tracestate");
+  });
   headers.emplace_back("traceparent", format_traceparent(s.context()));
   if (!s.trace_state().empty())
     headers.emplace_back("tracestate", s.trace_state());

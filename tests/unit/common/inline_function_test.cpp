@@ -11,7 +11,7 @@ namespace {
 
 using fn = inline_function<int(int)>;
 
-/// Counts its copies and destructions (a move does neither).
+/// Its `alive` counts the copies of it that exist (a move adds none).
 struct probe {
   std::shared_ptr<int> alive = std::make_shared<int>(0);
   int operator()(int x) const { return x + *alive; }
