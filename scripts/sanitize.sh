@@ -79,8 +79,14 @@ else
   caf_dir="$("$root/scripts/build-tsan-caf.sh")"
   configure -DVALMESH_BUILD_TESTS=OFF -DCMAKE_BUILD_RPATH="$caf_dir/lib"
   cmake --build "$build_dir" -j "$jobs" --target valmesh valmesh-echo
-  if ! ldd "$build_dir/valmesh" | grep -q "$caf_dir/lib/libcaf_core"; then
-    echo "sanitize: $build_dir/valmesh does not load the TSan build of CAF" >&2
+  # ldd's output is read whole before it is searched: `ldd | grep -q` would
+  # let grep's early exit kill ldd with SIGPIPE, which pipefail reports as
+  # a failure of the pipeline although the line was found.
+  libs="$(ldd "$build_dir/valmesh")"
+  if ! grep -q "$caf_dir/lib/libcaf_core" <<<"$libs"; then
+    echo "sanitize: $build_dir/valmesh does not load the TSan build of CAF" \
+      "($caf_dir/lib); it loads:" >&2
+    echo "$libs" >&2
     exit 1
   fi
   # The test binaries are the plain build's: the threads that meet are the

@@ -13,6 +13,7 @@
 
 #include "node/node.hpp"
 #include "tests/support/mesh_fixture.hpp"
+#include "tests/support/metrics_text.hpp"
 #include "tests/support/process.hpp"
 
 using namespace valmesh;
@@ -45,7 +46,12 @@ TEST(mesh, proxies_to_every_instance_in_turn) {
 }
 
 TEST(mesh, a_failing_instance_is_retried_around_with_no_client_errors) {
-  auto f = mesh_fixture::start("pay", 3);
+  // A third of these calls fail first, and the failing instance's breaker
+  // can turn half-open (its health check passes) and take trial calls: more
+  // retries in one second than the default budget's floor of 10 may be
+  // needed. The budget has its own test below; here it is out of the way.
+  auto f = mesh_fixture::start(
+      "pay", 3, {{"pay", {{"retryBudget", {{"minPerSecond", 1000}}}}}});
   control(f.echoes[1], {{"status", 503}});  // its /health stays 200
   int retried = 0;
   for (int i = 0; i < 30; ++i) {
@@ -57,6 +63,45 @@ TEST(mesh, a_failing_instance_is_retried_around_with_no_client_errors) {
     retried += attempts(r) > 1;
   }
   EXPECT_GE(retried, 1) << "the failing instance was never chosen";
+}
+
+TEST(mesh, the_retry_budget_refuses_retries_beyond_its_floor_and_ratio) {
+  // A floor of 2 retries per second and a ratio of 0, on one instance that
+  // answers 503 every time: each call wants 3 retries, the budget grants 2
+  // in each second of its ring, and a call it refuses passes the 503 on.
+  auto f = mesh_fixture::start(
+      "pay", 1,
+      {{"pay",
+        {{"retryBudget", {{"ratio", 0}, {"minPerSecond", 2}}},
+         {"failureRateThreshold", 100},
+         {"windowSize", 1000},
+         {"minimumCalls", 1000},
+         {"retryDelay", "1ms"}}}});
+  control(f.echoes[0], {{"status", 503}});
+  constexpr uint32_t calls = 6;
+  uint32_t total = 0, not_retried = 0;
+  auto begin = std::chrono::steady_clock::now();
+  for (uint32_t i = 0; i < calls; ++i) {
+    auto r = http(f.node.http(), "GET", "/proxy/pay/x");
+    ASSERT_EQ(r.status, 503u) << r.body;
+    total += attempts(r);
+    not_retried += attempts(r) == 1;
+  }
+  auto took = std::chrono::steady_clock::now() - begin;
+  if (took >= 1s)
+    GTEST_SKIP() << "the calls took longer than a second, so they spanned "
+                    "more than two seconds of the budget";
+  // Within less than a second the calls meet at most two of the budget's
+  // seconds: 2 to 4 retries of the 18 wanted.
+  uint32_t retries = total - calls;
+  EXPECT_GE(retries, 2u);
+  EXPECT_LE(retries, 4u);
+  EXPECT_GE(not_retried, calls - 4) << "calls the budget refused outright";
+  auto text = scrape(f.node);
+  EXPECT_EQ(sample(text, "valmesh_mesh_retries_total{service=\"pay\"}"),
+            retries);
+  EXPECT_GE(sample(text, "valmesh_mesh_retries_refused_total{service=\"pay\"}"),
+            calls - 4);
 }
 
 TEST(mesh, the_breaker_opens_at_the_threshold_and_closes_after_recovery) {
