@@ -76,16 +76,21 @@ else
   # (cached in VALMESH_TSAN_CAF). The node links against it in its own
   # build and finds it through its run path (RPATH), in place of the
   # system's: same version, same build_config.hpp, so the same ABI.
+  # The run path is written as DT_RPATH (--disable-new-dtags), which the
+  # loader searches before LD_LIBRARY_PATH: a DT_RUNPATH comes after it, so
+  # an environment whose LD_LIBRARY_PATH names the system's library dir
+  # would load Debian's uninstrumented CAF instead.
   caf_dir="$("$root/scripts/build-tsan-caf.sh")"
-  configure -DVALMESH_BUILD_TESTS=OFF -DCMAKE_BUILD_RPATH="$caf_dir/lib"
+  configure -DVALMESH_BUILD_TESTS=OFF -DCMAKE_BUILD_RPATH="$caf_dir/lib" \
+    -DCMAKE_EXE_LINKER_FLAGS="-Wl,--disable-new-dtags"
   cmake --build "$build_dir" -j "$jobs" --target valmesh valmesh-echo
-  # ldd's output is read whole before it is searched: `ldd | grep -q` would
-  # let grep's early exit kill ldd with SIGPIPE, which pipefail reports as
-  # a failure of the pipeline although the line was found.
-  libs="$(ldd "$build_dir/valmesh")"
+  # ldd's output is read whole before it is searched (`ldd | grep -q` would
+  # let grep's early exit kill ldd with SIGPIPE, a failed pipeline under
+  # pipefail), and shown if the check fails.
+  libs="$(ldd "$build_dir/valmesh" 2>&1)" || true
   if ! grep -q "$caf_dir/lib/libcaf_core" <<<"$libs"; then
     echo "sanitize: $build_dir/valmesh does not load the TSan build of CAF" \
-      "($caf_dir/lib); it loads:" >&2
+      "($caf_dir/lib); LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}; ldd says:" >&2
     echo "$libs" >&2
     exit 1
   fi
