@@ -12,6 +12,7 @@
 #include "http/arena.hpp"
 #include "http/server.hpp"
 #include "runtime/common/random.hpp"
+#include "runtime/mesh/report_schedule.hpp"
 #include "runtime/mesh/retry.hpp"
 
 namespace valmesh::web {
@@ -98,13 +99,6 @@ header_list forwardable(header_list h, uint32_t drop) {
 /// upstream connections, and the breaker outcomes gathered in this pass.
 /// Only the loop's own thread touches it.
 struct mesh_loop {
-  /// How long outcomes gather before they go to the breakers: one message
-  /// per breaker per period instead of one per call (a message wakes an
-  /// actor thread; per call that was the largest cost at low load).
-  static constexpr auto report_period = std::chrono::milliseconds{1};
-  /// A batch this large goes at once.
-  static constexpr size_t report_batch = 256;
-
   mesh_loop(net::io_context& ioc, upstream_options upstream)
       : ioc(ioc), pool(ioc, upstream), timer(ioc) {}
 
@@ -115,26 +109,36 @@ struct mesh_loop {
   mesh_stats stats;
   /// Attempts waiting for an upstream answer (each holds a connection).
   uint64_t attempts_in_flight = 0;
+  /// Breaker outcomes gathered for the next flush, and when it comes.
   std::vector<std::pair<breaker_actor, breaker_outcome>> outcomes;
-  bool flush_scheduled = false;
+  report_schedule schedule;
 
-  /// Queues a breaker outcome for the next flush.
-  void report(const breaker_actor& b, breaker_outcome o) {
+  /// Queues a breaker outcome; `urgent`: it goes within
+  /// `report_schedule::soon_period` (else within its `calm_period`).
+  void report(const breaker_actor& b, breaker_outcome o, bool urgent) {
     outcomes.emplace_back(b, o);
-    if (outcomes.size() >= report_batch) {
-      timer.cancel();  // its handler then finds nothing to do
-      return flush();
+    auto next = schedule.on_report(outcomes.size(), urgent);
+    switch (next.what) {
+      case report_schedule::action::none:
+        return;
+      case report_schedule::action::flush_now:
+        timer.cancel();  // its handler then finds nothing to do
+        return flush();
+      case report_schedule::action::arm:
+        // Setting the expiry cancels the later wait this one replaces. A
+        // wait that already expired still runs its handler: it flushes
+        // early, and this one then finds nothing or only what came since.
+        timer.expires_after(next.after);
+        timer.async_wait([this](boost::system::error_code ec) {
+          if (!ec) flush();
+        });
+        return;
     }
-    if (flush_scheduled) return;
-    flush_scheduled = true;
-    timer.expires_after(report_period);
-    timer.async_wait([this](boost::system::error_code ec) {
-      if (!ec) flush();
-    });
   }
 
   void flush() {
-    flush_scheduled = false;
+    schedule.on_flush();
+    if (outcomes.empty()) return;
     // Group by breaker: few distinct ones per pass (the instances called).
     std::vector<std::pair<breaker_actor, std::vector<breaker_outcome>>> by;
     for (auto& [b, o] : outcomes) {
@@ -447,8 +451,11 @@ class call_op : public std::enable_shared_from_this<call_op> {
     --loop_.attempts_in_flight;
     if (stats_) count_attempt(grant, res, took, now);
     if (grant.breaker)
-      loop_.report(grant.breaker, {grant.grant.generation, failed,
-                                   static_cast<int64_t>(took.count())});
+      loop_.report(
+          grant.breaker,
+          {grant.grant.generation, failed, static_cast<int64_t>(took.count())},
+          report_schedule::is_urgent(policy_.breaker, grant.grant.breaker,
+                                     failed, took));
     release(grant, false);
     instance_tried_ = true;
     if (client_.recording()) end_client_span(res);

@@ -15,8 +15,8 @@ namespace valmesh::web {
 /// The node's `span_sink`: spans (packed, runtime/tracing/packed_span.hpp) that end
 /// on an HTTP loop gather in that loop's batch and go to the tracer actor in
 /// one message per 10 ms or per 256 spans, whichever comes first (as
-/// breaker outcomes do in http/mesh.cpp, there per millisecond: spans are
-/// not needed as soon, and each message wakes an actor thread); spans that
+/// successful calls' breaker outcomes do in http/mesh.cpp, where a failure
+/// goes within a millisecond: each message wakes an actor thread); spans that
 /// end on any other thread (the C++ API) go at once, one message each.
 /// The tracer copies the spans into its buffer and gives each loop its
 /// batches back, and the loop's next spans record into them
