@@ -776,17 +776,11 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     if (refused++ % 1000 == 0)
       spdlog::warn("http: {} connections open (max_connections); refusing",
                    cfg->connections.load());
-    // On the socket's own loop, like every other operation on it: the
-    // loops' reactors take no lock per socket (the node makes them with
-    // BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO).
-    auto ex = socket.get_executor();
-    net::post(ex, [socket = std::move(socket)]() mutable {
-      beast::error_code ec;
-      socket.non_blocking(true, ec);
-      if (!ec) socket.write_some(net::buffer(answer), ec);
-      socket.shutdown(tcp::socket::shutdown_both, ec);
-      socket.close(ec);
-    });
+    beast::error_code ec;
+    socket.non_blocking(true, ec);
+    if (!ec) socket.write_some(net::buffer(answer), ec);
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    socket.close(ec);
   }
 
   static inline const std::string refusal_body =

@@ -161,17 +161,10 @@ struct node::impl {
 
   ~impl() { shut_loops_down(); }
 
-  /// Each loop is run by one thread, and every socket of a loop is used
-  /// only on that thread (a connection accepted on loop 0 for another loop
-  /// is only registered with it from there, under the reactor's
-  /// registration lock, which stays): so the reactor takes no lock per
-  /// socket operation. The scheduler keeps its lock, since other threads
-  /// post to the loops.
   static std::vector<std::unique_ptr<web::event_loop>> make_loops(uint32_t n) {
     std::vector<std::unique_ptr<web::event_loop>> xs;
     for (uint32_t i = 0; i < std::max<uint32_t>(n, 1); ++i)
-      xs.push_back(std::make_unique<web::event_loop>(
-          BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO));
+      xs.push_back(std::make_unique<web::event_loop>(1));
     return xs;
   }
 
