@@ -199,6 +199,14 @@ sleep_until() { # EPOCH seconds (fractional)
 # hold spaces); nothing, and a failure, once it is gone.
 ticks_of() { sed 's/^.*) //' "$1" 2>/dev/null | awk '{print $12 + $13}'; }
 proc_ticks() { ticks_of "/proc/$1/stat" || echo 0; } # PID; 0 once it is gone
+# "VOLUNTARY INVOLUNTARY": the context switches of PID's threads alive now
+# (/proc/PID/task/*/status); "0 0" once it is gone.
+proc_switches() { # PID
+  cat /proc/"$1"/task/*/status 2>/dev/null | awk '
+    $1 == "voluntary_ctxt_switches:" { v += $2 }
+    $1 == "nonvoluntary_ctxt_switches:" { n += $2 }
+    END { print v + 0, n + 0 }'
+}
 # TICKS over SECONDS in % of one core, with DECIMALS [0] decimals.
 pct() { # TICKS SECONDS [DECIMALS]
   awk -v t="$1" -v s="$2" -v hz="$HZ" -v f="%.${3:-0}f" \

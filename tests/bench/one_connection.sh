@@ -22,9 +22,16 @@ die() { echo "[$name] error: $*" >&2; exit 1; }
 
 tmp="$(mktemp -d)"
 echo_pid="" agent_pid="" extra_pids=()
+# stop_bounded PID: SIGINT, then SIGKILL if it has not exited within 10 s
+# (HAProxy under valgrind has been seen to stay in epoll_wait after SIGINT).
+stop_bounded() {
+  kill -INT "$1" 2>/dev/null || return 0
+  timeout 10 tail --pid="$1" -f /dev/null || kill -KILL "$1" 2>/dev/null
+  wait "$1" 2>/dev/null || true
+}
 cleanup() {
   local p
-  for p in "${extra_pids[@]}"; do kill -INT "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  for p in "${extra_pids[@]}"; do stop_bounded "$p"; done
   [[ -n "$agent_pid" ]] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
   [[ -n "$echo_pid" ]] && kill "$echo_pid" 2>/dev/null && wait "$echo_pid" 2>/dev/null
   if ((KEEP_TMP)); then log "kept $tmp"; else rm -rf "$tmp"; fi

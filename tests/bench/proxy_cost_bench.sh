@@ -14,7 +14,10 @@
 # Each measurement: `wrk -t2 -cCONNS -dD` after a WARM s warm-up of the same
 # shape (dropped); the target's utime+stime (/proc/PID/stat) over the
 # measured run, divided by the requests wrk completed, is its CPU per
-# request in µs. Efficiency is requests per CPU-second, so the efficiency
+# request in µs; its threads' context switches over the run (voluntary: a
+# thread went to sleep, as a CAF worker does between messages; involuntary:
+# it was preempted), per request, are printed beside. Efficiency is
+# requests per CPU-second, so the efficiency
 # ratio valmesh/HAProxy is HAProxy's CPU per request over valmesh's (1.0:
 # as lean; 0.5: twice the CPU per request). The throughput ratio is the
 # requests/s ratio. Both ratios are computed per round (each valmesh variant
@@ -107,9 +110,10 @@ start_agent() { # TARGET -> T_PID T_URL
 }
 
 # One measured run of TARGET, appended to $tmp/results as
-# `TARGET ROUND requests/s requests cpu_ticks p50_ms p99_ms`.
+# `TARGET ROUND requests/s requests cpu_ticks p50_ms p99_ms voluntary_cs
+# involuntary_cs` (the context switches of its threads over the run).
 measure() { # TARGET ROUND
-  local target=$1 round=$2 out="$tmp/wrk-$1-$2.out" c0 c1
+  local target=$1 round=$2 out="$tmp/wrk-$1-$2.out" c0 c1 s0 s1
   lock_acquire "$target-$round"
   if [[ "$target" == haproxy ]]; then
     start_haproxy || die "HAProxy did not start"
@@ -128,11 +132,13 @@ measure() { # TARGET ROUND
     sc_pid=$!
   fi
   c0="$(proc_ticks "$T_PID")"
+  s0="$(proc_switches "$T_PID")"
   wrk -t"$THREADS" -c"$CONNS" -d"$D" --latency "$T_URL" >"$out" 2>&1 &
   wrk_pid=$!
   wait "$wrk_pid" || true
   wrk_pid=""
   c1="$(proc_ticks "$T_PID")"
+  s1="$(proc_switches "$T_PID")"
   if [[ -n "$sc_pid" ]]; then
     kill -INT "$sc_pid" 2>/dev/null || true
     wait "$sc_pid" || true
@@ -145,7 +151,8 @@ measure() { # TARGET ROUND
     notes+=("$target round $round: non-2xx $W_NON2XX, socket errors ${W_SOCK:-none}")
   log "$target, round $round: $W_RPS req/s, $W_REQS requests, $((c1 - c0)) CPU ticks," \
     "$(awk -v t=$((c1 - c0)) -v n="$W_REQS" -v hz="$HZ" 'BEGIN{printf "%.1f", 1e6 * t / hz / n}') µs/request"
-  echo "$target $round $W_RPS $W_REQS $((c1 - c0)) $W_P50 $W_P99" >>"$tmp/results"
+  echo "$target $round $W_RPS $W_REQS $((c1 - c0)) $W_P50 $W_P99" \
+    "$((${s1% *} - ${s0% *})) $((${s1#* } - ${s0#* }))" >>"$tmp/results"
 }
 
 start_ok_upstream
@@ -163,8 +170,10 @@ proxy CPU per request: wrk -t$THREADS -c$CONNS -d$D --latency after a $WARM warm
 valmesh: $(describe_binary "$VALMESH"), flags: --dev ${AGENT_ARGS:-(no extra flags)}; $(git -C "$root" log -1 --format='commit %h' 2>/dev/null || echo "not a git checkout")
 HAProxy $(haproxy -v 2>/dev/null | head -1 | awk '{print $3}'), nbthread 1; upstream nginx, 1 worker; run at $(date -u '+%Y-%m-%d %H:%M UTC')
 EOF
-printf '%-12s %5s %12s %10s %12s %8s %8s\n' target round requests/s requests "cpu µs/req" "p50 ms" "p99 ms"
-awk -v hz="$HZ" '{printf "%-12s %5s %12s %10s %12.1f %8s %8s\n", $1, $2, $3, $4, 1e6 * $5 / hz / $4, $6, $7}' "$tmp/results"
+printf '%-12s %5s %12s %10s %12s %8s %8s %9s %9s\n' target round requests/s requests "cpu µs/req" \
+  "p50 ms" "p99 ms" "vol cs/r" "inv cs/r"
+awk -v hz="$HZ" '{printf "%-12s %5s %12s %10s %12.1f %8s %8s %9.3f %9.3f\n", $1, $2, $3, $4,
+  1e6 * $5 / hz / $4, $6, $7, $8 / $4, $9 / $4}' "$tmp/results"
 echo
 # Per round, each valmesh variant against that round's HAProxy: the
 # efficiency ratio (HAProxy's CPU per request / valmesh's) and the throughput
