@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cstddef>
-#include <optional>
 
 #include "runtime/common/clock.hpp"
 #include "runtime/mesh/circuit_breaker.hpp"

@@ -7,10 +7,13 @@
 # `name` (the log prefix) and `SVC`; it sets `root`, `tmp`, BUILD, N, WARM,
 # AGENT_ARGS and KEEP_TMP, and removes $tmp on exit (KEEP_TMP=1 keeps it).
 # A script that starts a process of its own adds its pid to `extra_pids`,
-# which are stopped first, with SIGINT.
+# which are stopped first, with SIGINT (lib.sh's kill_wait).
 
 : "${name:?set name before sourcing one_connection.sh}"
 : "${SVC:?set SVC before sourcing one_connection.sh}"
+bench_name="$name"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # kill_wait
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 BUILD="${BUILD:-$root/build}"
 N="${N:-1000}"
@@ -22,16 +25,11 @@ die() { echo "[$name] error: $*" >&2; exit 1; }
 
 tmp="$(mktemp -d)"
 echo_pid="" agent_pid="" extra_pids=()
-# stop_bounded PID: SIGINT, then SIGKILL if it has not exited within 10 s
-# (HAProxy under valgrind has been seen to stay in epoll_wait after SIGINT).
-stop_bounded() {
-  kill -INT "$1" 2>/dev/null || return 0
-  timeout 10 tail --pid="$1" -f /dev/null || kill -KILL "$1" 2>/dev/null
-  wait "$1" 2>/dev/null || true
-}
 cleanup() {
   local p
-  for p in "${extra_pids[@]}"; do stop_bounded "$p"; done
+  # SIGINT, then SIGKILL after 10 s (HAProxy under valgrind has been seen
+  # to stay in epoll_wait after SIGINT).
+  for p in "${extra_pids[@]}"; do kill_wait "$p" INT 10; done
   [[ -n "$agent_pid" ]] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
   [[ -n "$echo_pid" ]] && kill "$echo_pid" 2>/dev/null && wait "$echo_pid" 2>/dev/null
   if ((KEEP_TMP)); then log "kept $tmp"; else rm -rf "$tmp"; fi
