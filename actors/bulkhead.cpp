@@ -179,13 +179,6 @@ bulkhead_actor::behavior_type bulkhead_impl(bulkhead_pointer self,
       [self](breaker_atom, const breaker_update& u) {
         self->state.options.gate->set_breaker(u);
       },
-      [self](watch_atom, const service_instance& x, breaker_actor& b,
-             uint64_t generation) {
-        self->state.options.gate->upsert(x, std::move(b), generation);
-      },
-      [self](unwatch_atom, const std::string& id) {
-        self->state.options.gate->remove(id);
-      },
       [self](tick_atom, uint64_t seq) { tick(self, seq); },
       [self](stats_atom) {
         auto& st = self->state;

@@ -104,8 +104,9 @@ class bulkhead_gate {
 };
 
 /// `bulkhead/<service>`: owns the service's `bulkhead_gate`, applies the
-/// registry's and the breakers' changes to it, and runs the queue's expiry
-/// timer (docs/ARCHITECTURE.md, "The mesh call path").
+/// breakers' changes to it, and runs the queue's expiry timer
+/// (docs/ARCHITECTURE.md, "The mesh call path"). The gate's members come
+/// from `mesh_supervisor`, which writes them before it publishes the gate.
 using bulkhead_actor = caf::typed_actor<
     inspectable,
     /// Asks for a permit, avoiding the instances already tried (the
@@ -115,11 +116,6 @@ using bulkhead_actor = caf::typed_actor<
     caf::reacts_to<release_atom, std::string, uint64_t, bool>,
     /// A breaker's transition.
     caf::reacts_to<breaker_atom, breaker_update>,
-    /// Adds or updates an instance with its breaker (and the breaker's
-    /// first generation).
-    caf::reacts_to<watch_atom, service_instance, breaker_actor, uint64_t>,
-    /// Removes an instance.
-    caf::reacts_to<unwatch_atom, std::string>,
     /// Expires waiters past their queue timeout and arms the timer for the
     /// next; callers send it with 0 when a call starts waiting, the timer
     /// with its own number.

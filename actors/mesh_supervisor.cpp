@@ -20,6 +20,9 @@ struct breaker_child {
 
 struct service_unit {
   bulkhead_actor bulkhead;
+  /// The bulkhead's gate. Its members are written here, before the gate is
+  /// published, so a call that finds the service finds its instances.
+  std::shared_ptr<bulkhead_gate> gate;
   std::map<std::string, breaker_child> breakers;
 };
 
@@ -46,13 +49,12 @@ void spawn_bulkhead_of(msup_pointer self, const std::string& service,
   o.policy = st.options.policies.of(service);
   o.time = st.options.time;
   o.gate = make_bulkhead_gate(o.policy);
-  auto gate = o.gate;
+  u.gate = o.gate;
+  for (auto& [_, b] : u.breakers)
+    u.gate->upsert(b.instance, b.handle, b.generation);
   u.bulkhead = spawn_bulkhead(self->system(), std::move(o));
   self->monitor(u.bulkhead);
-  st.options.bulkheads->set(service, {u.bulkhead, std::move(gate)});
-  for (auto& [_, b] : u.breakers)
-    self->send(u.bulkhead, watch_atom::value, b.instance, b.handle,
-               b.generation);
+  st.options.bulkheads->set(service, {u.bulkhead, u.gate});
 }
 
 void spawn_breaker_of(msup_pointer self, service_unit& u, breaker_child& b) {
@@ -86,23 +88,24 @@ void spawn_breaker_of(msup_pointer self, service_unit& u, breaker_child& b) {
   };
   b.handle = spawn_breaker(self->system(), std::move(o));
   self->monitor(b.handle);
-  self->send(u.bulkhead, watch_atom::value, b.instance, b.handle, b.generation);
+  if (u.gate) u.gate->upsert(b.instance, b.handle, b.generation);
 }
 
+/// Adds or updates an instance. A new service's first breaker is in its
+/// gate before the gate is published.
 void watch(msup_pointer self, const service_instance& x) {
   auto& st = self->state;
   auto& u = st.services[x.name];
-  if (!u.bulkhead) spawn_bulkhead_of(self, x.name, u);
   auto i = u.breakers.find(x.id);
   if (i == u.breakers.end()) {
     auto& b = u.breakers[x.id];
     b.instance = x;
     spawn_breaker_of(self, u, b);
+    if (!u.bulkhead) spawn_bulkhead_of(self, x.name, u);
     return;
   }
   i->second.instance = x;  // address, weight or status changed
-  self->send(u.bulkhead, watch_atom::value, x, i->second.handle,
-             i->second.generation);
+  u.gate->upsert(x, i->second.handle, i->second.generation);
 }
 
 /// Stops a child without taking its end for a crash.
@@ -123,7 +126,7 @@ void unwatch(msup_pointer self, const service_instance& x) {
     u.breakers.erase(i);
   }
   if (!u.breakers.empty()) {
-    self->send(u.bulkhead, unwatch_atom::value, x.id);
+    u.gate->remove(x.id);
     return;
   }
   st.options.bulkheads->erase(x.name);

@@ -12,6 +12,8 @@
 
 #include "actors/breaker.hpp"
 #include "actors/bulkhead.hpp"
+#include "actors/mesh_supervisor.hpp"
+#include "actors/registry.hpp"
 
 using namespace valmesh;
 using namespace std::chrono_literals;
@@ -25,6 +27,7 @@ struct fixture : test_coordinator_fixture<test_config> {
   std::shared_ptr<coordinator_clock> clk =
       std::make_shared<coordinator_clock>(sched);
   bulkhead_actor bulkhead;
+  std::shared_ptr<bulkhead_gate> gate;
   std::map<std::string, breaker_actor> breakers;
   std::vector<expected<mesh_grant>> answers;
   std::vector<std::pair<breaker_state, breaker_state>> transitions;
@@ -40,7 +43,8 @@ struct fixture : test_coordinator_fixture<test_config> {
     o.service = "orders";
     o.policy = policy;
     o.time = clk;
-    o.seed = 1;
+    o.gate = make_bulkhead_gate(policy, 1);
+    gate = o.gate;
     bulkhead = spawn_bulkhead(sys, o);
   }
 
@@ -69,7 +73,7 @@ struct fixture : test_coordinator_fixture<test_config> {
     x.host = "127.0.0.1";
     x.port = 6000;
     x.status = health_status::passing;
-    self->send(bulkhead, watch_atom::value, x, b, o.generation);
+    gate->upsert(x, b, o.generation);  // as mesh_supervisor does
     consume_messages();
   }
 
@@ -176,6 +180,95 @@ CAF_TEST(retries avoid the instance that failed) {
     CAF_CHECK_EQUAL(answers.back()->grant.id, "o-2");
     finish(answers.size() - 1, false);
   }
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
+
+namespace {
+
+/// The mesh supervisor with a real registry behind it, as the node wires
+/// them (the registry only answers the supervisor's start-up snapshot).
+struct supervisor_fixture : test_coordinator_fixture<test_config> {
+  std::shared_ptr<coordinator_clock> clk =
+      std::make_shared<coordinator_clock>(sched);
+  mesh_directory directory;
+  registry_actor reg;
+  mesh_supervisor_actor sup;
+
+  supervisor_fixture() {
+    registry_options r;
+    r.time = clk;
+    r.catalog.node_name = "node-a";
+    r.seed = 1;
+    reg = spawn_registry(sys, r);
+    mesh_options m;
+    m.time = clk;
+    m.bulkheads = &directory;
+    m.registry = [this] { return reg; };
+    sup = spawn_mesh_supervisor(sys, std::move(m));
+    consume_messages();  // the start-up snapshot (empty)
+  }
+
+  ~supervisor_fixture() override {
+    caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(reg, caf::exit_reason::user_shutdown);
+  }
+
+  static catalog_change registered(const std::string& id, uint16_t port) {
+    catalog_change c;
+    c.what = catalog_change::kind::registered;
+    c.instance.name = "orders";
+    c.instance.id = id;
+    c.instance.host = "127.0.0.1";
+    c.instance.port = port;
+    c.instance.status = health_status::passing;
+    return c;
+  }
+
+  /// Delivers changes and lets the supervisor handle that one message and
+  /// nothing else: its children's mailboxes are left as they are.
+  void supervisor_handles(std::vector<catalog_change> changes) {
+    self->send(sup, changed_atom::value, std::move(changes));
+    CAF_REQUIRE(sched.prioritize(sup));
+    sched.run_once();
+  }
+
+  size_t members_seen_by_a_call() {
+    auto e = directory.find("orders");
+    return e ? e.gate->view("orders").members.size() : 0;
+  }
+};
+
+}  // namespace
+
+CAF_TEST_FIXTURE_SCOPE(mesh_supervisor_tests, supervisor_fixture)
+
+CAF_TEST(a published bulkhead already holds the instances of its service) {
+  // A call finds the bulkhead in the directory and takes a permit from its
+  // gate on its own thread, with no message in between: once the service
+  // is published its first instance must be in the gate, or the call
+  // fails with "no instance is registered" although the registration was
+  // acknowledged.
+  supervisor_handles({registered("o-1", 6000)});
+  CAF_REQUIRE(directory.find("orders"));
+  CAF_CHECK_EQUAL(members_seen_by_a_call(), 1u);
+  supervisor_handles({registered("o-2", 6001)});
+  CAF_CHECK_EQUAL(members_seen_by_a_call(), 2u);
+  consume_messages();
+  CAF_CHECK_EQUAL(members_seen_by_a_call(), 2u);
+}
+
+CAF_TEST(a restarted bulkhead is published with every instance) {
+  supervisor_handles({registered("o-1", 6000), registered("o-2", 6001)});
+  consume_messages();
+  auto before = directory.find("orders");
+  CAF_REQUIRE(before);
+  caf::anon_send_exit(before.actor, caf::exit_reason::kill);
+  consume_messages();
+  auto after = directory.find("orders");
+  CAF_REQUIRE(after);
+  CAF_CHECK(after.actor != before.actor);
+  CAF_CHECK_EQUAL(after.gate->view("orders").members.size(), 2u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
