@@ -12,6 +12,7 @@
 #include "http/arena.hpp"
 #include "http/server.hpp"
 #include "runtime/common/random.hpp"
+#include "runtime/common/recycling_allocator.hpp"
 #include "runtime/mesh/report_schedule.hpp"
 #include "runtime/mesh/retry.hpp"
 
@@ -814,7 +815,7 @@ void mesh_caller::call(mesh_request req, callback done) {
   auto& loops = impl_->loops;
   auto i = this_thread_loop();
   if (i >= 0 && static_cast<size_t>(i) < loops.size()) {
-    std::make_shared<call_op>(impl_, *loops[i], std::move(req), std::move(done))
+    make_recycled<call_op>(impl_, *loops[i], std::move(req), std::move(done))
         ->start();
     return;
   }
@@ -822,7 +823,7 @@ void mesh_caller::call(mesh_request req, callback done) {
   auto& loop = *loops.front();
   net::post(loop.ioc, [m = impl_, &loop, req = std::move(req),
                        done = std::move(done)]() mutable {
-    std::make_shared<call_op>(m, loop, std::move(req), std::move(done))
+    make_recycled<call_op>(m, loop, std::move(req), std::move(done))
         ->start();
   });
 }

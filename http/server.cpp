@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/read_loop.hpp"
+#include "runtime/common/recycling_allocator.hpp"
 #include "runtime/common/version.hpp"
 
 namespace valmesh::web {
@@ -122,7 +123,7 @@ struct responder::state {
 };
 
 responder::responder(callback f, unsigned version, bool keep_alive)
-    : state_(std::make_shared<state>()) {
+    : state_(make_recycled<state>()) {
   state_->send = std::move(f);
   state_->version = version;
   state_->keep_alive = keep_alive;
@@ -131,7 +132,7 @@ responder::responder(callback f, unsigned version, bool keep_alive)
 responder::responder(routed_callback f, unsigned version, bool keep_alive,
                      stream_callback stream, std::string peer, raw_callback raw,
                      std::shared_ptr<void> owner)
-    : state_(std::make_shared<state>()) {
+    : state_(make_recycled<state>()) {
   state_->owner = std::move(owner);
   state_->peer = std::move(peer);
   state_->routed = std::move(f);

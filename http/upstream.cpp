@@ -18,6 +18,7 @@
 #include "http/headers.hpp"
 #include "http/read_loop.hpp"
 #include "http/response_reader.hpp"
+#include "runtime/common/recycling_allocator.hpp"
 
 namespace valmesh::web {
 
@@ -450,7 +451,7 @@ upstream_pool::~upstream_pool() = default;
 void upstream_pool::send(const endpoint& target, const upstream_request& req,
                          callback done) {
   auto now = clock_type::now();
-  auto x = std::make_shared<exchange>(impl_, target, req, std::move(done), now);
+  auto x = make_recycled<exchange>(impl_, target, req, std::move(done), now);
   // Start on an I/O thread: inline when called from one (the mesh's hot
   // path), else posted (health probes come from actor threads). A pooled
   // connection is used by one exchange at a time, so starting it from any
