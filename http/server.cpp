@@ -666,7 +666,7 @@ class session : public std::enable_shared_from_this<session> {
   uint16_t route_ = http_stats::no_route;  ///< of the request being answered
   unsigned version_ = 11;                  ///< of the request being answered
   std::chrono::steady_clock::time_point read_at_{};
-  std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
+  std::optional<request_parser> parser_;
   response res_;
   std::string out_;   ///< the serialised head of res_
   std::string peer_;  ///< the client's IP address

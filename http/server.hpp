@@ -12,13 +12,18 @@
 
 #include "http/front_end_stats.hpp"
 #include "runtime/common/error.hpp"
+#include "runtime/common/recycling_allocator.hpp"
 #include "runtime/config/config.hpp"
 
 namespace valmesh::web {
 
 namespace beast_http = boost::beast::http;
 
-using request = beast_http::request<beast_http::string_body>;
+/// The fields of a client's request: each one a block from the reading
+/// thread's `recycling_allocator`, so reading a request allocates nothing
+/// in the steady state (docs/ARCHITECTURE.md, "The proxy path's memory").
+using request_fields = beast_http::basic_fields<recycling_allocator<char>>;
+using request = beast_http::request<beast_http::string_body, request_fields>;
 using response = beast_http::response<beast_http::string_body>;
 
 /// The write side of a streamed response (server-sent events). Thread-safe;
@@ -132,7 +137,8 @@ struct server_options {
 size_t default_max_connections();
 
 /// The request parser the server reads with.
-using request_parser = beast_http::request_parser<beast_http::string_body>;
+using request_parser = beast_http::parser<true, beast_http::string_body,
+                                          recycling_allocator<char>>;
 
 /// Gives `p` the options' body and header limits, as the server does
 /// before each request of a connection (http/request_reading.cpp).

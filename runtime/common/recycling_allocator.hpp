@@ -1,36 +1,93 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <memory>
 #include <new>
+#include <type_traits>
 
 namespace valmesh {
 
+namespace detail {
+
+/// The blocks a thread has freed, by size class: 64, 128, ... 4096 bytes,
+/// at most `capacity` of each. Shared by every `recycling_allocator` type on
+/// the thread; emptied when the thread ends.
+class block_cache {
+ public:
+  static constexpr size_t classes = 7;
+  static constexpr size_t smallest = 64;
+  static constexpr size_t largest = smallest << (classes - 1);  // 4096
+  static constexpr size_t capacity = 32;
+
+  /// The class of a block of `bytes` (at most `largest`).
+  static constexpr size_t class_of(size_t bytes) noexcept {
+    return bytes <= smallest
+               ? 0
+               : static_cast<size_t>(std::bit_width(bytes - 1)) - 6;
+  }
+
+  static constexpr size_t size_of(size_t cls) noexcept {
+    return smallest << cls;
+  }
+
+  void* pop(size_t cls) noexcept {
+    auto& c = lists_[cls];
+    return c.size > 0 ? c.blocks[--c.size] : nullptr;
+  }
+
+  bool push(size_t cls, void* p) noexcept {
+    auto& c = lists_[cls];
+    if (c.size == capacity) return false;
+    c.blocks[c.size++] = p;
+    return true;
+  }
+
+  size_t size(size_t cls) const noexcept { return lists_[cls].size; }
+
+  ~block_cache() {
+    for (auto& c : lists_)
+      while (c.size > 0) ::operator delete(c.blocks[--c.size]);
+  }
+
+  static block_cache& of_this_thread() noexcept {
+    static thread_local block_cache c;
+    return c;
+  }
+
+ private:
+  struct list {
+    std::array<void*, capacity> blocks;
+    size_t size = 0;
+  };
+  std::array<list, classes> lists_;
+};
+
+}  // namespace detail
+
 /// An allocator that keeps the blocks it frees in a small cache of the
-/// thread that frees them and hands them out again before it asks the heap:
-/// for objects made and dropped once per request on the same thread (the
-/// mesh call, its upstream exchange, the responder), so that in the steady
-/// state they cost no `malloc` and no `free`. Asio's `recycling_allocator`
-/// (Boost 1.79) does the same for its handlers.
+/// thread that frees them and hands them out again before it asks the heap,
+/// for what is made and dropped once per request on the same thread: the
+/// mesh call, its upstream exchange, the responder, the fields of the
+/// client's request. In the steady state they cost no `malloc` and no
+/// `free`. Asio's `recycling_allocator` (Boost 1.79) does the same for its
+/// handlers, nginx and HAProxy with their pools.
 ///
-/// Each value type has its own cache per thread (`Capacity` blocks, single
-/// objects only: arrays go to the heap). A block freed on another thread
-/// goes to that thread's cache, or to the heap when it is full; the memory
-/// is `operator new`'s either way, so any thread may free it. A thread's
-/// cache is emptied when the thread ends.
+/// Blocks are rounded up to a size class (64, 128, ... 4096 bytes); each
+/// thread keeps up to 32 free blocks of each class (at most 260 KiB).
+/// Larger or over-aligned blocks go to the heap. A block freed on another
+/// thread joins that thread's cache, or the heap when the cache is full:
+/// every block is `operator new`'s, so any thread may free it.
 ///
 /// Under AddressSanitizer every block goes back to the heap (`recycles` is
-/// false), so a use after free of these objects is still reported.
-template <class T, size_t Capacity = 32>
+/// false), so a use after free is still reported.
+template <class T>
 class recycling_allocator {
  public:
   using value_type = T;
-
-  template <class U>
-  struct rebind {
-    using other = recycling_allocator<U, Capacity>;
-  };
+  using is_always_equal = std::true_type;
+  using propagate_on_container_move_assignment = std::true_type;
 
 #if defined(__SANITIZE_ADDRESS__)
   static constexpr bool recycles = false;
@@ -41,34 +98,35 @@ class recycling_allocator {
   recycling_allocator() noexcept = default;
 
   template <class U>
-  recycling_allocator(const recycling_allocator<U, Capacity>&) noexcept {}
+  recycling_allocator(const recycling_allocator<U>&) noexcept {}
 
   T* allocate(size_t n) {
-    if (recycles && n == 1) {
-      auto& c = cache();
-      if (c.size > 0) return static_cast<T*>(c.blocks[--c.size]);
-    }
-    return static_cast<T*>(heap_new(n * sizeof(T)));
+    auto bytes = n * sizeof(T);
+    if (!pooled(bytes)) return static_cast<T*>(heap_new(bytes));
+    auto cls = detail::block_cache::class_of(bytes);
+    if (auto* p = detail::block_cache::of_this_thread().pop(cls))
+      return static_cast<T*>(p);
+    return static_cast<T*>(
+        ::operator new(detail::block_cache::size_of(cls)));
   }
 
   void deallocate(T* p, size_t n) noexcept {
-    if (recycles && n == 1) {
-      auto& c = cache();
-      if (c.size < Capacity) {
-        c.blocks[c.size++] = p;
-        return;
-      }
-    }
+    auto bytes = n * sizeof(T);
+    if (pooled(bytes) &&
+        detail::block_cache::of_this_thread().push(
+            detail::block_cache::class_of(bytes), p))
+      return;
     heap_delete(p);
   }
 
-  /// Blocks cached by the calling thread (tests).
-  static size_t cached() noexcept {
-    return cache().size;
+  /// Free blocks the calling thread keeps for blocks of `bytes` (tests).
+  static size_t cached(size_t bytes) noexcept {
+    return detail::block_cache::of_this_thread().size(
+        detail::block_cache::class_of(bytes));
   }
 
   template <class U>
-  bool operator==(const recycling_allocator<U, Capacity>&) const noexcept {
+  bool operator==(const recycling_allocator<U>&) const noexcept {
     return true;
   }
 
@@ -76,31 +134,23 @@ class recycling_allocator {
   static constexpr bool over_aligned =
       alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__;
 
+  static constexpr bool pooled(size_t bytes) noexcept {
+    return recycles && !over_aligned && bytes > 0 &&
+           bytes <= detail::block_cache::largest;
+  }
+
   static void* heap_new(size_t bytes) {
     if constexpr (over_aligned)
-      return ::operator new (bytes, std::align_val_t{alignof(T)});
+      return ::operator new(bytes, std::align_val_t{alignof(T)});
     else
       return ::operator new(bytes);
   }
 
   static void heap_delete(void* p) noexcept {
     if constexpr (over_aligned)
-      ::operator delete (p, std::align_val_t{alignof(T)});
+      ::operator delete(p, std::align_val_t{alignof(T)});
     else
       ::operator delete(p);
-  }
-
-  struct block_cache {
-    std::array<void*, Capacity> blocks;
-    size_t size = 0;
-    ~block_cache() {
-      while (size > 0) heap_delete(blocks[--size]);
-    }
-  };
-
-  static block_cache& cache() noexcept {
-    static thread_local block_cache c;
-    return c;
   }
 };
 
