@@ -17,6 +17,8 @@
 #include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include "http/recycled_handler.hpp"
+
 namespace valmesh::web {
 
 /// What a read waits for.
@@ -52,9 +54,9 @@ void async_read_http(Socket& socket, Buffer& buffer, Parser& parser,
   if (size == 0) return done(bhttp::error::buffer_overflow);
   socket.async_read_some(
       buffer.prepare(size),
-      [&socket, &buffer, &parser, until, owner = std::move(owner),
-       done = std::move(done)](boost::beast::error_code ec,
-                               std::size_t n) mutable {
+      recycled([&socket, &buffer, &parser, until, owner = std::move(owner),
+                done = std::move(done)](boost::beast::error_code ec,
+                                        std::size_t n) mutable {
         buffer.commit(n);
         if (ec == boost::asio::error::eof) {
           if (!parser.got_some()) return done(bhttp::error::end_of_stream);
@@ -65,7 +67,7 @@ void async_read_http(Socket& socket, Buffer& buffer, Parser& parser,
         if (ec) return done(ec);
         async_read_http(socket, buffer, parser, until, std::move(owner),
                         std::move(done));
-      });
+      }));
 }
 
 }  // namespace valmesh::web

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/read_loop.hpp"
+#include "http/recycled_handler.hpp"
 #include "runtime/common/recycling_allocator.hpp"
 #include "runtime/common/version.hpp"
 
@@ -471,9 +472,9 @@ class session : public std::enable_shared_from_this<session> {
     std::array<net::const_buffer, 2> bufs{net::buffer(out_),
                                           net::buffer(res_.body())};
     deadline_ = now + cfg_->options.write_timeout;
-    net::async_write(
-        socket_, bufs,
-        beast::bind_front_handler(&session::on_write, shared_from_this()));
+    net::async_write(socket_, bufs,
+                     recycled(beast::bind_front_handler(&session::on_write,
+                                                        shared_from_this())));
   }
 
   /// `do_write` for an answer given as its parts: the head written as

@@ -17,6 +17,7 @@
 #include "http/arena.hpp"
 #include "http/headers.hpp"
 #include "http/read_loop.hpp"
+#include "http/recycled_handler.hpp"
 #include "http/response_reader.hpp"
 #include "runtime/common/recycling_allocator.hpp"
 
@@ -307,11 +308,12 @@ class exchange final : public std::enable_shared_from_this<exchange>,
   void send() {
     std::array<net::const_buffer, 2> bufs{net::buffer(head_),
                                           net::buffer(body_)};
-    net::async_write(*stream_, bufs,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       if (ec) return self->on_broken(ec, "write");
-                       self->read();
-                     });
+    net::async_write(
+        *stream_, bufs,
+        recycled([self = shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) return self->on_broken(ec, "write");
+          self->read();
+        }));
   }
 
   void read() {
