@@ -438,12 +438,12 @@ class call_op : public std::enable_shared_from_this<call_op> {
     ++loop_.attempts_in_flight;
     // Holds only the call, which fits inside the callback (inline_function).
     loop_.pool.send(grant.grant.address, upstream_,
-                    [self = shared_from_this()](upstream_result res) {
+                    [self = shared_from_this()](upstream_result&& res) {
                       self->on_result(std::move(res));
                     });
   }
 
-  void on_result(upstream_result res) {
+  void on_result(upstream_result&& res) {
     const auto& grant = grant_;
     auto took = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - sent_);
@@ -560,13 +560,12 @@ class call_op : public std::enable_shared_from_this<call_op> {
   }
 
   void finish(expected<mesh_result>&& r, clock::time_point now) {
-    mesh_result x;
-    if (r)
-      x = std::move(*r);
-    else if (last_)  // retries ran out on a 502/503/504: pass it on
-      x = std::move(*last_);
-    else
-      x.error = std::move(r).error();
+    // The result is completed where it lies and handed on by reference:
+    // it is moved once, by whoever keeps it.
+    mesh_result failed;
+    if (!r && !last_) failed.error = std::move(r).error();
+    // Retries that ran out on a 502/503/504 pass the last answer on.
+    mesh_result& x = r ? *r : last_ ? *last_ : failed;
     x.attempts = attempts_;
     x.instance = grant_.grant.id;  // the last attempt's (empty: none granted)
     // The call ends here: its id moves to the result (no attempt reads it
@@ -811,7 +810,7 @@ void mesh_caller::gather(int64_t window, live_fn live, gather_fn done) {
   }
 }
 
-void mesh_caller::call(mesh_request req, callback done) {
+void mesh_caller::call(mesh_request&& req, callback done) {
   auto& loops = impl_->loops;
   auto i = this_thread_loop();
   if (i >= 0 && static_cast<size_t>(i) < loops.size()) {
@@ -823,8 +822,7 @@ void mesh_caller::call(mesh_request req, callback done) {
   auto& loop = *loops.front();
   net::post(loop.ioc, [m = impl_, &loop, req = std::move(req),
                        done = std::move(done)]() mutable {
-    make_recycled<call_op>(m, loop, std::move(req), std::move(done))
-        ->start();
+    make_recycled<call_op>(m, loop, std::move(req), std::move(done))->start();
   });
 }
 

@@ -64,7 +64,7 @@ struct mesh_result {
 /// on asio timers within the overall deadline. Never blocks a thread.
 class mesh_caller {
  public:
-  using callback = inline_function<void(mesh_result)>;
+  using callback = inline_function<void(mesh_result&&)>;
 
   /// `loops`: the HTTP front end's event loops, each run by one thread; a
   /// call runs on the loop of the thread that starts it, with that loop's
@@ -79,7 +79,7 @@ class mesh_caller {
   ~mesh_caller();
 
   /// Starts a call; `done` runs once, on an I/O thread.
-  void call(mesh_request req, callback done);
+  void call(mesh_request&& req, callback done);
 
   /// Records a span per call and per upstream attempt with `t`, and sends
   /// each attempt's context upstream (W3C). Without a tracer (tracing

@@ -73,7 +73,7 @@ void proxy(mesh_caller& mesh, request_context&& rc, responder done) {
   m.client_addr = done.peer();
   m.overrides = *overrides;
   m.route = "/proxy/:name/*";
-  mesh.call(std::move(m), [done = std::move(done)](mesh_result r) {
+  mesh.call(std::move(m), [done = std::move(done)](mesh_result&& r) {
     if (r.error) return reply_mesh_error(done, r);
     // One buffer per thread for the answers' header lines: `raw` copies
     // them before it returns, so it keeps its capacity from call to call.
@@ -154,7 +154,7 @@ void api_call(mesh_caller& mesh, request_context&& rc, responder done) {
     for (auto name : {"traceparent", "tracestate"})
       if (auto v = header_value(rc.req, name); !v.empty())
         m->headers.emplace_back(name, std::string{v});
-  mesh.call(std::move(*m), [done = std::move(done)](mesh_result r) {
+  mesh.call(std::move(*m), [done = std::move(done)](mesh_result&& r) {
     if (r.error) return reply_mesh_error(done, r);
     auto headers = json::object();
     for (auto& [k, v] : r.headers) headers[k] = v;

@@ -24,7 +24,7 @@ class http_prober final : public prober {
     auto start = std::chrono::steady_clock::now();
     pool_.send(
         {target.host, target.port}, std::move(req),
-        [done = std::move(done), start, timeout](web::upstream_result r) {
+        [done = std::move(done), start, timeout](web::upstream_result&& r) {
           check_result out;
           out.duration = std::chrono::duration_cast<std::chrono::microseconds>(
               std::chrono::steady_clock::now() - start);

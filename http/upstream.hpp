@@ -81,7 +81,7 @@ struct upstream_options {
 /// connection, if its method is idempotent.
 class upstream_pool {
  public:
-  using callback = inline_function<void(upstream_result)>;
+  using callback = inline_function<void(upstream_result&&)>;
 
   upstream_pool(boost::asio::io_context& ioc, upstream_options options = {});
   ~upstream_pool();

@@ -905,7 +905,7 @@ expected<call_result> node::call_service(const std::string& name,
   std::promise<web::mesh_result> p;
   auto f = p.get_future();
   d.mesh->call(std::move(m),
-               [&p](web::mesh_result r) { p.set_value(std::move(r)); });
+               [&p](web::mesh_result&& r) { p.set_value(std::move(r)); });
   auto r = f.get();
   if (r.error) return std::move(*r.error);
   return call_result{

@@ -45,8 +45,11 @@ struct failure {
 template <class T>
 class expected {
  public:
-  expected(T value) : v_(std::move(value)) {}
-  expected(failure f) : v_(std::move(f)) {}
+  // A value is taken by reference, not by value: a result handed on is
+  // then moved once, not twice.
+  expected(const T& value) : v_(std::in_place_index<0>, value) {}
+  expected(T&& value) : v_(std::in_place_index<0>, std::move(value)) {}
+  expected(failure f) : v_(std::in_place_index<1>, std::move(f)) {}
   expected(errc code, std::string message)
       : v_(failure{code, std::move(message)}) {}
 
