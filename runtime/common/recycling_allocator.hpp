@@ -75,13 +75,15 @@ class block_cache {
 /// handlers, nginx and HAProxy with their pools.
 ///
 /// Blocks are rounded up to a size class (64, 128, ... 4096 bytes); each
-/// thread keeps up to 32 free blocks of each class (at most 260 KiB).
+/// thread keeps up to 32 free blocks of each class (at most 254 KiB).
 /// Larger or over-aligned blocks go to the heap. A block freed on another
 /// thread joins that thread's cache, or the heap when the cache is full:
 /// every block is `operator new`'s, so any thread may free it.
 ///
-/// Under AddressSanitizer every block goes back to the heap (`recycles` is
-/// false), so a use after free is still reported.
+/// Under AddressSanitizer and ThreadSanitizer every block goes back to the
+/// heap (`recycles` is false): they see each free and allocation, so a use
+/// after free, or an access racing with the end of an object, is still
+/// reported.
 template <class T>
 class recycling_allocator {
  public:
@@ -89,7 +91,7 @@ class recycling_allocator {
   using is_always_equal = std::true_type;
   using propagate_on_container_move_assignment = std::true_type;
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
   static constexpr bool recycles = false;
 #else
   static constexpr bool recycles = true;

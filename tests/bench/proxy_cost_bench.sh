@@ -31,6 +31,7 @@
 #   tests/bench/proxy_cost_bench.sh
 #   ROUNDS=7 D=5s tests/bench/proxy_cost_bench.sh
 #   VALMESH=/path/to/other/valmesh tests/bench/proxy_cost_bench.sh
+#   BASELINE=/path/to/older/valmesh ROUNDS=8 D=5s LOOP1=0 tests/bench/proxy_cost_bench.sh
 #
 # Environment (defaults in brackets):
 #   ROUNDS [5]  D [10s]  WARM [2s]  CONNS [64]  THREADS [2]  LOOP1 [1]
@@ -41,6 +42,12 @@
 #                 so compare the CPU figures of such a run only with those
 #                 of another run that counted them too
 #   VALMESH [build/valmesh of this checkout]  KEEP_TMP [0]
+#   BASELINE [none] another build of valmesh, measured as one more target
+#                 (`baseline`, default flags) in the same rounds; the
+#                 script then also prints the efficiency ratio
+#                 valmesh/baseline per round (the baseline's CPU per request
+#                 over valmesh's): an A/B comparison of two builds that
+#                 the machine's drift hits alike
 #   BENCH_LOCK [/tmp/valmesh-bench.lock; empty: off]  LOCK_WAIT [900] s
 #   LOCK_MAX [170] s (the lock protocol: proxy_bench.sh)
 set -euo pipefail
@@ -67,6 +74,8 @@ BENCH_LOCK="${BENCH_LOCK-/tmp/valmesh-bench.lock}"
 install_tools wrk nginx haproxy curl ss pgrep
 require_tools wrk nginx haproxy curl ss pgrep
 require_built "$VALMESH"
+BASELINE="${BASELINE:-}"
+[[ -z "$BASELINE" ]] || require_built "$BASELINE"
 if ((SYSCALLS)); then
   install_tools perf
   require_tools perf
@@ -74,7 +83,8 @@ fi
 
 TARGETS=(haproxy valmesh valmesh-nt)
 ((LOOP1)) && TARGETS+=(valmesh-1)
-declare -A FLAGS=([valmesh]="" [valmesh-nt]="--no-tracing" [valmesh-1]="--http-threads 1")
+[[ -n "$BASELINE" ]] && TARGETS+=(baseline)
+declare -A FLAGS=([valmesh]="" [valmesh-nt]="--no-tracing" [valmesh-1]="--http-threads 1" [baseline]="")
 
 procs=() notes=()
 stop_proc() { [[ -n "$1" ]] || return 0; kill_wait "$1" TERM 5; forget_pid procs "$1"; }
@@ -89,13 +99,14 @@ chmod 755 "$tmp"
 
 # -- the valmesh targets (HAProxy and the upstream: lib.sh) ------------------------
 start_agent() { # TARGET -> T_PID T_URL
-  local cfg="$tmp/valmesh.json" port
+  local cfg="$tmp/valmesh.json" port bin="$VALMESH"
+  [[ "$1" == baseline ]] && bin="$BASELINE"
   printf '{"services":[{"name":"bench","id":"bench-upstream","host":"127.0.0.1","port":%s}]}\n' \
     "$UP_PORT" >"$cfg"
   for _ in 1 2 3; do
     port="$(free_port)"
     # shellcheck disable=SC2086 # FLAGS and AGENT_ARGS are lists of flags
-    "$VALMESH" agent --dev --http "127.0.0.1:$port" --cluster 127.0.0.1:0 --config "$cfg" \
+    "$bin" agent --dev --http "127.0.0.1:$port" --cluster 127.0.0.1:0 --config "$cfg" \
       --node-name proxy-cost-bench --drain-timeout 2s ${FLAGS[$1]} $AGENT_ARGS \
       >"$tmp/agent-$1.log" 2>&1 &
     T_PID=$!
@@ -170,6 +181,7 @@ proxy CPU per request: wrk -t$THREADS -c$CONNS -d$D --latency after a $WARM warm
 valmesh: $(describe_binary "$VALMESH"), flags: --dev ${AGENT_ARGS:-(no extra flags)}; $(git -C "$root" log -1 --format='commit %h' 2>/dev/null || echo "not a git checkout")
 HAProxy $(haproxy -v 2>/dev/null | head -1 | awk '{print $3}'), nbthread 1; upstream nginx, 1 worker; run at $(date -u '+%Y-%m-%d %H:%M UTC')
 EOF
+[[ -z "$BASELINE" ]] || echo "baseline: $(describe_binary "$BASELINE"), flags: --dev ${AGENT_ARGS:-(no extra flags)}"
 printf '%-12s %5s %12s %10s %12s %8s %8s %9s %9s\n' target round requests/s requests "cpu µs/req" \
   "p50 ms" "p99 ms" "vol cs/r" "inv cs/r"
 awk -v hz="$HZ" '{printf "%-12s %5s %12s %10s %12.1f %8s %8s %9.3f %9.3f\n", $1, $2, $3, $4,
@@ -203,14 +215,19 @@ END {
     val["eff " v, ++cnt["eff " v]] = cpu["haproxy", r] / cpu[v, r]
     val["thr " v, ++cnt["thr " v]] = rps[v, r] / rps["haproxy", r]
   }
+  for (r in round) if (("valmesh", r) in cpu && ("baseline", r) in cpu)
+    val["ab", ++cnt["ab"]] = cpu["baseline", r] / cpu["valmesh", r]
   for (x in target) for (r in round) if ((x, r) in cpu) val["cpu " x, ++cnt["cpu " x]] = cpu[x, r]
   stats("cpu haproxy", "cpu µs/request, HAProxy:", "")
   stats("cpu valmesh", "cpu µs/request, valmesh:", "")
   stats("cpu valmesh-nt", "cpu µs/request, valmesh --no-tracing:", "")
   stats("cpu valmesh-1", "cpu µs/request, valmesh one loop:", "")
+  stats("cpu baseline", "cpu µs/request, baseline:", "")
   stats("eff valmesh", "efficiency valmesh/HAProxy:", " (aim >= 0.9)")
   stats("eff valmesh-nt", "efficiency --no-tracing/HAProxy:", " (aim >= 1.0)")
   stats("eff valmesh-1", "efficiency one loop/HAProxy:", "")
+  stats("eff baseline", "efficiency baseline/HAProxy:", "")
+  stats("ab", "efficiency valmesh/baseline:", " (> 1: valmesh leaner)")
   stats("thr valmesh", "requests/s valmesh/HAProxy:", " (aim >= 1.0)")
   stats("thr valmesh-nt", "requests/s --no-tracing/HAProxy:", "")
   stats("thr valmesh-1", "requests/s one loop/HAProxy:", "")

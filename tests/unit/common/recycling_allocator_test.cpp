@@ -28,9 +28,9 @@ struct alignas(64) wide {
   char bytes[64];
 };
 
-#define SKIP_UNLESS_RECYCLING()                                    \
-  if (!recycling_allocator<int>::recycles)                         \
-  GTEST_SKIP() << "AddressSanitizer build: every block goes back " \
+#define SKIP_UNLESS_RECYCLING()                             \
+  if (!recycling_allocator<int>::recycles)                  \
+  GTEST_SKIP() << "sanitizer build: every block goes back " \
                   "to the heap, so a use after free is reported"
 
 }  // namespace
