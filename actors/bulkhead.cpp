@@ -15,8 +15,12 @@ bulkhead_gate::bulkhead_gate(bulkhead_options options, lb_strategy strategy,
 
 expected<mesh_grant> bulkhead_gate::with_breaker(expected<pool_grant> g) const {
   if (!g) return std::move(g).error();
-  auto i = breakers_.find(g->id);
-  return mesh_grant{std::move(*g),
+  return with_breaker(std::move(*g));
+}
+
+mesh_grant bulkhead_gate::with_breaker(pool_grant&& g) const {
+  auto i = breakers_.find(g.id);
+  return mesh_grant{std::move(g),
                     i == breakers_.end() ? breaker_actor{} : i->second};
 }
 
@@ -39,7 +43,7 @@ void bulkhead_gate::answer(
 
 expected<mesh_grant> bulkhead_gate::answer_now(
     service_pool::decision& d) const {
-  if (d.grant) return with_breaker(std::move(*d.grant));
+  if (d.grant) return with_breaker(std::move(*d.grant));  // no expected between
   return std::move(*d.error);
 }
 

@@ -89,6 +89,7 @@ class bulkhead_gate {
 
  private:
   expected<mesh_grant> with_breaker(expected<pool_grant> g) const;
+  mesh_grant with_breaker(pool_grant&& g) const;
   /// A decision that is not `queued`, as the caller's answer.
   expected<mesh_grant> answer_now(service_pool::decision& d) const;
   /// Calls the waiters' callbacks (outside the lock).

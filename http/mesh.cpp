@@ -416,7 +416,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
                 "service '" + req_.service + "' has no instances"});
   }
 
-  void on_grant(expected<mesh_grant> r, clock::time_point now) {
+  void on_grant(expected<mesh_grant>&& r, clock::time_point now) {
     if (!r) {
       if (stats_ && r.error().code == errc::bulkhead_full)
         ++stats_->figures.bulkhead_rejections;
