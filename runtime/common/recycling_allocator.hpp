@@ -39,7 +39,7 @@ class block_cache {
 
   bool push(size_t cls, void* p) noexcept {
     auto& c = lists_[cls];
-    if (c.size == capacity) return false;
+    if (closed_ || c.size == capacity) return false;
     c.blocks[c.size++] = p;
     return true;
   }
@@ -47,6 +47,9 @@ class block_cache {
   size_t size(size_t cls) const noexcept { return lists_[cls].size; }
 
   ~block_cache() {
+    // A thread_local destroyed after this one may still free blocks: they
+    // go to the heap.
+    closed_ = true;
     for (auto& c : lists_)
       while (c.size > 0) ::operator delete(c.blocks[--c.size]);
   }
@@ -62,6 +65,7 @@ class block_cache {
     size_t size = 0;
   };
   std::array<list, classes> lists_;
+  bool closed_ = false;
 };
 
 }  // namespace detail
@@ -108,15 +112,13 @@ class recycling_allocator {
     auto cls = detail::block_cache::class_of(bytes);
     if (auto* p = detail::block_cache::of_this_thread().pop(cls))
       return static_cast<T*>(p);
-    return static_cast<T*>(
-        ::operator new(detail::block_cache::size_of(cls)));
+    return static_cast<T*>(::operator new(detail::block_cache::size_of(cls)));
   }
 
   void deallocate(T* p, size_t n) noexcept {
     auto bytes = n * sizeof(T);
-    if (pooled(bytes) &&
-        detail::block_cache::of_this_thread().push(
-            detail::block_cache::class_of(bytes), p))
+    if (pooled(bytes) && detail::block_cache::of_this_thread().push(
+                             detail::block_cache::class_of(bytes), p))
       return;
     heap_delete(p);
   }
@@ -143,14 +145,14 @@ class recycling_allocator {
 
   static void* heap_new(size_t bytes) {
     if constexpr (over_aligned)
-      return ::operator new(bytes, std::align_val_t{alignof(T)});
+      return ::operator new (bytes, std::align_val_t{alignof(T)});
     else
       return ::operator new(bytes);
   }
 
   static void heap_delete(void* p) noexcept {
     if constexpr (over_aligned)
-      ::operator delete(p, std::align_val_t{alignof(T)});
+      ::operator delete (p, std::align_val_t{alignof(T)});
     else
       ::operator delete(p);
   }
