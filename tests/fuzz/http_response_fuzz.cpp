@@ -25,6 +25,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "http/response_reader.hpp"
+#include "runtime/common/header_list.hpp"
 #include "tests/fuzz/fuzz_stream.hpp"
 
 namespace bhttp = boost::beast::http;
@@ -33,7 +34,7 @@ namespace {
 
 struct answer {
   unsigned status = 0;
-  std::vector<std::pair<std::string, std::string>> headers;
+  valmesh::header_list headers;
   std::string body;
   bool keep_alive = false;
 
