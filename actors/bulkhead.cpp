@@ -43,7 +43,7 @@ void bulkhead_gate::answer(
 
 expected<mesh_grant> bulkhead_gate::answer_now(
     service_pool::decision& d) const {
-  if (d.grant) return with_breaker(std::move(*d.grant));  // no expected between
+  if (d.grant) return with_breaker(std::move(*d.grant));
   return std::move(*d.error);
 }
 

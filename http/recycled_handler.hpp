@@ -3,10 +3,10 @@
 // A completion handler whose operation state comes from the thread's
 // `recycling_allocator`. Asio allocates each pending operation (a socket's
 // read or write with its handler) through the handler's associated
-// allocator; without one, Boost 1.74 keeps a single freed block per thread
-// and otherwise calls `malloc`, so with a read and a write pending on every
-// connection most operations of a loop went to the heap. Asio's own
-// "allocation" example gives its handlers an allocator the same way.
+// allocator; without one, Boost 1.74 keeps a single freed block per thread,
+// which serves a loop only while each operation is freed before the next is
+// allocated, and otherwise calls `malloc`. Asio's own "allocation" example
+// gives its handlers an allocator the same way.
 
 #include <utility>
 

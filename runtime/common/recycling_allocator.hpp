@@ -7,6 +7,16 @@
 #include <new>
 #include <type_traits>
 
+// Whether a sanitizer that must see every allocation and free is on. GCC
+// says so with __SANITIZE_*__, clang (before 16) only with __has_feature.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define VALMESH_HEAP_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define VALMESH_HEAP_SANITIZED 1
+#endif
+#endif
+
 namespace valmesh {
 
 namespace detail {
@@ -95,7 +105,7 @@ class recycling_allocator {
   using is_always_equal = std::true_type;
   using propagate_on_container_move_assignment = std::true_type;
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(VALMESH_HEAP_SANITIZED)
   static constexpr bool recycles = false;
 #else
   static constexpr bool recycles = true;

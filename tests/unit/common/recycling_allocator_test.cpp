@@ -106,11 +106,23 @@ TEST(recycling_allocator, over_aligned_types_keep_their_alignment) {
 
 TEST(recycling_allocator,
      a_block_freed_on_another_thread_joins_that_threads_cache) {
-  auto x = make_recycled<tracked>("made here");
-  std::thread other{[x = std::move(x)]() mutable {
-    x.reset();  // freed here, cached here, freed with this thread's cache
+  SKIP_UNLESS_RECYCLING();
+  using alloc = recycling_allocator<tracked>;
+  auto* p = alloc{}.allocate(1);
+  auto here = alloc::cached(sizeof(tracked));
+  size_t before = 0, after = 0;
+  std::thread other{[&] {
+    before = alloc::cached(sizeof(tracked));
+    alloc{}.deallocate(p, 1);  // cached there, freed when that thread ends
+    after = alloc::cached(sizeof(tracked));
   }};
   other.join();
+  EXPECT_EQ(after, before + 1);
+  EXPECT_EQ(alloc::cached(sizeof(tracked)), here);
+  // A shared object dropped on another thread is destroyed there.
+  auto x = make_recycled<tracked>("made here");
+  std::thread last{[x = std::move(x)]() mutable { x.reset(); }};
+  last.join();
   EXPECT_EQ(tracked::alive, 0);
 }
 
