@@ -8,7 +8,7 @@ namespace {
 
 struct tracer_state {
   static inline const char* name = "tracer";
-  std::unique_ptr<span_buffer> buffer;
+  std::shared_ptr<shared_span_buffer> buffer;
   std::unique_ptr<otlp_export_queue> queue;  ///< null: no export
   tracer_options opts;
   /// When the export timer fires next, if it is set.
@@ -52,7 +52,9 @@ tracer_actor::behavior_type tracer_impl(tracer_pointer self,
   auto& st = self->state;
   st.opts = std::move(opts);
   if (!st.opts.time) st.opts.time = std::make_shared<system_clock_source>();
-  st.buffer = std::make_unique<span_buffer>(st.opts.capacity);
+  st.buffer = st.opts.buffer
+                  ? st.opts.buffer
+                  : std::make_shared<shared_span_buffer>(st.opts.capacity);
   if (st.opts.post)
     st.queue = std::make_unique<otlp_export_queue>(st.opts.exporter);
   return {
@@ -66,9 +68,10 @@ tracer_actor::behavior_type tracer_impl(tracer_pointer self,
           st.queue->add(std::move(out), st.opts.time->now());
           pump(self);
         }
-        // The buffer keeps a copy; the spans go back to the thread that
-        // sent them, to be recorded into again.
-        for (auto& s : batch.spans) st.buffer->push(s);
+        // The buffer keeps a copy (unless the sender put them in); the
+        // spans go back to the thread that sent them, to be recorded into
+        // again.
+        if (!batch.kept) st.buffer->push(batch.spans);
         if (batch.origin) batch.origin->give_back(std::move(batch.spans));
       },
       [self](get_atom, const span_query& q) {

@@ -40,7 +40,8 @@ using otlp_post_fn = std::function<void(std::string body, otlp_done_fn done)>;
 /// The node's finished-span buffer, its figures and the OTLP exporter.
 using tracer_actor = caf::typed_actor<
     inspectable,
-    /// Adds finished spans to the buffer (and the export queue).
+    /// Adds finished spans to the buffer (unless the batch is `kept`) and
+    /// the export queue.
     caf::reacts_to<spans_atom, packed_batch>,
     /// Answers the spans that match, newest first.
     caf::replies_to<get_atom, span_query>::with<span_batch>,
@@ -61,12 +62,14 @@ using tracer_actor = caf::typed_actor<
 /// | name     | default                   | meaning                                        |
 /// |----------|---------------------------|------------------------------------------------|
 /// | capacity | 10000                     | finished spans kept (`tracing.bufferCapacity`) |
+/// | buffer   | none                      | the buffer, shared with the HTTP loops (none: its own of `capacity`) |
 /// | post     | none                      | the OTLP client; none: no export               |
 /// | exporter | see `otlp_export_options` | batching, queue bound and retries              |
 /// | resource | service.name "valmesh"    | `service.name` etc. of the exported spans      |
 /// | time     | none                      | the clock (none: the system clock)             |
 struct tracer_options {
   size_t capacity = span_buffer::default_capacity;
+  std::shared_ptr<shared_span_buffer> buffer;
   otlp_post_fn post;
   otlp_export_options exporter;
   otlp_resource resource;

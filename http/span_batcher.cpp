@@ -10,20 +10,19 @@
 
 namespace valmesh::web {
 
-/// One loop's spans of this pass, and the spans the tracer gave back for
-/// the loop's next spans to record into; only the loop's thread touches it
-/// (but `returns`, which the tracer fills).
+/// One loop's spans of this pass, and the spans to record the loop's next
+/// ones into; only the loop's thread touches it (but `returns`, which the
+/// tracer fills when it exports).
 struct span_batcher::loop_batch {
-  loop_batch(boost::asio::io_context& ioc,
-             const std::function<tracer_actor()>& target)
-      : timer(ioc), target(target) {}
+  loop_batch(boost::asio::io_context& ioc, const span_batcher& owner)
+      : timer(ioc), owner(owner) {}
 
   boost::asio::steady_timer timer;
-  const std::function<tracer_actor()>& target;
+  const span_batcher& owner;
   std::vector<packed_span> spans;
   bool flush_scheduled = false;
   std::shared_ptr<span_returns> returns = std::make_shared<span_returns>();
-  /// Spans given back, to record into (popped from the back).
+  /// Spans to record into (popped from the back).
   std::vector<packed_span> spare;
   /// An empty vector with room, for the next batch.
   std::vector<packed_span> next_batch;
@@ -55,23 +54,45 @@ struct span_batcher::loop_batch {
   void flush() {
     flush_scheduled = false;
     if (spans.empty()) return;
-    if (auto t = target()) {
-      caf::anon_send(t, spans_atom::value,
-                     packed_batch{std::move(spans), returns});
-      spans.clear();
-      spans.swap(next_batch);
-      if (spans.capacity() == 0) spans.reserve(flush_batch);
-    } else {
-      spans.clear();  // the tracer is restarting: these are lost
+    if (owner.buffer_) owner.buffer_->push(spans);
+    if (!owner.buffer_ || owner.exporting_) {
+      if (auto t = owner.target_()) {
+        caf::anon_send(
+            t, spans_atom::value,
+            packed_batch{std::move(spans), returns, owner.buffer_ != nullptr});
+        spans.clear();
+        spans.swap(next_batch);
+        if (spans.capacity() == 0) spans.reserve(flush_batch);
+        return;
+      }
+      // The tracer is restarting: the spans are not exported (and without
+      // a shared buffer, lost).
     }
+    keep_spare();
+  }
+
+  /// The batch's spans become spare ones, their logs' memory kept.
+  void keep_spare() {
+    if (spare.empty()) {
+      spare.swap(spans);
+    } else {
+      for (auto& s : spans)
+        if (spare.size() < 2 * flush_batch) spare.push_back(std::move(s));
+    }
+    spans.clear();
+    if (spans.capacity() == 0) spans.reserve(flush_batch);
   }
 };
 
 span_batcher::span_batcher(const std::vector<boost::asio::io_context*>& loops,
-                           std::function<tracer_actor()> target)
-    : target_(std::move(target)) {
+                           std::function<tracer_actor()> target,
+                           std::shared_ptr<shared_span_buffer> buffer,
+                           bool exporting)
+    : target_(std::move(target)),
+      buffer_(std::move(buffer)),
+      exporting_(exporting) {
   for (auto* ioc : loops)
-    loops_.push_back(std::make_unique<loop_batch>(*ioc, target_));
+    loops_.push_back(std::make_unique<loop_batch>(*ioc, *this));
 }
 
 span_batcher::~span_batcher() = default;
@@ -80,9 +101,12 @@ void span_batcher::submit(packed_span&& s) {
   auto i = this_thread_loop();
   if (i >= 0 && static_cast<size_t>(i) < loops_.size())
     return loops_[static_cast<size_t>(i)]->add(std::move(s));
+  if (buffer_) buffer_->push(s);
+  if (buffer_ && !exporting_) return;
   if (auto t = target_()) {
     packed_batch one;
     one.spans.push_back(std::move(s));
+    one.kept = buffer_ != nullptr;
     caf::anon_send(t, spans_atom::value, std::move(one));
   }
 }

@@ -12,24 +12,34 @@
 
 namespace valmesh::web {
 
-/// The node's `span_sink`: spans (packed, runtime/tracing/packed_span.hpp) that end
-/// on an HTTP loop gather in that loop's batch and go to the tracer actor in
-/// one message per 10 ms or per 256 spans, whichever comes first (as
-/// successful calls' breaker outcomes do in http/mesh.cpp, where a failure
-/// goes within a millisecond: each message wakes an actor thread); spans that
-/// end on any other thread (the C++ API) go at once, one message each.
-/// The tracer copies the spans into its buffer and gives each loop its
-/// batches back, and the loop's next spans record into them
-/// (`span_returns`): no allocation per span in the steady state.
+/// The node's `span_sink`: spans (packed, runtime/tracing/packed_span.hpp)
+/// that end on an HTTP loop gather in that loop's batch, and the loop copies
+/// the batch into the tracer's buffer (a `shared_span_buffer`, one lock per
+/// batch) once per 10 ms or per 64 spans, whichever comes first; the spans
+/// then go straight back to the loop's spare ones, to be recorded into
+/// again: no allocation, no message and no other thread per span in the
+/// steady state. With OTLP export on, the batch then also goes to the
+/// tracer actor (one message per batch, `kept`), which exports it and
+/// gives the spans back (`span_returns`). Spans that end on any other
+/// thread (the C++ API) are copied in at once, one at a time.
+///
+/// Without a shared buffer, every batch goes to the tracer actor, which
+/// copies it into its own.
 class span_batcher final : public span_sink {
  public:
   /// How long spans gather on a loop.
   static constexpr auto flush_period = std::chrono::milliseconds{10};
-  /// A batch this large goes at once.
-  static constexpr size_t flush_batch = 256;
+  /// A batch this large goes at once: small enough that its spans are
+  /// still in the core's cache when they are copied.
+  static constexpr size_t flush_batch = 64;
 
+  /// `buffer`: the tracer's buffer (null: the tracer actor copies every
+  /// batch into its own); `exporting`: whether the tracer actor also gets
+  /// every batch, for the OTLP export.
   span_batcher(const std::vector<boost::asio::io_context*>& loops,
-               std::function<tracer_actor()> target);
+               std::function<tracer_actor()> target,
+               std::shared_ptr<shared_span_buffer> buffer = nullptr,
+               bool exporting = false);
   ~span_batcher() override;
 
   void submit(packed_span&& s) override;
@@ -46,6 +56,8 @@ class span_batcher final : public span_sink {
 
  private:
   std::function<tracer_actor()> target_;
+  std::shared_ptr<shared_span_buffer> buffer_;
+  bool exporting_ = false;
   std::vector<std::unique_ptr<loop_batch>> loops_;
 };
 

@@ -222,6 +222,10 @@ struct node::impl {
   /// OTLP client on the probe loop (export never runs on an HTTP loop).
   std::shared_ptr<valmesh::tracer> spans;
   std::shared_ptr<web::span_batcher> batcher;  ///< the sink of `spans`
+  /// The finished spans: the loops copy theirs in, the tracer actor reads.
+  std::shared_ptr<shared_span_buffer> span_store;
+  /// Whether the tracer actor exports spans (OTLP).
+  bool exporting_spans = false;
   std::shared_ptr<web::upstream_pool> otlp_pool;
   uint16_t http_port = 0;
   uint16_t cluster_port = 0;
@@ -241,6 +245,9 @@ struct node::impl {
   static tracer_options tracer_options_of(impl& d) {
     tracer_options o;
     o.capacity = d.cfg.tracing.buffer_capacity;
+    if (!d.span_store)
+      d.span_store = std::make_shared<shared_span_buffer>(o.capacity);
+    o.buffer = d.span_store;
     o.exporter = d.cfg.tracing.exporter;
     o.resource.instance_id = d.cfg.node_name;
     o.resource.version = version;
@@ -271,6 +278,7 @@ struct node::impl {
                         "the OTLP receiver answered " + std::to_string(s));
                  });
     };
+    d.exporting_spans = true;
     return o;
   }
 
@@ -690,11 +698,13 @@ std::optional<failure> node::start() {
   web::install_mesh_api(*rt, d.mesh);
   d.mesh->set_metrics(d.cfg.mesh_metrics);
   api->mesh = d.mesh;  // before the loops run: `GET /metrics` reads it
-  // Tracing: spans end on the loops and reach the tracer actor in
-  // batches; with tracing off the mesh records none.
+  // Tracing: spans end on the loops, which copy them into the tracer's
+  // buffer in batches (and, with export on, send the batches to the tracer
+  // actor); with tracing off the mesh records none.
   auto sampling = sampler::parse(d.cfg.tracing.sampler);
   d.batcher = std::make_shared<web::span_batcher>(
-      d.loop_pointers(), [dir] { return dir->tracer(); });
+      d.loop_pointers(), [dir] { return dir->tracer(); }, d.span_store,
+      d.exporting_spans);
   d.spans = std::make_shared<valmesh::tracer>(
       d.cfg.tracing.enabled && sampling ? *sampling : sampler::never(), d.time,
       d.batcher);

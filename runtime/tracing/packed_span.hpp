@@ -236,6 +236,9 @@ struct packed_batch {
   /// Where the spans go back to once the tracer has kept them; null:
   /// nowhere (they are freed).
   std::shared_ptr<span_returns> origin;
+  /// The spans are already in the tracer's buffer (a `shared_span_buffer`
+  /// the sender copied them into): they come for the export only.
+  bool kept = false;
 };
 
 }  // namespace valmesh

@@ -49,15 +49,15 @@ void stream_copy(char* dst, const char* src, size_t n) noexcept {
 #endif
 }
 
-/// Makes the streamed stores visible (they are weakly ordered), before the
-/// actor may move to another thread.
-void stream_done() noexcept {
+}  // namespace
+
+/// Makes the streamed stores visible (they are weakly ordered), before
+/// another thread may read them.
+void span_buffer::stream_done() noexcept {
 #if defined(__SSE2__)
   _mm_sfence();
 #endif
 }
-
-}  // namespace
 
 span_buffer::span_buffer(size_t capacity)
     : entries_(std::max<size_t>(capacity, 1)) {
@@ -98,7 +98,7 @@ void span_buffer::regrow(size_t bytes) {
   write_at_ = at;
 }
 
-void span_buffer::push(const packed_span& s) {
+void span_buffer::push_one(const packed_span& s) {
   ++finished_;
   auto log = s.log();
   auto n = padded(log.size());  // each log starts aligned
@@ -129,7 +129,6 @@ void span_buffer::push(const packed_span& s) {
   entry e{s.head(), at, static_cast<uint32_t>(log.size())};
   stream_copy(reinterpret_cast<char*>(&entries_[next_]),
               reinterpret_cast<const char*>(&e), sizeof(e));
-  stream_done();
   next_ = (next_ + 1) % entries_.size();
   ++size_;
 }

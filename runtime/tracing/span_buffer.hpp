@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,8 +57,16 @@ class span_buffer {
   explicit span_buffer(size_t capacity = default_capacity);
 
   /// Copies a span in; when full, the oldest one goes (and is counted).
-  void push(const packed_span& s);
+  void push(const packed_span& s) {
+    push_one(s);
+    stream_done();
+  }
   void push(const span_data& s) { push(packed_span{s}); }
+  /// Copies spans in, in order (one store fence for all of them).
+  void push(const std::vector<packed_span>& spans) {
+    for (auto& s : spans) push_one(s);
+    stream_done();
+  }
 
   /// Returns the newest spans (by arrival) that match `q`, sorted by end
   /// time, newest first.
@@ -96,6 +105,9 @@ class span_buffer {
     return {bytes_.get() + e.at % bytes_size_, e.size};
   }
   void drop_oldest() noexcept;
+  /// `push` without the fence that makes the streamed stores visible.
+  void push_one(const packed_span& s);
+  static void stream_done() noexcept;
   /// Copies the live logs into a byte ring of `bytes`.
   void regrow(size_t bytes);
 
@@ -109,6 +121,42 @@ class span_buffer {
                            ///< start (its place is this modulo the size)
   uint64_t finished_ = 0;
   uint64_t dropped_ = 0;
+};
+
+/// A span buffer that several threads share: each HTTP loop copies the
+/// spans that end on it in, a batch at a time, and the tracer actor answers
+/// queries from it. The spans stay on the thread that recorded them and
+/// their logs are recorded into again at once; handing them to the actor to
+/// copy cost a message and a wake-up per batch and moved every log's cache
+/// lines to another core and back (docs/BENCHMARKS.md, "Spans kept where
+/// they end").
+class shared_span_buffer {
+ public:
+  explicit shared_span_buffer(size_t capacity = span_buffer::default_capacity)
+      : buffer_(capacity) {}
+
+  void push(const packed_span& s) {
+    std::lock_guard guard{mtx_};
+    buffer_.push(s);
+  }
+  void push(const std::vector<packed_span>& spans) {
+    std::lock_guard guard{mtx_};
+    buffer_.push(spans);
+  }
+  /// Unpacks under the lock: a loop that ends a batch meanwhile waits for
+  /// at most `q.limit` spans to be unpacked.
+  std::vector<span_data> query(const span_query& q) const {
+    std::lock_guard guard{mtx_};
+    return buffer_.query(q);
+  }
+  span_buffer_stats stats() const {
+    std::lock_guard guard{mtx_};
+    return buffer_.stats();
+  }
+
+ private:
+  mutable std::mutex mtx_;
+  span_buffer buffer_;
 };
 
 /// The attribute the `service` filter matches.

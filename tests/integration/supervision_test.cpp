@@ -190,6 +190,26 @@ TEST(supervision, a_crashed_bulkhead_and_breaker_come_back_and_serve) {
   EXPECT_EQ(http(f.node.http(), "GET", "/proxy/orders/x").status, 200u);
 }
 
+TEST(supervision, a_crashed_tracer_comes_back_with_the_spans_it_held) {
+  auto f = mesh_fixture::start("orders", 1, json::object(),
+                               {"--enable-fault-injection"});
+  auto finished = [&] {
+    auto j = parse(http(f.node.http(), "GET", "/api/tracing/stats"));
+    return j["spansFinished"].get<int>();
+  };
+  ASSERT_EQ(http(f.node.http(), "GET", "/proxy/orders/x").status, 200u);
+  ASSERT_TRUE(eventually([&] { return finished() == 2; }));
+  ASSERT_EQ(crash(f.node, "tracer").status, 202u);
+  ASSERT_FALSE(await_restarted(f.node, "tracer", 1).is_null());
+  // The buffer belongs to the node: the new tracer answers from it, and
+  // the next call's spans join the first call's.
+  EXPECT_EQ(finished(), 2);
+  ASSERT_EQ(http(f.node.http(), "GET", "/proxy/orders/x").status, 200u);
+  ASSERT_TRUE(eventually([&] { return finished() == 4; }));
+  auto spans = parse(http(f.node.http(), "GET", "/api/tracing/spans"));
+  EXPECT_EQ(spans["spans"].size(), 4u) << spans.dump();
+}
+
 TEST(supervision, a_crashed_health_checker_comes_back_and_keeps_checking) {
   auto f = mesh_fixture::start("orders", 1, json::object(),
                                {"--enable-fault-injection"});

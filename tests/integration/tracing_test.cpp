@@ -330,7 +330,11 @@ TEST(tracing, export_delivers_valid_otlp_json_and_retries) {
   EXPECT_EQ(kinds, (std::set<int>{2, 3}));  // SERVER and CLIENT
   ASSERT_TRUE(eventually(
       [&] { return stats(h.node)["export"]["exportedSpans"] == 2; }));
-  auto e = stats(h.node)["export"];
+  // The spans went to the export and into the buffer once each.
+  auto all = stats(h.node);
+  EXPECT_EQ(all["spansFinished"], 2);
+  EXPECT_EQ(all["bufferSize"], 2);
+  auto e = all["export"];
   EXPECT_EQ(e["enabled"], true);
   EXPECT_EQ(e["exportedBatches"], 1);
   EXPECT_GE(e["retries"], 1);

@@ -1,6 +1,9 @@
 // The span ring buffer: capacity, the oldest dropped and counted, newest
 // first, and the trace and service filters.
 
+#include <atomic>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "runtime/tracing/span_buffer.hpp"
@@ -294,4 +297,72 @@ TEST(span_returns, hands_back_batches_oldest_first_and_keeps_only_a_few) {
   // A log grown past `max_log_bytes` is not worth keeping.
   r.give_back(batch(10, span_returns::max_log_bytes + 1));
   EXPECT_FALSE(r.take(into));
+}
+
+TEST(span_buffer, a_batch_goes_in_whole_and_in_order) {
+  span_buffer b{4};
+  std::vector<packed_span> batch;
+  for (uint64_t i = 1; i <= 6; ++i) batch.emplace_back(make(i));
+  b.push(batch);
+  EXPECT_EQ(ids(b.query({})), (std::vector<uint64_t>{6, 5, 4, 3}));
+  auto st = b.stats();
+  EXPECT_EQ(st.finished, 6u);
+  EXPECT_EQ(st.dropped, 2u);
+  // The batch is copied, not taken: its spans can be recorded into again.
+  ASSERT_EQ(batch.size(), 6u);
+  EXPECT_EQ(batch[0].id(), span_id{1});
+  EXPECT_GT(batch[0].packed_size(), 0u);
+}
+
+TEST(shared_span_buffer, keeps_every_span_pushed_from_several_threads) {
+  // Two "loops" copy batches in while a third thread queries: every span
+  // is counted once, and the buffer holds the newest of them.
+  constexpr uint64_t per_thread = 2000;
+  constexpr size_t batch_size = 50;
+  shared_span_buffer b{500};
+  auto loop = [&](uint64_t first) {
+    std::vector<packed_span> batch;
+    for (uint64_t i = first; i < first + per_thread; ++i) {
+      batch.emplace_back(make(i, first));
+      if (batch.size() == batch_size) {
+        b.push(batch);
+        batch.clear();
+      }
+    }
+    b.push(batch);
+  };
+  std::atomic<bool> done{false};
+  size_t largest = 0;
+  std::thread reader{[&] {
+    while (!done.load()) {
+      span_query q;
+      q.limit = 1000;
+      largest = std::max(largest, b.query(q).size());
+    }
+  }};
+  std::thread one{loop, 1'000'000};
+  std::thread two{loop, 2'000'000};
+  one.join();
+  two.join();
+  done = true;
+  reader.join();
+  auto st = b.stats();
+  EXPECT_EQ(st.finished, 2 * per_thread);
+  EXPECT_EQ(st.size, 500u);
+  EXPECT_EQ(st.dropped, 2 * per_thread - 500);
+  EXPECT_LE(largest, 500u);
+  // The newest span is one thread's last; every span held is intact.
+  span_query q;
+  q.limit = 1000;
+  auto held = b.query(q);
+  ASSERT_EQ(held.size(), 500u);
+  auto newest = held.front().span.value;
+  EXPECT_TRUE(newest == 1'000'000 + per_thread - 1 ||
+              newest == 2'000'000 + per_thread - 1)
+      << newest;
+  for (auto& s : held) {
+    auto first = s.span.value < 2'000'000 ? 1'000'000u : 2'000'000u;
+    EXPECT_EQ(s.trace, (trace_id{0, first}));
+    EXPECT_EQ(s.name, "s" + std::to_string(s.span.value));
+  }
 }
