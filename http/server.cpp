@@ -351,13 +351,47 @@ class session : public std::enable_shared_from_this<session> {
   loop_executor executor() { return socket_.get_executor(); }
 
  private:
+  /// Reads the next request: a whole common request already buffered, or
+  /// arriving in the first read, is taken by `read_simple_request`;
+  /// anything else (a request split over reads, chunked, unusual or
+  /// malformed) by Beast's parser, which also judges what is wrong.
   void do_read() {
     head_ = false;
-    parser_.emplace();
-    prepare_parser(*parser_, cfg_->options);
     // One deadline covers the wait for a request and its whole transfer:
     // a client that sends half a request is cut off when it passes.
     deadline_ = clock_type::now() + cfg_->options.read_timeout;
+    if (buffer_.size() > 0) {
+      if (!read_simple()) read_with_parser();
+      return;
+    }
+    socket_.async_read_some(
+        buffer_.prepare(beast::read_size(buffer_, 65536)),
+        recycled([self = shared_from_this()](beast::error_code ec, size_t n) {
+          self->buffer_.commit(n);
+          // The client closed between requests, or the read failed (the
+          // sweep closed the socket): as `on_read` takes the same errors.
+          if (ec == net::error::eof) return self->do_close();
+          if (ec) return;
+          if (!self->read_simple()) self->read_with_parser();
+        }));
+  }
+
+  /// Serves the buffered request if `read_simple_request` takes it.
+  bool read_simple() {
+    auto bytes = buffer_.data();
+    request req;
+    auto used = read_simple_request(
+        {static_cast<const char*>(bytes.data()), bytes.size()}, cfg_->options,
+        req);
+    if (used == 0) return false;
+    buffer_.consume(used);
+    serve(std::move(req));
+    return true;
+  }
+
+  void read_with_parser() {
+    parser_.emplace();
+    prepare_parser(*parser_, cfg_->options);
     parser_->eager(true);
     async_read_http(socket_, buffer_, *parser_, read_until::message,
                     shared_from_this(),
@@ -369,11 +403,14 @@ class session : public std::enable_shared_from_this<session> {
     auto verdict = judge_read(ec, *parser_, cfg_->options);
     if (verdict.what == read_verdict::close) return;
     if (verdict.what == read_verdict::reject) return reject(verdict.error);
+    serve(parser_->release());
+  }
+
+  void serve(request&& req) {
     deadline_ = clock_type::time_point::max();  // the handler's own apply
     busy_ = true;
     if (stats_) read_at_ = std::chrono::steady_clock::now();
     cfg_->in_flight.fetch_add(1);
-    auto req = parser_->release();
     keep_alive_ = req.keep_alive();
     head_ = req.method() == beast_http::verb::head;
     auto version = req.version();
