@@ -6,8 +6,11 @@
 // the same answer as `beast::http::response_parser<string_body>` read into
 // a header list (tests/fuzz/http_response_fuzz.cpp compares the two).
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <string_view>
 #include <tuple>
 #include <utility>
 
@@ -17,6 +20,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/optional/optional.hpp>
 
+#include "http/simple_head.hpp"
 #include "http/upstream.hpp"
 
 namespace valmesh::web {
@@ -87,5 +91,55 @@ class response_reader final : public boost::beast::http::basic_parser<false> {
   uint64_t limit_;
   upstream_response res_;
 };
+
+/// Reads the common upstream answer without Beast's parser
+/// (http/simple_head.hpp): a status line of `HTTP/1.1` or `HTTP/1.0` with a
+/// status from 200 to 599 but 204 and 304, simple fields with a
+/// `Content-Length`, the head within 8 KiB (Beast's parser's default
+/// header limit, which `response_reader` keeps) and the whole body, within
+/// `limit`, in `bytes`. Not for the answer to a HEAD. Returns the bytes it
+/// took, with `out` filled as `response_reader` fills it and `keep_alive`
+/// as its `keep_alive()` (tests/fuzz/http_response_fuzz.cpp compares the
+/// two), or 0, with nothing touched, for anything else: the reader then
+/// reads and judges it.
+inline size_t read_simple_response(std::string_view bytes, uint64_t limit,
+                                   upstream_response& out, bool& keep_alive) {
+  constexpr size_t header_limit = 8192;
+  const char* p = bytes.data();
+  const char* end = p + std::min(bytes.size(), header_limit);
+  // status-line = HTTP-version SP status-code SP reason-phrase CRLF
+  if (end - p < 15) return 0;
+  unsigned version = 0;
+  if (std::memcmp(p, "HTTP/1.1 ", 9) == 0)
+    version = 11;
+  else if (std::memcmp(p, "HTTP/1.0 ", 9) == 0)
+    version = 10;
+  else
+    return 0;
+  p += 9;
+  auto digit = [](char c) { return static_cast<unsigned>(c - '0'); };
+  if (digit(p[0]) > 9 || digit(p[1]) > 9 || digit(p[2]) > 9 || p[3] != ' ')
+    return 0;
+  auto status = 100 * digit(p[0]) + 10 * digit(p[1]) + digit(p[2]);
+  if (status < 200 || status > 599 || status == 204 || status == 304) return 0;
+  p = simple_head::first_below(p + 4, end, 0x20, true);  // the reason
+  if (end - p < 2 || p[0] != '\r' || p[1] != '\n') return 0;
+  simple_head::fields_scan scan;
+  p = simple_head::scan_fields(p + 2, end, scan);
+  if (!p || !scan.has_length || scan.length > limit) return 0;
+  auto head = static_cast<size_t>(p - bytes.data());
+  if (bytes.size() - head < scan.length) return 0;
+  out.status = status;
+  out.headers.reserve(std::max<size_t>(8, scan.size));
+  for (size_t i = 0; i < scan.size; ++i) {
+    auto& f = scan.fields[i];
+    out.headers.emplace_back(std::piecewise_construct,
+                             std::forward_as_tuple(f.name, f.name_size),
+                             std::forward_as_tuple(f.value, f.value_size));
+  }
+  out.body.assign(p, static_cast<size_t>(scan.length));
+  keep_alive = version == 11 ? !scan.close : scan.keep_alive;
+  return head + static_cast<size_t>(scan.length);
+}
 
 }  // namespace valmesh::web

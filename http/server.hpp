@@ -171,7 +171,7 @@ size_t read_simple_request(std::string_view bytes,
                            const server_options& options, request& out);
 
 /// The most fields `read_simple_request` takes.
-inline constexpr size_t simple_request_fields = 32;
+inline constexpr size_t simple_request_fields = 32;  // simple_head::max_fields
 
 /// The asynchronous HTTP/1.1 server: a listener and one session per
 /// connection with keep-alive and pipelining (requests answered in order,

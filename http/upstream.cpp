@@ -316,7 +316,39 @@ class exchange final : public std::enable_shared_from_this<exchange>,
         }));
   }
 
+  /// Reads the answer: a whole common one (not to a HEAD) in the first
+  /// read is taken by `read_simple_response`; anything else by the
+  /// `response_reader`, which also judges what is wrong.
   void read() {
+    if (method_ == bhttp::verb::head || buffer_.size() > 0)
+      return read_with_parser();
+    stream_->async_read_some(
+        buffer_.prepare(beast::read_size(buffer_, 65536)),
+        recycled([self = shared_from_this()](beast::error_code ec, size_t n) {
+          self->buffer_.commit(n);
+          // As the reader reports a close before any byte of the answer.
+          if (ec == net::error::eof)
+            return self->on_read(bhttp::error::end_of_stream, 0);
+          if (ec) return self->on_read(ec, 0);
+          if (!self->read_simple()) self->read_with_parser();
+        }));
+  }
+
+  bool read_simple() {
+    auto bytes = buffer_.data();
+    upstream_result r;
+    bool keep_alive = false;
+    auto used = read_simple_response(
+        {static_cast<const char*>(bytes.data()), bytes.size()},
+        pool_->options.response_limit, r.response, keep_alive);
+    if (used == 0) return false;
+    buffer_.consume(used);
+    r.ok = true;
+    deliver(std::move(r), keep_alive);
+    return true;
+  }
+
+  void read_with_parser() {
     // Straight into the header list and body the mesh takes (no Beast
     // message, no field list in between).
     parser_.emplace(pool_->options.response_limit);
@@ -350,10 +382,15 @@ class exchange final : public std::enable_shared_from_this<exchange>,
     upstream_result r;
     r.ok = true;
     r.response = std::move(parser_->get());
+    // false too when the body ran to the close
+    deliver(std::move(r), parser_->keep_alive());
+  }
+
+  void deliver(upstream_result&& r, bool keep_alive) {
     r.response.reused_connection = reused_;
     finished_ = true;
     unlink();
-    if (parser_->keep_alive())  // false too when the body ran to the close
+    if (keep_alive)
       pool_->give_back(key_, std::move(stream_), std::move(buffer_));
     done_(std::move(r));
   }

@@ -8,6 +8,11 @@
 // Any difference (one refuses what the other takes, or they read different
 // answers) aborts. Input: byte 0 the read piece size, byte 1 bit 0 a HEAD
 // request, bit 1 a small limit; the rest is what the upstream sends.
+//
+// And the exchange's reader of common answers (read_simple_response)
+// against the `response_reader`: every answer it takes from the bytes, the
+// reader takes too, from the same bytes, using as many, with the same
+// status, headers in the same order, body and keep-alive.
 
 #include <algorithm>
 #include <cctype>
@@ -19,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include <boost/asio/buffer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -104,6 +110,30 @@ std::optional<answer> with_reader(valmesh::fuzz::byte_stream& conn,
   return a;
 }
 
+/// Aborts unless the `response_reader` reads `bytes` as `simple`, using
+/// `used`, with the same keep-alive.
+void same_as_reader(std::string_view bytes, size_t used,
+                    const valmesh::web::upstream_response& simple,
+                    bool keep_alive, uint64_t limit) {
+  valmesh::web::response_reader p{limit};
+  p.eager(true);
+  boost::beast::error_code ec;
+  size_t taken = 0;
+  while (!p.is_done() && taken < bytes.size()) {
+    auto n = p.put(
+        boost::asio::buffer(bytes.data() + taken, bytes.size() - taken), ec);
+    taken += n;
+    if (ec || n == 0) break;
+  }
+  if (ec || !p.is_done() || taken != used) std::abort();
+  auto length = p.content_length();
+  if (!length || *length > limit) std::abort();
+  auto& r = p.get();
+  if (r.status != simple.status || r.headers != simple.headers ||
+      r.body != simple.body || p.keep_alive() != keep_alive)
+    std::abort();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -111,6 +141,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bool head = data[1] & 1;
   uint64_t limit = (data[1] & 2) ? 64 : 16 * 1024 * 1024;
   std::string_view bytes{reinterpret_cast<const char*>(data) + 2, size - 2};
+  // The common-answer reader, answer after answer on a kept-alive
+  // connection, as the exchange takes what its first read brought.
+  if (!head) {
+    auto rest = bytes;
+    for (int calls = 0; calls < 16 && !rest.empty(); ++calls) {
+      valmesh::web::upstream_response simple;
+      bool keep_alive = false;
+      auto used =
+          valmesh::web::read_simple_response(rest, limit, simple, keep_alive);
+      if (used == 0) break;
+      if (used > rest.size()) std::abort();
+      same_as_reader(rest, used, simple, keep_alive, limit);
+      if (!keep_alive) break;
+      rest.remove_prefix(used);
+    }
+  }
   valmesh::fuzz::byte_stream conn_a{bytes, data[0]};
   valmesh::fuzz::byte_stream conn_b{bytes, data[0]};
   boost::beast::flat_buffer buffer_a;

@@ -1,6 +1,7 @@
-// The server's reader of common requests (read_simple_request): what it
-// takes it reads exactly as Beast's parser does, and everything else it
-// leaves to Beast's parser, untouched.
+// The readers of common messages (http/simple_head.hpp): the server's of
+// requests (read_simple_request) and the upstream exchange's of answers
+// (read_simple_response). What each takes it reads exactly as Beast's
+// parser does, and everything else it leaves to the parser, untouched.
 
 #include <string>
 #include <string_view>
@@ -9,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "http/response_reader.hpp"
 #include "http/server.hpp"
 
 using namespace valmesh;
@@ -157,4 +159,102 @@ TEST(read_simple_request, leaves_requests_over_the_limits_to_beast_s_parser) {
                        small);
   expect_left_to_beast("PUT / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabcde",
                        small);
+}
+
+namespace {
+
+/// The exchange's `response_reader` over `bytes` (a whole answer).
+struct reader_answer {
+  upstream_response response;
+  bool keep_alive = false;
+  size_t used = 0;
+};
+
+reader_answer reader_read(std::string_view bytes, uint64_t limit) {
+  response_reader p{limit};
+  p.eager(true);
+  boost::beast::error_code ec;
+  reader_answer a;
+  a.used = p.put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(p.is_done());
+  a.keep_alive = p.keep_alive();
+  a.response = std::move(p.get());
+  return a;
+}
+
+void expect_answer_as_reader(std::string_view bytes,
+                             uint64_t limit = 16 << 20) {
+  upstream_response simple;
+  bool keep_alive = false;
+  auto used = read_simple_response(bytes, limit, simple, keep_alive);
+  ASSERT_GT(used, 0u) << bytes;
+  auto want = reader_read(bytes, limit);
+  EXPECT_EQ(used, want.used);
+  EXPECT_EQ(simple.status, want.response.status);
+  EXPECT_EQ(simple.headers, want.response.headers);
+  EXPECT_EQ(simple.body, want.response.body);
+  EXPECT_EQ(keep_alive, want.keep_alive);
+}
+
+void expect_answer_left_to_reader(std::string_view bytes,
+                                  uint64_t limit = 16 << 20) {
+  upstream_response out;
+  out.status = 1;
+  bool keep_alive = true;
+  EXPECT_EQ(read_simple_response(bytes, limit, out, keep_alive), 0u) << bytes;
+  EXPECT_EQ(out.status, 1u);
+  EXPECT_TRUE(out.headers.empty());
+  EXPECT_TRUE(keep_alive);
+}
+
+}  // namespace
+
+TEST(read_simple_response, reads_nginx_s_answer_as_the_reader_does) {
+  expect_answer_as_reader(
+      "HTTP/1.1 200 OK\r\n"
+      "Server: nginx/1.22.1\r\n"
+      "Date: Mon, 07 Dec 2026 16:00:00 GMT\r\n"
+      "Content-Type: application/octet-stream\r\n"
+      "Content-Length: 2\r\n"
+      "Connection: keep-alive\r\n"
+      "X-Repeated: a\r\n"
+      "X-Other:  padded \t\r\n"
+      "x-repeated: b\r\n"
+      "\r\n"
+      "ok");
+  expect_answer_as_reader("HTTP/1.1 503 \r\nContent-Length: 0\r\n\r\n");
+  expect_answer_as_reader(
+      "HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 1\r\n"
+      "\r\nx");
+  expect_answer_as_reader("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx");
+  expect_answer_as_reader(
+      "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: "
+      "1\r\n\r\nx");
+}
+
+TEST(read_simple_response, leaves_the_rest_to_the_reader) {
+  for (std::string_view bytes : {
+           "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel",  // not all here
+           "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n",
+           "HTTP/1.1 200 OK\r\n\r\nto the close",
+           "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+           "HTTP/1.1 204 No Content\r\n\r\n",
+           "HTTP/1.1 304 Not Modified\r\nContent-Length: 3\r\n\r\n",
+           "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
+           "HTTP/1.1 100 Continue\r\n\r\n",
+           "HTTP/1.1 600 Odd\r\nContent-Length: 0\r\n\r\n",
+           "HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+           "HTTP/1.1 200OK\r\nContent-Length: 0\r\n\r\n",
+           "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n",
+           "HTTP/1.1 200 O\x01K\r\nContent-Length: 0\r\n\r\n",
+           "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Folded: a\r\n b\r\n\r\n",
+           "HTTP/1.1 200 OK\r\nContent-Length: 0, 0\r\n\r\n",
+       })
+    expect_answer_left_to_reader(bytes);
+  // A body over the limit: the reader refuses it.
+  expect_answer_left_to_reader(
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+      "abcde",
+      4);
 }
