@@ -4,7 +4,6 @@
 // so both run the same code over the same parser.
 
 #include <cstdint>
-#include <cstring>
 
 #include "http/server.hpp"
 #include "http/simple_head.hpp"
@@ -32,13 +31,8 @@ size_t read_simple_request(std::string_view bytes,
   std::string_view target{target_at, static_cast<size_t>(p - target_at)};
   ++p;
   if (end - p < 10) return 0;
-  unsigned version = 0;
-  if (std::memcmp(p, "HTTP/1.1\r\n", 10) == 0)
-    version = 11;
-  else if (std::memcmp(p, "HTTP/1.0\r\n", 10) == 0)
-    version = 10;
-  else
-    return 0;
+  auto version = simple_head::version_at(p, '\r');
+  if (version == 0 || p[9] != '\n') return 0;
   p += 10;
   // The fields, up to the empty line.
   simple_head::fields_scan scan;

@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <string_view>
 #include <tuple>
 #include <utility>
@@ -109,13 +108,8 @@ inline size_t read_simple_response(std::string_view bytes, uint64_t limit,
   const char* end = p + std::min(bytes.size(), header_limit);
   // status-line = HTTP-version SP status-code SP reason-phrase CRLF
   if (end - p < 15) return 0;
-  unsigned version = 0;
-  if (std::memcmp(p, "HTTP/1.1 ", 9) == 0)
-    version = 11;
-  else if (std::memcmp(p, "HTTP/1.0 ", 9) == 0)
-    version = 10;
-  else
-    return 0;
+  auto version = simple_head::version_at(p, ' ');
+  if (version == 0) return 0;
   p += 9;
   auto digit = [](char c) { return static_cast<unsigned>(c - '0'); };
   if (digit(p[0]) > 9 || digit(p[1]) > 9 || digit(p[2]) > 9 || p[3] != ' ')

@@ -158,7 +158,7 @@ read_verdict judge_read(const boost::system::error_code& ec,
 
 /// Reads the common request without Beast's parser: a request line of a
 /// token method, a target and `HTTP/1.1` or `HTTP/1.0`; at most
-/// `simple_request_fields` fields with token names, values of visible
+/// `simple_head::max_fields` (32) fields with token names, values of visible
 /// characters, spaces and tabs, no folded lines, and no `Transfer-Encoding`,
 /// `Upgrade` or `Proxy-Connection`, a `Connection` of one token and at most
 /// one `Content-Length` of digits; the whole head within the header limit
@@ -169,9 +169,6 @@ read_verdict judge_read(const boost::system::error_code& ec,
 /// reads them and judges what is wrong (http/request_reading.cpp).
 size_t read_simple_request(std::string_view bytes,
                            const server_options& options, request& out);
-
-/// The most fields `read_simple_request` takes.
-inline constexpr size_t simple_request_fields = 32;  // simple_head::max_fields
 
 /// The asynchronous HTTP/1.1 server: a listener and one session per
 /// connection with keep-alive and pipelining (requests answered in order,

@@ -13,6 +13,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 #if defined(__SSE2__)
@@ -72,6 +73,13 @@ inline const char* first_below(const char* p, const char* e, char limit,
       return p;
   }
   return e;
+}
+
+/// The version at `p` (at least 9 bytes): 11 or 10 for `HTTP/1.1` or
+/// `HTTP/1.0` followed by `after`, else 0.
+inline unsigned version_at(const char* p, char after) noexcept {
+  if (std::memcmp(p, "HTTP/1.", 7) != 0 || p[8] != after) return 0;
+  return p[7] == '1' ? 11 : p[7] == '0' ? 10 : 0;
 }
 
 /// A field found in the head. Trivial, so that the array of them is not

@@ -55,7 +55,7 @@ struct span_batcher::loop_batch {
     flush_scheduled = false;
     if (spans.empty()) return;
     if (owner.buffer_) owner.buffer_->push(spans);
-    if (!owner.buffer_ || owner.exporting_) {
+    if (owner.to_tracer_) {
       if (auto t = owner.target_()) {
         caf::anon_send(
             t, spans_atom::value,
@@ -90,7 +90,7 @@ span_batcher::span_batcher(const std::vector<boost::asio::io_context*>& loops,
                            bool exporting)
     : target_(std::move(target)),
       buffer_(std::move(buffer)),
-      exporting_(exporting) {
+      to_tracer_(!buffer_ || exporting) {
   for (auto* ioc : loops)
     loops_.push_back(std::make_unique<loop_batch>(*ioc, *this));
 }
@@ -102,7 +102,7 @@ void span_batcher::submit(packed_span&& s) {
   if (i >= 0 && static_cast<size_t>(i) < loops_.size())
     return loops_[static_cast<size_t>(i)]->add(std::move(s));
   if (buffer_) buffer_->push(s);
-  if (buffer_ && !exporting_) return;
+  if (!to_tracer_) return;
   if (auto t = target_()) {
     packed_batch one;
     one.spans.push_back(std::move(s));

@@ -57,7 +57,9 @@ class span_batcher final : public span_sink {
  private:
   std::function<tracer_actor()> target_;
   std::shared_ptr<shared_span_buffer> buffer_;
-  bool exporting_ = false;
+  /// Whether spans also go to the tracer actor: to be kept (no shared
+  /// buffer) or exported.
+  bool to_tracer_ = true;
   std::vector<std::unique_ptr<loop_batch>> loops_;
 };
 

@@ -222,10 +222,6 @@ struct node::impl {
   /// OTLP client on the probe loop (export never runs on an HTTP loop).
   std::shared_ptr<valmesh::tracer> spans;
   std::shared_ptr<web::span_batcher> batcher;  ///< the sink of `spans`
-  /// The finished spans: the loops copy theirs in, the tracer actor reads.
-  std::shared_ptr<shared_span_buffer> span_store;
-  /// Whether the tracer actor exports spans (OTLP).
-  bool exporting_spans = false;
   std::shared_ptr<web::upstream_pool> otlp_pool;
   uint16_t http_port = 0;
   uint16_t cluster_port = 0;
@@ -245,9 +241,8 @@ struct node::impl {
   static tracer_options tracer_options_of(impl& d) {
     tracer_options o;
     o.capacity = d.cfg.tracing.buffer_capacity;
-    if (!d.span_store)
-      d.span_store = std::make_shared<shared_span_buffer>(o.capacity);
-    o.buffer = d.span_store;
+    // The loops copy their spans in, the tracer actor reads.
+    o.buffer = std::make_shared<shared_span_buffer>(o.capacity);
     o.exporter = d.cfg.tracing.exporter;
     o.resource.instance_id = d.cfg.node_name;
     o.resource.version = version;
@@ -278,7 +273,6 @@ struct node::impl {
                         "the OTLP receiver answered " + std::to_string(s));
                  });
     };
-    d.exporting_spans = true;
     return o;
   }
 
@@ -521,15 +515,15 @@ std::optional<failure> node::start() {
                       },
                       restart_type::permanent});
   // Field by field, so that the spec keeps compiling as child_spec grows.
+  auto topts = impl::tracer_options_of(d);
   child_spec tracer_spec;
   tracer_spec.id = "tracer";
   tracer_spec.kind = "tracer";
-  tracer_spec.start =
-      [dir, topts = impl::tracer_options_of(d)](caf::actor_system& sys) {
-        auto h = spawn_tracer(sys, topts);
-        dir->set(h);
-        return caf::actor_cast<caf::actor>(h);
-      };
+  tracer_spec.start = [dir, topts](caf::actor_system& sys) {
+    auto h = spawn_tracer(sys, topts);
+    dir->set(h);
+    return caf::actor_cast<caf::actor>(h);
+  };
   tracer_spec.restart = restart_type::permanent;
   children.push_back(std::move(tracer_spec));
   // The HTTP front-end.
@@ -703,8 +697,8 @@ std::optional<failure> node::start() {
   // actor); with tracing off the mesh records none.
   auto sampling = sampler::parse(d.cfg.tracing.sampler);
   d.batcher = std::make_shared<web::span_batcher>(
-      d.loop_pointers(), [dir] { return dir->tracer(); }, d.span_store,
-      d.exporting_spans);
+      d.loop_pointers(), [dir] { return dir->tracer(); }, topts.buffer,
+      static_cast<bool>(topts.post));
   d.spans = std::make_shared<valmesh::tracer>(
       d.cfg.tracing.enabled && sampling ? *sampling : sampler::never(), d.time,
       d.batcher);

@@ -53,4 +53,21 @@ class byte_stream {
   size_t pos_ = 0;
 };
 
+/// Feeds `bytes` to `parser` (eager) until it has a whole message, as the
+/// readers' loop does with a buffer that holds everything; returns the
+/// bytes it used, `ec` its error.
+template <class Parser>
+size_t put_whole(Parser& parser, std::string_view bytes,
+                 boost::beast::error_code& ec) {
+  parser.eager(true);
+  size_t taken = 0;
+  while (!parser.is_done() && taken < bytes.size()) {
+    auto n = parser.put(
+        boost::asio::buffer(bytes.data() + taken, bytes.size() - taken), ec);
+    taken += n;
+    if (ec || n == 0) break;
+  }
+  return taken;
+}
+
 }  // namespace valmesh::fuzz

@@ -14,8 +14,6 @@
 #include <cstdlib>
 #include <string_view>
 
-#include <boost/asio/buffer.hpp>
-
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 
@@ -32,15 +30,8 @@ void same_as_beast(std::string_view bytes, size_t used, const request& simple,
                    const server_options& options) {
   request_parser parser;
   prepare_parser(parser, options);
-  parser.eager(true);
   boost::beast::error_code ec;
-  size_t taken = 0;
-  while (!parser.is_done() && taken < bytes.size()) {
-    auto n = parser.put(
-        boost::asio::buffer(bytes.data() + taken, bytes.size() - taken), ec);
-    taken += n;
-    if (ec || n == 0) break;
-  }
+  auto taken = fuzz::put_whole(parser, bytes, ec);
   if (ec || !parser.is_done() || taken != used) std::abort();
   auto verdict = judge_read(ec, parser, options);
   if (verdict.what != read_verdict::serve) std::abort();

@@ -24,7 +24,6 @@
 #include <utility>
 #include <vector>
 
-#include <boost/asio/buffer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -116,15 +115,8 @@ void same_as_reader(std::string_view bytes, size_t used,
                     const valmesh::web::upstream_response& simple,
                     bool keep_alive, uint64_t limit) {
   valmesh::web::response_reader p{limit};
-  p.eager(true);
   boost::beast::error_code ec;
-  size_t taken = 0;
-  while (!p.is_done() && taken < bytes.size()) {
-    auto n = p.put(
-        boost::asio::buffer(bytes.data() + taken, bytes.size() - taken), ec);
-    taken += n;
-    if (ec || n == 0) break;
-  }
+  auto taken = valmesh::fuzz::put_whole(p, bytes, ec);
   if (ec || !p.is_done() || taken != used) std::abort();
   auto length = p.content_length();
   if (!length || *length > limit) std::abort();

@@ -143,7 +143,7 @@ TEST(read_simple_request, leaves_the_rest_to_beast_s_parser) {
     expect_left_to_beast(bytes);
   // More fields than it keeps.
   std::string many = "GET / HTTP/1.1\r\n";
-  for (size_t i = 0; i <= simple_request_fields; ++i)
+  for (size_t i = 0; i <= simple_head::max_fields; ++i)
     many += "X-" + std::to_string(i) + ": v\r\n";
   expect_left_to_beast(many + "\r\n");
 }
