@@ -20,6 +20,7 @@
 #include <boost/beast/core.hpp>
 #include <nlohmann/json.hpp>
 
+#include "http/drained.hpp"
 #include "http/read_loop.hpp"
 #include "http/recycled_handler.hpp"
 #include "runtime/common/recycling_allocator.hpp"
@@ -364,9 +365,11 @@ class session : public std::enable_shared_from_this<session> {
       if (!read_simple()) read_with_parser();
       return;
     }
+    auto asked = beast::read_size(buffer_, 65536);
     socket_.async_read_some(
-        buffer_.prepare(beast::read_size(buffer_, 65536)),
+        buffer_.prepare(asked),
         recycled([self = shared_from_this()](beast::error_code ec, size_t n) {
+          self->drain_.finished(self->socket_, n);
           self->buffer_.commit(n);
           // The client closed between requests, or the read failed (the
           // sweep closed the socket): as `on_read` takes the same errors.
@@ -374,6 +377,7 @@ class session : public std::enable_shared_from_this<session> {
           if (ec) return;
           if (!self->read_simple()) self->read_with_parser();
         }));
+    drain_.started(socket_, asked);
   }
 
   /// Serves the buffered request if `read_simple_request` takes it.
@@ -696,6 +700,7 @@ class session : public std::enable_shared_from_this<session> {
   static constexpr size_t linger_limit = 64 * 1024 * 1024;
 
   loop_socket socket_;
+  drain_tracker drain_;  ///< the reads of the next request
   beast::flat_buffer buffer_;
   std::shared_ptr<shared_config> cfg_;
   http_stats* stats_;  ///< this loop's counts; null: not counted

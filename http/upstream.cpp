@@ -15,6 +15,7 @@
 #include <boost/intrusive/list.hpp>
 
 #include "http/arena.hpp"
+#include "http/drained.hpp"
 #include "http/headers.hpp"
 #include "http/read_loop.hpp"
 #include "http/recycled_handler.hpp"
@@ -322,9 +323,11 @@ class exchange final : public std::enable_shared_from_this<exchange>,
   void read() {
     if (method_ == bhttp::verb::head || buffer_.size() > 0)
       return read_with_parser();
+    auto asked = beast::read_size(buffer_, 65536);
     stream_->async_read_some(
-        buffer_.prepare(beast::read_size(buffer_, 65536)),
+        buffer_.prepare(asked),
         recycled([self = shared_from_this()](beast::error_code ec, size_t n) {
+          self->drain_.finished(*self->stream_, n);
           self->buffer_.commit(n);
           // As the reader reports a close before any byte of the answer.
           if (ec == net::error::eof)
@@ -332,6 +335,7 @@ class exchange final : public std::enable_shared_from_this<exchange>,
           if (ec) return self->on_read(ec, 0);
           if (!self->read_simple()) self->read_with_parser();
         }));
+    drain_.started(*stream_, asked);
   }
 
   bool read_simple() {
@@ -450,6 +454,7 @@ class exchange final : public std::enable_shared_from_this<exchange>,
   arena_string head_{arena_allocator<char>{&head_arena_}};
   std::string body_;
   std::unique_ptr<socket_t> stream_;
+  drain_tracker drain_;  ///< the read of the answer
   std::optional<resolver_t> resolver_;
   bool timed_out_ = false;
   bool finished_ = false;
