@@ -9,6 +9,13 @@
 
 namespace valmesh::web {
 
+/// The concurrency hint of a loop: its handlers are run by one thread, and
+/// every socket on it is opened, registered, used and closed by that thread
+/// (the server hands accepted connections over as descriptors), so its
+/// reactor takes no per-socket lock. Posting to a loop and its timers stay
+/// safe from any thread.
+inline constexpr int loop_concurrency = BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO;
+
 /// One event loop. Its pending handlers can be destroyed before the loop
 /// is: a handler on one loop may hold what lives on another (a
 /// connection's session holds the router, the router the mesh, the mesh

@@ -11,6 +11,7 @@
 
 #include "http/arena.hpp"
 #include "http/server.hpp"
+#include "runtime/common/clock.hpp"
 #include "runtime/common/random.hpp"
 #include "runtime/common/recycling_allocator.hpp"
 #include "runtime/mesh/report_schedule.hpp"
@@ -229,7 +230,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
   }
 
   void start() {
-    started_ = std::chrono::steady_clock::now();
+    started_ = event_scope::now();
     // The mesh's clock is read once per event and passed down.
     auto now = m_->time->now();
     deadline_ = now + policy_.timeout;
@@ -434,7 +435,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
     }
     upstream_.timeout = std::chrono::ceil<std::chrono::milliseconds>(*budget);
     if (m_->spans) start_client_span(grant);
-    sent_ = std::chrono::steady_clock::now();
+    sent_ = event_scope::now();
     ++loop_.attempts_in_flight;
     // Holds only the call, which fits inside the callback (inline_function).
     loop_.pool.send(grant.grant.address, upstream_,
@@ -446,7 +447,7 @@ class call_op : public std::enable_shared_from_this<call_op> {
   void on_result(upstream_result&& res) {
     const auto& grant = grant_;
     auto took = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - sent_);
+        event_scope::now() - sent_);
     auto now = m_->time->now();
     bool failed = !res.ok || is_failure_status(res.response.status);
     --loop_.attempts_in_flight;

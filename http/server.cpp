@@ -9,6 +9,11 @@
 #include <unordered_map>
 
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
@@ -23,6 +28,7 @@
 #include "http/drained.hpp"
 #include "http/read_loop.hpp"
 #include "http/recycled_handler.hpp"
+#include "runtime/common/clock.hpp"
 #include "runtime/common/recycling_allocator.hpp"
 #include "runtime/common/version.hpp"
 
@@ -291,13 +297,14 @@ struct shared_config {
 class session : public std::enable_shared_from_this<session> {
  public:
   /// `stats`: the counts of the loop the socket lives on (may be null).
+  /// The connection counts in `connections` from its accept: the session
+  /// takes that count over and gives it back when it ends.
   session(loop_socket&& socket, std::shared_ptr<shared_config> cfg,
           http_stats* stats, std::shared_ptr<loop_deadlines> deadlines)
       : socket_(std::move(socket)),
         cfg_(std::move(cfg)),
         stats_(stats),
         deadlines_(std::move(deadlines)) {
-    cfg_->connections.fetch_add(1);
     beast::error_code ec;
     auto remote = socket_.remote_endpoint(ec);
     if (!ec) peer_ = remote.address().to_string();
@@ -360,7 +367,7 @@ class session : public std::enable_shared_from_this<session> {
     head_ = false;
     // One deadline covers the wait for a request and its whole transfer:
     // a client that sends half a request is cut off when it passes.
-    deadline_ = clock_type::now() + cfg_->options.read_timeout;
+    deadline_ = event_scope::now() + cfg_->options.read_timeout;
     if (buffer_.size() > 0) {
       if (!read_simple()) read_with_parser();
       return;
@@ -369,6 +376,7 @@ class session : public std::enable_shared_from_this<session> {
     socket_.async_read_some(
         buffer_.prepare(asked),
         recycled([self = shared_from_this()](beast::error_code ec, size_t n) {
+          event_scope event;  // what this request's handling reads as now
           self->drain_.finished(self->socket_, n);
           self->buffer_.commit(n);
           // The client closed between requests, or the read failed (the
@@ -403,6 +411,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void on_read(beast::error_code ec, size_t) {
+    event_scope event;
     if (ec == beast_http::error::end_of_stream) return do_close();
     auto verdict = judge_read(ec, *parser_, cfg_->options);
     if (verdict.what == read_verdict::close) return;
@@ -413,7 +422,7 @@ class session : public std::enable_shared_from_this<session> {
   void serve(request&& req) {
     deadline_ = clock_type::time_point::max();  // the handler's own apply
     busy_ = true;
-    if (stats_) read_at_ = std::chrono::steady_clock::now();
+    if (stats_) read_at_ = event_scope::now();
     cfg_->in_flight.fetch_add(1);
     keep_alive_ = req.keep_alive();
     head_ = req.method() == beast_http::verb::head;
@@ -473,7 +482,7 @@ class session : public std::enable_shared_from_this<session> {
     keep_alive_ = false;
     linger_ = true;
     route_ = http_stats::no_route;
-    if (stats_) read_at_ = std::chrono::steady_clock::now();
+    if (stats_) read_at_ = event_scope::now();
     do_write(make_error_response(f, 11));
   }
 
@@ -574,7 +583,7 @@ class session : public std::enable_shared_from_this<session> {
   /// what the client still sends, for a bounded time and amount, so that it
   /// can finish its write and read the answer instead of seeing a reset.
   void do_linger() {
-    deadline_ = clock_type::now() + linger_timeout;
+    deadline_ = event_scope::now() + linger_timeout;
     socket_.async_read_some(
         net::buffer(scratch_),
         [self = shared_from_this()](beast::error_code ec, size_t n) {
@@ -765,36 +774,40 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     return deadlines.front();  // not reached: sockets go to our loops
   }
 
-  /// Accepts onto the loops in turn: each connection lives on one loop,
-  /// run by one thread, so its handlers need no strand.
+  /// Accepts on the acceptor's loop and hands each connection to the loops
+  /// in turn as a bare descriptor, which the loop that will own it
+  /// registers with its own reactor: every socket of a loop is touched by
+  /// that loop's thread only, so its handlers need no strand and the loops'
+  /// reactors need no per-socket lock (http/loops.hpp).
   void do_accept() {
-    auto& loop = *loops[next_loop++ % loops.size()];
-    acceptor.async_accept(
-        loop, beast::bind_front_handler(&impl::on_accept, shared_from_this()));
+    acceptor.async_wait(tcp::acceptor::wait_read,
+                        [self = shared_from_this()](beast::error_code ec) {
+                          self->on_ready(ec);
+                        });
   }
 
-  void on_accept(beast::error_code ec, loop_socket socket) {
+  /// The listening socket is readable: accepts what is waiting, up to a
+  /// batch, then waits again (a wait arms at once if more are queued).
+  void on_ready(beast::error_code ec) {
     if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
-    if (!ec) {
-      auto cap = cfg->options.max_connections;
-      // On the acceptor's loop: its counts take accepts and refusals.
-      auto* here = cfg->options.stats ? cfg->options.stats->of(acceptor_loop())
-                                      : nullptr;
-      if (cap > 0 && cfg->connections.load() >= static_cast<int64_t>(cap)) {
-        if (here) here->connection_refused();
-        refuse(std::move(socket));
-      } else {
-        if (here) here->connection_accepted();
-        socket.set_option(tcp::no_delay{true}, ec);
-        auto& loop = socket.get_executor().context();
-        auto* stats =
-            cfg->options.stats ? cfg->options.stats->of(loop) : nullptr;
-        auto deadlines = deadlines_of(loop);
-        std::make_shared<session>(std::move(socket), cfg, stats,
-                                  std::move(deadlines))
-            ->run();
+    for (int i = 0; !ec && i < accept_batch; ++i) {
+      int fd =
+          ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd >= 0) {
+        hand_over(fd);
+        continue;
       }
-    } else {
+      int e = errno;
+      if (e == EAGAIN || e == EWOULDBLOCK) break;
+      // The connection failed before it was taken (Linux reports its
+      // pending network errors here): take the next one.
+      if (e == EINTR || e == ECONNABORTED || e == EPROTO || e == ENETDOWN ||
+          e == ENOPROTOOPT || e == EHOSTDOWN || e == ENONET ||
+          e == EHOSTUNREACH || e == EOPNOTSUPP || e == ENETUNREACH)
+        continue;
+      ec.assign(e, net::error::get_system_category());
+    }
+    if (ec) {
       // Out of descriptors, say: back off instead of spinning on accept.
       spdlog::warn("http: accept failed: {}", ec.message());
       retry.expires_after(std::chrono::milliseconds{100});
@@ -806,11 +819,60 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     do_accept();
   }
 
+  /// An accepted connection on its way to its loop. It counts in
+  /// `connections` from the accept (the session it becomes keeps the
+  /// count), so `max_connections` holds across a batch; if its loop never
+  /// takes it (the loop stopped first), it is closed and uncounted.
+  struct accepted {
+    accepted(int fd, std::shared_ptr<shared_config> c)
+        : fd(fd), cfg(std::move(c)) {
+      cfg->connections.fetch_add(1);
+    }
+    accepted(accepted&& other) noexcept
+        : fd(std::exchange(other.fd, -1)), cfg(std::move(other.cfg)) {}
+    accepted& operator=(accepted&&) = delete;
+    ~accepted() {
+      if (fd < 0) return;
+      ::close(fd);
+      cfg->connections.fetch_sub(1);
+    }
+    int fd;
+    std::shared_ptr<shared_config> cfg;
+  };
+
+  void hand_over(int fd) {
+    auto cap = cfg->options.max_connections;
+    // On the acceptor's loop: its counts take accepts and refusals.
+    auto* here =
+        cfg->options.stats ? cfg->options.stats->of(acceptor_loop()) : nullptr;
+    if (cap > 0 && cfg->connections.load() >= static_cast<int64_t>(cap)) {
+      if (here) here->connection_refused();
+      return refuse(fd);
+    }
+    if (here) here->connection_accepted();
+    auto& loop = *loops[next_loop++ % loops.size()];
+    net::post(loop, [self = shared_from_this(), &loop,
+                     conn = accepted{fd, cfg}]() mutable {
+      loop_socket socket{loop};
+      beast::error_code ec;
+      socket.assign(self->protocol, conn.fd, ec);
+      if (ec) return;  // still the connection's: closed and uncounted
+      conn.fd = -1;    // the socket's now, and its count the session's
+      socket.set_option(tcp::no_delay{true}, ec);
+      auto* stats = self->cfg->options.stats
+                        ? self->cfg->options.stats->of(loop)
+                        : nullptr;
+      std::make_shared<session>(std::move(socket), self->cfg, stats,
+                                self->deadlines_of(loop))
+          ->run();
+    });
+  }
+
   /// Past `max_connections`: a 503 written without waiting (the socket's
   /// buffer takes it whole) and the connection closed, so the client learns
   /// why at once and connected clients never notice (HAProxy's `maxconn`
   /// leaves them in the backlog instead; a clear answer is kinder).
-  void refuse(loop_socket socket) {
+  void refuse(int fd) {
     static const std::string answer =
         "HTTP/1.1 503 Service Unavailable\r\nServer: " +
         std::string{server_header} +
@@ -820,11 +882,10 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     if (refused++ % 1000 == 0)
       spdlog::warn("http: {} connections open (max_connections); refusing",
                    cfg->connections.load());
-    beast::error_code ec;
-    socket.non_blocking(true, ec);
-    if (!ec) socket.write_some(net::buffer(answer), ec);
-    socket.shutdown(tcp::socket::shutdown_both, ec);
-    socket.close(ec);
+    [[maybe_unused]] auto sent =
+        ::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    ::shutdown(fd, SHUT_RDWR);
+    ::close(fd);
   }
 
   static inline const std::string refusal_body =
@@ -833,9 +894,13 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
 
   net::io_context& acceptor_loop() noexcept { return *loops.front(); }
 
+  /// Connections taken per readiness of the listening socket, at most.
+  static constexpr int accept_batch = 64;
+
   std::vector<net::io_context*> loops;
   std::vector<std::shared_ptr<loop_deadlines>> deadlines;  ///< per loop
   size_t next_loop = 0;
+  tcp protocol = tcp::v4();  ///< of the listening socket
   uint64_t refused = 0;
   tcp::acceptor acceptor;
   net::steady_timer retry{acceptor.get_executor()};
@@ -866,6 +931,7 @@ expected<uint16_t> server::listen(const endpoint& ep) {
     return failure{errc::invalid_argument,
                    "'" + ep.host + "' is not an IP address to listen on"};
   tcp::endpoint where{address, ep.port};
+  impl_->protocol = where.protocol();
   auto& a = impl_->acceptor;
   a.open(where.protocol(), ec);
   if (!ec) a.set_option(net::socket_base::reuse_address(true), ec);

@@ -20,6 +20,7 @@
 #include "http/read_loop.hpp"
 #include "http/recycled_handler.hpp"
 #include "http/response_reader.hpp"
+#include "runtime/common/clock.hpp"
 #include "runtime/common/recycling_allocator.hpp"
 
 namespace valmesh::web {
@@ -133,7 +134,7 @@ struct upstream_pool::impl : std::enable_shared_from_this<impl> {
   /// closes it if the pool is full.
   void give_back(const std::string& key, std::unique_ptr<socket_t> s,
                  beast::flat_buffer&& buffer) {
-    auto now = clock_type::now();
+    auto now = event_scope::now();
     std::lock_guard<std::mutex> guard{mtx};
     prune_locked(now);
     auto& xs = idle[key];
@@ -260,8 +261,8 @@ class exchange final : public std::enable_shared_from_this<exchange>,
   void connect() {
     reused_ = false;
     stream_ = std::make_unique<socket_t>(pool_->ioc.get_executor());
-    auto connect_by = std::min(deadline_, std::chrono::steady_clock::now() +
-                                              pool_->options.connect_timeout);
+    auto connect_by = std::min(
+        deadline_, event_scope::now() + pool_->options.connect_timeout);
     if (connect_by < deadline_) pool_->watch(*this, connect_by);
     beast::error_code ec;
     auto addr = net::ip::make_address(target_.host, ec);
@@ -293,7 +294,7 @@ class exchange final : public std::enable_shared_from_this<exchange>,
 
   void on_connect(beast::error_code ec) {
     if (timed_out_)
-      return finish_error(std::chrono::steady_clock::now() >= deadline_
+      return finish_error(event_scope::now() >= deadline_
                               ? upstream_error::kind::timeout
                               : upstream_error::kind::connect,
                           "connect timed out");
@@ -327,6 +328,7 @@ class exchange final : public std::enable_shared_from_this<exchange>,
     stream_->async_read_some(
         buffer_.prepare(asked),
         recycled([self = shared_from_this()](beast::error_code ec, size_t n) {
+          event_scope event;  // what the answer's handling reads as now
           self->drain_.finished(*self->stream_, n);
           self->buffer_.commit(n);
           // As the reader reports a close before any byte of the answer.
@@ -494,7 +496,7 @@ upstream_pool::~upstream_pool() = default;
 
 void upstream_pool::send(const endpoint& target, const upstream_request& req,
                          callback done) {
-  auto now = clock_type::now();
+  auto now = event_scope::now();
   auto x = make_recycled<exchange>(impl_, target, req, std::move(done), now);
   // Start on an I/O thread: inline when called from one (the mesh's hot
   // path), else posted (health probes come from actor threads). A pooled

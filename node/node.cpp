@@ -164,7 +164,7 @@ struct node::impl {
   static std::vector<std::unique_ptr<web::event_loop>> make_loops(uint32_t n) {
     std::vector<std::unique_ptr<web::event_loop>> xs;
     for (uint32_t i = 0; i < std::max<uint32_t>(n, 1); ++i)
-      xs.push_back(std::make_unique<web::event_loop>(1));
+      xs.push_back(std::make_unique<web::event_loop>(web::loop_concurrency));
     return xs;
   }
 

@@ -111,7 +111,7 @@ else
   # purpose (TSan replaces malloc and wants its runtime preloaded first), so
   # here they would only count it again, beside instrumented nodes that
   # load the machine, which is not the steady state they bound.
-  ctest_args+=(-R "${TSAN_TESTS:-^integration\.}" -E "${TSAN_EXCLUDE:-^integration\.proxy_(alloc|reads)\.}")
+  ctest_args+=(-R "${TSAN_TESTS:-^integration\.}" -E "${TSAN_EXCLUDE:-^integration\.proxy_(alloc|reads|clock)\.}")
 fi
 
 cd "$run_dir"

@@ -31,12 +31,38 @@ class clock {
   virtual int64_t unix_us() const noexcept { return unix_ms() * 1000; }
 };
 
-/// The real clocks of the machine.
+/// The instant at which the event a thread is handling began. An event loop
+/// opens a scope where a completion handler starts (a request or an
+/// upstream's answer read); until it closes, `event_scope::now()` and
+/// `system_clock_source::now()` on that thread give that one instant, as
+/// nginx and HAProxy read the clock once per turn of their loops: the
+/// deadlines and timings of one event share one reading. Outside a scope
+/// they read the clock. Durations that must include the handler's own work
+/// (a request's time to its answer) end with a reading of the clock.
+class event_scope {
+ public:
+  event_scope() noexcept {
+    if (depth_++ == 0) at_ = std::chrono::steady_clock::now();
+  }
+  ~event_scope() { --depth_; }
+  event_scope(const event_scope&) = delete;
+  event_scope& operator=(const event_scope&) = delete;
+
+  /// The instant of the event in a scope on this thread, else the clock's.
+  static clock::time_point now() noexcept {
+    return depth_ > 0 ? at_ : std::chrono::steady_clock::now();
+  }
+
+ private:
+  static inline thread_local int depth_ = 0;
+  static inline thread_local clock::time_point at_{};
+};
+
+/// The real clocks of the machine. The monotonic one gives the instant of
+/// the event this thread is handling, in an `event_scope`.
 class system_clock_source final : public clock {
  public:
-  time_point now() const noexcept override {
-    return std::chrono::steady_clock::now();
-  }
+  time_point now() const noexcept override { return event_scope::now(); }
   int64_t unix_ms() const noexcept override {
     using namespace std::chrono;
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch())

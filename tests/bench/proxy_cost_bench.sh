@@ -41,6 +41,12 @@
 #                 print them per request; the tracepoints cost a little CPU,
 #                 so compare the CPU figures of such a run only with those
 #                 of another run that counted them too
+#   PROFILE [0]   1: also sample each target's stacks over the measured run
+#                 (`perf record -e cpu-clock -g`) into
+#                 $tmp/perf.TARGET.ROUND.data; with KEEP_TMP=1, read them
+#                 with `perf report -i FILE --no-children --sort sym`. The
+#                 sampling costs CPU too: compare such a run's CPU figures
+#                 only with another that sampled. Not with SYSCALLS=1.
 #   VALMESH [build/valmesh of this checkout]  KEEP_TMP [0]
 #   BASELINE [none] another build of valmesh, measured as one more target
 #                 (`baseline`, default flags) in the same rounds; the
@@ -63,6 +69,7 @@ CONNS="${CONNS:-64}"
 THREADS="${THREADS:-2}"
 LOOP1="${LOOP1:-1}"
 SYSCALLS="${SYSCALLS:-0}"
+PROFILE="${PROFILE:-0}"
 AGENT_ARGS="${AGENT_ARGS:-}"
 BENCH_LOCK="${BENCH_LOCK-/tmp/valmesh-bench.lock}"
 
@@ -76,7 +83,7 @@ require_tools wrk nginx haproxy curl ss pgrep
 require_built "$VALMESH"
 BASELINE="${BASELINE:-}"
 [[ -z "$BASELINE" ]] || require_built "$BASELINE"
-if ((SYSCALLS)); then
+if ((SYSCALLS || PROFILE)); then
   install_tools perf
   require_tools perf
 fi
@@ -140,6 +147,10 @@ measure() { # TARGET ROUND
   if ((SYSCALLS)); then
     perf stat -x, -e 'syscalls:sys_enter_*' -p "$T_PID" \
       -o "$tmp/syscalls.$target.$round.csv" >/dev/null 2>&1 &
+    sc_pid=$!
+  elif ((PROFILE)); then
+    perf record -q -e cpu-clock -F 2999 -g -p "$T_PID" \
+      -o "$tmp/perf.$target.$round.data" >/dev/null 2>&1 &
     sc_pid=$!
   fi
   c0="$(proc_ticks "$T_PID")"

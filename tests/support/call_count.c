@@ -1,12 +1,14 @@
-/* An LD_PRELOAD shim that counts a process's socket reads.
+/* An LD_PRELOAD shim that counts a process's socket reads and readings of
+ * the monotonic clock.
  *
- * Loaded with LD_PRELOAD=libvalmesh_recv_count.so and
- * VALMESH_RECV_COUNT_FILE=<path>, it creates <path> (16 bytes), maps it
- * shared, and counts every call to recv, recvfrom and recvmsg in two 64-bit
- * counters there: [0] all calls, [1] the calls that found nothing to read
- * (-1 with EAGAIN or EWOULDBLOCK). A test reads the file while the process
- * runs: the difference between two reads is the number of calls in
- * between. Without the variable the shim only forwards.
+ * Loaded with LD_PRELOAD=libvalmesh_call_count.so and
+ * VALMESH_CALL_COUNT_FILE=<path>, it creates <path> (24 bytes), maps it
+ * shared, and counts in three 64-bit counters there: [0] every call to
+ * recv, recvfrom and recvmsg, [1] those that found nothing to read (-1
+ * with EAGAIN or EWOULDBLOCK), [2] every clock_gettime of CLOCK_MONOTONIC
+ * (what std::chrono::steady_clock::now() calls). A test reads the file
+ * while the process runs: the difference between two reads is the number
+ * of calls in between. Without the variable the shim only forwards.
  *
  * The real functions come from dlsym(RTLD_NEXT), which allocates nothing
  * here (unlike malloc's, these are not called while dlsym runs).
@@ -21,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef ssize_t (*recv_fn)(int, void*, size_t, int);
@@ -28,13 +31,15 @@ typedef ssize_t (*recvfrom_fn)(int, void*, size_t, int, struct sockaddr*,
                                socklen_t*);
 typedef ssize_t (*recvmsg_fn)(int, struct msghdr*, int);
 
-enum { counter_calls, counter_empty, counters };
+typedef int (*clock_gettime_fn)(clockid_t, struct timespec*);
+
+enum { counter_calls, counter_empty, counter_clock, counters };
 
 static _Atomic uint64_t local_counts[counters];
 static _Atomic(_Atomic uint64_t*) counts = local_counts;
 
 __attribute__((constructor)) static void open_counter_file(void) {
-  const char* path = getenv("VALMESH_RECV_COUNT_FILE");
+  const char* path = getenv("VALMESH_CALL_COUNT_FILE");
   if (!path || !*path) return;
   int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return;
@@ -76,4 +81,12 @@ ssize_t recvmsg(int fd, struct msghdr* msg, int flags) {
   static recvmsg_fn real;
   if (!real) real = (recvmsg_fn)dlsym(RTLD_NEXT, "recvmsg");
   return counted(real(fd, msg, flags));
+}
+
+int clock_gettime(clockid_t id, struct timespec* ts) {
+  static clock_gettime_fn real;
+  if (!real) real = (clock_gettime_fn)dlsym(RTLD_NEXT, "clock_gettime");
+  if (id == CLOCK_MONOTONIC)
+    atomic_fetch_add(&atomic_load(&counts)[counter_clock], 1);
+  return real(id, ts);
 }
