@@ -178,14 +178,14 @@ void measure(std::vector<std::string> flags, proxy_alloc_result& out) {
                                                  {"port", upstream.port}}})}});
   auto tag = std::to_string(::getpid());
   shared_counters counter{::testing::TempDir() + "/alloc-count-" + tag, 1};
-  shared_counters recvs{::testing::TempDir() + "/call-count-" + tag, 3};
+  shared_counters calls{::testing::TempDir() + "/call-count-" + tag, 3};
   // One health check an hour: the checks are background work on their own
   // schedule, not part of a proxied request.
   std::vector<std::string> argv{"/usr/bin/env",
                                 "LD_PRELOAD=" VALMESH_ALLOC_COUNT_LIB
                                 ":" VALMESH_CALL_COUNT_LIB,
                                 "VALMESH_ALLOC_COUNT_FILE=" + counter.path(),
-                                "VALMESH_CALL_COUNT_FILE=" + recvs.path(),
+                                "VALMESH_CALL_COUNT_FILE=" + calls.path(),
                                 VALMESH_BIN,
                                 "agent",
                                 "--http",
@@ -201,7 +201,7 @@ void measure(std::vector<std::string> flags, proxy_alloc_result& out) {
   auto node = agent::start_argv(argv);
   ASSERT_NE(node.http_port, 0);
   ASSERT_TRUE(counter.open()) << "the shim did not create " << counter.path();
-  ASSERT_TRUE(recvs.open()) << "the shim did not create " << recvs.path();
+  ASSERT_TRUE(calls.open()) << "the shim did not create " << calls.path();
 
   keep_alive_client client{node.http_port};
   ASSERT_TRUE(client.connected());
@@ -217,15 +217,15 @@ void measure(std::vector<std::string> flags, proxy_alloc_result& out) {
 
   auto started = std::chrono::steady_clock::now();
   auto before = counter.read();
-  auto reads_before = recvs.read(reads_made);
-  auto empty_before = recvs.read(reads_empty);
-  auto clock_before = recvs.read(clock_readings);
+  auto reads_before = calls.read(reads_made);
+  auto empty_before = calls.read(reads_empty);
+  auto clock_before = calls.read(clock_readings);
   for (int i = 0; i < measured_requests; ++i)
     ASSERT_EQ(client.exchange(request), 200) << "request " << i;
   auto after = counter.read();
-  out.reads = recvs.read(reads_made) - reads_before;
-  out.empty_reads = recvs.read(reads_empty) - empty_before;
-  out.clock_reads = recvs.read(clock_readings) - clock_before;
+  out.reads = calls.read(reads_made) - reads_before;
+  out.empty_reads = calls.read(reads_empty) - empty_before;
+  out.clock_reads = calls.read(clock_readings) - clock_before;
   auto took = std::chrono::steady_clock::now() - started;
   out.allocations = after - before;
 
